@@ -1,0 +1,406 @@
+# distutils: sources = cython_ans/rans_core.c
+# distutils: include_dirs = cython_ans
+"""Python face of the C rANS core: a Message that pushes and pops whole numpy arrays.
+
+Every argument is validated here, before the C loop touches the message, so a failed call
+leaves the message as it was. The bitstream is specified in format_spec/rans.md.
+"""
+import numpy as np
+
+cimport cython
+from libc.stdint cimport int32_t, int64_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcpy
+
+from cython_ans.rans cimport *
+
+
+cdef extern from "rans_core.h" nogil:
+    int rans_build_cdf(const uint32_t *freqs, size_t k, size_t n, unsigned precision,
+                       uint32_t *cdf, size_t *row, size_t *col)
+    void rans_build_lut(const uint32_t *cdf, size_t k, size_t n, unsigned precision,
+                        unsigned bits, uint16_t *lut)
+    int rans_categorical_push(rans_msg *m, const int64_t *symbols, size_t count,
+                              const uint32_t *cdf, size_t n, const int64_t *table_idx,
+                              unsigned precision)
+    void rans_categorical_pop(rans_msg *m, int64_t *out, size_t count, const uint32_t *cdf,
+                              size_t n, const int64_t *table_idx, unsigned precision,
+                              const uint16_t *lut, unsigned lut_bits)
+    int rans_uniform_push(rans_msg *m, const int64_t *symbols, size_t count, uint64_t nbins)
+    void rans_uniform_pop(rans_msg *m, int64_t *out, size_t count, uint64_t nbins)
+    int rans_logistic_push(rans_msg *m, const int64_t *symbols, size_t count,
+                           const int32_t *loc, const int32_t *scale_idx, uint64_t nbins,
+                           unsigned precision)
+    void rans_logistic_pop(rans_msg *m, int64_t *out, size_t count, const int32_t *loc,
+                           const int32_t *scale_idx, uint64_t nbins, unsigned precision)
+
+
+MAX_PRECISION = RANS_MAX_PRECISION
+LOC_FRAC_BITS = RANS_LOC_FRAC_BITS
+SCALE_COUNT = RANS_SCALE_COUNT
+LOC_LIMIT = RANS_LOC_LIMIT
+LOGISTIC_MAX_BINS = RANS_LOGISTIC_MAX_BINS
+UNIFORM_MAX_BINS = RANS_UNIFORM_MAX_BINS
+
+_LUT_MAX_SYMBOLS = 1 << 16
+_TABLE_CACHE_SIZE = 16
+
+
+def _tables():
+    """The committed integer tables as compiled into C (for tests against tables.py)."""
+    mant = [RANS_SCALE_MANTISSA[i] for i in range(8)]
+    sig = [RANS_SIGMOID[i] for i in range(RANS_SIGMOID_ENTRIES)]
+    return tuple(mant), tuple(sig)
+
+
+# ---- argument checks shared by every family -------------------------------------------------
+
+def _check_precision(where, precision):
+    if not isinstance(precision, (int, np.integer)) or isinstance(precision, bool):
+        raise ValueError(f"{where}: precision must be an int, got {type(precision).__name__}")
+    if not 1 <= precision <= RANS_MAX_PRECISION:
+        raise ValueError(f"{where}: precision {precision} is outside 1..{RANS_MAX_PRECISION} "
+                         "(frequencies sum to 2**precision)")
+    return int(precision)
+
+
+def _check_count(where, count):
+    if not isinstance(count, (int, np.integer)) or isinstance(count, bool) or count < 0:
+        raise ValueError(f"{where}: count must be a nonnegative int, got {count!r}")
+    return int(count)
+
+
+def _int_array(where, name, values, dtype):
+    """values as a contiguous 1-D array of dtype, refusing non-integers and overflow."""
+    a = np.asarray(values)
+    if a.dtype == np.bool_ or not (np.issubdtype(a.dtype, np.integer) or a.size == 0):
+        raise ValueError(f"{where}: {name} must be integers, got dtype {a.dtype}")
+    a = a.reshape(-1)
+    if a.dtype != dtype and a.size:
+        info = np.iinfo(dtype)
+        lo, hi = int(a.min()), int(a.max())
+        if lo < info.min or hi > info.max:
+            raise ValueError(f"{where}: {name} value {lo if lo < info.min else hi} does not "
+                             f"fit in {np.dtype(dtype).name}")
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def _check_range(where, name, a, lo, hi, what):
+    """Every entry of a in [lo, hi), else a ValueError naming the first offender."""
+    if a.size == 0:
+        return
+    bad = (a < lo) | (a >= hi)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"{where}: {name} {int(a[i])} at index {i} is outside {lo}..{hi - 1}"
+                         f" ({what})")
+
+
+def _params(where, name, values, n, dtype):
+    """Per-symbol parameter: a scalar or one value per symbol, as a 1-D array of n."""
+    a = np.asarray(values)
+    if a.ndim == 0:
+        return _int_array(where, name, np.broadcast_to(a, (n,)), dtype)
+    if a.size != n:
+        raise ValueError(f"{where}: {name} has {a.size} entries but there are {n} symbols "
+                         "(give one per symbol, or a scalar)")
+    return _int_array(where, name, a, dtype)
+
+
+# ---- categorical tables, prepared once and cached -------------------------------------------
+
+cdef class _Table:
+    """Validated cumulative tables (k rows of n + 1) plus a lazily built decode table."""
+    cdef public object cdf
+    cdef public object lut
+    cdef public size_t k, n
+    cdef public unsigned precision, lut_bits
+    cdef public size_t popped
+
+    def ensure_lut(self, size_t count):
+        """Build the decode table once enough symbols have been popped to pay for it."""
+        if self.lut is not None or self.n > _LUT_MAX_SYMBOLS:
+            return
+        self.popped += count
+        if self.popped * 8 < (self.k << self.lut_bits):
+            return
+        lut = np.empty(self.k << self.lut_bits, dtype=np.uint16)
+        cdef uint32_t[::1] c = self.cdf
+        cdef uint16_t[::1] l = lut
+        rans_build_lut(&c[0], self.k, self.n, self.precision, self.lut_bits, &l[0])
+        self.lut = lut
+
+
+_table_cache = {}
+
+
+def _table(where, freqs, precision):
+    f = np.asarray(freqs)
+    if f.ndim not in (1, 2) or f.size == 0:
+        raise ValueError(f"{where}: freqs must have shape (n,) or (k, n) with n >= 1, got "
+                         f"shape {f.shape}")
+    if not np.issubdtype(f.dtype, np.integer) or f.dtype == np.bool_:
+        raise ValueError(f"{where}: freqs must be integers (uint32), got dtype {f.dtype}")
+    if f.dtype != np.uint32:
+        if int(f.min()) < 0 or int(f.max()) > 0xFFFFFFFF:
+            raise ValueError(f"{where}: freqs must fit in uint32")
+        f = f.astype(np.uint32)
+    f = np.ascontiguousarray(f.reshape(-1, f.shape[f.ndim - 1]))
+    key = (precision, f.shape, f.tobytes())
+    t = _table_cache.get(key)
+    if t is not None:
+        return t
+    cdef size_t k = f.shape[0], n = f.shape[1], row = 0, col = 0
+    if n > (1 << precision):
+        raise ValueError(f"{where}: {n} symbols cannot each get a frequency >= 1 at "
+                         f"precision {precision}; raise the precision")
+    cdf = np.empty((k, n + 1), dtype=np.uint32)
+    cdef uint32_t[:, ::1] fv = f
+    cdef uint32_t[:, ::1] cv = cdf
+    err = rans_build_cdf(&fv[0, 0], k, n, precision, &cv[0, 0], &row, &col)
+    if err == 1:
+        raise ValueError(f"{where}: frequency of symbol {col} in table {row} is zero; every "
+                         "symbol needs a frequency >= 1 (use archiver.entropy.quantize_freqs)")
+    if err == 2:
+        raise ValueError(f"{where}: frequencies of table {row} sum to {int(f[row].sum(dtype=np.uint64))}, "
+                         f"not 2**{precision} = {1 << precision} (use archiver.entropy."
+                         "quantize_freqs)")
+    tab = _Table()
+    tab.cdf = cdf.reshape(-1)
+    tab.lut = None
+    tab.k, tab.n, tab.precision = k, n, precision
+    tab.lut_bits = min(precision, 16, max(10, int(n).bit_length() + 3))
+    tab.popped = 0
+    if len(_table_cache) >= _TABLE_CACHE_SIZE:
+        _table_cache.pop(next(iter(_table_cache)))
+    _table_cache[key] = tab
+    return tab
+
+
+def _table_indices(where, table_idx, count, k):
+    if table_idx is None:
+        if k != 1:
+            raise ValueError(f"{where}: freqs has {k} tables; give table_idx (one table index "
+                             "per symbol)")
+        return None
+    t = _params(where, "table_idx", table_idx, count, np.int64)
+    _check_range(where, "table index", t, 0, k, f"freqs has {k} tables")
+    return t
+
+
+def _check_seed(seed):
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) \
+            or not 0 <= seed < (1 << 64):
+        raise ValueError(f"seed must be an int in 0..2**64-1, got {seed!r}")
+    return int(seed)
+
+
+cdef inline int64_t *_i64(int64_t[::1] a):
+    return &a[0] if a.shape[0] else NULL
+
+
+cdef inline const int32_t *_i32(const int32_t[::1] a):
+    return &a[0] if a.shape[0] else NULL
+
+
+@cython.final
+cdef class Message:
+    """A stack rANS message: 64-bit head plus a stack of 32-bit words.
+
+    Message(seed=0) is empty. Popping more than was pushed draws initial bits from a source
+    seeded by `seed` (format_spec/rans.md) and counts them in `initial_bits_drawn`, so a
+    bits-back encoder can start from an empty message. `push_*(a)` then `pop_*(len(a))`
+    returns `a` in the same order.
+    """
+
+    def __cinit__(self, seed=0):
+        rans_init(&self.m, _check_seed(seed))
+
+    def __dealloc__(self):
+        rans_free(&self.m)
+
+    @property
+    def seed(self):
+        return self.m.seed
+
+    @property
+    def initial_bits_drawn(self):
+        """Bits drawn from the seeded source so far (32 per word)."""
+        return 32 * self.m.drawn
+
+    def bit_length(self):
+        """Exact length of to_bytes() in bits."""
+        return rans_bit_length(&self.m)
+
+    def __len__(self):
+        return rans_bit_length(&self.m) // 8
+
+    def copy(self):
+        cdef Message c = Message(self.m.seed)
+        if rans_reserve(&c.m, self.m.len) != RANS_OK:
+            raise MemoryError("copying a rANS message: out of memory")
+        if self.m.len:
+            memcpy(c.m.words, self.m.words, self.m.len * sizeof(uint32_t))
+        c.m.len = self.m.len
+        c.m.head = self.m.head
+        c.m.drawn = self.m.drawn
+        return c
+
+    def to_bytes(self):
+        """The stack words bottom to top, then the head's low and high words; u32 LE."""
+        out = np.empty(self.m.len + 2, dtype="<u4")
+        cdef uint32_t[::1] o = out.view(np.uint32)
+        if self.m.len:
+            memcpy(&o[0], self.m.words, self.m.len * sizeof(uint32_t))
+        o[self.m.len] = <uint32_t>self.m.head
+        o[self.m.len + 1] = <uint32_t>(self.m.head >> 32)
+        if out.dtype != np.dtype(np.uint32):     # big-endian host: bytes are stored LE
+            out[:] = out.view(np.uint32)
+        return out.tobytes()
+
+    @classmethod
+    def from_bytes(cls, data, seed=0):
+        """Parse to_bytes() output. ValueError if it cannot be a message."""
+        data = bytes(data)
+        if len(data) % 4 or len(data) < 8:
+            raise ValueError(f"a rANS message is a whole number of 4-byte words, at least 2; "
+                             f"got {len(data)} bytes (truncated or not a message)")
+        w = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+        head = int(w[len(w) - 2]) | (int(w[len(w) - 1]) << 32)
+        if head < (1 << 32):
+            raise ValueError("a rANS message's head (its last 8 bytes) must be >= 2**32; "
+                             "the data is corrupt or not a message")
+        cdef Message msg = Message(seed)
+        cdef size_t n = len(w) - 2
+        if rans_reserve(&msg.m, n) != RANS_OK:
+            raise MemoryError("reading a rANS message: out of memory")
+        cdef uint32_t[::1] wv = w
+        if n:
+            memcpy(msg.m.words, &wv[0], n * sizeof(uint32_t))
+        msg.m.len = n
+        msg.m.head = head
+        return msg
+
+    def is_initial(self):
+        """True if the message holds nothing but initial bits: its head is that of a fresh
+        message and its words, top first, are the seeded source's first words. A bits-back
+        decoder checks this after decoding everything."""
+        if self.m.head != RANS_L:
+            return False
+        cdef size_t i
+        for i in range(self.m.len):
+            if self.m.words[self.m.len - 1 - i] != rans_source_word(self.m.seed, i):
+                return False
+        return True
+
+    def __repr__(self):
+        return (f"Message(bits={self.bit_length()}, seed={self.m.seed}, "
+                f"initial_bits_drawn={self.initial_bits_drawn})")
+
+    # ---- categorical ----------------------------------------------------------------------
+
+    def push_categorical(self, symbols, freqs, precision, table_idx=None):
+        """Push symbols (any shape, C order) with freqs uint32 (n,) or (k, n) summing to
+        2**precision per row; table_idx picks each symbol's row when k > 1."""
+        where = "push_categorical"
+        p = _check_precision(where, precision)
+        tab = _table(where, freqs, p)
+        s = _int_array(where, "symbols", symbols, np.int64)
+        _check_range(where, "symbol", s, 0, tab.n, f"the table has {tab.n} symbols")
+        t = _table_indices(where, table_idx, s.shape[0], tab.k)
+        cdef uint32_t[::1] c = tab.cdf
+        cdef const int64_t *tp = _i64(t) if t is not None else NULL
+        if rans_categorical_push(&self.m, _i64(s), s.shape[0], &c[0], tab.n, tp, p):
+            raise MemoryError(f"{where}: out of memory")
+
+    def pop_categorical(self, count, freqs, precision, table_idx=None):
+        where = "pop_categorical"
+        p = _check_precision(where, precision)
+        n = _check_count(where, count)
+        tab = _table(where, freqs, p)
+        t = _table_indices(where, table_idx, n, tab.k)
+        tab.ensure_lut(n)
+        out = np.empty(n, dtype=np.int64)
+        cdef uint32_t[::1] c = tab.cdf
+        cdef uint16_t[::1] lut
+        cdef const uint16_t *lp = NULL
+        if tab.lut is not None:
+            lut = tab.lut
+            lp = &lut[0]
+        cdef const int64_t *tp = _i64(t) if t is not None else NULL
+        rans_categorical_pop(&self.m, _i64(out), n, &c[0], tab.n, tp, p, lp, tab.lut_bits)
+        return out
+
+    # ---- uniform --------------------------------------------------------------------------
+
+    def push_uniform(self, symbols, nbins):
+        """Push symbols uniform over 0..nbins-1 (nbins <= 2**31; exact when a power of 2)."""
+        where = "push_uniform"
+        nb = _check_nbins(where, nbins, RANS_UNIFORM_MAX_BINS)
+        s = _int_array(where, "symbols", symbols, np.int64)
+        _check_range(where, "symbol", s, 0, nb, f"nbins is {nb}")
+        if rans_uniform_push(&self.m, _i64(s), s.shape[0], nb):
+            raise MemoryError(f"{where}: out of memory")
+
+    def pop_uniform(self, count, nbins):
+        where = "pop_uniform"
+        nb = _check_nbins(where, nbins, RANS_UNIFORM_MAX_BINS)
+        n = _check_count(where, count)
+        out = np.empty(n, dtype=np.int64)
+        rans_uniform_pop(&self.m, _i64(out), n, nb)
+        return out
+
+    # ---- discretised logistic -------------------------------------------------------------
+
+    def push_logistic(self, symbols, loc, scale_idx, nbins, precision):
+        """Push bins 0..nbins-1 under discretised logistics: loc in 1/256 bins (int32, one
+        per symbol or a scalar), scale_idx into SCALES[j] = 2**(-4 + j/8) bins."""
+        where = "push_logistic"
+        p = _check_precision(where, precision)
+        nb = _check_logistic_bins(where, nbins, p)
+        s = _int_array(where, "symbols", symbols, np.int64)
+        _check_range(where, "symbol", s, 0, nb, f"nbins is {nb}")
+        l, j = _logistic_params(where, loc, scale_idx, s.shape[0])
+        if rans_logistic_push(&self.m, _i64(s), s.shape[0], _i32(l), _i32(j), nb, p):
+            raise MemoryError(f"{where}: out of memory")
+
+    def pop_logistic(self, count, loc, scale_idx, nbins, precision):
+        where = "pop_logistic"
+        p = _check_precision(where, precision)
+        nb = _check_logistic_bins(where, nbins, p)
+        n = _check_count(where, count)
+        l, j = _logistic_params(where, loc, scale_idx, n)
+        out = np.empty(n, dtype=np.int64)
+        rans_logistic_pop(&self.m, _i64(out), n, _i32(l), _i32(j), nb, p)
+        return out
+
+
+def _check_nbins(where, nbins, limit):
+    if not isinstance(nbins, (int, np.integer)) or isinstance(nbins, bool) \
+            or not 1 <= nbins <= limit:
+        raise ValueError(f"{where}: nbins must be an int in 1..{limit}, got {nbins!r}")
+    return int(nbins)
+
+
+def _check_logistic_bins(where, nbins, precision):
+    nb = _check_nbins(where, nbins, RANS_LOGISTIC_MAX_BINS)
+    if nb > (1 << precision):
+        raise ValueError(f"{where}: {nb} bins cannot each get a frequency >= 1 at precision "
+                         f"{precision}; raise the precision")
+    return nb
+
+
+def _logistic_params(where, loc, scale_idx, n):
+    l = _params(where, "loc", loc, n, np.int32)
+    j = _params(where, "scale_idx", scale_idx, n, np.int32)
+    _check_range(where, "scale_idx", j, 0, RANS_SCALE_COUNT, "the scale table")
+    return l, j
+
+
+def scale_index(scale):
+    """Nearest index j of SCALES[j] = 2**(-4 + j/8) (in bins) for a float scale, clamped to
+    0..SCALE_COUNT-1. For training and export code; the coder only sees indices."""
+    s = np.asarray(scale, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        j = np.rint((np.log2(np.maximum(s, 1e-300)) + 4.0) * 8.0)
+    j = np.clip(np.nan_to_num(j, nan=0.0), 0, RANS_SCALE_COUNT - 1).astype(np.int64)
+    return int(j) if j.ndim == 0 else j

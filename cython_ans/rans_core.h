@@ -1,0 +1,287 @@
+/* bbx rANS core: a single-state stack rANS coder (64-bit state, 32-bit words).
+ *
+ * Everything a per-symbol coder needs is a static inline function here, so other Cython
+ * modules (the HMM coder) can cimport cython_ans/rans.pxd and code symbol by symbol on the
+ * same message without linking against the _rans extension. The bulk loops over arrays live
+ * in rans_core.c. The bitstream is specified in format_spec/rans.md.
+ *
+ * Invariants: RANS_L <= head < 2^64 between operations; precision p in [1, 32] at this
+ * level (the Python API allows 1..RANS_MAX_PRECISION); a symbol occupies the half-open
+ * interval [start, start + freq) of [0, 2^p) with freq >= 1.
+ */
+#ifndef BBX_RANS_CORE_H
+#define BBX_RANS_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rans_tables.h"
+
+#define RANS_L (1ull << 32)            /* lower bound of the head */
+#define RANS_MAX_PRECISION 31          /* largest precision the Python API accepts */
+#define RANS_LOC_FRAC_BITS 8           /* logistic location: fixed point, 8 fractional bits */
+#define RANS_SCALE_COUNT 128           /* logistic scale: SCALES[j] = 2^(-4 + j/8) bins */
+#define RANS_LOC_LIMIT (1ll << 26)     /* loc is clamped to [-RANS_LOC_LIMIT, RANS_LOC_LIMIT] */
+#define RANS_LOGISTIC_MAX_BINS (1u << 16)
+#define RANS_UNIFORM_MAX_BINS (1ull << 31)
+#define RANS_UNIFORM_PRECISION 32      /* uniform family codes at 32-bit precision */
+
+/* Error codes returned by fallible functions (0 = success). */
+#define RANS_OK 0
+#define RANS_ENOMEM (-1)
+
+typedef struct rans_msg {
+    uint64_t head;      /* the rANS state */
+    uint32_t *words;    /* the stack of emitted words; words[len - 1] is the top */
+    size_t len;
+    size_t cap;
+    uint64_t seed;      /* seed of the source of initial bits */
+    uint64_t drawn;     /* number of 32-bit words drawn from that source so far */
+} rans_msg;
+
+/* ---- message lifetime ------------------------------------------------------------------ */
+
+static inline void rans_init(rans_msg *m, uint64_t seed)
+{
+    m->head = RANS_L;
+    m->words = NULL;
+    m->len = 0;
+    m->cap = 0;
+    m->seed = seed;
+    m->drawn = 0;
+}
+
+static inline void rans_free(rans_msg *m)
+{
+    free(m->words);
+    m->words = NULL;
+    m->len = m->cap = 0;
+}
+
+/* Make room for `extra` more words; RANS_ENOMEM on failure (the message is unchanged). */
+static inline int rans_reserve(rans_msg *m, size_t extra)
+{
+    if (extra <= m->cap - m->len)
+        return RANS_OK;
+    if (extra > (SIZE_MAX / sizeof(uint32_t)) / 2 - m->len)
+        return RANS_ENOMEM;
+    size_t need = m->len + extra;
+    size_t cap = m->cap ? m->cap : 64;
+    while (cap < need)
+        cap *= 2;
+    uint32_t *w = (uint32_t *)realloc(m->words, cap * sizeof(uint32_t));
+    if (!w)
+        return RANS_ENOMEM;
+    m->words = w;
+    m->cap = cap;
+    return RANS_OK;
+}
+
+/* Exact length of the serialised message in bits: the stack plus the 64-bit head. */
+static inline uint64_t rans_bit_length(const rans_msg *m)
+{
+    return 32u * (uint64_t)m->len + 64u;
+}
+
+/* ---- the seeded source of initial bits --------------------------------------------------- */
+
+/* Word i of the source is the high half of SplitMix64's output for (seed, i). Counter based,
+ * so a decoder can recompute any word to check that the initial bits came back. */
+static inline uint32_t rans_source_word(uint64_t seed, uint64_t i)
+{
+    uint64_t z = seed + (i + 1u) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (uint32_t)(z >> 32);
+}
+
+/* Next word to move into the head: from the stack, or from the source once it is empty. */
+static inline uint32_t rans_next_word(rans_msg *m)
+{
+    if (m->len)
+        return m->words[--m->len];
+    return rans_source_word(m->seed, m->drawn++);
+}
+
+/* ---- per-symbol primitives --------------------------------------------------------------- */
+
+/* Push the symbol occupying [start, start + freq) of [0, 2^precision). Needs one free word
+ * of capacity (rans_reserve(m, 1)); use rans_push for the checked version. */
+static inline void rans_push_unchecked(rans_msg *m, uint64_t start, uint64_t freq,
+                                       unsigned precision)
+{
+    uint64_t x = m->head;
+    if ((x >> (64 - precision)) >= freq) {   /* x >= freq * 2^(64-p): would overflow */
+        m->words[m->len++] = (uint32_t)x;
+        x >>= 32;
+    }
+    m->head = ((x / freq) << precision) + (x % freq) + start;
+}
+
+static inline int rans_push(rans_msg *m, uint64_t start, uint64_t freq, unsigned precision)
+{
+    if (m->len == m->cap && rans_reserve(m, 1) != RANS_OK)
+        return RANS_ENOMEM;
+    rans_push_unchecked(m, start, freq, precision);
+    return RANS_OK;
+}
+
+/* The cumulative frequency the next pop decodes: a value in [0, 2^precision). Find the
+ * symbol whose interval contains it, then call rans_pop_advance with that interval. */
+static inline uint64_t rans_peek(const rans_msg *m, unsigned precision)
+{
+    return m->head & ((1ull << precision) - 1u);
+}
+
+/* Remove the symbol occupying [start, start + freq), which must contain rans_peek(). */
+static inline void rans_pop_advance(rans_msg *m, uint64_t start, uint64_t freq,
+                                    unsigned precision)
+{
+    uint64_t x = m->head;
+    x = freq * (x >> precision) + (x & ((1ull << precision) - 1u)) - start;
+    if (x < RANS_L)
+        x = (x << 32) | rans_next_word(m);
+    m->head = x;
+}
+
+/* ---- categorical by cumulative table -------------------------------------------------------
+ * cdf has n + 1 nondecreasing entries, cdf[0] = 0, cdf[n] = 2^precision, and every symbol
+ * that is coded has cdf[s + 1] > cdf[s]. */
+
+static inline int rans_push_cdf(rans_msg *m, const uint32_t *cdf, size_t symbol,
+                                unsigned precision)
+{
+    return rans_push(m, cdf[symbol], (uint64_t)cdf[symbol + 1] - cdf[symbol], precision);
+}
+
+/* Binary search: the symbol s with cdf[s] <= cf < cdf[s + 1]; O(log n), never loops. */
+static inline size_t rans_cdf_find(const uint32_t *cdf, size_t n, uint64_t cf)
+{
+    size_t lo = 0, hi = n;      /* cdf[lo] <= cf < cdf[hi] */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cdf[mid] <= cf)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static inline size_t rans_pop_cdf(rans_msg *m, const uint32_t *cdf, size_t n,
+                                  unsigned precision)
+{
+    size_t s = rans_cdf_find(cdf, n, rans_peek(m, precision));
+    rans_pop_advance(m, cdf[s], (uint64_t)cdf[s + 1] - cdf[s], precision);
+    return s;
+}
+
+/* ---- the leaky quantiser -------------------------------------------------------------------
+ * Turns n >= 1 nonnegative integer weights (not all zero, each at most (2^64 - 1) / n) into
+ * frequencies that are all >= 1 and sum to exactly 2^precision (n <= 2^precision):
+ *   s = max(0, bitlength(sum w) - 32);  v_i = w_i >> s;  V = sum v_i;  M = 2^p - n
+ *   C(k) = k + floor((v_0 + ... + v_{k-1}) * M / V),   freq_i = C(i + 1) - C(i).
+ * C(n) = n + M = 2^p. All products stay below 2^63. Returns 0, or -1 if the weights are
+ * all zero (after the shift they cannot be: the largest keeps >= 2^31 / n). */
+static inline int rans_quantize_cdf(const uint64_t *w, size_t n, unsigned precision,
+                                    uint32_t *cdf_out /* n + 1 entries */)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += w[i];
+    if (total == 0)
+        return -1;
+    unsigned shift = 0;
+    while ((total >> shift) > (1ull << 32))
+        shift++;
+    uint64_t v_total = 0;
+    for (size_t i = 0; i < n; i++)
+        v_total += w[i] >> shift;
+    uint64_t M = (1ull << precision) - n;
+    uint64_t cum = 0;
+    cdf_out[0] = 0;
+    for (size_t k = 1; k <= n; k++) {
+        cum += w[k - 1] >> shift;
+        cdf_out[k] = (uint32_t)(k + (cum * M) / v_total);
+    }
+    return 0;
+}
+
+static inline int rans_quantize(const uint64_t *w, size_t n, unsigned precision,
+                                uint32_t *freq_out /* n entries */, uint32_t *scratch /* n+1 */)
+{
+    if (rans_quantize_cdf(w, n, precision, scratch) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        freq_out[i] = scratch[i + 1] - scratch[i];
+    return 0;
+}
+
+/* ---- discretised logistic ----------------------------------------------------------------
+ * Bins 0..nbins-1, bin k centred at k; the edge between bins k-1 and k sits at k - 1/2.
+ * F(d) approximates 2^32 * sigmoid(d / 256 / SCALES[j]) for d = edge - loc in 1/256 bins,
+ * from the committed integer tables only. C(k) = k + floor(F(256k - 128 - loc) * M / 2^32)
+ * with M = 2^p - nbins, C(0) = 0, C(nbins) = 2^p: every bin has frequency >= 1. */
+
+static inline uint64_t rans_logistic_f(int64_t d, unsigned scale_idx)
+{
+    uint64_t a = (uint64_t)(d < 0 ? -d : d);
+    uint64_t t = (a * RANS_SCALE_MANTISSA[scale_idx & 7u]) >> (4u + (scale_idx >> 3));
+    uint64_t g;
+    uint64_t idx = t >> (16 - RANS_SIGMOID_STEP_BITS);
+    if (idx >= RANS_SIGMOID_ENTRIES - 1) {
+        g = RANS_SIGMOID[RANS_SIGMOID_ENTRIES - 1];
+    } else {
+        uint64_t frac = t & ((1u << (16 - RANS_SIGMOID_STEP_BITS)) - 1u);
+        uint64_t lo = RANS_SIGMOID[idx], hi = RANS_SIGMOID[idx + 1];
+        g = lo + (((hi - lo) * frac) >> (16 - RANS_SIGMOID_STEP_BITS));
+    }
+    return d < 0 ? RANS_L - g : g;
+}
+
+static inline int64_t rans_clamp_loc(int64_t loc)
+{
+    return loc < -RANS_LOC_LIMIT ? -RANS_LOC_LIMIT : (loc > RANS_LOC_LIMIT ? RANS_LOC_LIMIT : loc);
+}
+
+/* Cumulative frequency of bin k (0 <= k <= nbins) for a clamped loc. */
+static inline uint64_t rans_logistic_cum(int64_t k, int64_t loc, unsigned scale_idx,
+                                         uint64_t nbins, unsigned precision)
+{
+    if (k <= 0)
+        return 0;
+    if ((uint64_t)k >= nbins)
+        return 1ull << precision;
+    uint64_t M = (1ull << precision) - nbins;
+    uint64_t f = rans_logistic_f(256 * k - 128 - loc, scale_idx);
+    return (uint64_t)k + ((f * M) >> 32);
+}
+
+/* ---- bulk loops over arrays (rans_core.c; arguments validated by the caller) ---------------
+ * Pushes code the array from its last element to its first, so the matching pop returns the
+ * elements in order. Pushes return RANS_OK or RANS_ENOMEM (then the message is unchanged). */
+
+/* Cumulative tables from k frequency rows of n entries: cdf gets k rows of n + 1 entries.
+ * Returns 0, 1 (a zero frequency at *row, *col) or 2 (row *row does not sum to 2^p). */
+int rans_build_cdf(const uint32_t *freqs, size_t k, size_t n, unsigned precision,
+                   uint32_t *cdf, size_t *row, size_t *col);
+/* Decode table: lut[t * 2^bits + j] = the symbol of table t holding cf = j << (p - bits). */
+void rans_build_lut(const uint32_t *cdf, size_t k, size_t n, unsigned precision,
+                    unsigned bits, uint16_t *lut);
+int rans_categorical_push(rans_msg *m, const int64_t *symbols, size_t count,
+                          const uint32_t *cdf, size_t n, const int64_t *table_idx,
+                          unsigned precision);
+void rans_categorical_pop(rans_msg *m, int64_t *out, size_t count, const uint32_t *cdf,
+                          size_t n, const int64_t *table_idx, unsigned precision,
+                          const uint16_t *lut, unsigned lut_bits);
+int rans_uniform_push(rans_msg *m, const int64_t *symbols, size_t count, uint64_t nbins);
+void rans_uniform_pop(rans_msg *m, int64_t *out, size_t count, uint64_t nbins);
+int rans_logistic_push(rans_msg *m, const int64_t *symbols, size_t count, const int32_t *loc,
+                       const int32_t *scale_idx, uint64_t nbins, unsigned precision);
+void rans_logistic_pop(rans_msg *m, int64_t *out, size_t count, const int32_t *loc,
+                       const int32_t *scale_idx, uint64_t nbins, unsigned precision);
+
+#endif
