@@ -1,2 +1,14 @@
 """bbx: a lossless archiver whose codecs are learned models driving an exact rANS coder."""
 __version__ = "0.1.0"
+
+
+def create(*args, **kwargs):
+    """Archive files and directories: see archiver.api.create."""
+    from archiver.api import create as _create
+    return _create(*args, **kwargs)
+
+
+def open(path):  # noqa: A001 - archiver.open mirrors the builtin on purpose
+    """Open an archive for listing, verifying and extracting: see archiver.api.Archive."""
+    from archiver.api import open as _open
+    return _open(path)

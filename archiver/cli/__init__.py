@@ -1,5 +1,48 @@
-"""The bbx command line (typer app; one module per command)."""
+"""The bbx command line: a typer app, one module per command.
+
+User errors (archiver.errors.BBXError) print one line, `bbx: <message>`, and exit with the
+error's own code; no traceback."""
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from archiver import __version__
+from archiver.cli.console import say_error
+from archiver.cli.create import create
+from archiver.cli.extract import extract
+from archiver.cli.listing import list_
+from archiver.cli.verify import verify
+from archiver.errors import BBXError
+
+app = typer.Typer(name="bbx", add_completion=False, no_args_is_help=True,
+                  pretty_exceptions_enable=False,
+                  help="bbx: lossless archiver with learned models over exact rANS.")
+app.command("create")(create)
+app.command("extract")(extract)
+app.command("list")(list_)
+app.command("verify")(verify)
 
 
-def main() -> None:  # replaced by the container/CLI work
-    raise SystemExit("bbx: command line not built yet")
+def _version(value: bool) -> None:
+    if value:
+        print(f"bbx {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """bbx: lossless archiver with learned models over exact rANS."""
+
+
+def main() -> None:
+    try:
+        app(prog_name="bbx")
+    except BBXError as exc:
+        say_error(exc)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        say_error("interrupted")
+        sys.exit(130)

@@ -1,1 +1,1 @@
-
+"""The .bbx container: byte layout (layout), writer, reader, extraction and verification."""

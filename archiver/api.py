@@ -1,0 +1,88 @@
+"""The Python API, mirroring the command line:
+
+    import archiver
+    report = archiver.create("photos.bbx", ["photos/"])
+    with archiver.open("photos.bbx") as a:
+        for e in a.entries: print(e.name, e.size)
+        a.verify()
+        a.extract("out/")
+"""
+from __future__ import annotations
+
+import builtins
+
+from archiver.container.extract import ExtractReport, extract
+from archiver.container.reader import ArchiveReader, codec_name
+from archiver.container.records import TYPE_NAMES, FILE
+from archiver.container.verify import VerifyReport, verify
+from archiver.container.writer import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, CreateReport, write_archive
+
+
+def create(output, inputs, *, level: int = DEFAULT_LEVEL, exclude=(), force: bool = False,
+           chunk_size: int = DEFAULT_CHUNK_SIZE, progress=None) -> CreateReport:
+    """Archive `inputs` (paths of files or directories) into `output`."""
+    if isinstance(inputs, (str, bytes)):
+        inputs = [inputs]
+    return write_archive(output, builtins.list(inputs), level=level, exclude=tuple(exclude),
+                         force=force, chunk_size=chunk_size, progress=progress)
+
+
+class Archive:
+    """An open archive; its index is read and validated on opening."""
+
+    def __init__(self, path):
+        self._reader = ArchiveReader(path)
+        self.path = self._reader.path
+        self.entries = self._reader.entries
+        self.chunks = self._reader.chunks
+        self.model_hashes = self._reader.model_hashes
+
+    def rows(self) -> builtins.list[dict]:
+        """One dict per entry: what `bbx list --json` prints. A file's compressed size is its
+        share of its chunks' stored bytes, in proportion to its size."""
+        out = []
+        for e in self.entries:
+            row = {"path": e.name, "type": TYPE_NAMES[e.type], "size": e.size,
+                   "mode": f"{e.mode:04o}", "mtime_ns": e.mtime_ns}
+            if e.type == FILE:
+                stored, codecs = self._share(e)
+                row.update(compressed=stored, codec="+".join(codecs),
+                           ratio=round(e.size / stored, 3) if stored else None,
+                           sha256=e.sha256.hex())
+            else:
+                row.update(compressed=0, codec="", ratio=None)
+            if e.link:
+                row["link"] = e.link.decode("utf-8", "backslashreplace")
+            out.append(row)
+        return out
+
+    def _share(self, e) -> tuple[int, builtins.list[str]]:
+        start, end = self._reader.content_span(e)
+        stored, codecs = 0.0, []
+        for i in self._reader.chunks_of(e):
+            c = self.chunks[i]
+            overlap = min(end, c.raw_start + c.raw_size) - max(start, c.raw_start)
+            stored += c.stored_size * overlap / c.raw_size
+            name = codec_name(c.codec_id)
+            if name not in codecs:
+                codecs.append(name)
+        return round(stored), codecs
+
+    def extract(self, dest=".", members=None, *, force: bool = False, on_bytes=lambda n: None) -> ExtractReport:
+        return extract(self._reader, dest, members, force, on_bytes)
+
+    def verify(self, quick: bool = False, on_bytes=lambda n: None) -> VerifyReport:
+        return verify(self._reader, quick, on_bytes)
+
+    def close(self) -> None:
+        self._reader.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def open(path) -> Archive:  # noqa: A001 - mirrors the builtin on purpose: archiver.open(...)
+    return Archive(path)

@@ -1,0 +1,31 @@
+"""bbx extract: restore all or selected members."""
+from __future__ import annotations
+
+from typing import List
+
+import typer
+
+from archiver.api import open as api_open
+from archiver.cli.console import BarProgress, out, say_error
+
+
+def extract(
+    archive: str = typer.Argument(..., help="The .bbx archive."),
+    members: List[str] = typer.Argument(None, help="Members to extract (a directory selects its contents); default all."),
+    directory: str = typer.Option(".", "-C", "--directory", help="Extract into this directory."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing files."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary."),
+) -> None:
+    """Extract ARCHIVE (or only MEMBERS) into a directory, restoring mode and mtime."""
+    with api_open(archive) as a:
+        with BarProgress("extracting", quiet) as bar:
+            bar.start(0, sum(e.size for e in a.entries))
+            report = a.extract(directory, members or None, force=force, on_bytes=bar.on_bytes)
+    for exc in report.errors:
+        say_error(exc)
+    if not quiet:
+        out.print(f"extracted {report.files} files, {report.dirs} dirs, {report.links} links "
+                  f"({report.bytes} bytes) into {directory}"
+                  + (f"; {len(report.errors)} errors" if report.errors else ""))
+    if report.errors:
+        raise typer.Exit(report.errors[0].exit_code)

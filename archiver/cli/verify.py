@@ -1,0 +1,35 @@
+"""bbx verify: structure and checksums (--quick), or decode everything and check every SHA-256."""
+from __future__ import annotations
+
+import json
+
+import typer
+
+from archiver.api import open as api_open
+from archiver.cli.console import BarProgress, out, say_error
+
+
+def verify(
+    archive: str = typer.Argument(..., help="The .bbx archive."),
+    quick: bool = typer.Option(False, "--quick", help="Only structure and chunk checksums; no decoding."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar; errors only."),
+) -> None:
+    """Check ARCHIVE; exit code 0 only when all is well."""
+    with api_open(archive) as a:
+        with BarProgress("verifying", quiet or as_json) as bar:
+            bar.start(0, sum(c.raw_size for c in a.chunks) if quick else sum(e.size for e in a.entries))
+            report = a.verify(quick=quick, on_bytes=bar.on_bytes)
+    if as_json:
+        print(json.dumps({"archive": archive, "ok": report.ok, "quick": quick,
+                          "chunks": report.chunks, "files": report.files, "bytes": report.bytes,
+                          "errors": [{"exit_code": e.exit_code, "kind": type(e).__name__,
+                                      "message": e.message()} for e in report.errors]}, indent=1))
+    else:
+        for exc in report.errors:
+            say_error(exc)
+        if not quiet and report.ok:
+            what = "structure and checksums" if quick else "every file's SHA-256"
+            out.print(f"{archive}: OK ({report.chunks} chunks, {report.files} files; {what} checked)")
+    if report.errors:
+        raise typer.Exit(report.errors[0].exit_code)

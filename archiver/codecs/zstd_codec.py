@@ -1,0 +1,55 @@
+"""Codec 0x01: Zstandard, one frame per chunk.
+
+The frame always records its content size, so a decoder can refuse a frame that claims more
+than the chunk's raw size before allocating anything. Large chunks get a window covering the
+whole chunk and long-distance matching, so repeats anywhere in the chunk are found."""
+from __future__ import annotations
+
+import zstandard
+
+from archiver.codecs.base import Codec
+from archiver.codecs.registry import register
+from archiver.errors import CorruptChunk
+
+LDM_MIN_SIZE = 8 << 20       # below this the level's own window already covers the chunk
+MAX_WINDOW_LOG = 27          # 128 MiB: the default limit of every zstd decoder
+MIN_LEVEL, MAX_LEVEL = 1, 22
+
+
+def _params(level: int, size: int) -> zstandard.ZstdCompressionParameters:
+    level = max(MIN_LEVEL, min(MAX_LEVEL, level))
+    if size < LDM_MIN_SIZE:
+        return zstandard.ZstdCompressionParameters.from_level(
+            level, source_size=size, write_content_size=True, write_checksum=False)
+    window_log = min(MAX_WINDOW_LOG, max(10, (size - 1).bit_length()))
+    return zstandard.ZstdCompressionParameters.from_level(
+        level, source_size=size, window_log=window_log, enable_ldm=True,
+        write_content_size=True, write_checksum=False)
+
+
+class ZstdCodec(Codec):
+    codec_id = 0x01
+    name = "zstd"
+
+    def encode(self, data: bytes, level: int) -> bytes:
+        cctx = zstandard.ZstdCompressor(compression_params=_params(level, len(data)))
+        return cctx.compress(data)
+
+    def decode(self, payload: bytes, size: int) -> bytes:
+        try:
+            declared = zstandard.frame_content_size(payload)
+        except zstandard.ZstdError as exc:
+            raise CorruptChunk(f"not a zstd frame ({exc})") from None
+        if declared != size:
+            raise CorruptChunk(f"zstd frame declares {declared} bytes, expected {size}")
+        try:
+            dctx = zstandard.ZstdDecompressor(max_window_size=1 << MAX_WINDOW_LOG)
+            out = dctx.decompress(payload, max_output_size=size)
+        except zstandard.ZstdError as exc:
+            raise CorruptChunk(f"zstd: {exc}") from None
+        if len(out) != size:
+            raise CorruptChunk(f"zstd frame decoded to {len(out)} bytes, expected {size}")
+        return out
+
+
+ZSTD = register(ZstdCodec())

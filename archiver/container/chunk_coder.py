@@ -1,0 +1,55 @@
+"""Codec choice for one chunk: every codec that accepts it is tried, the smallest payload wins
+(ties go to the cheaper decoder: store, then zstd, then model codecs). A model codec is
+therefore used only where it beats zstd, and nothing is ever stored larger than it is."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from archiver.codecs import registry
+from archiver.codecs.base import Codec
+
+SAMPLE_BYTES = 64 << 10
+STORE_ID, ZSTD_ID = 0x00, 0x01
+
+
+@dataclass
+class ChunkCoder:
+    level: int
+    warn: object = lambda msg: None
+    model_codecs: list[Codec] = field(default_factory=list)
+    hashes: dict[int, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self):
+        # Model codecs whose weights are not installed cannot be used (nor recorded).
+        for codec in registry.all_codecs():
+            if codec.codec_id in (STORE_ID, ZSTD_ID):
+                continue
+            try:
+                self.hashes[codec.codec_id] = tuple(codec.model_hashes())
+            except Exception as exc:  # noqa: BLE001 - any failure means "not usable here"
+                self.warn(f"codec {codec.name} unavailable: {exc}")
+                continue
+            self.model_codecs.append(codec)
+
+    def possible_hashes(self) -> set[str]:
+        return {h for hs in self.hashes.values() for h in hs}
+
+    def code(self, raw: bytes, first_path: str) -> tuple[int, bytes]:
+        """(codec id, payload) of the smallest encoding of `raw`."""
+        best_id, best = STORE_ID, raw
+        zstd = registry.get(ZSTD_ID).encode(raw, self.level)
+        if len(zstd) < len(best):
+            best_id, best = ZSTD_ID, zstd
+        sample = raw[:SAMPLE_BYTES]
+        for codec in self.model_codecs:
+            if not codec.accepts(sample, first_path):
+                continue
+            try:
+                payload = codec.encode(raw, self.level)
+            except Exception as exc:  # noqa: BLE001 - a failing model must not lose the archive
+                self.warn(f"codec {codec.name} failed on a chunk starting with {first_path} "
+                          f"({type(exc).__name__}: {exc}); used {registry.get(best_id).name}")
+                continue
+            if len(payload) < len(best):
+                best_id, best = codec.codec_id, payload
+        return best_id, best

@@ -1,0 +1,81 @@
+"""Stream the content of selected files out of an archive, one decoded chunk in memory at a
+time, checking every file's SHA-256 before handing it over. A damaged chunk costs only the
+files that touch it; the error names the chunk and those files."""
+from __future__ import annotations
+
+import hashlib
+from typing import Callable, Protocol
+
+from archiver.container.reader import ArchiveReader
+from archiver.container.records import Entry
+from archiver.errors import BBXError, CorruptChunk, DigestMismatch, UnknownCodec
+
+NAMED_FILES = 5
+
+
+class Sink(Protocol):
+    def write(self, data: memoryview) -> None: ...
+    def commit(self) -> None: ...
+    def abort(self) -> None: ...
+
+
+def lost_files_message(names: list[str]) -> str:
+    shown = ", ".join(names[:NAMED_FILES])
+    more = f" and {len(names) - NAMED_FILES} more" if len(names) > NAMED_FILES else ""
+    return f"lost: {shown}{more}" if names else "no selected file uses it"
+
+
+def stream_files(reader: ArchiveReader, files: list[Entry], open_sink: Callable[[Entry], Sink],
+                 on_bytes: Callable[[int], None] = lambda n: None) -> list[BBXError]:
+    """Feed each file's content to its sink; return the errors met (the rest went through)."""
+    errors: list[BBXError] = []
+    selected = {id(e) for e in files}
+    bad_chunks: dict[int, BBXError] = {}
+    cached: tuple[int, bytes] | None = None
+    lost: set[int] = set()
+
+    def chunk(i: int) -> memoryview | None:
+        nonlocal cached
+        if i in bad_chunks:
+            return None
+        if cached is None or cached[0] != i:
+            cached = None
+            try:
+                cached = (i, reader.read_chunk(i))
+            except (CorruptChunk, UnknownCodec) as exc:
+                victims = [e for e in reader.chunk_files(i) if id(e) in selected]
+                lost.update(id(e) for e in victims)
+                exc.detail = lost_files_message([e.name for e in victims])
+                bad_chunks[i] = exc
+                errors.append(exc)
+                return None
+        return memoryview(cached[1])
+
+    for e in sorted(files, key=lambda e: reader.content_span(e)):
+        if id(e) in lost:
+            continue
+        try:
+            sink = open_sink(e)
+        except BBXError as exc:
+            errors.append(exc)
+            continue
+        start, end = reader.content_span(e)
+        sha, ok = hashlib.sha256(), True
+        for i in reader.chunks_of(e):
+            data = chunk(i)
+            if data is None:
+                ok = False
+                break
+            c = reader.chunks[i]
+            piece = data[max(start, c.raw_start) - c.raw_start:min(end, c.raw_start + c.raw_size) - c.raw_start]
+            sha.update(piece)
+            sink.write(piece)
+            on_bytes(len(piece))
+        if ok and sha.digest() != e.sha256:
+            errors.append(DigestMismatch(e.name))
+            ok = False
+        if ok:
+            sink.commit()
+        else:
+            sink.abort()
+    return errors

@@ -1,0 +1,222 @@
+"""Write a .bbx archive: scan the inputs, cut their content into chunks, code each chunk with
+the best codec, then write the index, the trailer and finally the header.
+
+Memory stays bounded by the chunk size: content is read in blocks, small files are grouped
+into one chunk, a large file is split across several. The archive is written to a temporary
+file beside the output and renamed into place only when complete, so an interrupted create
+never leaves a truncated archive under the final name."""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+
+import zstandard
+
+from archiver.codecs import registry
+from archiver.container import layout
+from archiver.container.chunk_coder import STORE_ID, ZSTD_ID, ChunkCoder
+from archiver.container.records import DIRECTORY, FILE, SYMLINK, ChunkInfo, Entry
+from archiver.container.scanner import Excluder, Item, scan
+from archiver.errors import InputError, OutputError, WouldOverwrite
+
+DEFAULT_LEVEL = 19
+DEFAULT_CHUNK_SIZE = 16 << 20
+READ_BLOCK = 1 << 20
+INDEX_LEVEL = 19
+
+
+@dataclass
+class CodecStats:
+    files: int = 0
+    chunks: int = 0
+    raw: int = 0
+    stored: int = 0
+
+
+@dataclass
+class CreateReport:
+    path: str
+    files: int = 0
+    dirs: int = 0
+    links: int = 0
+    input_bytes: int = 0
+    output_bytes: int = 0
+    by_codec: dict[str, CodecStats] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+class NoProgress:
+    def start(self, files: int, total_bytes: int) -> None: ...
+    def advance(self, files: int = 0, nbytes: int = 0) -> None: ...
+
+
+def _content_order(items: list[Item]) -> list[Item]:
+    """Files with similar content side by side (by extension, then name): better chunks."""
+    def key(item: Item):
+        base = item.entry.path.rsplit(b"/", 1)[-1]
+        ext = base.rsplit(b".", 1)[-1].lower() if b"." in base[1:] else b""
+        return ext, base, item.entry.path
+    return sorted((i for i in items if i.entry.type == FILE), key=key)
+
+
+class _ChunkSink:
+    """Collects content into chunks of at most chunk_size bytes and writes each coded chunk."""
+
+    def __init__(self, out, coder: ChunkCoder, chunk_size: int, report: CreateReport):
+        self.out, self.coder, self.chunk_size, self.report = out, coder, chunk_size, report
+        self.parts: list[bytes] = []
+        self.fill = 0
+        self.first_path = ""
+        self.chunks: list[ChunkInfo] = []
+
+    @property
+    def room(self) -> int:
+        return self.chunk_size - self.fill
+
+    def position(self) -> tuple[int, int]:
+        return len(self.chunks), self.fill
+
+    def add(self, data: bytes, path: str) -> None:
+        if not self.fill:
+            self.first_path = path
+        self.parts.append(data)
+        self.fill += len(data)
+        if self.fill >= self.chunk_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.fill:
+            return
+        raw = b"".join(self.parts)
+        raw_size = len(raw)
+        self.parts, self.fill = [], 0
+        codec_id, payload = self.coder.code(raw, self.first_path)
+        del raw
+        crc = zlib.crc32(payload)
+        offset = self.out.tell()
+        self.out.write(layout.pack_block(layout.BLOCK_CHUNK, codec_id, crc, raw_size, len(payload)))
+        self.out.write(payload)
+        self.chunks.append(ChunkInfo(offset, codec_id, raw_size, len(payload), crc))
+        stats = self.report.by_codec.setdefault(registry.get(codec_id).name, CodecStats())
+        stats.chunks += 1
+        stats.raw += raw_size
+        stats.stored += len(payload) + layout.BLOCK.size
+
+
+def write_archive(output: str | bytes, inputs: list, *, level: int = DEFAULT_LEVEL,
+                  exclude: tuple[str, ...] = (), force: bool = False,
+                  chunk_size: int = DEFAULT_CHUNK_SIZE, progress=None) -> CreateReport:
+    if not 0 < chunk_size <= layout.MAX_CHUNK_RAW:
+        raise ValueError(f"chunk size must be in 1..{layout.MAX_CHUNK_RAW}")
+    progress = progress or NoProgress()
+    out_path = os.fsencode(output)
+    report = CreateReport(os.fsdecode(out_path))
+    warn = report.warnings.append
+    if os.path.isdir(out_path):
+        raise OutputError(report.path, "it is a directory")
+    if os.path.lexists(out_path) and not force:
+        raise WouldOverwrite(report.path)
+    out_dir = os.path.dirname(os.path.abspath(out_path))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=b"." + os.path.basename(out_path) + b".",
+                                   suffix=b".tmp")
+    except OSError as exc:
+        raise OutputError(report.path, exc.strerror) from None
+    try:
+        with os.fdopen(fd, "wb") as out:
+            st = os.fstat(out.fileno())
+            items = scan(inputs, Excluder(exclude), (st.st_dev, st.st_ino), warn)
+            _write(out, items, level, chunk_size, progress, report, warn)
+            out.flush()
+            os.fsync(out.fileno())
+            report.output_bytes = out.tell()
+        os.chmod(tmp, 0o644 & ~_umask())
+        os.replace(tmp, out_path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return report
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _write(out, items: list[Item], level: int, chunk_size: int, progress, report: CreateReport,
+           warn) -> None:
+    coder = ChunkCoder(level, warn)
+    reserved = layout.header_size(len(coder.possible_hashes()))
+    out.write(bytes(reserved))
+    files = _content_order(items)
+    progress.start(len(files), sum(i.stat_size for i in files))
+    sink = _ChunkSink(out, coder, chunk_size, report)
+    dropped: set[int] = set()
+    for item in files:
+        if not _add_file(item, sink, progress, warn):
+            dropped.add(id(item))
+    sink.flush()
+    entries = [i.entry for i in items if id(i) not in dropped]
+    for e in entries:
+        report.files += e.type == FILE
+        report.dirs += e.type == DIRECTORY
+        report.links += e.type == SYMLINK
+        report.input_bytes += e.size
+        if e.type == FILE and e.size:
+            report.by_codec[registry.get(sink.chunks[e.chunk].codec_id).name].files += 1
+    _write_index(out, sink.chunks, entries)
+    used = sorted({h for c in {c.codec_id for c in sink.chunks} for h in coder.hashes.get(c, ())})
+    out.seek(0)
+    out.write(layout.pack_header([bytes.fromhex(h) for h in used], reserved))
+    out.seek(0, os.SEEK_END)
+
+
+def _add_file(item: Item, sink: _ChunkSink, progress, warn) -> bool:
+    """Stream one file into the chunks; False when it vanished before it could be read."""
+    e, name = item.entry, item.entry.name
+    try:
+        f = open(item.source, "rb")
+    except OSError as exc:
+        warn(f"skipped {os.fsdecode(item.source)}: {exc.strerror}")
+        return False
+    with f:
+        if sink.fill and (item.stat_size >= sink.chunk_size or item.stat_size > sink.room):
+            sink.flush()       # a file that does not fit starts a chunk of its own
+        e.chunk, e.offset = sink.position()
+        sha, size = hashlib.sha256(), 0
+        while True:
+            try:
+                data = f.read(min(READ_BLOCK, sink.room))
+            except OSError as exc:
+                raise InputError(os.fsdecode(item.source), exc.strerror) from None
+            if not data:
+                break
+            sha.update(data)
+            size += len(data)
+            sink.add(data, name)
+            progress.advance(nbytes=len(data))
+    e.size, e.sha256 = size, sha.digest()
+    if not size:
+        e.chunk = e.offset = 0
+    progress.advance(files=1)
+    return True
+
+
+def _write_index(out, chunks: list[ChunkInfo], entries: list[Entry]) -> None:
+    raw = layout.pack_index(chunks, entries)
+    if len(raw) > layout.MAX_INDEX_RAW:
+        raise OutputError(out.name, f"index of {len(raw)} bytes exceeds the format's limit; "
+                                    "split the input into several archives")
+    packed = zstandard.ZstdCompressor(level=INDEX_LEVEL, write_content_size=True).compress(raw)
+    codec, payload = (ZSTD_ID, packed) if len(packed) < len(raw) else (STORE_ID, raw)
+    offset = out.tell()
+    out.write(layout.pack_block(layout.BLOCK_INDEX, codec, zlib.crc32(payload), len(raw), len(payload)))
+    out.write(payload)
+    out.write(layout.pack_trailer(offset))

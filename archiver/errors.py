@@ -1,0 +1,107 @@
+"""Every error bbx reports to a person, each with its own exit code.
+
+As in borg, a class's docstring is its message template (filled with the constructor's
+arguments), so the text a user sees lives next to the condition that raises it. The command
+line prints `bbx: <message>` on one line and exits with `exit_code`; no traceback.
+
+Exit codes: 0 all is well; 1 warnings only (e.g. skipped special files); 2 usage errors
+(typer/click); 10-29 the errors below; 130 interrupted.
+"""
+from __future__ import annotations
+
+
+class BBXError(Exception):
+    """{}"""
+    exit_code = 29
+    detail = ""     # appended after "; ", e.g. the files a damaged chunk takes with it
+
+    def message(self) -> str:
+        try:
+            text = (self.__doc__ or "{}").strip().format(*self.args)
+        except (IndexError, KeyError, ValueError):  # too few arguments: still say something
+            text = " ".join(str(a) for a in self.args) or type(self).__name__
+        return f"{text}; {self.detail}" if self.detail else text
+
+    def __str__(self) -> str:
+        return self.message()
+
+
+class InputNotFound(BBXError):
+    """{}: no such file or directory"""
+    exit_code = 10
+
+
+class InputError(BBXError):
+    """cannot read {}: {}"""
+    exit_code = 11
+
+
+class OutputError(BBXError):
+    """cannot write {}: {}"""
+    exit_code = 12
+
+
+class WouldOverwrite(BBXError):
+    """refusing to overwrite {}; use --force to overwrite"""
+    exit_code = 13
+
+
+class NotAnArchive(BBXError):
+    """{}: not a bbx archive (wrong magic number)"""
+    exit_code = 14
+
+
+class UnsupportedVersion(BBXError):
+    """{}: archive format {} needs a newer bbx (this one reads format {}.x)"""
+    exit_code = 15
+
+
+class UnsupportedFeature(BBXError):
+    """{}: {} uses a feature this bbx does not know (reserved bits set); upgrade bbx"""
+    exit_code = 15
+
+
+class CorruptArchive(BBXError):
+    """{}: archive is damaged: {}"""
+    exit_code = 16
+
+
+class CorruptChunk(BBXError):
+    """chunk data is damaged: {}"""
+    exit_code = 17
+
+
+class DigestMismatch(BBXError):
+    """{}: content does not match its SHA-256 (archive damaged or decoder bug)"""
+    exit_code = 18
+
+
+class UnknownCodec(BBXError):
+    """chunk {} uses codec id 0x{:02x}, which this bbx does not have; upgrade bbx"""
+    exit_code = 19
+
+
+class MissingWeights(BBXError):
+    """{}: archive needs model weights this bbx does not have ({}); install the bbx version that wrote it"""
+    exit_code = 20
+
+
+class UnsafePath(BBXError):
+    """refusing {!r}: {}"""
+    exit_code = 21
+
+
+class MemberNotFound(BBXError):
+    """{}: no member named {!r} in the archive"""
+    exit_code = 22
+
+
+class LimitExceeded(BBXError):
+    """{}: {}"""
+    exit_code = 23
+
+
+ALL_ERRORS = [InputNotFound, InputError, OutputError, WouldOverwrite, NotAnArchive,
+              UnsupportedVersion, UnsupportedFeature, CorruptArchive, CorruptChunk,
+              DigestMismatch, UnknownCodec, MissingWeights, UnsafePath, MemberNotFound,
+              LimitExceeded]
