@@ -1,0 +1,225 @@
+"""The Bit-Swap image model as plain data: one definition read by training (torch) and runtime (numpy).
+
+A block is 32x32x3 pixels. The model is a Markov chain z_L -> ... -> z_1 -> x (Bit-Swap):
+inference q(z_1|x), q(z_{i+1}|z_i); generative p(x|z_1, context), p(z_i|z_{i+1}), p(z_L) a
+standard logistic. Every latent is `zc` channels at `zs` x `zs`.
+
+p(x|z_1, context) is autoregressive over the four 2x2 sub-lattices of the block ("planes",
+space-to-depth), decoded in four passes, each conditioned on z_1 and on the pixels already known:
+the 8 rows above and 8 columns to the left of the block (decoded earlier in raster order) and the
+planes decoded in earlier passes. A trunk runs once per block; a small head runs once per pass.
+Within a pass the colour channels are chained R -> G -> B by linear coefficients the head predicts.
+
+Networks are lists of ops over named integer tensors (channels-first, no batch axis here):
+  Conv      out = sum over input groups of conv(group) + bias, then requantised (see below)
+  Add       residual sum of two activations, clamped
+  SpaceToDepth / DepthToSpace (factor 2), Pad (zeros), Crop
+Tensor kinds fix the integer encoding of each value:
+  pixel   a = 2x - 255        value a / 256          |a| <= 255
+  act     int8 activation     value a / 16           |a| <= 127 (ReLU: 0..127)
+  latent  a = 2k - 1023       value a * delta / 2    (k = bin index of 1024 uniform bins)
+A Conv with act "relu"/"linear" produces an act tensor; "raw" produces the network's output, which
+heads turn into coder parameters (loc in 1/256 bin, scale index) by an integer affine map.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PIXEL, ACT, LATENT = "pixel", "act", "latent"
+ACT_SCALE = 1.0 / 16.0          # value of one unit of an act tensor
+PIXEL_SCALE = 1.0 / 256.0       # value of one unit of a pixel tensor
+ACT_MAX = 127
+KIND_MAX = {PIXEL: 255, ACT: 127, LATENT: 1023}
+MASK_ON = 16                    # a mask channel holds 16 (= value 1.0) where known, else 0
+BLOCK = 32
+CONTEXT = 8                     # rows above / columns left of a block given as context
+PASS_ORDER = (0, 3, 1, 2)       # planes (dy, dx) = (0,0), (1,1), (0,1), (1,0)
+PIXEL_PARAMS = 9                # per plane: 3 means, 3 scale indices, 3 colour coefficients
+LATENT_BINS = 1024
+
+
+@dataclass(frozen=True)
+class Conv:
+    out: str
+    inputs: tuple[tuple[str, int, str], ...]   # (tensor, kernel size, "same" | "valid")
+    cout: int
+    act: str                                    # "relu" | "linear" | "raw"
+
+
+@dataclass(frozen=True)
+class Add:
+    out: str
+    a: str
+    b: str
+
+
+@dataclass(frozen=True)
+class SpaceToDepth:
+    out: str
+    inp: str
+
+
+@dataclass(frozen=True)
+class DepthToSpace:
+    out: str
+    inp: str
+
+
+@dataclass(frozen=True)
+class Pad:
+    out: str
+    inp: str
+    tblr: tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class Crop:
+    out: str
+    inp: str
+    rows: tuple[int, int]
+    cols: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Graph:
+    name: str
+    inputs: tuple[tuple[str, str, tuple[int, int, int]], ...]   # (name, kind, (c, h, w))
+    ops: tuple
+    output: str
+
+    def convs(self) -> list[Conv]:
+        return [op for op in self.ops if isinstance(op, Conv)]
+
+
+@dataclass(frozen=True)
+class Config:
+    levels: int = 4          # L, number of latent layers
+    zc: int = 8              # latent channels
+    zs: int = 8              # latent spatial size
+    width: int = 32          # hidden channels of the latent networks
+    trunk: int = 32          # hidden channels of the pixel trunk
+    head: int = 32           # hidden channels of the pixel head
+    zfeat: int = 16          # channels z_1 contributes to the pixel trunk (at 16x16)
+    blocks: int = 1          # residual blocks per network
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def _resblocks(prefix: str, x: str, ch: int, n: int) -> tuple[list, str]:
+    ops = []
+    for i in range(n):
+        h = f"{prefix}r{i}h"
+        d = f"{prefix}r{i}d"
+        y = f"{prefix}r{i}"
+        ops += [Conv(h, ((x, 3, "same"),), ch, "relu"),
+                Conv(d, ((h, 3, "same"),), ch, "linear"),
+                Add(y, x, d)]
+        x = y
+    return ops, x
+
+
+def latent_net(name: str, cfg: Config) -> Graph:
+    """q(z_{i+1}|z_i) or p(z_i|z_{i+1}): latent in, (mean, log2 scale) per latent unit out."""
+    ops = [Conv("h0", (("z", 3, "same"),), cfg.width, "relu")]
+    more, x = _resblocks("", "h0", cfg.width, cfg.blocks)
+    ops += more
+    ops.append(Conv("out", ((x, 3, "same"),), 2 * cfg.zc, "raw"))
+    return Graph(name, (("z", LATENT, (cfg.zc, cfg.zs, cfg.zs)),), tuple(ops), "out")
+
+
+def q1_net(cfg: Config) -> Graph:
+    """q(z_1|x): the block's four planes (12x16x16) in, z_1 parameters (zc x 8x8) out."""
+    assert cfg.zs == 8, "q1 downsamples 32 -> 8"
+    ops = [Conv("h0", (("xb", 3, "same"),), cfg.width, "relu"),
+           SpaceToDepth("h0s", "h0"),
+           Conv("h1", (("h0s", 1, "same"),), cfg.width, "relu")]
+    more, x = _resblocks("", "h1", cfg.width, cfg.blocks)
+    ops += more
+    ops.append(Conv("out", ((x, 3, "same"),), 2 * cfg.zc, "raw"))
+    return Graph("q1", (("xb", PIXEL, (12, 16, 16)),), tuple(ops), "out")
+
+
+def trunk_net(cfg: Config) -> Graph:
+    """Once per block: context pixels (20x20 half-resolution grid, block at [4:20, 4:20]) and z_1
+    -> features on the 18x18 ring grid (block plus one half-res row/column on each side)."""
+    ops = [Conv("z0", (("z", 3, "same"),), cfg.width, "relu"),
+           Conv("z1", (("z0", 1, "same"),), 4 * cfg.zfeat, "linear"),
+           DepthToSpace("z2", "z1"),                       # zfeat x 16 x 16
+           Pad("z3", "z2", (4, 0, 4, 0)),                  # onto the 20x20 grid
+           Conv("t0", (("ctx", 3, "same"), ("ctxmask", 3, "same"), ("z3", 3, "same")),
+                cfg.trunk, "relu")]
+    more, x = _resblocks("t", "t0", cfg.trunk, cfg.blocks)
+    ops += more
+    ops += [Crop("t17", x, (3, 20), (3, 20)), Pad("t18", "t17", (0, 1, 0, 1))]
+    return Graph("trunk", (("ctx", PIXEL, (12, 20, 20)), ("ctxmask", ACT, (1, 20, 20)),
+                           ("z", LATENT, (cfg.zc, cfg.zs, cfg.zs))), tuple(ops), "t18")
+
+
+def head_net(cfg: Config) -> Graph:
+    """Once per pass: trunk features, known pixels and known-masks on the 18x18 ring grid ->
+    parameters of all four planes on the 16x16 block grid (the pass uses its own plane's 9)."""
+    ops = [Conv("h0", (("trunk", 3, "valid"), ("planes", 3, "valid"), ("known", 3, "valid")),
+                cfg.head, "relu"),
+           Conv("h1", (("h0", 1, "same"),), cfg.head, "relu"),
+           Conv("out", (("h1", 1, "same"), ("planes", 3, "valid")), 4 * PIXEL_PARAMS, "raw")]
+    return Graph("head", (("trunk", ACT, (cfg.trunk, 18, 18)), ("planes", PIXEL, (12, 18, 18)),
+                          ("known", ACT, (4, 18, 18))), tuple(ops), "out")
+
+
+def graphs(cfg: Config) -> dict[str, Graph]:
+    g = {"q1": q1_net(cfg), "trunk": trunk_net(cfg), "head": head_net(cfg)}
+    for i in range(1, cfg.levels):
+        g[f"q{i + 1}"] = latent_net(f"q{i + 1}", cfg)   # q(z_{i+1} | z_i)
+        g[f"p{i}"] = latent_net(f"p{i}", cfg)           # p(z_i | z_{i+1})
+    return g
+
+
+def shape_of(graph: Graph) -> dict[str, tuple[int, int, int]]:
+    """Shapes (c, h, w) of every tensor of a graph."""
+    shapes = {name: shp for name, _, shp in graph.inputs}
+    for op in graph.ops:
+        if isinstance(op, Conv):
+            hs = []
+            for name, k, pad in op.inputs:
+                c, h, w = shapes[name]
+                hs.append((h, w) if pad == "same" else (h - k + 1, w - k + 1))
+            assert len(set(hs)) == 1, f"{graph.name}.{op.out}: input groups disagree {hs}"
+            shapes[op.out] = (op.cout, *hs[0])
+        elif isinstance(op, Add):
+            assert shapes[op.a] == shapes[op.b]
+            shapes[op.out] = shapes[op.a]
+        elif isinstance(op, SpaceToDepth):
+            c, h, w = shapes[op.inp]
+            shapes[op.out] = (4 * c, h // 2, w // 2)
+        elif isinstance(op, DepthToSpace):
+            c, h, w = shapes[op.inp]
+            shapes[op.out] = (c // 4, 2 * h, 2 * w)
+        elif isinstance(op, Pad):
+            c, h, w = shapes[op.inp]
+            t, b, l, r = op.tblr
+            shapes[op.out] = (c, h + t + b, w + l + r)
+        elif isinstance(op, Crop):
+            c = shapes[op.inp][0]
+            shapes[op.out] = (c, op.rows[1] - op.rows[0], op.cols[1] - op.cols[0])
+    return shapes
+
+
+def macs(graph: Graph) -> int:
+    """Multiply-adds of one evaluation of the graph (one block, or one pass for the head)."""
+    shapes = shape_of(graph)
+    total = 0
+    for op in graph.convs():
+        _, h, w = shapes[op.out]
+        k_total = sum(shapes[name][0] * k * k for name, k, _ in op.inputs)
+        total += h * w * k_total * op.cout
+    return total
+
+
+def macs_per_block(cfg: Config) -> dict[str, int]:
+    """Inference + generative pass over all networks for one block (the head runs 4 times)."""
+    out = {}
+    for name, g in graphs(cfg).items():
+        out[name] = macs(g) * (4 if name == "head" else 1)
+    out["total"] = sum(out.values())
+    return out

@@ -1,0 +1,45 @@
+"""Command line for the image model: `python -m archiver.train.image {prepare,train}`.
+
+  prepare   fetch the photo packages by name and store their pixels under --data
+  train     train (or resume from --run/ckpt.pt) for --hours, logging validation -ELBO
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m archiver.train.image")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("prepare", help="fetch the photo packages and store pixels under --data")
+    p.add_argument("--data", type=Path, default=Path("data/image"))
+    t = sub.add_parser("train", help="train or resume the image model")
+    t.add_argument("--data", type=Path, default=Path("data/image"))
+    t.add_argument("--run", type=Path, default=Path("runs/image"))
+    t.add_argument("--hours", type=float, default=1.0)
+    t.add_argument("--batch", type=int, default=32)
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--free-bits", type=float, default=0.05, help="bits per latent dim")
+    t.add_argument("--levels", type=int, default=4)
+    t.add_argument("--width", type=int, default=32)
+    t.add_argument("--float", action="store_true", help="no fake quantisation")
+    t.add_argument("--eval-minutes", type=float, default=5.0)
+    t.add_argument("--val-per-image", type=int, default=96)
+    t.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    if args.cmd == "prepare":
+        from archiver.train.image_data import prepare
+        prepare(args.data)
+    elif args.cmd == "train":
+        from archiver.models.image.arch import Config
+        from archiver.train.image_train import train
+        cfg = Config(levels=args.levels, width=args.width)
+        train(args.data, args.run, args.hours, args.batch, args.lr, args.free_bits, cfg,
+              quant=not args.float, eval_minutes=args.eval_minutes,
+              val_per_image=args.val_per_image, seed=args.seed,
+              log=lambda m: print(m, flush=True))
+
+
+if __name__ == "__main__":
+    main()

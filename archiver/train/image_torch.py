@@ -1,0 +1,236 @@
+"""Torch twin of the image model for training, with quantisation-aware fake quantisation.
+
+Every graph of `archiver.models.image.arch` is interpreted here op by op. Weights live in value
+space (inputs are real values: pixel a/256, act a/16, latent continuous); each conv's weights are
+fake-quantised exactly as the exporter will quantise them (per output channel, over all input
+groups after folding each group's input scale), activations are rounded to the int8 grid of 1/16
+and clamped. Gradients pass through the roundings (straight-through estimator).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from archiver.models.image import arch
+
+LN2 = math.log(2.0)
+KIND_SCALE = {arch.PIXEL: arch.PIXEL_SCALE, arch.ACT: arch.ACT_SCALE, arch.LATENT: 1.0}
+LATENT_LOG2_SCALE = (-9.0, 5.0)     # clamp of a latent's log2 scale (value units)
+
+
+def round_ste(x: torch.Tensor) -> torch.Tensor:
+    return x + (torch.round(x) - x).detach()
+
+
+def s2d(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, 4C, H/2, W/2); channel = plane * C + c, plane = 2*dy + dx."""
+    return torch.cat([x[:, :, dy::2, dx::2] for dy in (0, 1) for dx in (0, 1)], dim=1)
+
+
+def d2s(x: torch.Tensor) -> torch.Tensor:
+    b, c4, h, w = x.shape
+    c = c4 // 4
+    out = x.new_zeros(b, c, 2 * h, 2 * w)
+    for p, (dy, dx) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
+        out[:, :, dy::2, dx::2] = x[:, p * c:(p + 1) * c]
+    return out
+
+
+class QNet(nn.Module):
+    def __init__(self, graph: arch.Graph):
+        super().__init__()
+        self.graph = graph
+        shapes = arch.shape_of(graph)
+        kinds = {name: kind for name, kind, _ in graph.inputs}
+        self.weights = nn.ParameterDict()
+        self.biases = nn.ParameterDict()
+        self.in_scales: dict[str, list[float]] = {}
+        for op in graph.ops:
+            if isinstance(op, arch.Conv):
+                fan_in = sum(shapes[n][0] * k * k for n, k, _ in op.inputs)
+                gain = math.sqrt(2.0 / fan_in)
+                if op.out.endswith("d") or op.act == "raw":
+                    gain *= 0.1          # residual branches and outputs start near zero
+                for gi, (n, k, _) in enumerate(op.inputs):
+                    w = torch.randn(op.cout, shapes[n][0], k, k) * gain
+                    self.weights[f"{op.out}__{gi}"] = nn.Parameter(w)
+                self.biases[op.out] = nn.Parameter(torch.zeros(op.cout))
+                self.in_scales[op.out] = [KIND_SCALE[kinds.get(n, arch.ACT)] for n, _, _ in op.inputs]
+                kinds[op.out] = arch.ACT
+            elif isinstance(op, arch.Add):
+                kinds[op.out] = arch.ACT
+            else:
+                kinds[op.out] = kinds[op.inp]
+
+    def quantised_weights(self, op: arch.Conv, quant: bool) -> list[torch.Tensor]:
+        ws = [self.weights[f"{op.out}__{gi}"] for gi in range(len(op.inputs))]
+        if not quant:
+            return ws
+        scales = self.in_scales[op.out]
+        us = [w * s for w, s in zip(ws, scales)]
+        amax = torch.stack([u.detach().abs().amax(dim=(1, 2, 3)) for u in us]).amax(0)
+        step = (amax / arch.ACT_MAX).clamp_min(1e-12).view(-1, 1, 1, 1)
+        return [round_ste(u / step) * step / s for u, s in zip(us, scales)]
+
+    def forward(self, inputs: dict[str, torch.Tensor], quant: bool = True) -> torch.Tensor:
+        t = dict(inputs)
+        for op in self.graph.ops:
+            if isinstance(op, arch.Conv):
+                acc = None
+                for (n, k, pad), w in zip(op.inputs, self.quantised_weights(op, quant)):
+                    y = F.conv2d(t[n], w, padding=(k // 2 if pad == "same" else 0))
+                    acc = y if acc is None else acc + y
+                acc = acc + self.biases[op.out].view(1, -1, 1, 1)
+                if op.act == "raw":
+                    t[op.out] = acc
+                else:
+                    lo = 0 if op.act == "relu" else -arch.ACT_MAX
+                    a = acc / arch.ACT_SCALE
+                    a = torch.clamp(round_ste(a) if quant else a, lo, arch.ACT_MAX)
+                    t[op.out] = a * arch.ACT_SCALE
+            elif isinstance(op, arch.Add):
+                lim = arch.ACT_MAX * arch.ACT_SCALE
+                t[op.out] = torch.clamp(t[op.a] + t[op.b], -lim, lim)
+            elif isinstance(op, arch.SpaceToDepth):
+                t[op.out] = s2d(t[op.inp])
+            elif isinstance(op, arch.DepthToSpace):
+                t[op.out] = d2s(t[op.inp])
+            elif isinstance(op, arch.Pad):
+                tp, bt, lf, rt = op.tblr
+                t[op.out] = F.pad(t[op.inp], (lf, rt, tp, bt))
+            elif isinstance(op, arch.Crop):
+                t[op.out] = t[op.inp][:, :, op.rows[0]:op.rows[1], op.cols[0]:op.cols[1]]
+        return t[self.graph.output]
+
+
+def logistic_logpdf(z, mu, log2s):
+    s = torch.exp(log2s * LN2)
+    u = (z - mu) / s
+    return -u - log2s * LN2 - 2.0 * F.softplus(-u)
+
+
+def _log_sigmoid_diff(a, b):
+    """log(sigmoid(a) - sigmoid(b)) for a > b, stable on the left tail."""
+    la, lb = F.logsigmoid(a), F.logsigmoid(b)
+    return la + torch.log1p(-torch.exp(lb - la).clamp(max=1 - 1e-7))
+
+
+def discretized_logistic_logp(x, mu, s, nbins):
+    """log P(x) of the coder's family: bin k centred at k, tails folded into 0 and nbins-1."""
+    plus = (x + 0.5 - mu) / s
+    minus = (x - 0.5 - mu) / s
+    right = x >= mu                                    # mirror to stay on the accurate tail
+    mid = torch.where(right, _log_sigmoid_diff(-minus, -plus), _log_sigmoid_diff(plus, minus))
+    lo = F.logsigmoid(plus)
+    hi = F.logsigmoid(-minus)
+    out = torch.where(x <= 0, lo, torch.where(x >= nbins - 1, hi, mid))
+    return out.clamp(min=-30.0)
+
+
+def pixel_params(y: torch.Tensor, plane: int, xb: torch.Tensor, quant: bool):
+    """Head output (B, 36, 16, 16) -> (mu, scale) of plane `plane` in bin units, colour-chained.
+    xb is the plane's true pixels (B, 3, 16, 16) in 0..255 (R and G steer G and B)."""
+    p = y[:, plane * arch.PIXEL_PARAMS:(plane + 1) * arch.PIXEL_PARAMS]
+    r = round_ste if quant else (lambda v: v)
+    loc = r(256.0 * (128.0 * p[:, 0:3] + 127.5))
+    j = torch.clamp(r(16.0 * p[:, 3:6] + 64.0), 0, 127)
+    c = torch.clamp(r(256.0 * p[:, 6:9]), -256, 256)
+    d = xb - 128.0
+    loc_r = loc[:, 0]
+    loc_g = loc[:, 1] + c[:, 0] * d[:, 0]
+    loc_b = loc[:, 2] + c[:, 1] * d[:, 0] + c[:, 2] * d[:, 1]
+    mu = torch.stack([loc_r, loc_g, loc_b], 1) / 256.0
+    scale = torch.exp((-4.0 + j / 8.0) * LN2)
+    return mu, scale
+
+
+class ImageModel(nn.Module):
+    def __init__(self, cfg: arch.Config):
+        super().__init__()
+        self.cfg = cfg
+        self.nets = nn.ModuleDict({n: QNet(g) for n, g in arch.graphs(cfg).items()})
+
+    def latent(self, name: str, z_in: torch.Tensor, quant: bool, key="z"):
+        y = self.nets[name]({key: z_in}, quant)
+        zc = self.cfg.zc
+        return y[:, :zc], (y[:, zc:] - 1.0).clamp(*LATENT_LOG2_SCALE)
+
+    def forward(self, crops: torch.Tensor, top: torch.Tensor, left: torch.Tensor,
+                quant: bool = True, free_bits: float = 0.0):
+        """crops (B, 3, 40, 40) float 0..255; top/left (B,) bool context availability.
+        Returns (loss in bits/dim with free bits, dict of terms in bits/dim without)."""
+        cfg = self.cfg
+        b = crops.shape[0]
+        c0 = arch.CONTEXT
+        dims = 3 * arch.BLOCK * arch.BLOCK
+        known = torch.zeros(b, 1, 40, 40, dtype=crops.dtype)
+        tf, lf = top.to(crops.dtype).view(b, 1, 1, 1), left.to(crops.dtype).view(b, 1, 1, 1)
+        known[:, :, :c0, c0:] = 1.0
+        known[:, :, c0:, :c0] = 1.0
+        known[:, :, :c0, :c0] = 1.0
+        known[:, :, :c0, c0:] *= tf
+        known[:, :, c0:, :c0] *= lf
+        known[:, :, :c0, :c0] *= tf * lf
+        pix = (2.0 * crops - 255.0) * arch.PIXEL_SCALE           # pixel values
+        full = s2d(pix)                                           # (B, 12, 20, 20)
+        known_h = s2d(known)[:, 0:1]                              # (B, 1, 20, 20)
+        ctx = full * known_h
+        xb = full[:, :, 4:, 4:]                                   # the block's planes
+        block = s2d(crops[:, :, c0:, c0:])                        # 0..255, (B, 12, 16, 16)
+
+        # inference chain and generative latent terms
+        mu, l2s = self.latent("q1", xb, quant, key="xb")
+        kls = []
+        zs = []
+        z = mu + torch.exp(l2s * LN2) * torch.logit(torch.rand_like(mu).clamp(1e-6, 1 - 1e-6))
+        logq = [logistic_logpdf(z, mu, l2s)]
+        zs.append(z)
+        for i in range(2, cfg.levels + 1):
+            mu, l2s = self.latent(f"q{i}", zs[-1], quant)
+            z = mu + torch.exp(l2s * LN2) * torch.logit(torch.rand_like(mu).clamp(1e-6, 1 - 1e-6))
+            logq.append(logistic_logpdf(z, mu, l2s))
+            zs.append(z)
+        for i in range(1, cfg.levels):
+            mu, l2s = self.latent(f"p{i}", zs[i], quant)
+            kls.append(logq[i - 1] - logistic_logpdf(zs[i - 1], mu, l2s))
+        kls.append(logq[-1] - logistic_logpdf(zs[-1], torch.zeros_like(zs[-1]),
+                                              torch.zeros_like(zs[-1])))
+
+        # p(x | z_1, context): trunk once, head once per pass
+        trunk = self.nets["trunk"]({"ctx": ctx, "ctxmask": known_h, "z": zs[0]}, quant)
+        ring_known = F.pad(known_h[:, :, 3:, 3:], (0, 1, 0, 1))   # (B,1,18,18)
+        ring_ctx = F.pad(ctx[:, :, 3:, 3:], (0, 1, 0, 1))
+        rec = torch.zeros((), dtype=crops.dtype)
+        decoded = torch.zeros(b, 4, 1, 1, dtype=crops.dtype)
+        block_pad = F.pad(xb, (1, 1, 1, 1))                       # block planes on the ring grid
+        inner = torch.zeros(1, 1, 18, 18, dtype=crops.dtype)
+        inner[:, :, 1:17, 1:17] = 1.0
+        for plane in arch.PASS_ORDER:
+            dmask = decoded.repeat_interleave(3, dim=1)           # (B, 12, 1, 1)
+            planes = ring_ctx + block_pad * inner * dmask
+            knownm = ring_known * (1 - inner) + inner * decoded
+            y = self.nets["head"]({"trunk": trunk, "planes": planes, "known": knownm}, quant)
+            target = block[:, plane * 3:(plane + 1) * 3]
+            mu_x, s_x = pixel_params(y, plane, target, quant)
+            rec = rec - discretized_logistic_logp(target, mu_x, s_x, 256).sum()
+            decoded = decoded.clone()
+            decoded[:, plane] = 1.0
+        kl_terms = [k.sum() for k in kls]
+        to_bpd = 1.0 / (b * dims * LN2)
+        terms = {"rec": rec * to_bpd}
+        for i, k in enumerate(kl_terms):
+            terms[f"kl{i + 1}"] = k * to_bpd
+        terms["elbo"] = sum(terms.values())
+        if free_bits > 0:
+            fb = free_bits * LN2   # bits per latent dim -> nats
+            kl_loss = 0.0
+            for k in kls:
+                per_ch = k.mean(dim=(0, 2, 3))                     # nats per dim, per channel
+                kl_loss = kl_loss + torch.clamp(per_ch, min=fb).sum() * k.shape[2] * k.shape[3] * b
+            loss = (rec + kl_loss) * to_bpd
+        else:
+            loss = terms["elbo"]
+        return loss, terms

@@ -1,0 +1,149 @@
+"""Training loop of the image model: random 40x40 crops (32x32 block + 8 px context), Adam,
+time-budgeted cosine learning rate, periodic validation -ELBO (bits/dim) and resumable checkpoints.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from archiver.models.image import arch
+from archiver.train.image_data import load_split
+from archiver.train.image_torch import ImageModel
+
+CROP = arch.BLOCK + arch.CONTEXT
+
+
+class CropSampler:
+    """Random crops from whole images, each image weighted by its number of crop positions."""
+
+    def __init__(self, images: list[tuple[str, np.ndarray]], seed: int):
+        self.images = [np.ascontiguousarray(img) for _, img in images]
+        w = np.array([(i.shape[0] - CROP + 1) * (i.shape[1] - CROP + 1) for i in self.images], float)
+        self.p = w / w.sum()
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self, n: int, p_edge: float = 0.15):
+        idx = self.rng.choice(len(self.images), size=n, p=self.p)
+        out = np.empty((n, CROP, CROP, 3), np.uint8)
+        for k, i in enumerate(idx):
+            img = self.images[i]
+            y = self.rng.integers(0, img.shape[0] - CROP + 1)
+            x = self.rng.integers(0, img.shape[1] - CROP + 1)
+            c = img[y:y + CROP, x:x + CROP]
+            out[k] = c[:, ::-1] if self.rng.random() < 0.5 else c
+        top = self.rng.random(n) >= p_edge       # image edges: no rows above / columns left
+        left = self.rng.random(n) >= p_edge
+        return out, top, left
+
+
+def validation_crops(images, per_image: int, seed: int = 1234) -> np.ndarray:
+    """A fixed grid-free set of crops from held-out images (block plus full context)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _, img in images:
+        for _ in range(per_image):
+            y = rng.integers(0, img.shape[0] - CROP + 1)
+            x = rng.integers(0, img.shape[1] - CROP + 1)
+            out.append(np.asarray(img[y:y + CROP, x:x + CROP]))
+    return np.stack(out)
+
+
+def to_tensor(crops: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(crops.transpose(0, 3, 1, 2))).float()
+
+
+@torch.no_grad()
+def evaluate(model: ImageModel, crops: np.ndarray, quant: bool, batch: int = 128) -> dict:
+    """Mean -ELBO terms in bits/dim (no free-bits slack), fixed noise seed."""
+    gen_state = torch.random.get_rng_state()
+    torch.manual_seed(0)
+    sums: dict[str, float] = {}
+    n = len(crops)
+    for s in range(0, n, batch):
+        x = to_tensor(crops[s:s + batch])
+        ones = torch.ones(x.shape[0], dtype=torch.bool)
+        _, terms = model(x, ones, ones, quant=quant)
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0.0) + float(v) * x.shape[0]
+    torch.random.set_rng_state(gen_state)
+    return {k: v / n for k, v in sums.items()}
+
+
+def save(path: Path, model, opt, state: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"cfg": model.cfg.to_dict(), "model": model.state_dict(),
+                "opt": opt.state_dict(), "state": state}, tmp)
+    tmp.replace(path)
+
+
+def train(data: Path, run: Path, hours: float, batch: int, lr: float, free_bits: float,
+          cfg: arch.Config, quant: bool, eval_minutes: float, val_per_image: int,
+          seed: int = 0, log=print) -> None:
+    torch.set_num_threads(2)
+    run.mkdir(parents=True, exist_ok=True)
+    ckpt = run / "ckpt.pt"
+    state = {"step": 0, "best": math.inf, "history": []}
+    if ckpt.exists():
+        blob = torch.load(ckpt, weights_only=False)
+        cfg = arch.Config(**blob["cfg"])
+        model = ImageModel(cfg)
+        model.load_state_dict(blob["model"])
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        opt.load_state_dict(blob["opt"])
+        state = blob["state"]
+        log(f"resumed {ckpt} at step {state['step']}")
+    else:
+        torch.manual_seed(seed)
+        model = ImageModel(cfg)
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+    log(f"config {cfg.to_dict()} params {sum(p.numel() for p in model.parameters())} "
+        f"MACs/block {arch.macs_per_block(cfg)['total']:,}")
+    sampler = CropSampler(load_split(data, "train"), seed=seed + state["step"])
+    val = validation_crops(load_split(data, "val"), val_per_image)
+    log(f"validation crops {len(val)}")
+    start = time.time()
+    budget = hours * 3600.0
+    last_eval = start
+    first_step = state["step"]
+    avg = None
+    while True:
+        elapsed = time.time() - start
+        done = elapsed >= budget
+        if done or time.time() - last_eval >= eval_minutes * 60 or state["step"] == first_step:
+            model.eval()
+            terms = evaluate(model, val, quant)
+            model.train()
+            rec = {"step": state["step"], "time": round(elapsed), "val": terms,
+                   "train_elbo": avg}
+            state["history"].append(rec)
+            log(json.dumps(rec))
+            if terms["elbo"] < state["best"]:
+                state["best"] = terms["elbo"]
+                save(run / "best.pt", model, opt, state)
+            save(ckpt, model, opt, state)
+            last_eval = time.time()
+        if done:
+            break
+        frac = min(1.0, elapsed / budget)
+        warm = min(1.0, (state["step"] + 1) / 200.0)
+        for g in opt.param_groups:
+            g["lr"] = lr * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+        crops, top, left = sampler.batch(batch)
+        loss, terms = model(to_tensor(crops), torch.from_numpy(top), torch.from_numpy(left),
+                            quant=quant, free_bits=free_bits)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        state["step"] += 1
+        e = float(terms["elbo"])
+        avg = e if avg is None else 0.98 * avg + 0.02 * e
+        if state["step"] % 50 == 0:
+            log(f"step {state['step']} train -elbo {avg:.4f} bpd "
+                f"rec {float(terms['rec']):.3f} lr {opt.param_groups[0]['lr']:.2e} "
+                f"{(time.time() - start) / max(1, state['step'] - first_step):.2f} s/step")
