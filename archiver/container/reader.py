@@ -134,6 +134,8 @@ class ArchiveReader:
 
     def content_span(self, e: Entry) -> tuple[int, int]:
         """(start, end) of a file's content in the concatenated raw data of all chunks."""
+        if e.type != FILE or not e.size:
+            return 0, 0
         start = self.chunks[e.chunk].raw_start + e.offset
         return start, start + e.size
 
