@@ -1,0 +1,270 @@
+# distutils: sources = archiver/models/hmm_core.c
+# distutils: include_dirs = cython_ans archiver/models
+"""IconoCLaSM coding of bytes with the integer HMM, symbol by symbol in C on a rANS Message.
+
+Encoding (Townsend & Murray, IconoCLaSM), for x_1..x_T:
+    z_T <- Q(z_T | x_1..T)                              (pop: bits back)
+    for t = T..2:  x_t -> P(x_t | z_t)
+                   z_t-1 <- Q(z_t-1 | x_1..t-1, z_t)    (pop: bits back)
+                   z_t -> P(z_t | z_t-1)
+    x_1 -> P(x_1 | z_1);  z_1 -> P(z_1)
+Decoding runs the inverse operations in the opposite order. Q(z_T | x) is proportional to the
+integer filter alpha_T, and Q(z_t-1 | x_1..t-1, z_t) to alpha_t-1(i) * A(i, z_t) over the
+predecessors i of z_t; both go through THE leaky quantiser (rans_quantize_cdf) so the state that
+is pushed later always has nonzero mass. The encoder keeps alpha only every CHECKPOINT steps and
+recomputes one block at a time on the way back, so memory stays small for long inputs.
+"""
+import numpy as np
+
+cimport numpy as cnp
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
+
+from cython_ans._rans cimport Message
+from cython_ans.rans cimport (RANS_L, RANS_OK, rans_msg, rans_pop_cdf, rans_push, rans_push_cdf,
+                              rans_source_word,
+                              rans_quantize_cdf)
+
+cnp.import_array()
+
+cdef extern from "hmm_core.h" nogil:
+    enum:
+        HMM_PREC
+        HMM_ALPHA_BITS
+    ctypedef struct hmm_model:
+        int32_t K
+        int32_t D
+        const uint32_t *pi
+        const uint16_t *succ
+        const uint32_t *a_freq
+        const uint32_t *e_col
+    int32_t hmm_filter_first(const hmm_model *m, int32_t x, uint32_t *alpha)
+    int32_t hmm_filter_step(const hmm_model *m, const uint32_t *prev, int32_t x,
+                            uint32_t *alpha, uint64_t *work)
+
+cdef enum:
+    Q_PREC_ = 24          # precision of the bits-back posteriors Q
+    CHECKPOINT_ = 128     # the encoder keeps alpha_t for t % CHECKPOINT == 0
+
+PREC = HMM_PREC
+ALPHA_BITS = HMM_ALPHA_BITS
+Q_PREC = Q_PREC_
+CHECKPOINT = CHECKPOINT_
+
+
+def quantize_rows(weights, int precision):
+    """THE leaky quantiser (rans_quantize_cdf) applied to every row of a uint64 array:
+    frequencies >= 1 summing to 2**precision. Used to export trained parameters."""
+    w = np.ascontiguousarray(np.atleast_2d(weights), dtype=np.uint64)
+    cdef Py_ssize_t rows = w.shape[0], n = w.shape[1], r
+    cdef uint64_t[:, ::1] wv = w
+    cdf = np.zeros((rows, n + 1), dtype=np.uint32)
+    cdef uint32_t[:, ::1] cv = cdf
+    for r in range(rows):
+        if rans_quantize_cdf(&wv[r, 0], n, precision, &cv[r, 0]) != 0:
+            raise ValueError(f"quantize_rows: row {r} has only zero weights")
+    return np.diff(cdf.astype(np.int64), axis=1).astype(np.uint32).reshape(np.shape(weights))
+
+
+cdef class HmmCoder:
+    """Holds the integer tables (an archiver.models.hmm.HmmTables) in C-friendly form."""
+    cdef hmm_model m
+    cdef object _keep                     # numpy arrays whose buffers m and the cdfs point into
+    cdef const uint32_t *pi_cdf           # (K+1,)
+    cdef const uint32_t *a_cdf            # (K, D+1)
+    cdef const uint32_t *e_cdf            # (K, 257)
+    cdef const int32_t *pred_start
+    cdef const int32_t *pred_state
+    cdef const int32_t *pred_slot
+    cdef const uint16_t *succ
+    cdef const uint32_t *a_freq
+    cdef readonly int K, D
+
+    def __init__(self, tables):
+        def cdf(freq):
+            flat = freq.reshape(-1, freq.shape[freq.ndim - 1]).astype(np.uint64)
+            out = np.zeros((flat.shape[0], flat.shape[1] + 1), dtype=np.uint64)
+            np.cumsum(flat, axis=1, out=out[:, 1:])
+            return np.ascontiguousarray(out.astype(np.uint32).reshape(-1))
+        arrays = dict(
+            pi=np.ascontiguousarray(tables.pi, dtype=np.uint32),
+            succ=np.ascontiguousarray(tables.succ, dtype=np.uint16),
+            a_freq=np.ascontiguousarray(tables.a_freq, dtype=np.uint32),
+            e_col=np.ascontiguousarray(tables.e_col, dtype=np.uint32),
+            pi_cdf=cdf(tables.pi), a_cdf=cdf(tables.a_freq), e_cdf=cdf(tables.e_freq),
+            pred_start=np.ascontiguousarray(tables.pred_start, dtype=np.int32),
+            pred_state=np.ascontiguousarray(tables.pred_state, dtype=np.int32),
+            pred_slot=np.ascontiguousarray(tables.pred_slot, dtype=np.int32))
+        self._keep = arrays
+        self.K = self.m.K = tables.K
+        self.D = self.m.D = tables.D
+        self.m.pi = <const uint32_t *> cnp.PyArray_DATA(arrays["pi"])
+        self.m.succ = self.succ = <const uint16_t *> cnp.PyArray_DATA(arrays["succ"])
+        self.m.a_freq = self.a_freq = <const uint32_t *> cnp.PyArray_DATA(arrays["a_freq"])
+        self.m.e_col = <const uint32_t *> cnp.PyArray_DATA(arrays["e_col"])
+        self.pi_cdf = <const uint32_t *> cnp.PyArray_DATA(arrays["pi_cdf"])
+        self.a_cdf = <const uint32_t *> cnp.PyArray_DATA(arrays["a_cdf"])
+        self.e_cdf = <const uint32_t *> cnp.PyArray_DATA(arrays["e_cdf"])
+        self.pred_start = <const int32_t *> cnp.PyArray_DATA(arrays["pred_start"])
+        self.pred_state = <const int32_t *> cnp.PyArray_DATA(arrays["pred_state"])
+        self.pred_slot = <const int32_t *> cnp.PyArray_DATA(arrays["pred_slot"])
+
+    def filter(self, const uint8_t[::1] data not None):
+        """alpha_t for every t as a (T, K) uint32 array (for tests and measurements)."""
+        cdef Py_ssize_t T = data.shape[0], t
+        out = np.zeros((T, self.K), dtype=np.uint32)
+        cdef uint32_t[:, ::1] a = out
+        cdef uint64_t *work = <uint64_t *> malloc(sizeof(uint64_t) * self.K)
+        if work == NULL:
+            raise MemoryError("HMM filter: out of memory")
+        try:
+            with nogil:
+                for t in range(T):
+                    if t == 0:
+                        hmm_filter_first(&self.m, data[0], &a[0, 0])
+                    else:
+                        hmm_filter_step(&self.m, &a[t - 1, 0], data[t], &a[t, 0], work)
+        finally:
+            free(work)
+        return out
+
+    cdef inline size_t _posterior(self, const uint32_t *prev, int32_t j, uint64_t *w,
+                                  uint32_t *cdf) noexcept nogil:
+        """Q(z_t-1 | x_1..t-1, z_t = j) as a cdf over the predecessor list of j; returns n."""
+        cdef int32_t lo = self.pred_start[j], hi = self.pred_start[j + 1], k, i
+        cdef size_t n = hi - lo
+        cdef uint64_t total = 0
+        for k in range(lo, hi):
+            i = self.pred_state[k]
+            w[k - lo] = <uint64_t> prev[i] * self.a_freq[<int64_t> i * self.D + self.pred_slot[k]]
+            total += w[k - lo]
+        if total == 0:      # no predecessor survived the filter's rounding: fall back to flat
+            for k in range(<int32_t> n):
+                w[k] = 1
+        rans_quantize_cdf(w, n, Q_PREC_, cdf)
+        return n
+
+    def encode(self, const uint8_t[::1] data not None, Message msg not None):
+        """Push `data` onto `msg` (IconoCLaSM encoding). Raises MemoryError if the message
+        cannot grow."""
+        cdef int64_t T = data.shape[0]
+        if T == 0:
+            return
+        cdef int32_t K = self.K, D = self.D
+        cdef int64_t nblocks = (T + CHECKPOINT_ - 1) // CHECKPOINT_
+        ckpt_arr = np.zeros((nblocks, K), dtype=np.uint32)
+        block_arr = np.zeros((CHECKPOINT_, K), dtype=np.uint32)
+        w_arr = np.zeros(K + 1, dtype=np.uint64)
+        cdf_arr = np.zeros(K + 1, dtype=np.uint32)
+        cur_arr = np.zeros((2, K), dtype=np.uint32)
+        cdef uint32_t[:, ::1] ckpt = ckpt_arr
+        cdef uint32_t[:, ::1] block = block_arr
+        cdef uint32_t[:, ::1] cur = cur_arr
+        cdef uint64_t[::1] w = w_arr
+        cdef uint32_t[::1] cdf = cdf_arr
+        cdef rans_msg *m = &msg.m
+        cdef int64_t t, b, s, loaded = -1
+        cdef int32_t z, j, i, d
+        cdef size_t n, k
+        cdef int err = 0
+        with nogil:
+            # forward pass: checkpoints only
+            hmm_filter_first(&self.m, data[0], &cur[0, 0])
+            memcpy(&ckpt[0, 0], &cur[0, 0], sizeof(uint32_t) * K)
+            for t in range(1, T):
+                hmm_filter_step(&self.m, &cur[(t - 1) & 1, 0], data[t], &cur[t & 1, 0],
+                                <uint64_t *> &w[0])
+                if t % CHECKPOINT_ == 0:
+                    memcpy(&ckpt[t // CHECKPOINT_, 0], &cur[t & 1, 0], sizeof(uint32_t) * K)
+            # z_T <- Q(z_T | x_1..T)
+            for j in range(K):
+                w[j] = cur[(T - 1) & 1, j]
+            rans_quantize_cdf(&w[0], K, Q_PREC_, &cdf[0])
+            z = <int32_t> rans_pop_cdf(m, &cdf[0], K, Q_PREC_)
+            for t in range(T - 1, 0, -1):
+                err |= rans_push_cdf(m, self.e_cdf + <int64_t> z * 257, data[t], HMM_PREC)
+                b = (t - 1) // CHECKPOINT_
+                if b != loaded:             # recompute alpha for block b from its checkpoint
+                    memcpy(&block[0, 0], &ckpt[b, 0], sizeof(uint32_t) * K)
+                    for s in range(1, CHECKPOINT_):
+                        if b * CHECKPOINT_ + s >= T:
+                            break
+                        hmm_filter_step(&self.m, &block[s - 1, 0], data[b * CHECKPOINT_ + s],
+                                        &block[s, 0], <uint64_t *> &w[0])
+                    loaded = b
+                n = self._posterior(&block[(t - 1) - b * CHECKPOINT_, 0], z, &w[0], &cdf[0])
+                k = rans_pop_cdf(m, &cdf[0], n, Q_PREC_)
+                i = self.pred_state[self.pred_start[z] + k]
+                d = self.pred_slot[self.pred_start[z] + k]
+                err |= rans_push_cdf(m, self.a_cdf + <int64_t> i * (D + 1), d, HMM_PREC)
+                z = i
+            err |= rans_push_cdf(m, self.e_cdf + <int64_t> z * 257, data[0], HMM_PREC)
+            err |= rans_push_cdf(m, self.pi_cdf, z, HMM_PREC)
+        if err != RANS_OK:
+            raise MemoryError("text codec: out of memory while growing the rANS message")
+
+    def decode(self, Message msg not None, Py_ssize_t size):
+        """Pop `size` bytes from `msg` (IconoCLaSM decoding). Any message decodes to some
+        bytes in exactly `size` steps; the caller checks integrity."""
+        if size < 0:
+            raise ValueError(f"text codec: negative size {size}")
+        out_arr = np.zeros(size, dtype=np.uint8)
+        if size == 0:
+            return out_arr.tobytes()
+        cdef int32_t K = self.K, D = self.D
+        cur_arr = np.zeros((2, K), dtype=np.uint32)
+        w_arr = np.zeros(K + 1, dtype=np.uint64)
+        cdf_arr = np.zeros(K + 1, dtype=np.uint32)
+        cdef uint8_t[::1] out = out_arr
+        cdef uint32_t[:, ::1] cur = cur_arr
+        cdef uint64_t[::1] w = w_arr
+        cdef uint32_t[::1] cdf = cdf_arr
+        cdef rans_msg *m = &msg.m
+        cdef int64_t t, T = size
+        cdef int32_t z, j, d, lo, hi, mid
+        cdef size_t n
+        cdef int err = 0
+        with nogil:
+            z = <int32_t> rans_pop_cdf(m, self.pi_cdf, K, HMM_PREC)
+            out[0] = <uint8_t> rans_pop_cdf(m, self.e_cdf + <int64_t> z * 257, 256, HMM_PREC)
+            hmm_filter_first(&self.m, out[0], &cur[0, 0])
+            for t in range(1, T):
+                d = <int32_t> rans_pop_cdf(m, self.a_cdf + <int64_t> z * (D + 1), D, HMM_PREC)
+                j = self.succ[<int64_t> z * D + d]
+                n = self._posterior(&cur[(t - 1) & 1, 0], j, &w[0], &cdf[0])
+                # index of z in j's predecessor list (sorted by source state, each once)
+                lo = self.pred_start[j]
+                hi = self.pred_start[j + 1] - 1
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if self.pred_state[mid] < z:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                err |= rans_push_cdf(m, &cdf[0], lo - self.pred_start[j], Q_PREC_)
+                out[t] = <uint8_t> rans_pop_cdf(m, self.e_cdf + <int64_t> j * 257, 256, HMM_PREC)
+                hmm_filter_step(&self.m, &cur[(t - 1) & 1, 0], out[t], &cur[t & 1, 0],
+                                <uint64_t *> &w[0])
+                z = j
+            for j in range(K):
+                w[j] = cur[(T - 1) & 1, j]
+            rans_quantize_cdf(&w[0], K, Q_PREC_, &cdf[0])
+            err |= rans_push_cdf(m, &cdf[0], z, Q_PREC_)
+        if err != RANS_OK:
+            raise MemoryError("text codec: out of memory while growing the rANS message")
+        return out_arr.tobytes()
+
+
+def message_is_initial(Message msg not None):
+    """True when `msg` is exactly what an encoder starts from: the head at its lower bound and,
+    on the stack, the initial bits the encoder drew from the seeded source, in order. A decoder
+    that ends anywhere else was fed a damaged or foreign payload."""
+    cdef rans_msg *m = &msg.m
+    cdef size_t k
+    if m.head != RANS_L or m.drawn != 0:
+        return False
+    for k in range(m.len):
+        if m.words[m.len - 1 - k] != rans_source_word(m.seed, k):
+            return False
+    return True

@@ -1,0 +1,125 @@
+"""The integer HMM filter and the IconoCLaSM coder (archiver/models/_hmm.pyx, hmm_core.c)."""
+import os
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from archiver.models import hmm_reference as ref
+from archiver.models.hmm import HmmTables, ModelFormatError
+from archiver.models.hmm_params import random_tables
+from archiver.models.hmm_stats import information_content, sample
+from archiver.models._hmm import HmmCoder, message_is_initial
+from cython_ans import Message
+
+SPARSE = random_tables(24, 5, seed=3, concentration=0.5)
+DENSE = random_tables(12, 12, seed=4)
+TEXTY = random_tables(32, 8, seed=5, n_symbols=96, concentration=0.3)
+
+
+def roundtrip(tables, data: bytes, seed: int = 0) -> bytes:
+    coder = HmmCoder(tables)
+    msg = Message(seed=seed)
+    coder.encode(data, msg)
+    payload = msg.to_bytes()
+    back = Message.from_bytes(payload, seed=seed)
+    out = coder.decode(back, len(data))
+    assert message_is_initial(back), "decoder did not return the initial bits exactly"
+    return out, payload, msg
+
+
+@pytest.mark.parametrize("tables", [SPARSE, DENSE, TEXTY], ids=["sparse", "dense", "texty"])
+def test_c_filter_matches_python_integer_reference(tables):
+    rng = np.random.default_rng(1)
+    data = bytes(range(256)) + rng.integers(0, 256, 200, dtype=np.uint8).tobytes() + b"a" * 100
+    got = HmmCoder(tables).filter(data)
+    want = np.array(ref.filter_all(tables, data), dtype=np.uint32)
+    np.testing.assert_array_equal(got, want)
+    assert (got.max(1) >= 1 << 15).all() and (got.max(1) < 1 << 16).all()
+
+
+@pytest.mark.parametrize("data", [
+    b"", b"x", b"\x00", bytes(range(256)) * 3, b"\x00" * 5000, b"e" * 3000 + b"\xff" * 3000,
+    np.random.default_rng(7).integers(0, 256, 20000, dtype=np.uint8).tobytes(),
+    "Unicode text: naïve café, Ελληνικά, 日本語.\r\n\tTabs and CRLF.".encode() * 40,
+], ids=["empty", "one", "nul", "all-bytes", "nul-run", "runs", "noise", "utf8"])
+@pytest.mark.parametrize("tables", [SPARSE, TEXTY], ids=["sparse", "texty"])
+def test_roundtrip_edge_cases(tables, data):
+    out, payload, msg = roundtrip(tables, data)
+    assert out == data
+    assert msg.initial_bits_drawn <= 64     # O(1) initial bits, whatever the length
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.binary(max_size=600), st.integers(0, 2**32))
+def test_roundtrip_hypothesis(data, seed):
+    out, _, _ = roundtrip(DENSE, data, seed=seed)
+    assert out == data
+
+
+def test_message_length_tends_to_information_content():
+    data = sample(TEXTY, 6000, seed=11)
+    _, payload, _ = roundtrip(TEXTY, data)
+    h = information_content(TEXTY, data)
+    ratio = len(payload) * 8 / h
+    assert 0.99 < ratio < 1.03, ratio
+
+
+def test_garbage_payload_decodes_without_crash_and_is_detected():
+    coder = HmmCoder(TEXTY)
+    rng = np.random.default_rng(2)
+    decoded = flagged = 0
+    for trial in range(20):
+        junk = rng.integers(0, 256, 4 * int(rng.integers(2, 80)), dtype=np.uint8).tobytes()
+        try:
+            msg = Message.from_bytes(junk, seed=0)
+        except ValueError:
+            continue
+        out = coder.decode(msg, 500)
+        assert len(out) == 500
+        decoded += 1
+        flagged += not message_is_initial(msg)
+    assert decoded >= 10 and flagged == decoded
+
+
+def test_corrupt_payload_is_detected():
+    data = b"The quick brown fox jumps over the lazy dog. " * 30
+    _, payload, _ = roundtrip(TEXTY, data)
+    bad = bytearray(payload)
+    bad[len(bad) // 2] ^= 0x10
+    msg = Message.from_bytes(bytes(bad), seed=0)
+    out = HmmCoder(TEXTY).decode(msg, len(data))
+    assert out != data or not message_is_initial(msg)
+
+
+def test_tables_must_be_leaky_and_normalised():
+    t = TEXTY
+    e = t.e_freq.copy()
+    e[0, 0] += e[0, 1] - 1
+    e[0, 1] = 0
+    with pytest.raises(ModelFormatError, match="zero frequency"):
+        HmmTables(pi=t.pi, succ=t.succ, a_freq=t.a_freq, e_freq=e)
+    a = t.a_freq.copy()
+    a[3, 0] += 1
+    with pytest.raises(ModelFormatError, match="sum to"):
+        HmmTables(pi=t.pi, succ=t.succ, a_freq=a, e_freq=t.e_freq)
+
+
+def test_save_load_roundtrip(tmp_path):
+    TEXTY.save(tmp_path / "m.npz")
+    back = HmmTables.load(tmp_path / "m.npz")
+    for name in ("pi", "succ", "a_freq", "e_freq"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(TEXTY, name))
+
+
+@pytest.mark.skipif(not os.environ.get("BBX_SLOW_TESTS"), reason="set BBX_SLOW_TESTS=1")
+def test_ten_megabytes_roundtrip():
+    rng = np.random.default_rng(9)
+    words = [bytes(rng.integers(97, 123, int(rng.integers(1, 9)), dtype=np.uint8))
+             for _ in range(500)]
+    data = b" ".join(words[i] for i in rng.integers(0, 500, 2_000_000))[:10 << 20]
+    data += bytes(range(256))
+    out, payload, msg = roundtrip(TEXTY, data)
+    assert out == data
+    assert msg.initial_bits_drawn <= 64
