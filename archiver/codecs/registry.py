@@ -9,6 +9,7 @@ from archiver.codecs.base import Codec
 BUILTIN_MODULES = [
     "archiver.codecs.store",
     "archiver.codecs.zstd_codec",
+    "archiver.codecs.text",
 ]
 
 _BY_ID: dict[int, Codec] = {}

@@ -1,0 +1,80 @@
+"""Codec 0x10 (archiver/codecs/text.py) with the shipped weights."""
+import numpy as np
+import pytest
+import zstandard
+
+from archiver.codecs import registry
+from archiver.codecs.text import TEXT, looks_like_text
+from archiver.errors import CorruptChunk
+from archiver.models.weights import read_manifest
+
+PROSE = (b"It was a bright cold day in the village, and the letters had come at last. She read "
+         b"them twice over by the window, and then, folding them with great care, went down to "
+         b"tell her sister that their cousin would arrive on Thursday, with his wife and the two "
+         b"children, and that they meant to stay for the whole of the summer. Nothing could "
+         b"have pleased her mother more; nothing could have vexed her father so much.\n"
+         b"The house was not large. There were four bedrooms above, a parlour that nobody used "
+         b"except at Christmas, and a kitchen where everybody sat from morning until night. Her "
+         b"father declared that he would sleep in the barn rather than give up his study, and "
+         b"her mother answered, quite calmly, that the barn was very comfortable in July.\n"
+         b"By Wednesday evening the beds were aired, the garden was weeded, and a cake of "
+         b"alarming size stood under a cloth in the larder, waiting for the travellers.\n")
+
+
+def test_registered_and_hash_is_the_manifests():
+    assert registry.get(0x10) is TEXT
+    assert TEXT.model_hashes() == (read_manifest()["text-hmm.npz"],)
+
+
+@pytest.mark.parametrize("sample,want", [
+    (PROSE, True), ("Grüße, naïve café — 日本語\n".encode(), True),
+    ("caf\xe9 au lait, na\xefve\n".encode("latin-1") * 10, True),
+    ("ü".encode()[:1], True),                       # a character cut at the end of the sample
+    (bytes(range(256)) * 4, False), (b"\x00\x01\x02\x03" * 100, False), (b"", False),
+])
+def test_accepts_by_content(sample, want):
+    assert looks_like_text(sample) is want
+    assert TEXT.accepts(sample, "no-extension") is want
+
+
+@pytest.mark.parametrize("data", [
+    b"", b"a", bytes(range(256)), b"\n" * 10000, PROSE + bytes(range(256)) + PROSE,
+    np.random.default_rng(3).integers(0, 256, 5000, dtype=np.uint8).tobytes(),
+], ids=["empty", "one", "all-bytes", "run", "mixed", "noise"])
+def test_roundtrip(data):
+    payload = TEXT.encode(data, 19)
+    assert TEXT.decode(payload, len(data)) == data
+
+
+def test_beats_zstd_on_small_prose():
+    payload = TEXT.encode(PROSE[:1024], 19)
+    zstd = zstandard.ZstdCompressor(level=19).compress(PROSE[:1024])
+    assert len(payload) < 0.85 * len(zstd), (len(payload), len(zstd))
+
+
+def test_damage_is_reported():
+    payload = TEXT.encode(PROSE, 19)
+    with pytest.raises(CorruptChunk, match="empty"):
+        TEXT.decode(b"", len(PROSE))
+    with pytest.raises(CorruptChunk, match="unknown model"):
+        TEXT.decode(b"\x07" + payload[1:], len(PROSE))
+    with pytest.raises(CorruptChunk):
+        TEXT.decode(payload[:-3], len(PROSE))
+    caught = 0
+    for pos in range(1, len(payload), max(1, len(payload) // 40)):
+        bad = bytearray(payload)
+        bad[pos] ^= 0x04
+        try:
+            out = TEXT.decode(bytes(bad), len(PROSE))
+        except CorruptChunk:
+            caught += 1
+            continue
+        assert out != PROSE or bytes(bad) == payload
+    assert caught >= 35
+
+
+def test_wrong_size_is_reported():
+    payload = TEXT.encode(PROSE, 19)
+    for size in (len(PROSE) - 1, len(PROSE) + 1):
+        with pytest.raises(CorruptChunk):
+            TEXT.decode(payload, size)
