@@ -8,7 +8,7 @@ leaves the message as it was. The bitstream is specified in format_spec/rans.md.
 import numpy as np
 
 cimport cython
-from libc.stdint cimport int32_t, int64_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
 from cython_ans.rans cimport *
@@ -19,17 +19,25 @@ cdef extern from "rans_core.h" nogil:
                        uint32_t *cdf, size_t *row, size_t *col)
     void rans_build_lut(const uint32_t *cdf, size_t k, size_t n, unsigned precision,
                         unsigned bits, uint16_t *lut)
-    int rans_categorical_push(rans_msg *m, const int64_t *symbols, size_t count,
-                              const uint32_t *cdf, size_t n, const int64_t *table_idx,
-                              unsigned precision)
+    ctypedef struct rans_enc_sym:
+        pass
+    void rans_build_enc(const uint32_t *cdf, size_t k, size_t n, unsigned precision,
+                        rans_enc_sym *enc)
+    int rans_categorical_push(rans_msg *m, const void *symbols, int sym32, size_t count,
+                              const rans_enc_sym *enc, size_t n, const int64_t *table_idx,
+                              size_t k, unsigned precision, size_t *bad)
     void rans_categorical_pop(rans_msg *m, int64_t *out, size_t count, const uint32_t *cdf,
                               size_t n, const int64_t *table_idx, unsigned precision,
                               const uint16_t *lut, unsigned lut_bits)
-    int rans_uniform_push(rans_msg *m, const int64_t *symbols, size_t count, uint64_t nbins)
+    enum:
+        RANS_EBADSYM
+        RANS_EBADTABLE
+    int rans_uniform_push(rans_msg *m, const void *symbols, int sym32, size_t count,
+                          uint64_t nbins, size_t *bad)
     void rans_uniform_pop(rans_msg *m, int64_t *out, size_t count, uint64_t nbins)
-    int rans_logistic_push(rans_msg *m, const int64_t *symbols, size_t count,
+    int rans_logistic_push(rans_msg *m, const void *symbols, int sym32, size_t count,
                            const int32_t *loc, const int32_t *scale_idx, uint64_t nbins,
-                           unsigned precision)
+                           unsigned precision, size_t *bad)
     void rans_logistic_pop(rans_msg *m, int64_t *out, size_t count, const int32_t *loc,
                            const int32_t *scale_idx, uint64_t nbins, unsigned precision)
 
@@ -50,6 +58,20 @@ def _tables():
     mant = [RANS_SCALE_MANTISSA[i] for i in range(8)]
     sig = [RANS_SIGMOID[i] for i in range(RANS_SIGMOID_ENTRIES)]
     return tuple(mant), tuple(sig)
+
+
+def _quantize_cdf(weights, precision):
+    """The C leaky quantiser (rans_quantize_cdf) on each row of a 2-D uint64 array, for tests
+    against archiver.entropy.quantize_cdf. Arguments must already be valid."""
+    w = np.ascontiguousarray(weights, dtype=np.uint64)
+    out = np.empty((w.shape[0], w.shape[1] + 1), dtype=np.uint32)
+    cdef uint64_t[:, ::1] wv = w
+    cdef uint32_t[:, ::1] ov = out
+    cdef Py_ssize_t r
+    for r in range(w.shape[0]):
+        if rans_quantize_cdf(&wv[r, 0], w.shape[1], precision, &ov[r, 0]) != 0:
+            raise ValueError("rans_quantize_cdf: a row of weights is all zero")
+    return out
 
 
 # ---- argument checks shared by every family -------------------------------------------------
@@ -86,13 +108,43 @@ def _int_array(where, name, values, dtype):
 
 def _check_range(where, name, a, lo, hi, what):
     """Every entry of a in [lo, hi), else a ValueError naming the first offender."""
-    if a.size == 0:
+    if a.size == 0 or (int(a.min()) >= lo and int(a.max()) < hi):
         return
-    bad = (a < lo) | (a >= hi)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError(f"{where}: {name} {int(a[i])} at index {i} is outside {lo}..{hi - 1}"
-                         f" ({what})")
+    i = int(np.argmax((a < lo) | (a >= hi)))
+    raise ValueError(f"{where}: {name} {int(a[i])} at index {i} is outside {lo}..{hi - 1}"
+                     f" ({what})")
+
+
+def _symbols(where, values):
+    """Symbols as a contiguous 1-D int32 or int64 array (the C loops read both)."""
+    a = np.asarray(values)
+    if a.dtype == np.int32 or a.dtype == np.int64:
+        return np.ascontiguousarray(a.reshape(-1))
+    return _int_array(where, "symbols", a, np.int64)
+
+
+cdef const void *_sym_ptr(a):
+    cdef const int32_t[::1] v32
+    cdef const int64_t[::1] v64
+    if a.shape[0] == 0:
+        return NULL
+    if a.dtype == np.int32:
+        v32 = a
+        return &v32[0]
+    v64 = a
+    return &v64[0]
+
+
+def _push_error(where, err, size_t bad, symbols, what, aux=None, aux_name=None, aux_what=None):
+    if err == RANS_ENOMEM:
+        raise MemoryError(f"{where}: out of memory")
+    if err == RANS_EBADSYM:
+        raise ValueError(f"{where}: symbol {int(symbols[bad])} at index {bad} is outside the "
+                         f"support ({what}); nothing was pushed")
+    if err == RANS_EBADTABLE:
+        raise ValueError(f"{where}: {aux_name} {int(aux[bad])} at index {bad} is outside "
+                         f"{aux_what}; nothing was pushed")
+    raise AssertionError(f"{where}: unexpected error code {err}")
 
 
 def _params(where, name, values, n, dtype):
@@ -112,6 +164,7 @@ cdef class _Table:
     """Validated cumulative tables (k rows of n + 1) plus a lazily built decode table."""
     cdef public object cdf
     cdef public object lut
+    cdef public object enc
     cdef public size_t k, n
     cdef public unsigned precision, lut_bits
     cdef public size_t popped
@@ -128,6 +181,16 @@ cdef class _Table:
         cdef uint16_t[::1] l = lut
         rans_build_lut(&c[0], self.k, self.n, self.precision, self.lut_bits, &l[0])
         self.lut = lut
+
+    def ensure_enc(self):
+        """Build the encode table (a reciprocal per symbol) on the first push."""
+        if self.enc is not None:
+            return
+        enc = np.empty(self.k * self.n * sizeof(rans_enc_sym), dtype=np.uint8)
+        cdef uint32_t[::1] c = self.cdf
+        cdef uint8_t[::1] e = enc
+        rans_build_enc(&c[0], self.k, self.n, self.precision, <rans_enc_sym *>&e[0])
+        self.enc = enc
 
 
 _table_cache = {}
@@ -167,6 +230,7 @@ def _table(where, freqs, precision):
     tab = _Table()
     tab.cdf = cdf.reshape(-1)
     tab.lut = None
+    tab.enc = None
     tab.k, tab.n, tab.precision = k, n, precision
     tab.lut_bits = min(precision, 16, max(10, int(n).bit_length() + 3))
     tab.popped = 0
@@ -176,14 +240,15 @@ def _table(where, freqs, precision):
     return tab
 
 
-def _table_indices(where, table_idx, count, k):
+def _table_indices(where, table_idx, count, k, check=True):
     if table_idx is None:
         if k != 1:
             raise ValueError(f"{where}: freqs has {k} tables; give table_idx (one table index "
                              "per symbol)")
         return None
     t = _params(where, "table_idx", table_idx, count, np.int64)
-    _check_range(where, "table index", t, 0, k, f"freqs has {k} tables")
+    if check:
+        _check_range(where, "table index", t, 0, k, f"freqs has {k} tables")
     return t
 
 
@@ -304,13 +369,17 @@ cdef class Message:
         where = "push_categorical"
         p = _check_precision(where, precision)
         tab = _table(where, freqs, p)
-        s = _int_array(where, "symbols", symbols, np.int64)
-        _check_range(where, "symbol", s, 0, tab.n, f"the table has {tab.n} symbols")
-        t = _table_indices(where, table_idx, s.shape[0], tab.k)
-        cdef uint32_t[::1] c = tab.cdf
+        s = _symbols(where, symbols)
+        t = _table_indices(where, table_idx, s.shape[0], tab.k, check=False)
+        tab.ensure_enc()
+        cdef uint8_t[::1] e = tab.enc
         cdef const int64_t *tp = _i64(t) if t is not None else NULL
-        if rans_categorical_push(&self.m, _i64(s), s.shape[0], &c[0], tab.n, tp, p):
-            raise MemoryError(f"{where}: out of memory")
+        cdef size_t bad = 0
+        err = rans_categorical_push(&self.m, _sym_ptr(s), s.dtype == np.int32, s.shape[0],
+                                    <const rans_enc_sym *>&e[0], tab.n, tp, tab.k, p, &bad)
+        if err:
+            _push_error(where, err, bad, s, f"the table has {tab.n} symbols", t,
+                        "table index", f"0..{tab.k - 1} (freqs has {tab.k} tables)")
 
     def pop_categorical(self, count, freqs, precision, table_idx=None):
         where = "pop_categorical"
@@ -336,10 +405,11 @@ cdef class Message:
         """Push symbols uniform over 0..nbins-1 (nbins <= 2**31; exact when a power of 2)."""
         where = "push_uniform"
         nb = _check_nbins(where, nbins, RANS_UNIFORM_MAX_BINS)
-        s = _int_array(where, "symbols", symbols, np.int64)
-        _check_range(where, "symbol", s, 0, nb, f"nbins is {nb}")
-        if rans_uniform_push(&self.m, _i64(s), s.shape[0], nb):
-            raise MemoryError(f"{where}: out of memory")
+        s = _symbols(where, symbols)
+        cdef size_t bad = 0
+        err = rans_uniform_push(&self.m, _sym_ptr(s), s.dtype == np.int32, s.shape[0], nb, &bad)
+        if err:
+            _push_error(where, err, bad, s, f"nbins is {nb}")
 
     def pop_uniform(self, count, nbins):
         where = "pop_uniform"
@@ -357,11 +427,14 @@ cdef class Message:
         where = "push_logistic"
         p = _check_precision(where, precision)
         nb = _check_logistic_bins(where, nbins, p)
-        s = _int_array(where, "symbols", symbols, np.int64)
-        _check_range(where, "symbol", s, 0, nb, f"nbins is {nb}")
-        l, j = _logistic_params(where, loc, scale_idx, s.shape[0])
-        if rans_logistic_push(&self.m, _i64(s), s.shape[0], _i32(l), _i32(j), nb, p):
-            raise MemoryError(f"{where}: out of memory")
+        s = _symbols(where, symbols)
+        l, j = _logistic_params(where, loc, scale_idx, s.shape[0], check=False)
+        cdef size_t bad = 0
+        err = rans_logistic_push(&self.m, _sym_ptr(s), s.dtype == np.int32, s.shape[0],
+                                 _i32(l), _i32(j), nb, p, &bad)
+        if err:
+            _push_error(where, err, bad, s, f"nbins is {nb}", j, "scale_idx",
+                        f"0..{RANS_SCALE_COUNT - 1} (the scale table)")
 
     def pop_logistic(self, count, loc, scale_idx, nbins, precision):
         where = "pop_logistic"
@@ -389,10 +462,11 @@ def _check_logistic_bins(where, nbins, precision):
     return nb
 
 
-def _logistic_params(where, loc, scale_idx, n):
+def _logistic_params(where, loc, scale_idx, n, check=True):
     l = _params(where, "loc", loc, n, np.int32)
     j = _params(where, "scale_idx", scale_idx, n, np.int32)
-    _check_range(where, "scale_idx", j, 0, RANS_SCALE_COUNT, "the scale table")
+    if check:
+        _check_range(where, "scale_idx", j, 0, RANS_SCALE_COUNT, "the scale table")
     return l, j
 
 

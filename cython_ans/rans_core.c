@@ -51,24 +51,59 @@ void rans_build_lut(const uint32_t *cdf, size_t k, size_t n, unsigned precision,
     }
 }
 
-int rans_categorical_push(rans_msg *m, const int64_t *symbols, size_t count,
-                          const uint32_t *cdf, size_t n, const int64_t *table_idx,
-                          unsigned precision)
+void rans_build_enc(const uint32_t *cdf, size_t k, size_t n, unsigned precision,
+                    rans_enc_sym *enc)
 {
-    if (rans_reserve(m, count) != RANS_OK)
-        return RANS_ENOMEM;
-    if (table_idx) {
-        for (size_t i = count; i-- > 0;) {
-            const uint32_t *c = cdf + (size_t)table_idx[i] * (n + 1) + symbols[i];
-            rans_push_unchecked(m, c[0], (uint64_t)c[1] - c[0], precision);
-        }
-    } else {
-        for (size_t i = count; i-- > 0;) {
-            const uint32_t *c = cdf + symbols[i];
-            rans_push_unchecked(m, c[0], (uint64_t)c[1] - c[0], precision);
-        }
+    for (size_t t = 0; t < k; t++) {
+        const uint32_t *c = cdf + t * (n + 1);
+        for (size_t s = 0; s < n; s++)
+            rans_enc_sym_init(enc + t * n + s, c[s], c[s + 1] - c[s], precision);
+    }
+}
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+ALWAYS_INLINE int64_t sym_at(const void *symbols, int sym32, size_t i)
+{
+    return sym32 ? (int64_t)((const int32_t *)symbols)[i] : ((const int64_t *)symbols)[i];
+}
+
+/* Undo a push that stopped at a bad argument: pushes only append above the old top. */
+static int rollback(rans_msg *m, uint64_t head, size_t len, size_t i, size_t *bad, int err)
+{
+    m->head = head;
+    m->len = len;
+    *bad = i;
+    return err;
+}
+
+ALWAYS_INLINE int cat_push(rans_msg *m, const void *symbols, const int sym32, size_t count,
+                           const rans_enc_sym *enc, size_t n, const int64_t *table_idx,
+                           size_t k, unsigned precision, size_t *bad)
+{
+    const uint64_t head = m->head;
+    const size_t len = m->len;
+    for (size_t i = count; i-- > 0;) {
+        uint64_t s = (uint64_t)sym_at(symbols, sym32, i);
+        uint64_t t = table_idx ? (uint64_t)table_idx[i] : 0;
+        if (s >= n)
+            return rollback(m, head, len, i, bad, RANS_EBADSYM);
+        if (t >= k)
+            return rollback(m, head, len, i, bad, RANS_EBADTABLE);
+        rans_push_sym_unchecked(m, enc + t * n + s, precision);
     }
     return RANS_OK;
+}
+
+int rans_categorical_push(rans_msg *m, const void *symbols, int sym32, size_t count,
+                          const rans_enc_sym *enc, size_t n, const int64_t *table_idx,
+                          size_t k, unsigned precision, size_t *bad)
+{
+    if (rans_reserve(m, count + 1) != RANS_OK)     /* + 1: the branch-free store */
+        return RANS_ENOMEM;
+    if (sym32)
+        return cat_push(m, symbols, 1, count, enc, n, table_idx, k, precision, bad);
+    return cat_push(m, symbols, 0, count, enc, n, table_idx, k, precision, bad);
 }
 
 void rans_categorical_pop(rans_msg *m, int64_t *out, size_t count, const uint32_t *cdf,
@@ -92,9 +127,7 @@ void rans_categorical_pop(rans_msg *m, int64_t *out, size_t count, const uint32_
             s = rans_cdf_find(c, n, cf);
         }
         x = (uint64_t)(c[s + 1] - c[s]) * (x >> precision) + cf - c[s];
-        if (x < RANS_L)
-            x = (x << 32) | rans_next_word(m);
-        m->head = x;
+        m->head = rans_renorm(m, x);
         out[i] = (int64_t)s;
     }
 }
@@ -111,23 +144,35 @@ static inline int uniform_log2(uint64_t nbins)
     return k;
 }
 
-int rans_uniform_push(rans_msg *m, const int64_t *symbols, size_t count, uint64_t nbins)
+ALWAYS_INLINE int uni_push(rans_msg *m, const void *symbols, const int sym32, size_t count,
+                           uint64_t nbins, size_t *bad)
 {
-    if (rans_reserve(m, count) != RANS_OK)
-        return RANS_ENOMEM;
+    const uint64_t head = m->head;
+    const size_t len = m->len;
     int k = uniform_log2(nbins);
-    if (k >= 0) {
-        const unsigned sh = 32u - (unsigned)k;
-        for (size_t i = count; i-- > 0;)
-            rans_push_unchecked(m, (uint64_t)symbols[i] << sh, 1ull << sh, 32);
-    } else {
-        for (size_t i = count; i-- > 0;) {
-            uint64_t s = (uint64_t)symbols[i];
+    for (size_t i = count; i-- > 0;) {
+        uint64_t s = (uint64_t)sym_at(symbols, sym32, i);
+        if (s >= nbins)
+            return rollback(m, head, len, i, bad, RANS_EBADSYM);
+        if (k >= 0) {
+            const unsigned sh = 32u - (unsigned)k;
+            rans_push_unchecked(m, s << sh, 1ull << sh, 32);
+        } else {
             uint64_t lo = (s << 32) / nbins, hi = ((s + 1u) << 32) / nbins;
             rans_push_unchecked(m, lo, hi - lo, 32);
         }
     }
     return RANS_OK;
+}
+
+int rans_uniform_push(rans_msg *m, const void *symbols, int sym32, size_t count,
+                      uint64_t nbins, size_t *bad)
+{
+    if (rans_reserve(m, count + 1) != RANS_OK)
+        return RANS_ENOMEM;
+    if (sym32)
+        return uni_push(m, symbols, 1, count, nbins, bad);
+    return uni_push(m, symbols, 0, count, nbins, bad);
 }
 
 void rans_uniform_pop(rans_msg *m, int64_t *out, size_t count, uint64_t nbins)
@@ -152,20 +197,36 @@ void rans_uniform_pop(rans_msg *m, int64_t *out, size_t count, uint64_t nbins)
     }
 }
 
-int rans_logistic_push(rans_msg *m, const int64_t *symbols, size_t count, const int32_t *loc,
-                       const int32_t *scale_idx, uint64_t nbins, unsigned precision)
+ALWAYS_INLINE int log_push(rans_msg *m, const void *symbols, const int sym32, size_t count,
+                           const int32_t *loc, const int32_t *scale_idx, uint64_t nbins,
+                           unsigned precision, size_t *bad)
 {
-    if (rans_reserve(m, count) != RANS_OK)
-        return RANS_ENOMEM;
+    const uint64_t head = m->head;
+    const size_t len = m->len;
     for (size_t i = count; i-- > 0;) {
+        int64_t s = sym_at(symbols, sym32, i);
+        uint32_t j = (uint32_t)scale_idx[i];
+        if ((uint64_t)s >= nbins)
+            return rollback(m, head, len, i, bad, RANS_EBADSYM);
+        if (j >= RANS_SCALE_COUNT)
+            return rollback(m, head, len, i, bad, RANS_EBADTABLE);
         int64_t l = rans_clamp_loc(loc[i]);
-        unsigned j = (unsigned)scale_idx[i];
-        int64_t s = symbols[i];
         uint64_t lo = rans_logistic_cum(s, l, j, nbins, precision);
         uint64_t hi = rans_logistic_cum(s + 1, l, j, nbins, precision);
         rans_push_unchecked(m, lo, hi - lo, precision);
     }
     return RANS_OK;
+}
+
+int rans_logistic_push(rans_msg *m, const void *symbols, int sym32, size_t count,
+                       const int32_t *loc, const int32_t *scale_idx, uint64_t nbins,
+                       unsigned precision, size_t *bad)
+{
+    if (rans_reserve(m, count + 1) != RANS_OK)
+        return RANS_ENOMEM;
+    if (sym32)
+        return log_push(m, symbols, 1, count, loc, scale_idx, nbins, precision, bad);
+    return log_push(m, symbols, 0, count, loc, scale_idx, nbins, precision, bad);
 }
 
 void rans_logistic_pop(rans_msg *m, int64_t *out, size_t count, const int32_t *loc,

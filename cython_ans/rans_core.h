@@ -114,10 +114,12 @@ static inline void rans_push_unchecked(rans_msg *m, uint64_t start, uint64_t fre
                                        unsigned precision)
 {
     uint64_t x = m->head;
-    if ((x >> (64 - precision)) >= freq) {   /* x >= freq * 2^(64-p): would overflow */
-        m->words[m->len++] = (uint32_t)x;
-        x >>= 32;
-    }
+    /* x >= freq 2^(64-p) would overflow: move the low word out. Branch-free: the word is
+     * stored anyway (capacity is reserved) and kept only if needed. */
+    unsigned r = (x >> (64 - precision)) >= freq;
+    m->words[m->len] = (uint32_t)x;
+    m->len += r;
+    x >>= 32u * r;
     m->head = ((x / freq) << precision) + (x % freq) + start;
 }
 
@@ -137,14 +139,75 @@ static inline uint64_t rans_peek(const rans_msg *m, unsigned precision)
 }
 
 /* Remove the symbol occupying [start, start + freq), which must contain rans_peek(). */
+/* After a pop: refill the head from the stack (or the source) if it fell below RANS_L. */
+static inline uint64_t rans_renorm(rans_msg *m, uint64_t x)
+{
+    if (__builtin_expect(m->len != 0, 1)) {
+        /* branch-free while the stack lasts: read the top word, keep it only if needed */
+        uint64_t r = x < RANS_L;
+        uint64_t y = (x << 32) | m->words[m->len - 1];
+        m->len -= r;
+        return r ? y : x;
+    }
+    return x < RANS_L ? (x << 32) | rans_source_word(m->seed, m->drawn++) : x;
+}
+
 static inline void rans_pop_advance(rans_msg *m, uint64_t start, uint64_t freq,
                                     unsigned precision)
 {
     uint64_t x = m->head;
     x = freq * (x >> precision) + (x & ((1ull << precision) - 1u)) - start;
-    if (x < RANS_L)
-        x = (x << 32) | rans_next_word(m);
-    m->head = x;
+    m->head = rans_renorm(m, x);
+}
+
+/* ---- push with a precomputed reciprocal (fixed tables) -----------------------------------
+ * x / freq without a division: Granlund & Montgomery's round-up method, exact for every
+ * 64-bit x. With l = ceil(log2 freq), rcp = floor(2^64 (2^l - freq) / freq) + 1,
+ *   t = (x * rcp) >> 64,  q = (t + ((x - t) >> min(l, 1))) >> max(l - 1, 0) = floor(x / freq),
+ * and the pushed state is q 2^p + (x - q freq) + start = x + start + q (2^p - freq). */
+
+__extension__ typedef unsigned __int128 rans_u128;
+
+typedef struct rans_enc_sym {
+    uint64_t rcp;
+    uint64_t bias;      /* start, plus cmpl when freq = 1 (then rcp = 2^64 - 1 gives x - 1) */
+    uint64_t cmpl;      /* 2^precision - freq */
+    uint32_t freq;
+    uint32_t shift;     /* max(l - 1, 0) */
+} rans_enc_sym;
+
+static inline void rans_enc_sym_init(rans_enc_sym *e, uint32_t start, uint32_t freq,
+                                     unsigned precision)
+{
+    unsigned l = 0;
+    while ((1ull << l) < freq)
+        l++;
+    e->cmpl = (1ull << precision) - freq;
+    e->freq = freq;
+    if (freq == 1) {
+        e->rcp = ~0ull;         /* t = x - 1, q = x - 1: one cmpl short, added to the bias */
+        e->bias = start + e->cmpl;
+        e->shift = 0;
+    } else {
+        e->rcp = (uint64_t)((((rans_u128)((1ull << l) - freq)) << 64) / freq) + 1u;
+        e->bias = start;
+        e->shift = l - 1;
+    }
+}
+
+static inline void rans_push_sym_unchecked(rans_msg *m, const rans_enc_sym *e,
+                                           unsigned precision)
+{
+    uint64_t x = m->head;
+    /* branch-free renormalisation: the word is stored anyway (capacity is reserved) and
+     * kept only if needed; a mispredicted branch here costs more than the store */
+    unsigned r = (x >> (64 - precision)) >= e->freq;
+    m->words[m->len] = (uint32_t)x;
+    m->len += r;
+    x = r ? x >> 32 : x;
+    uint64_t t = (uint64_t)(((rans_u128)x * e->rcp) >> 64);
+    uint64_t q = (t + ((x - t) >> 1)) >> e->shift;
+    m->head = x + e->bias + q * e->cmpl;
 }
 
 /* ---- categorical by cumulative table -------------------------------------------------------
@@ -260,9 +323,14 @@ static inline uint64_t rans_logistic_cum(int64_t k, int64_t loc, unsigned scale_
     return (uint64_t)k + ((f * M) >> 32);
 }
 
-/* ---- bulk loops over arrays (rans_core.c; arguments validated by the caller) ---------------
+/* ---- bulk loops over arrays (rans_core.c) ----------------------------------------------------
  * Pushes code the array from its last element to its first, so the matching pop returns the
- * elements in order. Pushes return RANS_OK or RANS_ENOMEM (then the message is unchanged). */
+ * elements in order. They check every symbol (and table index / scale index) as they go; on
+ * a bad one they restore the message exactly (pushes only append above the old top) and
+ * report its index in *bad. Symbols are int32 (sym32 != 0) or int64. */
+
+#define RANS_EBADSYM (-2)       /* a symbol outside the support */
+#define RANS_EBADTABLE (-3)     /* a table index or scale index outside its range */
 
 /* Cumulative tables from k frequency rows of n entries: cdf gets k rows of n + 1 entries.
  * Returns 0, 1 (a zero frequency at *row, *col) or 2 (row *row does not sum to 2^p). */
@@ -271,16 +339,21 @@ int rans_build_cdf(const uint32_t *freqs, size_t k, size_t n, unsigned precision
 /* Decode table: lut[t * 2^bits + j] = the symbol of table t holding cf = j << (p - bits). */
 void rans_build_lut(const uint32_t *cdf, size_t k, size_t n, unsigned precision,
                     unsigned bits, uint16_t *lut);
-int rans_categorical_push(rans_msg *m, const int64_t *symbols, size_t count,
-                          const uint32_t *cdf, size_t n, const int64_t *table_idx,
-                          unsigned precision);
+/* Encode table: enc[t * n + s] for every symbol s of every table t. */
+void rans_build_enc(const uint32_t *cdf, size_t k, size_t n, unsigned precision,
+                    rans_enc_sym *enc);
+int rans_categorical_push(rans_msg *m, const void *symbols, int sym32, size_t count,
+                          const rans_enc_sym *enc, size_t n, const int64_t *table_idx,
+                          size_t k, unsigned precision, size_t *bad);
 void rans_categorical_pop(rans_msg *m, int64_t *out, size_t count, const uint32_t *cdf,
                           size_t n, const int64_t *table_idx, unsigned precision,
                           const uint16_t *lut, unsigned lut_bits);
-int rans_uniform_push(rans_msg *m, const int64_t *symbols, size_t count, uint64_t nbins);
+int rans_uniform_push(rans_msg *m, const void *symbols, int sym32, size_t count,
+                      uint64_t nbins, size_t *bad);
 void rans_uniform_pop(rans_msg *m, int64_t *out, size_t count, uint64_t nbins);
-int rans_logistic_push(rans_msg *m, const int64_t *symbols, size_t count, const int32_t *loc,
-                       const int32_t *scale_idx, uint64_t nbins, unsigned precision);
+int rans_logistic_push(rans_msg *m, const void *symbols, int sym32, size_t count,
+                       const int32_t *loc, const int32_t *scale_idx, uint64_t nbins,
+                       unsigned precision, size_t *bad);
 void rans_logistic_pop(rans_msg *m, int64_t *out, size_t count, const int32_t *loc,
                        const int32_t *scale_idx, uint64_t nbins, unsigned precision);
 
