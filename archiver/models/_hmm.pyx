@@ -53,20 +53,6 @@ Q_PREC = Q_PREC_
 CHECKPOINT = CHECKPOINT_
 
 
-def quantize_rows(weights, int precision):
-    """THE leaky quantiser (rans_quantize_cdf) applied to every row of a uint64 array:
-    frequencies >= 1 summing to 2**precision. Used to export trained parameters."""
-    w = np.ascontiguousarray(np.atleast_2d(weights), dtype=np.uint64)
-    cdef Py_ssize_t rows = w.shape[0], n = w.shape[1], r
-    cdef uint64_t[:, ::1] wv = w
-    cdf = np.zeros((rows, n + 1), dtype=np.uint32)
-    cdef uint32_t[:, ::1] cv = cdf
-    for r in range(rows):
-        if rans_quantize_cdf(&wv[r, 0], n, precision, &cv[r, 0]) != 0:
-            raise ValueError(f"quantize_rows: row {r} has only zero weights")
-    return np.diff(cdf.astype(np.int64), axis=1).astype(np.uint32).reshape(np.shape(weights))
-
-
 cdef class HmmCoder:
     """Holds the integer tables (an archiver.models.hmm.HmmTables) in C-friendly form."""
     cdef hmm_model m

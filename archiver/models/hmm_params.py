@@ -23,7 +23,7 @@ def _weights(p: np.ndarray) -> np.ndarray:
 
 def tables_from_probs(pi: np.ndarray, A: np.ndarray, E: np.ndarray,
                       degree: int | None = None) -> HmmTables:
-    from archiver.models._hmm import quantize_rows as quantize_freqs
+    from archiver.entropy import quantize_freqs
     K = A.shape[0]
     D = degree or int(max(1, (A > 0).sum(1).max()))
     D = min(D, K)
