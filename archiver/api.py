@@ -13,18 +13,20 @@ import builtins
 
 from archiver.container.extract import ExtractReport, extract
 from archiver.container.reader import ArchiveReader, codec_name
-from archiver.container.records import TYPE_NAMES, FILE
+from archiver.container.records import FILE, TYPE_NAMES, display
 from archiver.container.verify import VerifyReport, verify
 from archiver.container.writer import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, CreateReport, write_archive
 
 
 def create(output, inputs, *, level: int = DEFAULT_LEVEL, exclude=(), force: bool = False,
-           chunk_size: int = DEFAULT_CHUNK_SIZE, progress=None) -> CreateReport:
-    """Archive `inputs` (paths of files or directories) into `output`."""
+           chunk_size: int = DEFAULT_CHUNK_SIZE, progress=None, codecs=None) -> CreateReport:
+    """Archive `inputs` (paths of files or directories) into `output`. `codecs` names the
+    codecs that may be tried (default: all installed; store is always allowed)."""
     if isinstance(inputs, (str, bytes)):
         inputs = [inputs]
     return write_archive(output, builtins.list(inputs), level=level, exclude=tuple(exclude),
-                         force=force, chunk_size=chunk_size, progress=progress)
+                         force=force, chunk_size=chunk_size, progress=progress,
+                         codecs=None if codecs is None else builtins.list(codecs))
 
 
 class Archive:
@@ -52,7 +54,7 @@ class Archive:
             else:
                 row.update(compressed=0, codec="", ratio=None)
             if e.link:
-                row["link"] = e.link.decode("utf-8", "backslashreplace")
+                row["link"] = display(e.link)
             out.append(row)
         return out
 

@@ -81,6 +81,11 @@ class UnknownCodec(BBXError):
     exit_code = 19
 
 
+class UnknownCodecName(BBXError):
+    """no codec named {} (this bbx has: {})"""
+    exit_code = 19
+
+
 class MissingWeights(BBXError):
     """{}: archive needs model weights this bbx does not have ({}); install the bbx version that wrote it"""
     exit_code = 20
@@ -103,5 +108,5 @@ class LimitExceeded(BBXError):
 
 ALL_ERRORS = [InputNotFound, InputError, OutputError, WouldOverwrite, NotAnArchive,
               UnsupportedVersion, UnsupportedFeature, CorruptArchive, CorruptChunk,
-              DigestMismatch, UnknownCodec, MissingWeights, UnsafePath, MemberNotFound,
+              DigestMismatch, UnknownCodec, UnknownCodecName, MissingWeights, UnsafePath, MemberNotFound,
               LimitExceeded]

@@ -25,13 +25,16 @@ def create(
                               help="1 (fast) .. 22 (smallest); zstd levels, also given to model codecs."),
     exclude: List[str] = typer.Option([], "--exclude", "-x",
                                       help="Skip members matching this glob (path or name); repeatable."),
+    codecs: Optional[str] = typer.Option(None, "--codecs",
+                                         help="Comma-separated codecs to try, e.g. 'zstd' (default: all installed; store is always allowed)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing archive."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary."),
 ) -> None:
     """Archive INPUTS into one .bbx file."""
     target = output or default_output(inputs[0])
     with BarProgress("archiving", quiet) as bar:
-        report = api_create(target, inputs, level=level, exclude=exclude, force=force, progress=bar)
+        report = api_create(target, inputs, level=level, exclude=exclude, force=force, progress=bar,
+                            codecs=[c.strip() for c in codecs.split(",") if c.strip()] if codecs else None)
     for text in report.warnings:
         warn(text)
     if not quiet:

@@ -7,22 +7,38 @@ from dataclasses import dataclass, field
 
 from archiver.codecs import registry
 from archiver.codecs.base import Codec
+from archiver.errors import UnknownCodecName
 
 SAMPLE_BYTES = 64 << 10
 STORE_ID, ZSTD_ID = 0x00, 0x01
+
+
+def resolve(names: list[str] | None) -> set[int] | None:
+    """Codec ids allowed by a --codecs list (None: all); store is always allowed."""
+    if names is None:
+        return None
+    known = {c.name: c.codec_id for c in registry.all_codecs()}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise UnknownCodecName(", ".join(unknown), ", ".join(sorted(known)))
+    return {known[n] for n in names} | {STORE_ID}
 
 
 @dataclass
 class ChunkCoder:
     level: int
     warn: object = lambda msg: None
+    allowed: set[int] | None = None          # codec ids that may be tried; None: all
     model_codecs: list[Codec] = field(default_factory=list)
     hashes: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self):
+        self.use_zstd = self.allowed is None or ZSTD_ID in self.allowed
         # Model codecs whose weights are not installed cannot be used (nor recorded).
         for codec in registry.all_codecs():
             if codec.codec_id in (STORE_ID, ZSTD_ID):
+                continue
+            if self.allowed is not None and codec.codec_id not in self.allowed:
                 continue
             try:
                 self.hashes[codec.codec_id] = tuple(codec.model_hashes())
@@ -37,9 +53,10 @@ class ChunkCoder:
     def code(self, raw: bytes, first_path: str) -> tuple[int, bytes]:
         """(codec id, payload) of the smallest encoding of `raw`."""
         best_id, best = STORE_ID, raw
-        zstd = registry.get(ZSTD_ID).encode(raw, self.level)
-        if len(zstd) < len(best):
-            best_id, best = ZSTD_ID, zstd
+        if self.use_zstd:
+            zstd = registry.get(ZSTD_ID).encode(raw, self.level)
+            if len(zstd) < len(best):
+                best_id, best = ZSTD_ID, zstd
         sample = raw[:SAMPLE_BYTES]
         for codec in self.model_codecs:
             if not codec.accepts(sample, first_path):

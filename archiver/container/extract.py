@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from archiver.container.content import stream_files
 from archiver.container.paths import link_problem, path_problem
 from archiver.container.reader import ArchiveReader
-from archiver.container.records import DIRECTORY, FILE, SYMLINK, Entry
+from archiver.container.records import DIRECTORY, FILE, SYMLINK, Entry, display
 from archiver.container.weights_check import require_weights
 from archiver.errors import BBXError, MemberNotFound, OutputError, UnsafePath, WouldOverwrite
 
@@ -46,7 +46,7 @@ def select(reader: ArchiveReader, members: list[str] | None) -> list[Entry]:
                 break
     for w, hit in hits.items():
         if not hit:
-            raise MemberNotFound(reader.path, os.fsdecode(w))
+            raise MemberNotFound(reader.path, display(w))
     return out
 
 
@@ -62,13 +62,13 @@ def _parent(root: bytes, path: bytes, *, include_self: bool = False) -> bytes:
             try:
                 os.mkdir(cur)
             except OSError as exc:
-                raise OutputError(os.fsdecode(cur), exc.strerror) from None
+                raise OutputError(display(cur), exc.strerror) from None
             continue
         if stat.S_ISLNK(st.st_mode):
-            raise UnsafePath(os.fsdecode(path), f"{os.fsdecode(cur)} is a symlink; "
+            raise UnsafePath(display(path), f"{display(cur)} is a symlink; "
                                                 "bbx never writes through one")
         if not stat.S_ISDIR(st.st_mode):
-            raise OutputError(os.fsdecode(cur), "exists and is not a directory")
+            raise OutputError(display(cur), "exists and is not a directory")
     return cur
 
 
@@ -78,11 +78,11 @@ class _FileSink:
         parent = _parent(root, e.path)
         self.final = os.path.join(root, e.path)
         if os.path.isdir(self.final) and not os.path.islink(self.final):
-            raise OutputError(os.fsdecode(self.final), "a directory is in the way")
+            raise OutputError(display(self.final), "a directory is in the way")
         try:
             fd, self.tmp = tempfile.mkstemp(dir=parent, prefix=b".bbx-", suffix=b".part")
         except OSError as exc:
-            raise OutputError(os.fsdecode(self.final), exc.strerror) from None
+            raise OutputError(display(self.final), exc.strerror) from None
         self.f = os.fdopen(fd, "wb")
 
     def write(self, data) -> None:
@@ -90,7 +90,7 @@ class _FileSink:
             self.f.write(data)
         except OSError as exc:
             self.abort()
-            raise OutputError(os.fsdecode(self.final), exc.strerror) from None
+            raise OutputError(display(self.final), exc.strerror) from None
 
     def commit(self) -> None:
         try:
@@ -100,7 +100,7 @@ class _FileSink:
             os.replace(self.tmp, self.final)
         except OSError as exc:
             self.abort()
-            raise OutputError(os.fsdecode(self.final), exc.strerror) from None
+            raise OutputError(display(self.final), exc.strerror) from None
         self.report.files += 1
         self.report.bytes += self.e.size
 
@@ -130,11 +130,10 @@ def extract(reader: ArchiveReader, dest: str | bytes = ".", members: list[str] |
     try:
         os.makedirs(root, exist_ok=True)
     except OSError as exc:
-        raise OutputError(os.fsdecode(root), exc.strerror) from None
+        raise OutputError(display(root), exc.strerror) from None
 
-    dirs = [e for e in safe if e.type == DIRECTORY]
-    for e in dirs:
-        _guard(report, lambda e=e: _parent(root, e.path, include_self=True))
+    dirs = [e for e in safe if e.type == DIRECTORY
+            and _guard(report, lambda e=e: _parent(root, e.path, include_self=True))]
     files = [e for e in safe if e.type == FILE]
 
     def open_sink(e: Entry) -> _FileSink:
@@ -155,17 +154,19 @@ def _wrap_stream(reader, files, open_sink, on_bytes) -> list[BBXError]:
         return [exc]
 
 
-def _guard(report: ExtractReport, action) -> None:
+def _guard(report: ExtractReport, action) -> bool:
     try:
         action()
+        return True
     except BBXError as exc:
         report.errors.append(exc)
+        return False
 
 
 def _refuse_overwrites(root: bytes, entries: list[Entry]) -> None:
     clashes = [e for e in entries if e.type != DIRECTORY and os.path.lexists(os.path.join(root, e.path))]
     if clashes:
-        names = ", ".join(os.fsdecode(os.path.join(root, e.path)) for e in clashes[:SHOWN_CONFLICTS])
+        names = ", ".join(display(os.path.join(root, e.path)) for e in clashes[:SHOWN_CONFLICTS])
         more = f" (and {len(clashes) - SHOWN_CONFLICTS} more)" if len(clashes) > SHOWN_CONFLICTS else ""
         raise WouldOverwrite(names + more)
 
@@ -178,12 +179,12 @@ def _make_link(root: bytes, e: Entry, report: ExtractReport) -> None:
         os.symlink(e.link, tmp)
         os.utime(tmp, ns=(e.mtime_ns, e.mtime_ns), follow_symlinks=False)
         if os.path.isdir(final) and not os.path.islink(final):
-            raise OutputError(os.fsdecode(final), "a directory is in the way")
+            raise OutputError(display(final), "a directory is in the way")
         os.replace(tmp, final)
     except OSError as exc:
         if os.path.lexists(tmp):
             os.unlink(tmp)
-        raise OutputError(os.fsdecode(final), exc.strerror) from None
+        raise OutputError(display(final), exc.strerror) from None
     except BBXError:
         os.unlink(tmp)
         raise
@@ -191,10 +192,10 @@ def _make_link(root: bytes, e: Entry, report: ExtractReport) -> None:
 
 
 def _finish_dir(root: bytes, e: Entry, report: ExtractReport) -> None:
-    path = os.path.join(root, e.path)
+    path = _parent(root, e.path, include_self=True)     # still no symlink on the way
     try:
-        os.chmod(path, e.mode, follow_symlinks=False)
-        os.utime(path, ns=(e.mtime_ns, e.mtime_ns), follow_symlinks=False)
+        os.chmod(path, e.mode)
+        os.utime(path, ns=(e.mtime_ns, e.mtime_ns))
     except OSError as exc:
-        raise OutputError(os.fsdecode(path), exc.strerror) from None
+        raise OutputError(display(path), exc.strerror) from None
     report.dirs += 1

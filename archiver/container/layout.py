@@ -22,6 +22,7 @@ VERSION_MAJOR, VERSION_MINOR = 1, 0
 MAX_CHUNK_RAW = 64 << 20
 MAX_INDEX_RAW = 1 << 30
 MAX_MODEL_HASHES = 255
+MAX_HEADER = 1 << 16
 
 HEADER_FIXED = struct.Struct("<8sBBHHHI")          # magic, major, minor, flags, M, unused, size
 HEADER_CRC = struct.Struct("<I")
@@ -41,14 +42,14 @@ def header_size(model_hash_count: int) -> int:
 
 
 def pack_header(model_hashes: list[bytes], total_size: int | None = None) -> bytes:
-    """The header; padded with zeros (unused) to total_size when space was reserved."""
+    """The header; zero padding before the CRC when space was reserved (total_size)."""
     m = len(model_hashes)
     size = total_size if total_size is not None else header_size(m)
-    assert m <= MAX_MODEL_HASHES and size >= header_size(m)
+    assert m <= MAX_MODEL_HASHES and header_size(m) <= size <= MAX_HEADER
     body = HEADER_FIXED.pack(MAGIC, VERSION_MAJOR, VERSION_MINOR, 0, m, 0, size)
     body += b"".join(model_hashes)
-    body += HEADER_CRC.pack(zlib.crc32(body))
-    return body + bytes(size - len(body))
+    body += bytes(size - HEADER_CRC.size - len(body))
+    return body + HEADER_CRC.pack(zlib.crc32(body))
 
 
 def parse_header_fixed(buf: bytes, where: str) -> tuple[int, int]:
@@ -62,19 +63,18 @@ def parse_header_fixed(buf: bytes, where: str) -> tuple[int, int]:
         if major > VERSION_MAJOR:
             raise UnsupportedVersion(where, f"{major}.{minor}", VERSION_MAJOR)
         raise CorruptArchive(where, f"format version {major}.{minor} does not exist")
-    if size < header_size(m):
-        raise CorruptArchive(where, f"header size {size} too small for {m} model hashes")
+    if not header_size(m) <= size <= MAX_HEADER:
+        raise CorruptArchive(where, f"header size {size} out of range for {m} model hashes")
     return m, size  # flags are checked after the CRC: a flipped bit is damage, not a feature
 
 
 def parse_header(buf: bytes, where: str) -> tuple[list[bytes], int]:
     """Validate a whole header (fixed part, hashes, CRC); return (model hashes, header size)."""
     m, size = parse_header_fixed(buf, where)
-    end = HEADER_FIXED.size + 32 * m
-    if len(buf) < end + HEADER_CRC.size:
+    if len(buf) < size:
         raise CorruptArchive(where, "file ends inside the header (truncated)")
-    (crc,) = HEADER_CRC.unpack_from(buf, end)
-    if crc != zlib.crc32(buf[:end]):
+    (crc,) = HEADER_CRC.unpack_from(buf, size - HEADER_CRC.size)
+    if crc != zlib.crc32(buf[:size - HEADER_CRC.size]):
         raise CorruptArchive(where, "header checksum mismatch")
     flags = HEADER_FIXED.unpack_from(buf)[3]
     if flags:

@@ -10,7 +10,7 @@ import zstandard
 
 from archiver.codecs import registry
 from archiver.container import layout
-from archiver.container.records import FILE, Entry
+from archiver.container.records import FILE, Entry, display
 from archiver.errors import (CorruptArchive, CorruptChunk, InputError, InputNotFound,
                              NotAnArchive, UnknownCodec)
 
@@ -19,7 +19,7 @@ INDEX_MAX_RATIO = 1024      # a real index never expands more than this; a zstd 
 
 class ArchiveReader:
     def __init__(self, path: str | bytes):
-        self.path = os.fsdecode(path)
+        self.path = display(path)
         try:
             self.f = open(path, "rb")
         except FileNotFoundError:
@@ -52,8 +52,8 @@ class ArchiveReader:
         fixed = self._pread(0, layout.HEADER_FIXED.size)
         if len(fixed) < len(layout.MAGIC) or fixed[:len(layout.MAGIC)] != layout.MAGIC:
             raise NotAnArchive(self.path)
-        m, _ = layout.parse_header_fixed(fixed, self.path)
-        buf = self._pread(0, layout.header_size(m))
+        _, size = layout.parse_header_fixed(fixed, self.path)
+        buf = self._pread(0, size)
         hashes, self.header_size = layout.parse_header(buf, self.path)
         self.model_hashes = [h.hex() for h in hashes]
         if self.header_size + layout.TRAILER.size > self.size:

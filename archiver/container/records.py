@@ -21,8 +21,18 @@ class Entry:
 
     @property
     def name(self) -> str:
-        """The path for people: undecodable bytes shown as \\x escapes."""
-        return self.path.decode("utf-8", "backslashreplace")
+        """The path for people, on one line: undecodable bytes and control characters are
+        shown as \\x escapes."""
+        return display(self.path)
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in list(range(0x20)) + [0x7F]}
+
+
+def display(raw) -> str:
+    """Any path (bytes, str or PathLike) as one printable line for messages."""
+    import os
+    return os.fsencode(raw).decode("utf-8", "backslashreplace").translate(_CONTROL)
 
 
 @dataclass

@@ -10,7 +10,7 @@ import os
 import stat
 from dataclasses import dataclass
 
-from archiver.container.records import DIRECTORY, FILE, SYMLINK, Entry
+from archiver.container.records import DIRECTORY, FILE, SYMLINK, Entry, display
 from archiver.errors import InputError, InputNotFound, UnsafePath
 
 
@@ -41,7 +41,7 @@ def _entry(member: bytes, st: os.stat_result, etype: int, link: bytes = b"") -> 
 def top_name(source: bytes) -> bytes:
     name = os.path.basename(os.path.normpath(os.path.abspath(source)))
     if not name or name in (b".", b".."):
-        raise UnsafePath(os.fsdecode(source), "cannot name the root directory as a member; "
+        raise UnsafePath(display(source), "cannot name the root directory as a member; "
                                               "archive what is inside it instead")
     return name
 
@@ -57,12 +57,12 @@ def scan(inputs: list[str | bytes], exclude: Excluder, skip_inode=None,
         try:
             st = os.stat(source)
         except FileNotFoundError:
-            raise InputNotFound(os.fsdecode(source)) from None
+            raise InputNotFound(display(source)) from None
         except OSError as exc:
-            raise InputError(os.fsdecode(source), exc.strerror) from None
+            raise InputError(display(source), exc.strerror) from None
         name = top_name(source)
         if name in seen:
-            raise UnsafePath(os.fsdecode(name), "two inputs have the same name; archive their "
+            raise UnsafePath(display(name), "two inputs have the same name; archive their "
                                                 "common parent instead")
         seen.add(name)
         if exclude(name):
@@ -85,7 +85,7 @@ def _visit(source: bytes, member: bytes, st: os.stat_result, items: list[Item],
         try:
             names = sorted(os.listdir(source))
         except OSError as exc:
-            warn(f"skipped the contents of {os.fsdecode(source)}: {exc.strerror}")
+            warn(f"skipped the contents of {display(source)}: {exc.strerror}")
             return
         for name in names:
             child_member = member + b"/" + name
@@ -95,8 +95,8 @@ def _visit(source: bytes, member: bytes, st: os.stat_result, items: list[Item],
             try:
                 child_st = os.lstat(child)
             except OSError as exc:
-                warn(f"skipped {os.fsdecode(child)}: {exc.strerror}")
+                warn(f"skipped {display(child)}: {exc.strerror}")
                 continue
             _visit(child, child_member, child_st, items, exclude, skip_inode, warn)
     else:
-        warn(f"skipped {os.fsdecode(source)}: not a regular file, directory or symlink")
+        warn(f"skipped {display(source)}: not a regular file, directory or symlink")

@@ -17,8 +17,8 @@ import zstandard
 
 from archiver.codecs import registry
 from archiver.container import layout
-from archiver.container.chunk_coder import STORE_ID, ZSTD_ID, ChunkCoder
-from archiver.container.records import DIRECTORY, FILE, SYMLINK, ChunkInfo, Entry
+from archiver.container.chunk_coder import STORE_ID, ZSTD_ID, ChunkCoder, resolve
+from archiver.container.records import DIRECTORY, FILE, SYMLINK, ChunkInfo, Entry, display
 from archiver.container.scanner import Excluder, Item, scan
 from archiver.errors import InputError, OutputError, WouldOverwrite
 
@@ -108,12 +108,14 @@ class _ChunkSink:
 
 def write_archive(output: str | bytes, inputs: list, *, level: int = DEFAULT_LEVEL,
                   exclude: tuple[str, ...] = (), force: bool = False,
-                  chunk_size: int = DEFAULT_CHUNK_SIZE, progress=None) -> CreateReport:
+                  chunk_size: int = DEFAULT_CHUNK_SIZE, progress=None,
+                  codecs: list[str] | None = None) -> CreateReport:
     if not 0 < chunk_size <= layout.MAX_CHUNK_RAW:
         raise ValueError(f"chunk size must be in 1..{layout.MAX_CHUNK_RAW}")
     progress = progress or NoProgress()
+    allowed = resolve(codecs)
     out_path = os.fsencode(output)
-    report = CreateReport(os.fsdecode(out_path))
+    report = CreateReport(display(out_path))
     warn = report.warnings.append
     if os.path.isdir(out_path):
         raise OutputError(report.path, "it is a directory")
@@ -129,7 +131,7 @@ def write_archive(output: str | bytes, inputs: list, *, level: int = DEFAULT_LEV
         with os.fdopen(fd, "wb") as out:
             st = os.fstat(out.fileno())
             items = scan(inputs, Excluder(exclude), (st.st_dev, st.st_ino), warn)
-            _write(out, items, level, chunk_size, progress, report, warn)
+            _write(out, items, ChunkCoder(level, warn, allowed), chunk_size, progress, report)
             out.flush()
             os.fsync(out.fileno())
             report.output_bytes = out.tell()
@@ -150,9 +152,9 @@ def _umask() -> int:
     return mask
 
 
-def _write(out, items: list[Item], level: int, chunk_size: int, progress, report: CreateReport,
-           warn) -> None:
-    coder = ChunkCoder(level, warn)
+def _write(out, items: list[Item], coder: ChunkCoder, chunk_size: int, progress,
+           report: CreateReport) -> None:
+    warn = report.warnings.append
     reserved = layout.header_size(len(coder.possible_hashes()))
     out.write(bytes(reserved))
     files = _content_order(items)
@@ -184,7 +186,7 @@ def _add_file(item: Item, sink: _ChunkSink, progress, warn) -> bool:
     try:
         f = open(item.source, "rb")
     except OSError as exc:
-        warn(f"skipped {os.fsdecode(item.source)}: {exc.strerror}")
+        warn(f"skipped {display(item.source)}: {exc.strerror}")
         return False
     with f:
         if sink.fill and (item.stat_size >= sink.chunk_size or item.stat_size > sink.room):
@@ -195,7 +197,7 @@ def _add_file(item: Item, sink: _ChunkSink, progress, warn) -> bool:
             try:
                 data = f.read(min(READ_BLOCK, sink.room))
             except OSError as exc:
-                raise InputError(os.fsdecode(item.source), exc.strerror) from None
+                raise InputError(display(item.source), exc.strerror) from None
             if not data:
                 break
             sha.update(data)

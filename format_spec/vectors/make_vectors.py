@@ -59,8 +59,8 @@ class Builder:
                     self.new_chunk(self.codecs[-1])
         self.entries.append(e)
 
-    def build(self, index_codec: int = 0) -> bytes:
-        out = bytearray(layout.pack_header(self.hashes))
+    def build(self, index_codec: int = 0, header_size: int | None = None) -> bytes:
+        out = bytearray(layout.pack_header(self.hashes, header_size))
         chunks = []
         for raw, codec in zip(self.chunk_raw, self.codecs):
             if not raw:
@@ -97,8 +97,7 @@ def _patch(data: bytes, offset: int, new: bytes) -> bytes:
 
 
 def _recrc_header(data: bytes) -> bytes:
-    m = struct.unpack_from("<H", data, 12)[0]
-    end = 20 + 32 * m
+    end = struct.unpack_from("<I", data, 16)[0] - 4
     return _patch(data, end, struct.pack("<I", zlib.crc32(data[:end])))
 
 
@@ -141,6 +140,10 @@ def vectors() -> dict[str, tuple[bytes, dict]]:
     v["future_major"] = (_recrc_header(_patch(basic_bytes, 8, b"\x02")), {"open_error": "UnsupportedVersion"})
     v["reserved_flag"] = (_recrc_header(_patch(basic_bytes, 10, b"\x01\x00")), {"open_error": "UnsupportedFeature"})
     v["header_crc"] = (_patch(basic_bytes, 20, bytes([basic_bytes[20] ^ 0x10])), {"open_error": "CorruptArchive"})
+    padded = Builder()
+    padded.file(b"p", b"header with reserved room for 3 model hashes, none used\n")
+    v["header_padding"] = (padded.build(header_size=layout.header_size(3)), {"valid": True, "files": {
+        e.name: e.sha256.hex() for e in padded.entries}})
     v["truncated"] = (basic_bytes[:len(basic_bytes) // 2], {"open_error": "CorruptArchive"})
     v["trailer_crc"] = (_patch(basic_bytes, len(basic_bytes) - 20, b"\xff"), {"open_error": "CorruptArchive"})
     v["huge_counts"] = (_index_with(struct.pack("<QQ", 0, 1 << 60)), {"open_error": "CorruptArchive"})
