@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from archiver.api import create as api_create
-from archiver.cli.console import BarProgress, human, out, warn
+from archiver.cli.console import BarProgress, err, human, out, warn
 from archiver.container.scanner import top_name
 from archiver.container.writer import DEFAULT_LEVEL
 
@@ -38,6 +38,8 @@ def create(
     for text in report.warnings:
         warn(text)
     if not quiet:
+        for text in report.notes:
+            err.print(f"bbx: note: {text}", markup=False, style="dim")
         out.print(summary_table(report))
     if report.warnings:
         raise typer.Exit(1)

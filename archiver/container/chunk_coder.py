@@ -29,6 +29,7 @@ class ChunkCoder:
     level: int
     warn: object = lambda msg: None
     allowed: set[int] | None = None          # codec ids that may be tried; None: all
+    note: object = lambda msg: None          # information only (e.g. weights not installed)
     model_codecs: list[Codec] = field(default_factory=list)
     hashes: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
@@ -43,7 +44,7 @@ class ChunkCoder:
             try:
                 self.hashes[codec.codec_id] = tuple(codec.model_hashes())
             except Exception as exc:  # noqa: BLE001 - any failure means "not usable here"
-                self.warn(f"codec {codec.name} unavailable: {exc}")
+                self.note(f"codec {codec.name} not used: {exc}")
                 continue
             self.model_codecs.append(codec)
 

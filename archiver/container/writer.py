@@ -45,7 +45,8 @@ class CreateReport:
     input_bytes: int = 0
     output_bytes: int = 0
     by_codec: dict[str, CodecStats] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)     # something was skipped: exit code 1
+    notes: list[str] = field(default_factory=list)        # for information only
 
 
 class NoProgress:
@@ -131,7 +132,7 @@ def write_archive(output: str | bytes, inputs: list, *, level: int = DEFAULT_LEV
         with os.fdopen(fd, "wb") as out:
             st = os.fstat(out.fileno())
             items = scan(inputs, Excluder(exclude), (st.st_dev, st.st_ino), warn)
-            _write(out, items, ChunkCoder(level, warn, allowed), chunk_size, progress, report)
+            _write(out, items, ChunkCoder(level, warn, allowed, report.notes.append), chunk_size, progress, report)
             out.flush()
             os.fsync(out.fileno())
             report.output_bytes = out.tell()
