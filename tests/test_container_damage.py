@@ -98,7 +98,7 @@ def _rewrap_index(data: bytes, raw_index: bytes) -> bytes:
             + raw_index + layout.pack_trailer(offset))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=600 if os.environ.get("BBX_SLOW_TESTS") else 60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(edits=st.lists(st.tuples(st.integers(0, 10_000), st.binary(min_size=1, max_size=8)),
                       min_size=1, max_size=4))
 def test_hostile_index_with_valid_checksums_never_escapes_or_crashes(archive, tmp_path_factory, edits):
@@ -159,3 +159,15 @@ def test_extraction_refuses_existing_files_and_symlinked_parents(archive, tmp_pa
         report = a.extract(trap, force=True)
         assert report.errors and all(isinstance(e, UnsafePath) for e in report.errors)
         assert list(outside.iterdir()) == []
+
+
+def test_interrupted_extraction_leaves_no_partial_file(archive, tmp_path):
+    path, _ = archive
+
+    def interrupt(n):
+        raise KeyboardInterrupt
+
+    with archiver.open(path) as a, pytest.raises(KeyboardInterrupt):
+        a.extract(tmp_path / "out", on_bytes=interrupt)
+    leftovers = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert leftovers == []

@@ -45,7 +45,7 @@ def trees(draw):
     return spec
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300 if os.environ.get("BBX_SLOW_TESTS") else 25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(spec=trees(), chunk_size=st.sampled_from([64, 1000, 1 << 20]))
 def test_generated_trees_round_trip(tmp_path_factory, spec, chunk_size):
     work = tmp_path_factory.mktemp("rt")

@@ -62,8 +62,9 @@ class BarProgress:
     def advance(self, files: int = 0, nbytes: int = 0) -> None:
         if self.bar is not None:
             self.files_done += files
-            self.bar.update(self.task, advance=nbytes,
-                            description=f"{self.label} {self.files_done}/{self.files_total} files")
+            label = (f"{self.label} {self.files_done}/{self.files_total} files"
+                     if self.files_total else self.label)
+            self.bar.update(self.task, advance=nbytes, description=label)
 
     def on_bytes(self, n: int) -> None:
         self.advance(nbytes=n)

@@ -59,23 +59,32 @@ def stream_files(reader: ArchiveReader, files: list[Entry], open_sink: Callable[
         except BBXError as exc:
             errors.append(exc)
             continue
-        start, end = reader.content_span(e)
-        sha, ok = hashlib.sha256(), True
-        for i in reader.chunks_of(e):
-            data = chunk(i)
-            if data is None:
-                ok = False
-                break
-            c = reader.chunks[i]
-            piece = data[max(start, c.raw_start) - c.raw_start:min(end, c.raw_start + c.raw_size) - c.raw_start]
-            sha.update(piece)
-            sink.write(piece)
-            on_bytes(len(piece))
-        if ok and sha.digest() != e.sha256:
-            errors.append(DigestMismatch(e.name))
-            ok = False
+        try:
+            ok = _feed(reader, e, sink, chunk, on_bytes, errors)
+        except BaseException:          # interrupted or the disk failed: leave no partial file
+            sink.abort()
+            raise
         if ok:
             sink.commit()
         else:
             sink.abort()
     return errors
+
+
+def _feed(reader: ArchiveReader, e: Entry, sink: Sink, chunk, on_bytes, errors) -> bool:
+    """Copy one file's content into its sink; True when all of it arrived and matches."""
+    start, end = reader.content_span(e)
+    sha = hashlib.sha256()
+    for i in reader.chunks_of(e):
+        data = chunk(i)
+        if data is None:
+            return False
+        c = reader.chunks[i]
+        piece = data[max(start, c.raw_start) - c.raw_start:min(end, c.raw_start + c.raw_size) - c.raw_start]
+        sha.update(piece)
+        sink.write(piece)
+        on_bytes(len(piece))
+    if sha.digest() != e.sha256:
+        errors.append(DigestMismatch(e.name))
+        return False
+    return True

@@ -89,7 +89,6 @@ class _FileSink:
         try:
             self.f.write(data)
         except OSError as exc:
-            self.abort()
             raise OutputError(display(self.final), exc.strerror) from None
 
     def commit(self) -> None:
@@ -108,7 +107,7 @@ class _FileSink:
         self.f.close()
         try:
             os.unlink(self.tmp)
-        except OSError:
+        except FileNotFoundError:       # already renamed or removed
             pass
 
 
