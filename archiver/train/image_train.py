@@ -141,9 +141,9 @@ def train(data: Path, run: Path, hours: float, batch: int, lr: float, free_bits:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
         state["step"] += 1
-        e = float(terms["elbo"])
+        e = float(terms["elbo"].detach())
         avg = e if avg is None else 0.98 * avg + 0.02 * e
-        if state["step"] % 50 == 0:
+        if state["step"] % 10 == 0:
             log(f"step {state['step']} train -elbo {avg:.4f} bpd "
                 f"rec {float(terms['rec']):.3f} lr {opt.param_groups[0]['lr']:.2e} "
                 f"{(time.time() - start) / max(1, state['step'] - first_step):.2f} s/step")

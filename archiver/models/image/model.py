@@ -1,0 +1,136 @@
+"""The image model at run time: integer coder parameters for every latent and pixel of a batch of
+32x32 blocks. Everything here is integer; float appears only where noted (sampling for
+measurements), never in what steers the coder.
+
+Coder conventions (cython_ans): pixels use 256 bins, latents LATENT_BINS bins, loc in 1/256 bin,
+scale index into SCALES[j] = 2**(-4 + j/8) bins.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from archiver.models.image import arch
+from archiver.models.image.runtime import runners
+from archiver.models.image.weights_io import ImageWeights
+
+PIXEL_PRECISION = 20
+LATENT_PRECISION = 22
+LOC_CENTRE = 511 * 256 + 128        # loc of the latent range's centre (bin 511.5)
+SCALE_MAX = 127
+
+
+@dataclass
+class Params:
+    loc: np.ndarray        # int64, 1/256 bin
+    scale_idx: np.ndarray  # int64, 0..127
+
+
+def latent_input(k: np.ndarray) -> np.ndarray:
+    """Bin indices 0..1023 -> the integers the networks read (2k - 1023, symmetric)."""
+    return 2 * np.asarray(k, np.int64) - (arch.LATENT_BINS - 1)
+
+
+def pixel_input(x: np.ndarray) -> np.ndarray:
+    return 2 * np.asarray(x, np.int64) - 255
+
+
+def s2d(x: np.ndarray) -> np.ndarray:
+    """(B, C, H, W) -> (B, 4C, H/2, W/2), channel = (2*dy + dx) * C + c."""
+    return np.concatenate([x[:, :, dy::2, dx::2] for dy in (0, 1) for dx in (0, 1)], axis=1)
+
+
+@dataclass
+class BlockInputs:
+    """Integer network inputs of a batch of blocks with their context (see arch docstring)."""
+    block: np.ndarray      # (B, 12, 16, 16) pixel values 0..255 of the four planes
+    ctx: np.ndarray        # (B, 12, 20, 20) pixel inputs, 0 where unknown
+    ctxmask: np.ndarray    # (B, 1, 20, 20) MASK_ON where known
+
+    @staticmethod
+    def from_crops(crops: np.ndarray, top: np.ndarray, left: np.ndarray) -> "BlockInputs":
+        """crops (B, 40, 40, 3) uint8: the block at [8:40, 8:40], rows above and columns left as
+        context; top/left (B,) bool say whether that context exists (false at image edges)."""
+        c = arch.CONTEXT
+        x = np.asarray(crops, np.int64).transpose(0, 3, 1, 2)
+        b = x.shape[0]
+        known = np.zeros((b, 1, 40, 40), np.int64)
+        t = np.asarray(top, bool).reshape(b, 1, 1, 1)
+        lf = np.asarray(left, bool).reshape(b, 1, 1, 1)
+        known[:, :, :c, c:] = t[..., :1, :1]
+        known[:, :, c:, :c] = lf[..., :1, :1]
+        known[:, :, :c, :c] = (t & lf)[..., :1, :1]
+        ctx = s2d(pixel_input(x) * known)
+        mask = s2d(known)[:, :1] * arch.MASK_ON
+        return BlockInputs(s2d(x[:, :, c:, c:]), ctx, mask)
+
+
+class ImageRuntime:
+    def __init__(self, weights: ImageWeights):
+        self.w = weights
+        self.cfg = weights.cfg
+        self.nets = runners(weights)
+        self.top_prior = weights.top_prior
+
+    # --- latents -------------------------------------------------------------------------
+    def _latent_params(self, y: np.ndarray) -> Params:
+        zc = self.cfg.zc
+        return Params(y[:, :zc], np.clip(y[:, zc:], 0, SCALE_MAX))
+
+    def q1(self, inp: BlockInputs) -> Params:
+        return self._latent_params(self.nets["q1"]({"xb": pixel_input(inp.block)}))
+
+    def q_next(self, i: int, z_i: np.ndarray) -> Params:
+        """q(z_{i+1} | z_i) from bin indices of z_i."""
+        return self._latent_params(self.nets[f"q{i + 1}"]({"z": latent_input(z_i)}))
+
+    def p_prev(self, i: int, z_next: np.ndarray) -> Params:
+        """p(z_i | z_{i+1}) from bin indices of z_{i+1}."""
+        return self._latent_params(self.nets[f"p{i}"]({"z": latent_input(z_next)}))
+
+    def p_top(self, shape) -> Params:
+        loc, j = self.top_prior
+        return Params(np.full(shape, loc, np.int64), np.full(shape, j, np.int64))
+
+    # --- pixels --------------------------------------------------------------------------
+    def trunk(self, inp: BlockInputs, z1: np.ndarray) -> np.ndarray:
+        return self.nets["trunk"]({"ctx": inp.ctx, "ctxmask": inp.ctxmask,
+                                   "z": latent_input(z1)})
+
+    def head(self, inp: BlockInputs, trunk: np.ndarray, decoded: list[int]) -> np.ndarray:
+        """Raw head output (B, 36, 16, 16) given the planes decoded so far (their pixels are read
+        from inp.block; other planes are never looked at)."""
+        b = trunk.shape[0]
+        ring_ctx = np.pad(inp.ctx[:, :, 3:, 3:], ((0, 0), (0, 0), (0, 1), (0, 1)))
+        ring_known = np.pad(inp.ctxmask[:, :, 3:, 3:], ((0, 0), (0, 0), (0, 1), (0, 1)))
+        planes = ring_ctx.copy()
+        known = np.repeat(ring_known, 4, axis=1)
+        known[:, :, 1:17, 1:17] = 0
+        for p in decoded:
+            planes[:, 3 * p:3 * p + 3, 1:17, 1:17] = pixel_input(inp.block[:, 3 * p:3 * p + 3])
+            known[:, p, 1:17, 1:17] = arch.MASK_ON
+        assert planes.shape[0] == b
+        return self.nets["head"]({"trunk": trunk, "planes": planes, "known": known})
+
+    @staticmethod
+    def plane_params(y: np.ndarray, plane: int, x: np.ndarray | None = None):
+        """Coder parameters of plane `plane` (3 channels) from the raw head output. The G and B
+        locations depend on the R (and G) pixels: pass x (B, 3, 16, 16) with those filled in
+        (R for G, R and G for B); returns (loc_base, scale_idx, coeffs) if x is None."""
+        q = y[:, plane * arch.PIXEL_PARAMS:(plane + 1) * arch.PIXEL_PARAMS]
+        base = q[:, 0:3]
+        j = np.clip(q[:, 3:6], 0, SCALE_MAX)
+        c = np.clip(q[:, 6:9], -256, 256)
+        if x is None:
+            return base, j, c
+        return Params(chain_locs(base, c, x), j)
+
+
+def chain_locs(base: np.ndarray, c: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """R -> G -> B: loc_G += c_GR (x_R - 128), loc_B += c_BR (x_R - 128) + c_BG (x_G - 128)."""
+    d = np.asarray(x, np.int64) - 128
+    loc = base.copy()
+    loc[:, 1] += c[:, 0] * d[:, 0]
+    loc[:, 2] += c[:, 1] * d[:, 0] + c[:, 2] * d[:, 1]
+    return loc

@@ -1,0 +1,72 @@
+"""Independent int64 reference of the image model's graphs: the definition the fast path must
+equal bit for bit. Channels-first, no BLAS, no float: every convolution is a sum over kernel
+offsets of int64 tensordots of shifted inputs, every requantisation is Python-int semantics
+(floor division by 2**S), written without sharing code with runtime.py.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from archiver.models.image import arch
+from archiver.models.image.weights_io import ImageWeights
+
+
+def _conv(op: arch.Conv, t: dict, params, shift: int) -> np.ndarray:
+    acc = None
+    for (name, k, pad), w in zip(op.inputs, params.ws):
+        x = t[name]                                   # (B, C, H, W) int64
+        if pad == "same":
+            r = k // 2
+            x = np.pad(x, ((0, 0), (0, 0), (r, r), (r, r)))
+        oh, ow = x.shape[2] - k + 1, x.shape[3] - k + 1
+        w64 = w.astype(np.int64)
+        for dy in range(k):
+            for dx in range(k):
+                window = x[:, :, dy:dy + oh, dx:dx + ow]          # (B, C, oh, ow)
+                term = np.einsum("bchw,oc->bohw", window, w64[:, :, dy, dx])
+                acc = term if acc is None else acc + term
+    m = params.m.astype(np.int64).reshape(1, -1, 1, 1)
+    b = params.b.astype(np.int64).reshape(1, -1, 1, 1)
+    y = np.floor_divide(acc * m + b, 1 << shift)
+    if op.act == "raw":
+        return y
+    low = 0 if op.act == "relu" else -arch.ACT_MAX
+    return np.minimum(np.maximum(y, low), arch.ACT_MAX)
+
+
+def run_graph(graph: arch.Graph, params: dict, shift: int, inputs: dict) -> np.ndarray:
+    t = {k: np.asarray(v, dtype=np.int64) for k, v in inputs.items()}
+    for op in graph.ops:
+        if isinstance(op, arch.Conv):
+            t[op.out] = _conv(op, t, params[op.out], shift)
+        elif isinstance(op, arch.Add):
+            t[op.out] = np.minimum(np.maximum(t[op.a] + t[op.b], -arch.ACT_MAX), arch.ACT_MAX)
+        elif isinstance(op, arch.SpaceToDepth):
+            x = t[op.inp]
+            b, c, h, w = x.shape
+            y = np.zeros((b, 4 * c, h // 2, w // 2), np.int64)
+            for plane in range(4):
+                y[:, plane * c:(plane + 1) * c] = x[:, :, plane // 2::2, plane % 2::2]
+            t[op.out] = y
+        elif isinstance(op, arch.DepthToSpace):
+            x = t[op.inp]
+            b, c4, h, w = x.shape
+            c = c4 // 4
+            y = np.zeros((b, c, 2 * h, 2 * w), np.int64)
+            for plane in range(4):
+                y[:, :, plane // 2::2, plane % 2::2] = x[:, plane * c:(plane + 1) * c]
+            t[op.out] = y
+        elif isinstance(op, arch.Pad):
+            top, bottom, left, right = op.tblr
+            x = t[op.inp]
+            y = np.zeros(x.shape[:2] + (x.shape[2] + top + bottom, x.shape[3] + left + right),
+                         np.int64)
+            y[:, :, top:top + x.shape[2], left:left + x.shape[3]] = x
+            t[op.out] = y
+        elif isinstance(op, arch.Crop):
+            t[op.out] = t[op.inp][:, :, op.rows[0]:op.rows[1], op.cols[0]:op.cols[1]].copy()
+    return t[graph.output]
+
+
+def run(weights: ImageWeights, net: str, inputs: dict) -> np.ndarray:
+    return run_graph(weights.graphs[net], weights.convs[net], weights.shift, inputs)

@@ -1,0 +1,153 @@
+"""Integer-exact image model runtime: the fast float32-GEMM path equals the int64 reference bit
+for bit, at 1 and 2 BLAS threads, on random weights and on the shipped weights."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from archiver.models.image import arch, reference, weights_io
+from archiver.models.image.model import BlockInputs, ImageRuntime, chain_locs
+from archiver.models.image.runtime import GraphRunner
+from archiver.models.image.weights_io import ConvParams, ImageWeights, ImageWeightsError
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = arch.Config(levels=2, zc=4, width=8, trunk=8, head=8, zfeat=4)
+
+
+def random_weights(cfg: arch.Config, seed: int) -> ImageWeights:
+    """Random int8 weights, scaled down per output channel until the float32 bound holds."""
+    rng = np.random.default_rng(seed)
+    convs = {}
+    for name, g in arch.graphs(cfg).items():
+        shapes = arch.shape_of(g)
+        kinds = weights_io.tensor_kinds(g)
+        convs[name] = {}
+        for op in g.convs():
+            ws = [rng.integers(-127, 128, size=(op.cout, shapes[n][0], k, k)) for n, k, _ in op.inputs]
+            bound = sum(np.abs(w).reshape(op.cout, -1).sum(1) * arch.KIND_MAX[kinds[n]]
+                        for w, (n, _, _) in zip(ws, op.inputs))
+            shrink = np.maximum(1, -(-bound // (weights_io.FLOAT_EXACT - 1)))
+            ws = [(w // shrink.reshape(-1, 1, 1, 1)).astype(np.int8) for w in ws]
+            # multipliers that keep activations spread over the int8 range
+            m = rng.integers(1 << 12, 1 << 15, size=op.cout)
+            b = rng.integers(-(1 << 30), 1 << 30, size=op.cout)
+            convs[name][op.out] = ConvParams(ws, m.astype(np.int64), b.astype(np.int64))
+    return ImageWeights(cfg, 24, convs, np.full(cfg.levels, 0.01), (130944, 60))
+
+
+def random_inputs(graph: arch.Graph, batch: int, rng) -> dict[str, np.ndarray]:
+    out = {}
+    for name, kind, (c, h, w) in graph.inputs:
+        lim = arch.KIND_MAX[kind]
+        out[name] = rng.integers(-lim, lim + 1, size=(batch, c, h, w))
+    return out
+
+
+@pytest.fixture(scope="module")
+def small_weights():
+    return random_weights(SMALL, seed=1)
+
+
+def test_fast_path_equals_int64_reference_on_random_weights(small_weights):
+    rng = np.random.default_rng(2)
+    for name, g in small_weights.graphs.items():
+        fast = GraphRunner(g, small_weights.convs[name], small_weights.shift)
+        inputs = random_inputs(g, 3, rng)
+        a = fast(inputs)
+        b = reference.run(small_weights, name, inputs)
+        assert a.dtype == np.int64 and a.shape == b.shape
+        assert np.array_equal(a, b), f"{name}: fast path differs from the int64 reference"
+        assert np.abs(a).max() > 0
+
+
+def test_extreme_inputs_saturate_identically(small_weights):
+    """All inputs at their bound: the largest partial sums the exactness proof allows."""
+    for name, g in small_weights.graphs.items():
+        inputs = {n: np.full((1, c, h, w), arch.KIND_MAX[kind], np.int64)
+                  for n, kind, (c, h, w) in g.inputs}
+        fast = GraphRunner(g, small_weights.convs[name], small_weights.shift)(inputs)
+        assert np.array_equal(fast, reference.run(small_weights, name, inputs))
+
+
+def test_weights_round_trip_and_refusals(small_weights, tmp_path):
+    path = tmp_path / "w.npz"
+    weights_io.save(small_weights, path)
+    back = weights_io.load(path)
+    assert back.cfg == SMALL and back.top_prior == small_weights.top_prior
+    for name, convs in small_weights.convs.items():
+        for op, p in convs.items():
+            q = back.convs[name][op]
+            assert all(np.array_equal(x, y) for x, y in zip(p.ws, q.ws))
+            assert np.array_equal(p.m, q.m) and np.array_equal(p.b, q.b)
+    # a weight row whose partial sums could pass 2**24 is refused
+    bad = random_weights(arch.Config(levels=2, zc=16, width=8, trunk=8, head=8, zfeat=4), 1)
+    bad.convs["p1"]["h0"].ws[0][...] = 127       # 9 * 16 * 1023 * 127 > 2**24
+    with pytest.raises(ImageWeightsError, match="2\\*\\*24"):
+        weights_io.check_exact(bad)
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(ImageWeightsError, match="unreadable"):
+        weights_io.load(tmp_path / "junk.npz")
+
+
+def test_block_inputs_hide_unavailable_context():
+    rng = np.random.default_rng(3)
+    crops = rng.integers(0, 256, size=(3, 40, 40, 3), dtype=np.uint8)
+    inp = BlockInputs.from_crops(crops, np.array([True, False, True]), np.array([True, True, False]))
+    # block region of the context grid is always empty
+    assert not inp.ctx[:, :, 4:, 4:].any() and not inp.ctxmask[:, :, 4:, 4:].any()
+    assert inp.ctxmask[0, 0, :4].all() and inp.ctxmask[0, 0, :, :4].all()
+    assert not inp.ctx[1, :, :4].any() and inp.ctxmask[1, 0, 4:, :4].all()   # no rows above
+    assert not inp.ctx[2, :, :, :4].any() and not inp.ctxmask[2, 0, :4, :4].any()
+    assert np.array_equal(inp.block[:, 0:3], crops[:, 8::2, 8::2].transpose(0, 3, 1, 2))
+
+
+def test_colour_chain_is_integer_linear():
+    base = np.array([[[[1000]], [[2000]], [[3000]]]], np.int64)
+    c = np.array([[[[256]], [[-128]], [[64]]]], np.int64)
+    x = np.array([[[[200]], [[100]], [[0]]]], np.int64)
+    loc = chain_locs(base, c, x)
+    assert loc[0, :, 0, 0].tolist() == [1000, 2000 + 256 * 72, 3000 - 128 * 72 + 64 * (-28)]
+
+
+def _digest_script(weights_path: str, net: str) -> str:
+    return f"""
+import hashlib, numpy as np
+from pathlib import Path
+from archiver.models.image import weights_io
+from archiver.models.image.runtime import GraphRunner
+w = weights_io.load(Path({weights_path!r}))
+g = w.graphs[{net!r}]
+rng = np.random.default_rng(7)
+inputs = {{n: rng.integers(-arch_max, arch_max + 1, size=(64, c, h, wd))
+          for n, arch_max, (c, h, wd) in
+          [(n, {{'pixel': 255, 'act': 127, 'latent': 1023}}[k], s) for n, k, s in g.inputs]}}
+out = GraphRunner(g, w.convs[{net!r}], w.shift)(inputs)
+print(hashlib.sha256(out.tobytes()).hexdigest())
+"""
+
+
+@pytest.mark.parametrize("net", ["head", "trunk"])
+def test_same_bits_at_one_and_two_blas_threads(small_weights, tmp_path, net):
+    path = tmp_path / "w.npz"
+    weights_io.save(small_weights, path)
+    digests = []
+    for threads in ("1", "2"):
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads,
+                   MKL_NUM_THREADS=threads)
+        r = subprocess.run([sys.executable, "-c", _digest_script(str(path), net)], env=env,
+                           capture_output=True, text=True, cwd=REPO, timeout=120)
+        assert r.returncode == 0, r.stderr
+        digests.append(r.stdout.strip())
+    rng = np.random.default_rng(7)
+    g = small_weights.graphs[net]
+    inputs = {n: rng.integers(-arch.KIND_MAX[k], arch.KIND_MAX[k] + 1, size=(64, *s))
+              for n, k, s in g.inputs}
+    ref = reference.run(small_weights, net, inputs)
+    assert digests[0] == digests[1] == hashlib.sha256(ref.tobytes()).hexdigest()
