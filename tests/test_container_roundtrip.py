@@ -174,3 +174,10 @@ def test_extract_selected_members(sample_tree, tmp_path):
         a.extract(tmp_path / "out", ["src/sub/deeper", "src/a.txt"])
     got = sorted(str(p.relative_to(tmp_path / "out")) for p in Path(tmp_path / "out").rglob("*"))
     assert got == ["src", "src/a.txt", "src/sub", "src/sub/deeper", "src/sub/deeper/b.bin"]
+
+
+def test_replaced_archive_inside_the_input_is_not_archived(sample_tree):
+    archiver.create(sample_tree / "self.bbx", [sample_tree])
+    archiver.create(sample_tree / "self.bbx", [sample_tree], force=True)
+    with archiver.open(sample_tree / "self.bbx") as a:
+        assert not any(b".bbx" in e.path for e in a.entries)

@@ -4,6 +4,7 @@ User errors (archiver.errors.BBXError) print one line, `bbx: <message>`, and exi
 error's own code; no traceback."""
 from __future__ import annotations
 
+import signal
 import sys
 
 import typer
@@ -37,7 +38,12 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """bbx: lossless archiver with learned models over exact rANS."""
 
 
+def _terminate(signum, frame):
+    raise SystemExit(128 + signum)       # unwinds, so temporary files are removed
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app(prog_name="bbx")
     except BBXError as exc:

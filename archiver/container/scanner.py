@@ -46,10 +46,10 @@ def top_name(source: bytes) -> bytes:
     return name
 
 
-def scan(inputs: list[str | bytes], exclude: Excluder, skip_inode=None,
+def scan(inputs: list[str | bytes], exclude: Excluder, skip_inodes: set = frozenset(),
          warn=lambda msg: None) -> list[Item]:
-    """All members under `inputs` in sorted order; `skip_inode` (dev, ino) is never archived
-    (the archive being written)."""
+    """All members under `inputs` in sorted order; files whose (dev, ino) is in `skip_inodes`
+    (the archive being written, the one it replaces) are never archived."""
     items: list[Item] = []
     seen: set[bytes] = set()
     for raw in inputs:
@@ -67,14 +67,14 @@ def scan(inputs: list[str | bytes], exclude: Excluder, skip_inode=None,
         seen.add(name)
         if exclude(name):
             continue
-        _visit(source, name, st, items, exclude, skip_inode, warn)
+        _visit(source, name, st, items, exclude, skip_inodes, warn)
     return items
 
 
 def _visit(source: bytes, member: bytes, st: os.stat_result, items: list[Item],
-           exclude: Excluder, skip_inode, warn) -> None:
+           exclude: Excluder, skip_inodes, warn) -> None:
     mode = st.st_mode
-    if skip_inode is not None and (st.st_dev, st.st_ino) == skip_inode:
+    if (st.st_dev, st.st_ino) in skip_inodes:
         return
     if stat.S_ISLNK(mode):
         items.append(Item(_entry(member, st, SYMLINK, os.readlink(source)), source))
@@ -97,6 +97,6 @@ def _visit(source: bytes, member: bytes, st: os.stat_result, items: list[Item],
             except OSError as exc:
                 warn(f"skipped {display(child)}: {exc.strerror}")
                 continue
-            _visit(child, child_member, child_st, items, exclude, skip_inode, warn)
+            _visit(child, child_member, child_st, items, exclude, skip_inodes, warn)
     else:
         warn(f"skipped {display(source)}: not a regular file, directory or symlink")

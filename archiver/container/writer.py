@@ -130,8 +130,10 @@ def write_archive(output: str | bytes, inputs: list, *, level: int = DEFAULT_LEV
         raise OutputError(report.path, exc.strerror) from None
     try:
         with os.fdopen(fd, "wb") as out:
-            st = os.fstat(out.fileno())
-            items = scan(inputs, Excluder(exclude), (st.st_dev, st.st_ino), warn)
+            skip = {_inode(os.fstat(out.fileno()))}     # never archive the archive itself
+            if os.path.exists(out_path):
+                skip.add(_inode(os.stat(out_path)))
+            items = scan(inputs, Excluder(exclude), skip, warn)
             _write(out, items, ChunkCoder(level, warn, allowed, report.notes.append), chunk_size, progress, report)
             out.flush()
             os.fsync(out.fileno())
@@ -145,6 +147,10 @@ def write_archive(output: str | bytes, inputs: list, *, level: int = DEFAULT_LEV
             pass
         raise
     return report
+
+
+def _inode(st: os.stat_result) -> tuple[int, int]:
+    return st.st_dev, st.st_ino
 
 
 def _umask() -> int:
