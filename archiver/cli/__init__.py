@@ -17,8 +17,11 @@ from archiver.cli.listing import list_
 from archiver.cli.verify import verify
 from archiver.errors import BBXError
 
+EXIT_CODES = ("Exit codes: 0 all well; 1 warnings (something skipped); 2 usage; "
+              "10-23 errors, one per kind (see archiver/errors.py); 130 interrupted.")
+
 app = typer.Typer(name="bbx", add_completion=False, no_args_is_help=True,
-                  pretty_exceptions_enable=False,
+                  pretty_exceptions_enable=False, epilog=EXIT_CODES,
                   help="bbx: lossless archiver with learned models over exact rANS.")
 app.command("create")(create)
 app.command("extract")(extract)

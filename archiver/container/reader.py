@@ -20,6 +20,7 @@ INDEX_MAX_RATIO = 1024      # a real index never expands more than this; a zstd 
 class ArchiveReader:
     def __init__(self, path: str | bytes):
         self.path = display(path)
+        self._by_chunk: dict[int, list[Entry]] | None = None
         try:
             self.f = open(path, "rb")
         except FileNotFoundError:
@@ -90,15 +91,12 @@ class ArchiveReader:
 
     def chunk_files(self, index: int) -> list[Entry]:
         """Files whose content touches chunk `index` (to name them when it is damaged)."""
-        c = self.chunks[index]
-        lo, hi = c.raw_start, c.raw_start + c.raw_size
-        out = []
-        for e in self.entries:
-            if e.type == FILE and e.size:
-                start = self.chunks[e.chunk].raw_start + e.offset
-                if start < hi and start + e.size > lo:
-                    out.append(e)
-        return out
+        if self._by_chunk is None:
+            self._by_chunk = {}
+            for e in self.entries:
+                for i in self.chunks_of(e):
+                    self._by_chunk.setdefault(i, []).append(e)
+        return self._by_chunk.get(index, [])
 
     def read_stored(self, index: int) -> bytes:
         """The chunk's payload after checking its block header and CRC (no decoding)."""
