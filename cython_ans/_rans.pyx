@@ -3,7 +3,9 @@
 """Python face of the C rANS core: a Message that pushes and pops whole numpy arrays.
 
 Every argument is validated here, before the C loop touches the message, so a failed call
-leaves the message as it was. The bitstream is specified in format_spec/rans.md.
+leaves the message as it was. The C loops run without the GIL, so threads coding different
+messages run in parallel (one message must not be used by two threads at once). The bitstream
+is specified in format_spec/rans.md.
 """
 import numpy as np
 
@@ -374,9 +376,13 @@ cdef class Message:
         tab.ensure_enc()
         cdef uint8_t[::1] e = tab.enc
         cdef const int64_t *tp = _i64(t) if t is not None else NULL
-        cdef size_t bad = 0
-        err = rans_categorical_push(&self.m, _sym_ptr(s), s.dtype == np.int32, s.shape[0],
-                                    <const rans_enc_sym *>&e[0], tab.n, tp, tab.k, p, &bad)
+        cdef size_t bad = 0, cnt = s.shape[0], nn = tab.n, kk = tab.k
+        cdef unsigned pp = p
+        cdef int is32 = s.dtype == np.int32, err
+        cdef const void *sp = _sym_ptr(s)
+        with nogil:
+            err = rans_categorical_push(&self.m, sp, is32, cnt, <const rans_enc_sym *>&e[0],
+                                        nn, tp, kk, pp, &bad)
         if err:
             _push_error(where, err, bad, s, f"the table has {tab.n} symbols", t,
                         "table index", f"0..{tab.k - 1} (freqs has {tab.k} tables)")
@@ -396,7 +402,11 @@ cdef class Message:
             lut = tab.lut
             lp = &lut[0]
         cdef const int64_t *tp = _i64(t) if t is not None else NULL
-        rans_categorical_pop(&self.m, _i64(out), n, &c[0], tab.n, tp, p, lp, tab.lut_bits)
+        cdef size_t cnt = n, nn = tab.n
+        cdef unsigned pp = p, bits = tab.lut_bits
+        cdef int64_t *op = _i64(out)
+        with nogil:
+            rans_categorical_pop(&self.m, op, cnt, &c[0], nn, tp, pp, lp, bits)
         return out
 
     # ---- uniform --------------------------------------------------------------------------
@@ -406,8 +416,12 @@ cdef class Message:
         where = "push_uniform"
         nb = _check_nbins(where, nbins, RANS_UNIFORM_MAX_BINS)
         s = _symbols(where, symbols)
-        cdef size_t bad = 0
-        err = rans_uniform_push(&self.m, _sym_ptr(s), s.dtype == np.int32, s.shape[0], nb, &bad)
+        cdef size_t bad = 0, cnt = s.shape[0]
+        cdef uint64_t nbc = nb
+        cdef int is32 = s.dtype == np.int32, err
+        cdef const void *sp = _sym_ptr(s)
+        with nogil:
+            err = rans_uniform_push(&self.m, sp, is32, cnt, nbc, &bad)
         if err:
             _push_error(where, err, bad, s, f"nbins is {nb}")
 
@@ -416,7 +430,11 @@ cdef class Message:
         nb = _check_nbins(where, nbins, RANS_UNIFORM_MAX_BINS)
         n = _check_count(where, count)
         out = np.empty(n, dtype=np.int64)
-        rans_uniform_pop(&self.m, _i64(out), n, nb)
+        cdef size_t cnt = n
+        cdef uint64_t nbc = nb
+        cdef int64_t *op = _i64(out)
+        with nogil:
+            rans_uniform_pop(&self.m, op, cnt, nbc)
         return out
 
     # ---- discretised logistic -------------------------------------------------------------
@@ -429,9 +447,15 @@ cdef class Message:
         nb = _check_logistic_bins(where, nbins, p)
         s = _symbols(where, symbols)
         l, j = _logistic_params(where, loc, scale_idx, s.shape[0], check=False)
-        cdef size_t bad = 0
-        err = rans_logistic_push(&self.m, _sym_ptr(s), s.dtype == np.int32, s.shape[0],
-                                 _i32(l), _i32(j), nb, p, &bad)
+        cdef size_t bad = 0, cnt = s.shape[0]
+        cdef uint64_t nbc = nb
+        cdef unsigned pp = p
+        cdef int is32 = s.dtype == np.int32, err
+        cdef const void *sp = _sym_ptr(s)
+        cdef const int32_t *lp = _i32(l)
+        cdef const int32_t *jp = _i32(j)
+        with nogil:
+            err = rans_logistic_push(&self.m, sp, is32, cnt, lp, jp, nbc, pp, &bad)
         if err:
             _push_error(where, err, bad, s, f"nbins is {nb}", j, "scale_idx",
                         f"0..{RANS_SCALE_COUNT - 1} (the scale table)")
@@ -443,7 +467,14 @@ cdef class Message:
         n = _check_count(where, count)
         l, j = _logistic_params(where, loc, scale_idx, n)
         out = np.empty(n, dtype=np.int64)
-        rans_logistic_pop(&self.m, _i64(out), n, _i32(l), _i32(j), nb, p)
+        cdef size_t cnt = n
+        cdef uint64_t nbc = nb
+        cdef unsigned pp = p
+        cdef int64_t *op = _i64(out)
+        cdef const int32_t *lp = _i32(l)
+        cdef const int32_t *jp = _i32(j)
+        with nogil:
+            rans_logistic_pop(&self.m, op, cnt, lp, jp, nbc, pp)
         return out
 
 

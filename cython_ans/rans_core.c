@@ -229,28 +229,97 @@ int rans_logistic_push(rans_msg *m, const void *symbols, int sym32, size_t count
     return log_push(m, symbols, 0, count, loc, scale_idx, nbins, precision, bad);
 }
 
+/* A fast guess of log2(y) for y > 0 from the IEEE-754 bits (error < 1e-3). Only a starting
+ * point for the search below: the decoded bin is defined by the integer C(k), which is
+ * always checked, so this floating point can never change a result. */
+static inline double guess_log2(double y)
+{
+    uint64_t b;
+    memcpy(&b, &y, sizeof b);
+    double e = (double)((int64_t)(b >> 52) - 1023);
+    b = (b & 0x000FFFFFFFFFFFFFull) | 0x3FF0000000000000ull;
+    double m;
+    memcpy(&m, &b, sizeof m);      /* m in [1, 2) */
+    return e - 1.7417939 + (2.8212026 + (-1.4699568 + (0.44717955 - 0.056570851 * m) * m) * m) * m;
+}
+
+/* SCALES[j] as a double, built from the integer mantissas with exact operations. */
+static inline double scale_of(unsigned j)
+{
+    return (double)(1u << (j >> 3)) * (65536.0 / 16.0) / (double)RANS_SCALE_MANTISSA[j & 7u];
+}
+
+/* The bin k with C(k) <= cf < C(k + 1): guess from the inverse logistic, then gallop away
+ * from the guess and bisect. At most ~4 log2(nbins) evaluations of C, typically 2-4. */
+static inline int64_t logistic_find(uint64_t cf, int64_t l, unsigned j, uint64_t nbins,
+                                    unsigned precision, uint64_t *start, uint64_t *freq)
+{
+    const uint64_t total = 1ull << precision;
+    const int64_t nb = (int64_t)nbins;
+    double odds = ((double)cf + 0.5) / ((double)total - (double)cf - 0.5);
+    double kf = (double)l * (1.0 / 256.0) + 0.5
+                + guess_log2(odds) * 0.6931471805599453 * scale_of(j);
+    int64_t k = kf <= 0.0 ? 0 : (kf >= (double)(nb - 1) ? nb - 1 : (int64_t)kf);
+    int64_t lo, hi;
+    uint64_t clo, chi;
+    uint64_t ck = rans_logistic_cum(k, l, j, nbins, precision);
+    if (ck <= cf) {
+        lo = k;
+        clo = ck;
+        for (int64_t step = 1;; step *= 2) {     /* C(lo) <= cf: move up */
+            hi = lo + step;
+            if (hi >= nb) {
+                hi = nb;
+                chi = total;
+                break;
+            }
+            chi = rans_logistic_cum(hi, l, j, nbins, precision);
+            if (chi > cf)
+                break;
+            lo = hi;
+            clo = chi;
+        }
+    } else {
+        hi = k;
+        chi = ck;
+        for (int64_t step = 1;; step *= 2) {     /* C(hi) > cf: move down */
+            lo = hi - step;
+            if (lo <= 0) {
+                lo = 0;
+                clo = 0;
+                break;
+            }
+            clo = rans_logistic_cum(lo, l, j, nbins, precision);
+            if (clo <= cf)
+                break;
+            hi = lo;
+            chi = clo;
+        }
+    }
+    while (hi - lo > 1) {                        /* C(lo) <= cf < C(hi) */
+        int64_t mid = lo + (hi - lo) / 2;
+        uint64_t c = rans_logistic_cum(mid, l, j, nbins, precision);
+        if (c <= cf) {
+            lo = mid;
+            clo = c;
+        } else {
+            hi = mid;
+            chi = c;
+        }
+    }
+    *start = clo;
+    *freq = chi - clo;
+    return lo;
+}
+
 void rans_logistic_pop(rans_msg *m, int64_t *out, size_t count, const int32_t *loc,
                        const int32_t *scale_idx, uint64_t nbins, unsigned precision)
 {
     for (size_t i = 0; i < count; i++) {
-        int64_t l = rans_clamp_loc(loc[i]);
-        unsigned j = (unsigned)scale_idx[i];
-        uint64_t cf = rans_peek(m, precision);
-        /* binary search for C(lo) <= cf < C(hi) with hi = lo + 1 */
-        int64_t lo = 0, hi = (int64_t)nbins;
-        uint64_t clo = 0, chi = 1ull << precision;
-        while (hi - lo > 1) {
-            int64_t mid = lo + (hi - lo) / 2;
-            uint64_t c = rans_logistic_cum(mid, l, j, nbins, precision);
-            if (c <= cf) {
-                lo = mid;
-                clo = c;
-            } else {
-                hi = mid;
-                chi = c;
-            }
-        }
-        rans_pop_advance(m, clo, chi - clo, precision);
-        out[i] = lo;
+        uint64_t start, freq;
+        int64_t k = logistic_find(rans_peek(m, precision), rans_clamp_loc(loc[i]),
+                                  (unsigned)scale_idx[i], nbins, precision, &start, &freq);
+        rans_pop_advance(m, start, freq, precision);
+        out[i] = k;
     }
 }

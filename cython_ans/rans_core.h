@@ -171,8 +171,8 @@ __extension__ typedef unsigned __int128 rans_u128;
 typedef struct rans_enc_sym {
     uint64_t rcp;
     uint64_t bias;      /* start, plus cmpl when freq = 1 (then rcp = 2^64 - 1 gives x - 1) */
-    uint64_t cmpl;      /* 2^precision - freq */
-    uint32_t freq;
+    uint64_t limit;     /* renormalise when x > limit = freq 2^(64-p) - 1 */
+    uint32_t cmpl;      /* 2^precision - freq (precision <= 31 here) */
     uint32_t shift;     /* max(l - 1, 0) */
 } rans_enc_sym;
 
@@ -182,16 +182,15 @@ static inline void rans_enc_sym_init(rans_enc_sym *e, uint32_t start, uint32_t f
     unsigned l = 0;
     while ((1ull << l) < freq)
         l++;
-    e->cmpl = (1ull << precision) - freq;
-    e->freq = freq;
+    e->cmpl = (uint32_t)((1ull << precision) - freq);
+    e->shift = l > 1 ? l - 1 : 0;
+    e->limit = (uint64_t)(((rans_u128)freq << (64 - precision)) - 1u);
     if (freq == 1) {
         e->rcp = ~0ull;         /* t = x - 1, q = x - 1: one cmpl short, added to the bias */
         e->bias = start + e->cmpl;
-        e->shift = 0;
     } else {
         e->rcp = (uint64_t)((((rans_u128)((1ull << l) - freq)) << 64) / freq) + 1u;
         e->bias = start;
-        e->shift = l - 1;
     }
 }
 
@@ -201,13 +200,14 @@ static inline void rans_push_sym_unchecked(rans_msg *m, const rans_enc_sym *e,
     uint64_t x = m->head;
     /* branch-free renormalisation: the word is stored anyway (capacity is reserved) and
      * kept only if needed; a mispredicted branch here costs more than the store */
-    unsigned r = (x >> (64 - precision)) >= e->freq;
+    (void)precision;
+    unsigned r = x > e->limit;
     m->words[m->len] = (uint32_t)x;
     m->len += r;
     x = r ? x >> 32 : x;
     uint64_t t = (uint64_t)(((rans_u128)x * e->rcp) >> 64);
     uint64_t q = (t + ((x - t) >> 1)) >> e->shift;
-    m->head = x + e->bias + q * e->cmpl;
+    m->head = x + e->bias + q * (uint64_t)e->cmpl;
 }
 
 /* ---- categorical by cumulative table -------------------------------------------------------

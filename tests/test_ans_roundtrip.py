@@ -150,3 +150,24 @@ def test_copy_is_independent():
     c.push_uniform([5], 1000)
     assert c.to_bytes() != m.to_bytes()
     assert np.array_equal(m.pop_uniform(100, 1000), np.arange(100))
+
+
+@pytest.mark.parametrize("precision", [1, 2, 16, 31])
+def test_extreme_tables_match_reference(precision):
+    """freq = 1 symbols (the reciprocal's special case), a one-symbol table (freq = 2**p)."""
+    n = min(4, 1 << precision)
+    tables = np.ones((3, n), np.uint32)
+    tables[0, 0] = (1 << precision) - (n - 1)
+    tables[1, n - 1] = (1 << precision) - (n - 1)
+    tables[2] = quantize_freqs(np.arange(1, n + 1, dtype=np.uint64), precision)
+    rng = np.random.default_rng(precision)
+    symbols = rng.integers(0, n, 3000)
+    tidx = rng.integers(0, 3, 3000)
+    one = np.array([1 << precision], np.uint32)
+    c, r = Message(), RefMessage()
+    for m in (c, r):
+        m.push_categorical(symbols, tables, precision, tidx)
+        m.push_categorical(np.zeros(50, np.int64), one, precision)
+    assert c.to_bytes() == r.to_bytes()
+    assert np.array_equal(c.pop_categorical(50, one, precision), np.zeros(50))
+    assert np.array_equal(c.pop_categorical(3000, tables, precision, tidx), symbols)
