@@ -59,8 +59,8 @@ def block_bits(rt: ImageRuntime, inp: BlockInputs, rng: np.random.Generator) -> 
     xbits = 0.0
     decoded: list[int] = []
     for plane in arch.PASS_ORDER:
-        y = rt.head(inp, trunk, decoded)
+        y = rt.head(inp, trunk, decoded, plane)
         x = inp.block[:, 3 * plane:3 * plane + 3]
-        xbits += _cl(x, rt.plane_params(y, plane, x), 256, PIXEL_PRECISION)
+        xbits += _cl(x, rt.plane_params(y, x), 256, PIXEL_PRECISION)
         decoded.append(plane)
     return Bits(xbits, pbits, qbits)

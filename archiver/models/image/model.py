@@ -98,9 +98,11 @@ class ImageRuntime:
         return self.nets["trunk"]({"ctx": inp.ctx, "ctxmask": inp.ctxmask,
                                    "z": latent_input(z1)})
 
-    def head(self, inp: BlockInputs, trunk: np.ndarray, decoded: list[int]) -> np.ndarray:
-        """Raw head output (B, 36, 16, 16) given the planes decoded so far (their pixels are read
-        from inp.block; other planes are never looked at)."""
+    def head(self, inp: BlockInputs, trunk: np.ndarray, decoded: list[int],
+             plane: int | None = None) -> np.ndarray:
+        """Raw head output given the planes decoded so far (their pixels are read from
+        inp.block; other planes are never looked at): (B, 36, 16, 16), or only the 9 channels
+        of `plane` (B, 9, 16, 16) if given."""
         b = trunk.shape[0]
         ring_ctx = np.pad(inp.ctx[:, :, 3:, 3:], ((0, 0), (0, 0), (0, 1), (0, 1)))
         ring_known = np.pad(inp.ctxmask[:, :, 3:, 3:], ((0, 0), (0, 0), (0, 1), (0, 1)))
@@ -111,14 +113,16 @@ class ImageRuntime:
             planes[:, 3 * p:3 * p + 3, 1:17, 1:17] = pixel_input(inp.block[:, 3 * p:3 * p + 3])
             known[:, p, 1:17, 1:17] = arch.MASK_ON
         assert planes.shape[0] == b
-        return self.nets["head"]({"trunk": trunk, "planes": planes, "known": known})
+        cols = None if plane is None else slice(plane * arch.PIXEL_PARAMS,
+                                                (plane + 1) * arch.PIXEL_PARAMS)
+        return self.nets["head"]({"trunk": trunk, "planes": planes, "known": known}, cols)
 
     @staticmethod
-    def plane_params(y: np.ndarray, plane: int, x: np.ndarray | None = None):
-        """Coder parameters of plane `plane` (3 channels) from the raw head output. The G and B
+    def plane_params(y: np.ndarray, x: np.ndarray | None = None):
+        """Coder parameters of a plane (3 channels) from its 9 raw head outputs. The G and B
         locations depend on the R (and G) pixels: pass x (B, 3, 16, 16) with those filled in
         (R for G, R and G for B); returns (loc_base, scale_idx, coeffs) if x is None."""
-        q = y[:, plane * arch.PIXEL_PARAMS:(plane + 1) * arch.PIXEL_PARAMS]
+        q = y
         base = q[:, 0:3]
         j = np.clip(q[:, 3:6], 0, SCALE_MAX)
         c = np.clip(q[:, 6:9], -256, 256)

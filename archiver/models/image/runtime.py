@@ -19,42 +19,66 @@ class GraphRunner:
     def __init__(self, graph: arch.Graph, params: dict[str, ConvParams], shift: int):
         self.graph = graph
         self.shift = shift
-        self.mats: dict[str, np.ndarray] = {}
         self.params = params
+        # Input groups with the same kernel and padding are concatenated along channels, so each
+        # (kernel, padding) class is ONE wide GEMM (C, k*k*cout), column (ky*k + kx)*cout + o,
+        # whose kernel offsets are then summed by shifted slices.
+        self.plan: dict[str, list[tuple[list[str], int, str, np.ndarray]]] = {}
         for op in graph.convs():
             p = params[op.out]
-            # rows ordered (group, ky, kx, cin) to match the column layout built in _conv
-            rows = [w.transpose(2, 3, 1, 0).reshape(-1, op.cout) for w in p.ws]
-            self.mats[op.out] = np.ascontiguousarray(np.concatenate(rows, 0), dtype=np.float32)
+            classes: dict[tuple[int, str], list[int]] = {}
+            for gi, (_, k, pad) in enumerate(op.inputs):
+                classes.setdefault((k, "same" if k == 1 else pad), []).append(gi)
+            plan = []
+            for (k, pad), gis in classes.items():
+                w = np.concatenate([p.ws[gi] for gi in gis], axis=1)
+                mat = np.ascontiguousarray(w.transpose(1, 2, 3, 0).reshape(w.shape[1], -1),
+                                           dtype=np.float32)
+                plan.append(([op.inputs[gi][0] for gi in gis], k, pad, mat))
+            self.plan[op.out] = plan
 
-    def _conv(self, op: arch.Conv, t: dict[str, np.ndarray]) -> np.ndarray:
-        pieces = []
-        for name, k, pad in op.inputs:
-            x = t[name]
+    def _conv(self, op: arch.Conv, t: dict[str, np.ndarray], cols: slice | None = None
+              ) -> np.ndarray:
+        # Exact: every partial sum (over channels, offsets and groups, in any order) is an
+        # integer bounded by sum |w| * max|a| < 2**24 (weights_io.check_exact).
+        acc = None
+        cout = op.cout
+        for names, k, pad, mat in self.plan[op.out]:
+            if cols is not None:        # only some output channels wanted (a head's plane)
+                mat = mat.reshape(mat.shape[0], k * k, op.cout)[:, :, cols]
+                cout = mat.shape[2]
+                mat = np.ascontiguousarray(mat.reshape(mat.shape[0], -1))
+            x = t[names[0]] if len(names) == 1 else np.concatenate([t[n] for n in names], axis=3)
             if pad == "same" and k > 1:
                 r = k // 2
                 x = np.pad(x, ((0, 0), (r, r), (r, r), (0, 0)))
-            h, w = x.shape[1] - k + 1, x.shape[2] - k + 1
+            b, hp, wp, c = x.shape
+            h, w = hp - k + 1, wp - k + 1
+            y = (x.reshape(-1, c) @ mat).reshape(b, hp, wp, k * k, cout)
             for ky in range(k):
                 for kx in range(k):
-                    pieces.append(x[:, ky:ky + h, kx:kx + w, :])
-        b, h, w = pieces[0].shape[:3]
-        cols = np.concatenate(pieces, axis=3).reshape(b * h * w, -1)
-        acc = cols @ self.mats[op.out]
+                    part = y[:, ky:ky + h, kx:kx + w, ky * k + kx, :]
+                    if acc is None:
+                        acc = part.copy()
+                    else:
+                        acc += part
+        b, h, w = acc.shape[:3]
         p = self.params[op.out]
-        y = (acc.astype(np.int64) * p.m + p.b) >> self.shift
+        m, off = (p.m, p.b) if cols is None else (p.m[cols], p.b[cols])
+        out = (acc.reshape(-1, cout).astype(np.int64) * m + off) >> self.shift
         if op.act == "raw":
-            return y.reshape(b, h, w, op.cout)
+            return out.reshape(b, h, w, cout)
         lo = 0 if op.act == "relu" else -arch.ACT_MAX
-        return np.clip(y, lo, arch.ACT_MAX).astype(np.float32).reshape(b, h, w, op.cout)
+        return np.clip(out, lo, arch.ACT_MAX).astype(np.float32).reshape(b, h, w, op.cout)
 
-    def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
-        """inputs: NCHW integer arrays; returns the raw output, NCHW int64."""
+    def __call__(self, inputs: dict[str, np.ndarray], cols: slice | None = None) -> np.ndarray:
+        """inputs: NCHW integer arrays; returns the output, NCHW int64 (only channels `cols` of
+        the final conv if given)."""
         t = {k: np.ascontiguousarray(v.transpose(0, 2, 3, 1), dtype=np.float32)
              for k, v in inputs.items()}
         for op in self.graph.ops:
             if isinstance(op, arch.Conv):
-                t[op.out] = self._conv(op, t)
+                t[op.out] = self._conv(op, t, cols if op.out == self.graph.output else None)
             elif isinstance(op, arch.Add):
                 t[op.out] = np.clip(t[op.a] + t[op.b], -arch.ACT_MAX, arch.ACT_MAX)
             elif isinstance(op, arch.SpaceToDepth):
