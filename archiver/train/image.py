@@ -2,6 +2,7 @@
 
   prepare   fetch the photo packages by name and store their pixels under --data
   train     train (or resume from --run/ckpt.pt) for --hours, logging validation -ELBO
+  export    turn a checkpoint into the integer weights file the runtime reads
 """
 from __future__ import annotations
 
@@ -32,6 +33,11 @@ def main(argv=None) -> None:
     t.add_argument("--eval-minutes", type=float, default=5.0)
     t.add_argument("--val-per-image", type=int, default=96)
     t.add_argument("--seed", type=int, default=0)
+    e = sub.add_parser("export", help="export a checkpoint to integer weights")
+    e.add_argument("--data", type=Path, default=Path("data/image"))
+    e.add_argument("--ckpt", type=Path, default=Path("runs/image/best.pt"))
+    e.add_argument("--out", type=Path, default=Path("weights/image-l4.npz"))
+    e.add_argument("--crops", type=int, default=2048, help="training crops for latent bins")
     args = ap.parse_args(argv)
     if args.cmd == "prepare":
         from archiver.train.image_data import prepare
@@ -44,6 +50,18 @@ def main(argv=None) -> None:
               quant=not args.float, eval_minutes=args.eval_minutes,
               val_per_image=args.val_per_image, seed=args.seed,
               log=lambda m: print(m, flush=True))
+    elif args.cmd == "export":
+        import torch
+        from archiver.models.image import weights_io
+        from archiver.train.image_data import load_split
+        from archiver.train.image_export import export, load_checkpoint
+        from archiver.train.image_train import CropSampler
+        torch.set_num_threads(2)
+        crops, _, _ = CropSampler(load_split(args.data, "train"), seed=99).batch(args.crops)
+        weights = export(load_checkpoint(args.ckpt), crops)
+        weights_io.save(weights, args.out)
+        print(f"wrote {args.out}: latent bin widths {weights.latent_delta.round(5).tolist()}, "
+              f"top prior {weights.top_prior}")
 
 
 if __name__ == "__main__":
