@@ -26,8 +26,9 @@ cdef extern from "rans_core.h" nogil:
     void rans_build_enc(const uint32_t *cdf, size_t k, size_t n, unsigned precision,
                         rans_enc_sym *enc)
     int rans_categorical_push(rans_msg *m, const void *symbols, int sym32, size_t count,
-                              const rans_enc_sym *enc, size_t n, const int64_t *table_idx,
-                              size_t k, unsigned precision, size_t *bad)
+                              const rans_enc_sym *enc, const uint32_t *cdf, size_t n,
+                              const int64_t *table_idx, size_t k, unsigned precision,
+                              size_t *bad)
     void rans_categorical_pop(rans_msg *m, int64_t *out, size_t count, const uint32_t *cdf,
                               size_t n, const int64_t *table_idx, unsigned precision,
                               const uint16_t *lut, unsigned lut_bits)
@@ -52,7 +53,8 @@ LOGISTIC_MAX_BINS = RANS_LOGISTIC_MAX_BINS
 UNIFORM_MAX_BINS = RANS_UNIFORM_MAX_BINS
 
 _LUT_MAX_SYMBOLS = 1 << 16
-_TABLE_CACHE_SIZE = 16
+_TABLE_CACHE_SIZE = 16               # prepared tables kept (oldest dropped first) ...
+_TABLE_CACHE_MAX_BYTES = 1 << 20     # ... if their frequencies fit in 1 MiB
 
 
 def _tables():
@@ -73,6 +75,20 @@ def _quantize_cdf(weights, precision):
     for r in range(w.shape[0]):
         if rans_quantize_cdf(&wv[r, 0], w.shape[1], precision, &ov[r, 0]) != 0:
             raise ValueError("rans_quantize_cdf: a row of weights is all zero")
+    return out
+
+
+def _logistic_cdf(loc, scale_idx, nbins, precision):
+    """C(0..nbins) from rans_logistic_cum for 1-D int32 loc and scale_idx, for tests against
+    archiver.entropy.logistic_cdf and the reference. Arguments must already be valid."""
+    cdef const int32_t[::1] l = np.ascontiguousarray(loc, dtype=np.int32)
+    cdef const int32_t[::1] j = np.ascontiguousarray(scale_idx, dtype=np.int32)
+    out = np.empty((l.shape[0], nbins + 1), dtype=np.uint64)
+    cdef uint64_t[:, ::1] o = out
+    cdef Py_ssize_t i, k
+    for i in range(l.shape[0]):
+        for k in range(nbins + 1):
+            o[i, k] = rans_logistic_cum(k, rans_clamp_loc(l[i]), j[i], nbins, precision)
     return out
 
 
@@ -169,7 +185,7 @@ cdef class _Table:
     cdef public object enc
     cdef public size_t k, n
     cdef public unsigned precision, lut_bits
-    cdef public size_t popped
+    cdef public size_t popped, pushed
 
     def ensure_lut(self, size_t count):
         """Build the decode table once enough symbols have been popped to pay for it."""
@@ -184,9 +200,13 @@ cdef class _Table:
         rans_build_lut(&c[0], self.k, self.n, self.precision, self.lut_bits, &l[0])
         self.lut = lut
 
-    def ensure_enc(self):
-        """Build the encode table (a reciprocal per symbol) on the first push."""
+    def ensure_enc(self, size_t count):
+        """Build the encode table (a reciprocal per symbol) once enough symbols have been
+        pushed to pay for it; until then pushes divide."""
         if self.enc is not None:
+            return
+        self.pushed += count
+        if self.pushed * 4 < self.k * self.n:
             return
         enc = np.empty(self.k * self.n * sizeof(rans_enc_sym), dtype=np.uint8)
         cdef uint32_t[::1] c = self.cdf
@@ -235,10 +255,11 @@ def _table(where, freqs, precision):
     tab.enc = None
     tab.k, tab.n, tab.precision = k, n, precision
     tab.lut_bits = min(precision, 16, max(10, int(n).bit_length() + 3))
-    tab.popped = 0
-    if len(_table_cache) >= _TABLE_CACHE_SIZE:
-        _table_cache.pop(next(iter(_table_cache)))
-    _table_cache[key] = tab
+    tab.popped = tab.pushed = 0
+    if f.nbytes <= _TABLE_CACHE_MAX_BYTES:
+        if len(_table_cache) >= _TABLE_CACHE_SIZE:
+            _table_cache.pop(next(iter(_table_cache)))
+        _table_cache[key] = tab
     return tab
 
 
@@ -373,16 +394,20 @@ cdef class Message:
         tab = _table(where, freqs, p)
         s = _symbols(where, symbols)
         t = _table_indices(where, table_idx, s.shape[0], tab.k, check=False)
-        tab.ensure_enc()
-        cdef uint8_t[::1] e = tab.enc
+        tab.ensure_enc(s.shape[0])
+        cdef uint8_t[::1] e
+        cdef const rans_enc_sym *ep = NULL
+        if tab.enc is not None:
+            e = tab.enc
+            ep = <const rans_enc_sym *>&e[0]
+        cdef uint32_t[::1] c = tab.cdf
         cdef const int64_t *tp = _i64(t) if t is not None else NULL
         cdef size_t bad = 0, cnt = s.shape[0], nn = tab.n, kk = tab.k
         cdef unsigned pp = p
         cdef int is32 = s.dtype == np.int32, err
         cdef const void *sp = _sym_ptr(s)
         with nogil:
-            err = rans_categorical_push(&self.m, sp, is32, cnt, <const rans_enc_sym *>&e[0],
-                                        nn, tp, kk, pp, &bad)
+            err = rans_categorical_push(&self.m, sp, is32, cnt, ep, &c[0], nn, tp, kk, pp, &bad)
         if err:
             _push_error(where, err, bad, s, f"the table has {tab.n} symbols", t,
                         "table index", f"0..{tab.k - 1} (freqs has {tab.k} tables)")

@@ -78,8 +78,8 @@ static int rollback(rans_msg *m, uint64_t head, size_t len, size_t i, size_t *ba
 }
 
 ALWAYS_INLINE int cat_push(rans_msg *m, const void *symbols, const int sym32, size_t count,
-                           const rans_enc_sym *enc, size_t n, const int64_t *table_idx,
-                           size_t k, unsigned precision, size_t *bad)
+                           const rans_enc_sym *enc, const uint32_t *cdf, size_t n,
+                           const int64_t *table_idx, size_t k, unsigned precision, size_t *bad)
 {
     const uint64_t head = m->head;
     const size_t len = m->len;
@@ -90,20 +90,25 @@ ALWAYS_INLINE int cat_push(rans_msg *m, const void *symbols, const int sym32, si
             return rollback(m, head, len, i, bad, RANS_EBADSYM);
         if (t >= k)
             return rollback(m, head, len, i, bad, RANS_EBADTABLE);
-        rans_push_sym_unchecked(m, enc + t * n + s, precision);
+        if (enc) {
+            rans_push_sym_unchecked(m, enc + t * n + s, precision);
+        } else {
+            const uint32_t *c = cdf + t * (n + 1) + s;
+            rans_push_unchecked(m, c[0], (uint64_t)c[1] - c[0], precision);
+        }
     }
     return RANS_OK;
 }
 
 int rans_categorical_push(rans_msg *m, const void *symbols, int sym32, size_t count,
-                          const rans_enc_sym *enc, size_t n, const int64_t *table_idx,
-                          size_t k, unsigned precision, size_t *bad)
+                          const rans_enc_sym *enc, const uint32_t *cdf, size_t n,
+                          const int64_t *table_idx, size_t k, unsigned precision, size_t *bad)
 {
     if (rans_reserve(m, count + 1) != RANS_OK)     /* + 1: the branch-free store */
         return RANS_ENOMEM;
     if (sym32)
-        return cat_push(m, symbols, 1, count, enc, n, table_idx, k, precision, bad);
-    return cat_push(m, symbols, 0, count, enc, n, table_idx, k, precision, bad);
+        return cat_push(m, symbols, 1, count, enc, cdf, n, table_idx, k, precision, bad);
+    return cat_push(m, symbols, 0, count, enc, cdf, n, table_idx, k, precision, bad);
 }
 
 void rans_categorical_pop(rans_msg *m, int64_t *out, size_t count, const uint32_t *cdf,

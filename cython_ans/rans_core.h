@@ -342,9 +342,10 @@ void rans_build_lut(const uint32_t *cdf, size_t k, size_t n, unsigned precision,
 /* Encode table: enc[t * n + s] for every symbol s of every table t. */
 void rans_build_enc(const uint32_t *cdf, size_t k, size_t n, unsigned precision,
                     rans_enc_sym *enc);
+/* With enc (rans_build_enc) when given, else by division from the cdf rows. */
 int rans_categorical_push(rans_msg *m, const void *symbols, int sym32, size_t count,
-                          const rans_enc_sym *enc, size_t n, const int64_t *table_idx,
-                          size_t k, unsigned precision, size_t *bad);
+                          const rans_enc_sym *enc, const uint32_t *cdf, size_t n,
+                          const int64_t *table_idx, size_t k, unsigned precision, size_t *bad);
 void rans_categorical_pop(rans_msg *m, int64_t *out, size_t count, const uint32_t *cdf,
                           size_t n, const int64_t *table_idx, unsigned precision,
                           const uint16_t *lut, unsigned lut_bits);

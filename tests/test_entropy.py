@@ -119,3 +119,26 @@ def test_scale_index_inverts_the_scale_table():
     assert np.array_equal(scale_index(2.0 ** (-4 + j / 8)), j)
     assert scale_index(1e-9) == 0 and scale_index(1e9) == SCALE_COUNT - 1
     assert scale_index(1.0) == 32
+
+
+@given(st.integers(0, 2**32 - 1), st.sampled_from([1, 2, 5, 256, 1024, 2**16]),
+       st.integers(1, 31))
+@settings(max_examples=30, deadline=None)
+def test_logistic_cdf_three_implementations_agree(seed, nbins, precision):
+    """C (rans_logistic_cum), numpy (logistic_cdf) and the reference, at every edge."""
+    from cython_ans.reference import logistic_cum
+    if nbins > 1 << precision:
+        precision = max(precision, nbins.bit_length())
+    rng = np.random.default_rng(seed)
+    count = 3 if nbins > 1000 else 12
+    loc = np.concatenate([rng.integers(-2**31, 2**31, count),
+                          rng.integers(-256 * 20, 256 * (nbins + 20), count),
+                          [-2**31, 2**31 - 1, 0, 256 * nbins]]).astype(np.int32)
+    j = np.concatenate([rng.integers(0, SCALE_COUNT, 2 * count), [0, 127, 64, 1]])
+    c = _rans._logistic_cdf(loc, j, nbins, precision)
+    assert np.array_equal(c, logistic_cdf(loc, j, nbins, precision))
+    assert (np.diff(c.astype(np.int64), axis=1) >= 1).all()
+    for i in rng.integers(0, len(loc), 3):
+        ks = rng.integers(0, nbins + 1, 20)
+        assert [logistic_cum(int(k), int(loc[i]), int(j[i]), nbins, precision) for k in ks] \
+            == c[i, ks].tolist()
