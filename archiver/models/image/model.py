@@ -19,6 +19,7 @@ PIXEL_PRECISION = 20
 LATENT_PRECISION = 22
 LOC_CENTRE = 511 * 256 + 128        # loc of the latent range's centre (bin 511.5)
 SCALE_MAX = 127
+LOC_LIMIT = 1 << 26                 # the coder clamps loc to +-LOC_LIMIT; so do we (fits int32)
 
 
 @dataclass
@@ -76,7 +77,7 @@ class ImageRuntime:
     # --- latents -------------------------------------------------------------------------
     def _latent_params(self, y: np.ndarray) -> Params:
         zc = self.cfg.zc
-        return Params(y[:, :zc], np.clip(y[:, zc:], 0, SCALE_MAX))
+        return Params(np.clip(y[:, :zc], -LOC_LIMIT, LOC_LIMIT), np.clip(y[:, zc:], 0, SCALE_MAX))
 
     def q1(self, inp: BlockInputs) -> Params:
         return self._latent_params(self.nets["q1"]({"xb": pixel_input(inp.block)}))
@@ -137,4 +138,4 @@ def chain_locs(base: np.ndarray, c: np.ndarray, x: np.ndarray) -> np.ndarray:
     loc = base.copy()
     loc[:, 1] += c[:, 0] * d[:, 0]
     loc[:, 2] += c[:, 1] * d[:, 0] + c[:, 2] * d[:, 1]
-    return loc
+    return np.clip(loc, -LOC_LIMIT, LOC_LIMIT)
