@@ -151,3 +151,32 @@ def test_same_bits_at_one_and_two_blas_threads(small_weights, tmp_path, net):
               for n, k, s in g.inputs}
     ref = reference.run(small_weights, net, inputs)
     assert digests[0] == digests[1] == hashlib.sha256(ref.tobytes()).hexdigest()
+
+
+def test_shipped_weights_are_verified_exact_and_match_the_reference():
+    from archiver.models.weights import verified_path
+    path, digest = verified_path("image-l4.npz")
+    w = weights_io.load(path)
+    assert w.cfg.levels >= 4 and len(digest) == 64
+    rt = ImageRuntime(w)
+    rng = np.random.default_rng(11)
+    base = rng.integers(0, 256, size=(2, 1, 1, 3))
+    crops = np.clip(base + rng.integers(-12, 13, size=(2, 40, 40, 3)), 0, 255).astype(np.uint8)
+    inp = BlockInputs.from_crops(crops, np.array([True, False]), np.array([True, True]))
+    z = rng.integers(0, arch.LATENT_BINS, size=(2, w.cfg.zc, w.cfg.zs, w.cfg.zs))
+    inputs = {
+        "q1": {"xb": 2 * inp.block - 255},
+        "trunk": {"ctx": inp.ctx, "ctxmask": inp.ctxmask, "z": 2 * z - 1023},
+        "q2": {"z": 2 * z - 1023}, "p1": {"z": 2 * z - 1023},
+    }
+    trunk = rt.trunk(inp, z)
+    planes = np.pad(inp.ctx[:, :, 3:, 3:], ((0, 0), (0, 0), (0, 1), (0, 1)))
+    known = np.repeat(np.pad(inp.ctxmask[:, :, 3:, 3:], ((0, 0), (0, 0), (0, 1), (0, 1))), 4, 1)
+    known[:, :, 1:17, 1:17] = 0
+    inputs["head"] = {"trunk": trunk, "planes": planes, "known": known}
+    for net, inp_net in inputs.items():
+        fast = rt.nets[net](inp_net)
+        assert np.array_equal(fast, reference.run(w, net, inp_net)), net
+    # the plane-only head path is the same integers as the full head output
+    full = rt.nets["head"](inputs["head"])
+    assert np.array_equal(rt.head(inp, trunk, [], 0), full[:, 0:9])

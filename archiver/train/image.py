@@ -33,6 +33,9 @@ def main(argv=None) -> None:
     t.add_argument("--eval-minutes", type=float, default=5.0)
     t.add_argument("--val-per-image", type=int, default=96)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--resume-from", type=Path, default=None,
+                   help="checkpoint to start from when --run has none (e.g. the committed "
+                        "weights/image-l4-train.pt)")
     e = sub.add_parser("export", help="export a checkpoint to integer weights")
     e.add_argument("--data", type=Path, default=Path("data/image"))
     e.add_argument("--ckpt", type=Path, default=Path("runs/image/best.pt"))
@@ -48,7 +51,7 @@ def main(argv=None) -> None:
         cfg = Config(levels=args.levels, width=args.width)
         train(args.data, args.run, args.hours, args.batch, args.lr, args.free_bits, cfg,
               quant=not args.float, eval_minutes=args.eval_minutes,
-              val_per_image=args.val_per_image, seed=args.seed,
+              val_per_image=args.val_per_image, seed=args.seed, resume_from=args.resume_from,
               log=lambda m: print(m, flush=True))
     elif args.cmd == "export":
         import torch

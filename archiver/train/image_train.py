@@ -83,20 +83,21 @@ def save(path: Path, model, opt, state: dict) -> None:
 
 def train(data: Path, run: Path, hours: float, batch: int, lr: float, free_bits: float,
           cfg: arch.Config, quant: bool, eval_minutes: float, val_per_image: int,
-          seed: int = 0, log=print) -> None:
+          seed: int = 0, resume_from: Path | None = None, log=print) -> None:
     torch.set_num_threads(2)
     run.mkdir(parents=True, exist_ok=True)
     ckpt = run / "ckpt.pt"
     state = {"step": 0, "best": math.inf, "history": []}
-    if ckpt.exists():
-        blob = torch.load(ckpt, weights_only=False)
+    source = ckpt if ckpt.exists() else resume_from
+    if source is not None:
+        blob = torch.load(source, weights_only=False)
         cfg = arch.Config(**blob["cfg"])
         model = ImageModel(cfg)
         model.load_state_dict(blob["model"])
         opt = torch.optim.Adam(model.parameters(), lr=lr)
         opt.load_state_dict(blob["opt"])
         state = blob["state"]
-        log(f"resumed {ckpt} at step {state['step']}")
+        log(f"resumed {source} at step {state['step']}")
     else:
         torch.manual_seed(seed)
         model = ImageModel(cfg)
