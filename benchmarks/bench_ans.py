@@ -1,13 +1,14 @@
 """bbx rANS core vs constriction, side by side in one process.
 
-    .venv/bin/python benchmarks/bench_ans.py [--symbols 3000000] [--repeats 3]
+    .venv/bin/python benchmarks/bench_ans.py [--symbols 3000000] [--repeats 5]
 
 Prints Msymbols/s for encode and decode, the ratio bbx / constriction, and bbx's overhead
 over the information content `info` of its own (quantised) model: per symbol, from the exact
 length 32 * words + log2(head) (growth beyond the fresh head's 32, minus info, over n), and
-per message, `bit_length() - info` (the 64-bit head flush included). Targets (issue 2): categorical encode >= 1.0x,
-decode >= 2.0x; logistic vs QuantizedGaussian encode and decode >= 1.0x; overhead <= 1e-4
-bits/symbol (+ <= 64 bits/message). The ideal column is -log2 of the float model for both.
+per message, `bit_length() - info` (the 64-bit head flush included). Targets (issue 2):
+categorical encode >= 1.0x, decode >= 2.0x; logistic vs QuantizedGaussian encode and decode
+>= 1.0x; overhead <= 1e-4 bits/symbol (+ <= 64 bits/message). The ideal column is -log2 of
+the float model for both.
 """
 from __future__ import annotations
 

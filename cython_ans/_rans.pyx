@@ -2,10 +2,10 @@
 # distutils: include_dirs = cython_ans
 """Python face of the C rANS core: a Message that pushes and pops whole numpy arrays.
 
-Every argument is validated here, before the C loop touches the message, so a failed call
-leaves the message as it was. The C loops run without the GIL, so threads coding different
-messages run in parallel (one message must not be used by two threads at once). The bitstream
-is specified in format_spec/rans.md.
+Arguments are validated here, and per symbol inside the C push loops, which undo a push
+that meets a bad symbol; either way a call that raises leaves the message as it was. The C
+loops run without the GIL, so threads coding different messages run in parallel (one message
+must not be used by two threads at once). The bitstream is specified in format_spec/rans.md.
 """
 import numpy as np
 
@@ -246,8 +246,9 @@ def _table(where, freqs, precision):
         raise ValueError(f"{where}: frequency of symbol {col} in table {row} is zero; every "
                          "symbol needs a frequency >= 1 (use archiver.entropy.quantize_freqs)")
     if err == 2:
-        raise ValueError(f"{where}: frequencies of table {row} sum to {int(f[row].sum(dtype=np.uint64))}, "
-                         f"not 2**{precision} = {1 << precision} (use archiver.entropy."
+        total = int(f[row].sum(dtype=np.uint64))
+        raise ValueError(f"{where}: frequencies of table {row} sum to {total}, not "
+                         f"2**{precision} = {1 << precision} (use archiver.entropy."
                          "quantize_freqs)")
     tab = _Table()
     tab.cdf = cdf.reshape(-1)
@@ -318,9 +319,6 @@ cdef class Message:
     def bit_length(self):
         """Exact length of to_bytes() in bits."""
         return rans_bit_length(&self.m)
-
-    def __len__(self):
-        return rans_bit_length(&self.m) // 8
 
     def copy(self):
         cdef Message c = Message(self.m.seed)

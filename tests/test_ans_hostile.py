@@ -50,20 +50,23 @@ def _unchanged(fn):
     return str(e.value)
 
 
+U32 = np.uint32
+
+
 @pytest.mark.parametrize("call, needle", [
-    (lambda m: m.push_categorical([0, 1], np.array([0, 4], np.uint32), 2), "zero"),
-    (lambda m: m.push_categorical([0, 1], np.array([1, 2], np.uint32), 2), "sum to 3"),
-    (lambda m: m.push_categorical([0, 5, 1], np.array([1, 3], np.uint32), 2), "symbol 5 at index 1"),
-    (lambda m: m.push_categorical([0, -1], np.array([1, 3], np.uint32), 2), "symbol -1"),
-    (lambda m: m.push_categorical([0], np.array([1, 3], np.uint32), 0), "precision 0"),
-    (lambda m: m.push_categorical([0], np.array([1, 3], np.uint32), 32), "precision 32"),
-    (lambda m: m.push_categorical([0], np.array([1, 3], np.uint32), 2.0), "precision must be an int"),
-    (lambda m: m.push_categorical([0], np.ones((2, 2), np.uint32) * 2, 2), "table_idx"),
-    (lambda m: m.push_categorical([0, 1], np.ones((2, 2), np.uint32) * 2, 2, [0]), "2 symbols"),
-    (lambda m: m.push_categorical([0, 1], np.ones((2, 2), np.uint32) * 2, 2, [0, 2]), "table index 2"),
-    (lambda m: m.push_categorical([0], np.ones((2, 2, 2), np.uint32), 2), "shape"),
+    (lambda m: m.push_categorical([0, 1], np.array([0, 4], U32), 2), "zero"),
+    (lambda m: m.push_categorical([0, 1], np.array([1, 2], U32), 2), "sum to 3"),
+    (lambda m: m.push_categorical([0, 5, 1], np.array([1, 3], U32), 2), "symbol 5 at index 1"),
+    (lambda m: m.push_categorical([0, -1], np.array([1, 3], U32), 2), "symbol -1"),
+    (lambda m: m.push_categorical([0], np.array([1, 3], U32), 0), "precision 0"),
+    (lambda m: m.push_categorical([0], np.array([1, 3], U32), 32), "precision 32"),
+    (lambda m: m.push_categorical([0], np.array([1, 3], U32), 2.0), "precision must be an int"),
+    (lambda m: m.push_categorical([0], np.ones((2, 2), U32) * 2, 2), "table_idx"),
+    (lambda m: m.push_categorical([0, 1], np.ones((2, 2), U32) * 2, 2, [0]), "2 symbols"),
+    (lambda m: m.push_categorical([0, 1], np.ones((2, 2), U32) * 2, 2, [0, 2]), "table index 2"),
+    (lambda m: m.push_categorical([0], np.ones((2, 2, 2), U32), 2), "shape"),
     (lambda m: m.push_categorical([0], np.array([1.0, 3.0]), 2), "integers"),
-    (lambda m: m.push_categorical([0.5], np.array([1, 3], np.uint32), 2), "integers"),
+    (lambda m: m.push_categorical([0.5], np.array([1, 3], U32), 2), "integers"),
     (lambda m: m.push_categorical([0], np.ones(5, np.uint32), 2), "5 symbols"),
     (lambda m: m.push_uniform([0, 7], 7), "symbol 7"),
     (lambda m: m.push_uniform([0], 0), "nbins"),
@@ -76,8 +79,8 @@ def _unchanged(fn):
     (lambda m: m.push_logistic([0], 0, 0, 2**16 + 1, 24), "nbins"),
     (lambda m: m.pop_logistic(2, 0, [3, -1], 256, 16), "scale_idx -1"),
     (lambda m: m.pop_uniform(-1, 10), "count"),
-    (lambda m: m.pop_categorical(1, np.array([1, 3], np.uint32), 3), "sum to 4"),
-    (lambda m: m.pop_categorical(2, np.ones((2, 2), np.uint32) * 2, 2, [0, 5]), "table index 5"),
+    (lambda m: m.pop_categorical(1, np.array([1, 3], U32), 3), "sum to 4"),
+    (lambda m: m.pop_categorical(2, np.ones((2, 2), U32) * 2, 2, [0, 5]), "table index 5"),
 ])
 def test_bad_arguments_raise_clear_value_errors(call, needle):
     assert needle in _unchanged(call)
