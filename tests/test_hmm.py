@@ -18,8 +18,8 @@ DENSE = random_tables(12, 12, seed=4)
 TEXTY = random_tables(32, 8, seed=5, n_symbols=96, concentration=0.3)
 
 
-def roundtrip(tables, data: bytes, seed: int = 0) -> bytes:
-    coder = HmmCoder(tables)
+def roundtrip(tables, data: bytes, seed: int = 0, orders=(), weights=()) -> bytes:
+    coder = HmmCoder(tables, orders, weights)
     msg = Message(seed=seed)
     coder.encode(data, msg)
     payload = msg.to_bytes()
@@ -39,14 +39,27 @@ def test_c_filter_matches_python_integer_reference(tables):
     assert (got.max(1) >= 1 << 15).all() and (got.max(1) < 1 << 16).all()
 
 
+@pytest.mark.parametrize("tables", [SPARSE, TEXTY], ids=["sparse", "texty"])
+def test_adaptive_filter_matches_python_integer_reference(tables):
+    rng = np.random.default_rng(4)
+    data = (b"abcabcabd" * 30 + bytes(range(256)) +
+            rng.integers(0, 4, 300, dtype=np.uint8).tobytes() + b"z" * 200)
+    orders, weights = (1, 3), (1000, 65536 * 4)
+    got = HmmCoder(tables, orders, weights).filter(data)
+    want = np.array(ref.filter_all_adaptive(tables, data, orders, weights), dtype=np.uint32)
+    np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize("data", [
     b"", b"x", b"\x00", bytes(range(256)) * 3, b"\x00" * 5000, b"e" * 3000 + b"\xff" * 3000,
     np.random.default_rng(7).integers(0, 256, 20000, dtype=np.uint8).tobytes(),
     "Unicode text: naïve café, Ελληνικά, 日本語.\r\n\tTabs and CRLF.".encode() * 40,
 ], ids=["empty", "one", "nul", "all-bytes", "nul-run", "runs", "noise", "utf8"])
 @pytest.mark.parametrize("tables", [SPARSE, TEXTY], ids=["sparse", "texty"])
-def test_roundtrip_edge_cases(tables, data):
-    out, payload, msg = roundtrip(tables, data)
+@pytest.mark.parametrize("ctx", [((), ()), ((3, 5), (32768, 65536)), ((1, 2, 7), (1, 99, 2**20 - 1))],
+                         ids=["plain", "adaptive", "adaptive-extreme"])
+def test_roundtrip_edge_cases(tables, data, ctx):
+    out, payload, msg = roundtrip(tables, data, 0, *ctx)
     assert out == data
     assert msg.initial_bits_drawn <= 64     # O(1) initial bits, whatever the length
 
@@ -56,6 +69,15 @@ def test_roundtrip_edge_cases(tables, data):
 def test_roundtrip_hypothesis(data, seed):
     out, _, _ = roundtrip(DENSE, data, seed=seed)
     assert out == data
+    out, _, _ = roundtrip(SPARSE, data, seed, (2, 4), (4096, 65536))
+    assert out == data
+
+
+def test_bad_context_arguments():
+    for orders, weights in (((0,), (1,)), ((8,), (1,)), ((3,), (0,)), ((3,), (1 << 20,)),
+                            ((3, 4), (1,)), ((1, 2, 3, 4, 5), (1,) * 5)):
+        with pytest.raises(ValueError):
+            HmmCoder(TEXTY, orders, weights)
 
 
 def test_message_length_tends_to_information_content():
@@ -120,6 +142,7 @@ def test_ten_megabytes_roundtrip():
              for _ in range(500)]
     data = b" ".join(words[i] for i in rng.integers(0, 500, 2_000_000))[:10 << 20]
     data += bytes(range(256))
-    out, payload, msg = roundtrip(TEXTY, data)
-    assert out == data
-    assert msg.initial_bits_drawn <= 64
+    for ctx in (((), ()), ((3, 5), (32768, 65536))):
+        out, payload, msg = roundtrip(TEXTY, data, 0, *ctx)
+        assert out == data
+        assert msg.initial_bits_drawn <= 64

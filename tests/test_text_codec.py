@@ -4,6 +4,7 @@ import pytest
 import zstandard
 
 from archiver.codecs import registry
+from archiver.codecs import text
 from archiver.codecs.text import TEXT, looks_like_text
 from archiver.errors import CorruptChunk
 from archiver.models.weights import read_manifest
@@ -46,6 +47,29 @@ def test_roundtrip(data):
     assert TEXT.decode(payload, len(data)) == data
 
 
+@pytest.mark.parametrize("variant", [text.PLAIN, text.ADAPTIVE])
+def test_both_variants_and_two_segments_roundtrip(monkeypatch, variant):
+    monkeypatch.setattr(text, "SEGMENT_MIN", 700)
+    coder = TEXT._model()[0][variant]
+    data = PROSE + bytes(range(256)) + PROSE[::-1]
+    payload = TEXT._encode_variant(coder, variant, data)
+    assert payload[:2] == bytes([variant, 2])
+    assert TEXT.decode(payload, len(data)) == data
+    with pytest.raises(CorruptChunk):                     # second segment damaged
+        bad = bytearray(payload)
+        bad[-6] ^= 0x20
+        TEXT.decode(bytes(bad), len(data))
+
+
+def test_adaptive_variant_learns_repetition():
+    coders = TEXT._model()[0]
+    data = PROSE * 4
+    plain = TEXT._encode_variant(coders[text.PLAIN], text.PLAIN, data)
+    adaptive = TEXT._encode_variant(coders[text.ADAPTIVE], text.ADAPTIVE, data)
+    assert len(adaptive) < 0.5 * len(plain)
+    assert TEXT.encode(data, 19) == adaptive              # the smaller is kept
+
+
 def test_beats_zstd_on_small_prose():
     payload = TEXT.encode(PROSE[:1024], 19)
     zstd = zstandard.ZstdCompressor(level=19).compress(PROSE[:1024])
@@ -54,10 +78,14 @@ def test_beats_zstd_on_small_prose():
 
 def test_damage_is_reported():
     payload = TEXT.encode(PROSE, 19)
-    with pytest.raises(CorruptChunk, match="empty"):
+    with pytest.raises(CorruptChunk, match="too short"):
         TEXT.decode(b"", len(PROSE))
-    with pytest.raises(CorruptChunk, match="unknown model"):
+    with pytest.raises(CorruptChunk, match="unknown variant"):
         TEXT.decode(b"\x07" + payload[1:], len(PROSE))
+    with pytest.raises(CorruptChunk, match="segment table"):
+        TEXT.decode(payload[:1] + b"\x09" + payload[2:], len(PROSE))
+    with pytest.raises(CorruptChunk, match="segment sizes"):
+        TEXT.decode(payload + b"\x00\x00\x00\x00", len(PROSE))
     with pytest.raises(CorruptChunk):
         TEXT.decode(payload[:-3], len(PROSE))
     caught = 0

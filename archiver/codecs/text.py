@@ -1,9 +1,15 @@
 """Codec 0x10: text through a byte-level HMM, coded with IconoCLaSM bits-back over rANS.
 
-Payload: one byte naming the model (0 = weights/text-hmm.npz; others reserved), then the rANS
-message (cython_ans Message.to_bytes, seed 0). Decoding pops exactly `size` bytes and then
-checks that the message is back to the encoder's starting point (the initial bits it drew, and
-nothing else): any damage to the payload shows up there and raises CorruptChunk.
+Payload (all integers little-endian):
+    u8   variant: 0 = the plain HMM; 1 = the HMM with adaptive emissions (context counts of
+         orders 3 and 5 added to every state's emission table, archiver/models/hmm_core.h)
+    u8   n, the number of segments (1..MAX_SEGMENTS)
+    n x (u64 raw size, u64 message size)
+    the n rANS messages (cython_ans Message.to_bytes, seed 0), one per segment
+Segments are coded independently so that large chunks use both cores (one thread each); small
+inputs are one segment. Decoding pops exactly each segment's size and then checks that its
+message is back at the encoder's starting point (the initial bits it drew, and nothing else):
+damage anywhere in a message shows up there and raises CorruptChunk.
 
 The container tries this codec on chunks that look like text and keeps it only where it beats
 zstd; any byte value can be coded (emissions are leaky), so a stray binary byte costs bits,
@@ -12,13 +18,21 @@ never correctness.
 from __future__ import annotations
 
 import codecs as _codecs
+import struct
+from concurrent.futures import ThreadPoolExecutor
 
 from archiver.codecs.base import Codec
 from archiver.codecs.registry import register
 from archiver.errors import CorruptChunk, MissingWeights
 
-MODEL_ID = 0
 SEED = 0
+PLAIN, ADAPTIVE = 0, 1
+CONTEXT_ORDERS, CONTEXT_WEIGHTS = (3, 5), (32768, 65536)   # variant 1 (weights: 2^16 = 1 count
+                                                          # as strong as the HMM emission)
+TRY_BOTH_BELOW = 16 << 10      # small inputs: code with both variants, keep the smaller
+SEGMENT_MIN = 1 << 20          # inputs of 2 x this or more are split for two threads
+MAX_SEGMENTS = 2
+SEGMENT = struct.Struct("<QQ")
 PRINTABLE = frozenset(b"\t\n\r\f" + bytes(range(32, 127)))
 MIN_PRINTABLE_SHARE = 0.9
 
@@ -42,18 +56,23 @@ class TextCodec(Codec):
     codec_id = 0x10
     name = "text"
 
+    def __init__(self):
+        self._coders, self._digest = None, None
+
     def _model(self):
+        """(coders by variant, SHA-256 of the weights); loaded once, rebuilt if they change."""
         from archiver.models.hmm import WEIGHTS_NAME, load_shipped
         from archiver.models.weights import WeightsError
         try:
             tables, digest = load_shipped()
         except WeightsError as exc:
             raise MissingWeights("text codec", f"{WEIGHTS_NAME}: {exc}") from None
-        from archiver.models._hmm import HmmCoder
-        coder = getattr(self, "_coder", None)
-        if coder is None or self._digest != digest:
-            self._coder, self._digest = HmmCoder(tables), digest
-        return self._coder, digest
+        if self._coders is None or self._digest != digest:
+            from archiver.models._hmm import HmmCoder
+            self._coders = {PLAIN: HmmCoder(tables),
+                            ADAPTIVE: HmmCoder(tables, CONTEXT_ORDERS, CONTEXT_WEIGHTS)}
+            self._digest = digest
+        return self._coders, digest
 
     def model_hashes(self) -> tuple[str, ...]:
         try:
@@ -65,29 +84,69 @@ class TextCodec(Codec):
         return looks_like_text(sample) and bool(self.model_hashes())
 
     def encode(self, data: bytes, level: int) -> bytes:
+        coders, _ = self._model()
+        variants = (PLAIN, ADAPTIVE) if len(data) < TRY_BOTH_BELOW else (ADAPTIVE,)
+        return min((self._encode_variant(coders[v], v, data) for v in variants), key=len)
+
+    @staticmethod
+    def _encode_variant(coder, variant: int, data: bytes) -> bytes:
         from cython_ans import Message
-        coder, _ = self._model()
-        msg = Message(seed=SEED)
-        coder.encode(data, msg)
-        return bytes([MODEL_ID]) + msg.to_bytes()
+        n = MAX_SEGMENTS if len(data) >= MAX_SEGMENTS * SEGMENT_MIN else 1
+        cuts = [len(data) * k // n for k in range(n + 1)]
+        pieces = [data[cuts[k]:cuts[k + 1]] for k in range(n)]
+
+        def one(piece: bytes) -> bytes:
+            msg = Message(seed=SEED)
+            coder.encode(piece, msg)
+            return msg.to_bytes()
+
+        if n == 1:
+            messages = [one(pieces[0])]
+        else:
+            with ThreadPoolExecutor(n) as pool:        # the coder releases the GIL
+                messages = list(pool.map(one, pieces))
+        head = bytes([variant, n]) + b"".join(SEGMENT.pack(len(p), len(m))
+                                              for p, m in zip(pieces, messages))
+        return head + b"".join(messages)
 
     def decode(self, payload: bytes, size: int) -> bytes:
         from cython_ans import Message
         from archiver.models._hmm import message_is_initial
-        if not payload:
-            raise CorruptChunk("text codec: empty payload")
-        if payload[0] != MODEL_ID:
-            raise CorruptChunk(f"text codec: unknown model {payload[0]} (this bbx has model "
-                               f"{MODEL_ID}); the archive is damaged or from a newer bbx")
-        coder, _ = self._model()
-        try:
-            msg = Message.from_bytes(payload[1:], seed=SEED)
-        except ValueError as exc:
-            raise CorruptChunk(f"text codec: bad rANS message ({exc})") from None
-        out = coder.decode(msg, size)
-        if not message_is_initial(msg):
-            raise CorruptChunk("text codec: payload does not decode cleanly (damaged data)")
-        return out
+        if len(payload) < 2:
+            raise CorruptChunk("text codec: payload too short")
+        variant, n = payload[0], payload[1]
+        if variant not in (PLAIN, ADAPTIVE):
+            raise CorruptChunk(f"text codec: unknown variant {variant}; the archive is damaged "
+                               "or from a newer bbx")
+        if not 1 <= n <= MAX_SEGMENTS or len(payload) < 2 + n * SEGMENT.size:
+            raise CorruptChunk(f"text codec: bad segment table ({n} segments)")
+        table = [SEGMENT.unpack_from(payload, 2 + k * SEGMENT.size) for k in range(n)]
+        if sum(raw for raw, _ in table) != size:
+            raise CorruptChunk(f"text codec: segments hold {sum(r for r, _ in table)} bytes, "
+                               f"expected {size}")
+        pos = 2 + n * SEGMENT.size
+        if pos + sum(m for _, m in table) != len(payload):
+            raise CorruptChunk("text codec: segment sizes do not match the payload length")
+        coder = self._model()[0][variant]
+        jobs = []
+        for raw, mlen in table:
+            try:
+                jobs.append((Message.from_bytes(payload[pos:pos + mlen], seed=SEED), raw))
+            except ValueError as exc:
+                raise CorruptChunk(f"text codec: bad rANS message ({exc})") from None
+            pos += mlen
+
+        def one(job) -> bytes:
+            msg, raw = job
+            out = coder.decode(msg, raw)
+            if not message_is_initial(msg):
+                raise CorruptChunk("text codec: payload does not decode cleanly (damaged data)")
+            return out
+
+        if n == 1:
+            return one(jobs[0])
+        with ThreadPoolExecutor(n) as pool:
+            return b"".join(pool.map(one, jobs))
 
 
 TEXT = register(TextCodec())

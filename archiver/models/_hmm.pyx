@@ -42,9 +42,22 @@ cdef extern from "hmm_core.h" nogil:
     int32_t hmm_filter_first(const hmm_model *m, int32_t x, uint32_t *alpha)
     int32_t hmm_filter_step(const hmm_model *m, const uint32_t *prev, int32_t x,
                             uint32_t *alpha, uint64_t *work)
+    ctypedef struct hmm_ctx:
+        pass
+    hmm_ctx *hmm_ctx_new(int norders, const int32_t *orders, const uint32_t *weights)
+    void hmm_ctx_free(hmm_ctx *c)
+    uint64_t hmm_ctx_score(const hmm_ctx *c, const uint8_t *data, int64_t t, int32_t x)
+    int hmm_ctx_update(hmm_ctx *c, const uint8_t *data, int64_t t, int32_t x, int32_t delta)
+    void hmm_ctx_weights(const hmm_ctx *c, const uint8_t *data, int64_t t,
+                         const uint32_t *e_row, uint64_t *w)
+    int32_t hmm_filter_step_scored(const hmm_model *m, const uint32_t *prev, int32_t x,
+                                   uint64_t score, uint32_t *alpha, uint64_t *work)
+    int32_t hmm_filter_first_scored(const hmm_model *m, int32_t x, uint64_t score,
+                                    uint32_t *alpha)
 
 cdef enum:
     Q_PREC_ = 24          # precision of the bits-back posteriors Q
+    X_PREC_ = 20          # precision of adaptive emissions (quantised per byte)
     CHECKPOINT_ = 128     # the encoder keeps alpha_t for t % CHECKPOINT == 0
 
 PREC = HMM_PREC
@@ -65,9 +78,23 @@ cdef class HmmCoder:
     cdef const int32_t *pred_slot
     cdef const uint16_t *succ
     cdef const uint32_t *a_freq
+    cdef const uint32_t *e_freq           # (K, 256)
     cdef readonly int K, D
+    cdef readonly tuple orders, weights   # adaptive emission contexts (empty: a plain HMM)
+    cdef int32_t c_orders[4]
+    cdef uint32_t c_weights[4]
 
-    def __init__(self, tables):
+    def __init__(self, tables, orders=(), weights=()):
+        """`orders`/`weights`: context orders (1..7) and integer weights (1..2^20-1) of the
+        adaptive emission counts (hmm_core.h); none gives the plain HMM."""
+        if len(orders) != len(weights) or len(orders) > 4:
+            raise ValueError("HmmCoder: give as many context weights as orders (at most 4)")
+        for o, w in zip(orders, weights):
+            if not (1 <= o <= 7 and 1 <= w < (1 << 20)):
+                raise ValueError(f"HmmCoder: context order {o} / weight {w} out of range")
+        self.orders, self.weights = tuple(orders), tuple(weights)
+        for i in range(len(orders)):
+            self.c_orders[i], self.c_weights[i] = orders[i], weights[i]
         def cdf(freq):
             flat = freq.reshape(-1, freq.shape[freq.ndim - 1]).astype(np.uint64)
             out = np.zeros((flat.shape[0], flat.shape[1] + 1), dtype=np.uint64)
@@ -78,6 +105,7 @@ cdef class HmmCoder:
             succ=np.ascontiguousarray(tables.succ, dtype=np.uint16),
             a_freq=np.ascontiguousarray(tables.a_freq, dtype=np.uint32),
             e_col=np.ascontiguousarray(tables.e_col, dtype=np.uint32),
+            e_freq=np.ascontiguousarray(tables.e_freq, dtype=np.uint32),
             pi_cdf=cdf(tables.pi), a_cdf=cdf(tables.a_freq), e_cdf=cdf(tables.e_freq),
             pred_start=np.ascontiguousarray(tables.pred_start, dtype=np.int32),
             pred_state=np.ascontiguousarray(tables.pred_state, dtype=np.int32),
@@ -89,6 +117,7 @@ cdef class HmmCoder:
         self.m.succ = self.succ = <const uint16_t *> cnp.PyArray_DATA(arrays["succ"])
         self.m.a_freq = self.a_freq = <const uint32_t *> cnp.PyArray_DATA(arrays["a_freq"])
         self.m.e_col = <const uint32_t *> cnp.PyArray_DATA(arrays["e_col"])
+        self.e_freq = <const uint32_t *> cnp.PyArray_DATA(arrays["e_freq"])
         self.pi_cdf = <const uint32_t *> cnp.PyArray_DATA(arrays["pi_cdf"])
         self.a_cdf = <const uint32_t *> cnp.PyArray_DATA(arrays["a_cdf"])
         self.e_cdf = <const uint32_t *> cnp.PyArray_DATA(arrays["e_cdf"])
@@ -96,23 +125,42 @@ cdef class HmmCoder:
         self.pred_state = <const int32_t *> cnp.PyArray_DATA(arrays["pred_state"])
         self.pred_slot = <const int32_t *> cnp.PyArray_DATA(arrays["pred_slot"])
 
+    cdef hmm_ctx *_new_ctx(self) except? NULL:
+        if not self.orders:
+            return NULL
+        cdef hmm_ctx *c = hmm_ctx_new(len(self.orders), self.c_orders, self.c_weights)
+        if c == NULL:
+            raise MemoryError("text codec: out of memory for the context counts")
+        return c
+
     def filter(self, const uint8_t[::1] data not None):
         """alpha_t for every t as a (T, K) uint32 array (for tests and measurements)."""
         cdef Py_ssize_t T = data.shape[0], t
         out = np.zeros((T, self.K), dtype=np.uint32)
         cdef uint32_t[:, ::1] a = out
         cdef uint64_t *work = <uint64_t *> malloc(sizeof(uint64_t) * self.K)
+        cdef hmm_ctx *ctx = NULL
+        cdef uint64_t score = 0
+        cdef int err = 0
         if work == NULL:
             raise MemoryError("HMM filter: out of memory")
         try:
+            ctx = self._new_ctx()
             with nogil:
                 for t in range(T):
+                    if ctx != NULL:
+                        score = hmm_ctx_score(ctx, &data[0], t, data[t])
+                        err |= hmm_ctx_update(ctx, &data[0], t, data[t], 1)
                     if t == 0:
-                        hmm_filter_first(&self.m, data[0], &a[0, 0])
+                        hmm_filter_first_scored(&self.m, data[0], score, &a[0, 0])
                     else:
-                        hmm_filter_step(&self.m, &a[t - 1, 0], data[t], &a[t, 0], work)
+                        hmm_filter_step_scored(&self.m, &a[t - 1, 0], data[t], score, &a[t, 0],
+                                               work)
         finally:
             free(work)
+            hmm_ctx_free(ctx)
+        if err:
+            raise MemoryError("HMM filter: out of memory for the context counts")
         return out
 
     cdef inline size_t _posterior(self, const uint32_t *prev, int32_t j, uint64_t *w,
@@ -131,6 +179,23 @@ cdef class HmmCoder:
         rans_quantize_cdf(w, n, Q_PREC_, cdf)
         return n
 
+    cdef inline int _push_byte(self, rans_msg *m, hmm_ctx *ctx, const uint8_t *data, int64_t t,
+                               int32_t z, uint64_t *w, uint32_t *cdf) noexcept nogil:
+        """x_t -> P(x_t | z_t = z, x_<t): the fixed table, or the adaptive one from counts."""
+        if ctx == NULL:
+            return rans_push_cdf(m, self.e_cdf + <int64_t> z * 257, data[t], HMM_PREC)
+        hmm_ctx_weights(ctx, data, t, self.e_freq + <int64_t> z * 256, w)
+        rans_quantize_cdf(w, 256, X_PREC_, cdf)
+        return rans_push_cdf(m, cdf, data[t], X_PREC_)
+
+    cdef inline uint8_t _pop_byte(self, rans_msg *m, hmm_ctx *ctx, const uint8_t *data,
+                                  int64_t t, int32_t z, uint64_t *w, uint32_t *cdf) noexcept nogil:
+        if ctx == NULL:
+            return <uint8_t> rans_pop_cdf(m, self.e_cdf + <int64_t> z * 257, 256, HMM_PREC)
+        hmm_ctx_weights(ctx, data, t, self.e_freq + <int64_t> z * 256, w)
+        rans_quantize_cdf(w, 256, X_PREC_, cdf)
+        return <uint8_t> rans_pop_cdf(m, cdf, 256, X_PREC_)
+
     def encode(self, const uint8_t[::1] data not None, Message msg not None):
         """Push `data` onto `msg` (IconoCLaSM encoding). Raises MemoryError if the message
         cannot grow."""
@@ -141,54 +206,73 @@ cdef class HmmCoder:
         cdef int64_t nblocks = (T + CHECKPOINT_ - 1) // CHECKPOINT_
         ckpt_arr = np.zeros((nblocks, K), dtype=np.uint32)
         block_arr = np.zeros((CHECKPOINT_, K), dtype=np.uint32)
-        w_arr = np.zeros(K + 1, dtype=np.uint64)
-        cdf_arr = np.zeros(K + 1, dtype=np.uint32)
+        w_arr = np.zeros(max(K, 256) + 1, dtype=np.uint64)
+        cdf_arr = np.zeros(max(K, 256) + 1, dtype=np.uint32)
         cur_arr = np.zeros((2, K), dtype=np.uint32)
+        score_arr = np.zeros(T if self.orders else 1, dtype=np.uint64)
         cdef uint32_t[:, ::1] ckpt = ckpt_arr
         cdef uint32_t[:, ::1] block = block_arr
         cdef uint32_t[:, ::1] cur = cur_arr
         cdef uint64_t[::1] w = w_arr
+        cdef uint64_t[::1] score = score_arr
         cdef uint32_t[::1] cdf = cdf_arr
         cdef rans_msg *m = &msg.m
-        cdef int64_t t, b, s, loaded = -1
+        cdef const uint8_t *x = &data[0]
+        cdef int64_t t, b, s, u, loaded = -1
         cdef int32_t z, j, i, d
         cdef size_t n, k
         cdef int err = 0
-        with nogil:
-            # forward pass: checkpoints only
-            hmm_filter_first(&self.m, data[0], &cur[0, 0])
-            memcpy(&ckpt[0, 0], &cur[0, 0], sizeof(uint32_t) * K)
-            for t in range(1, T):
-                hmm_filter_step(&self.m, &cur[(t - 1) & 1, 0], data[t], &cur[t & 1, 0],
-                                <uint64_t *> &w[0])
-                if t % CHECKPOINT_ == 0:
-                    memcpy(&ckpt[t // CHECKPOINT_, 0], &cur[t & 1, 0], sizeof(uint32_t) * K)
-            # z_T <- Q(z_T | x_1..T)
-            for j in range(K):
-                w[j] = cur[(T - 1) & 1, j]
-            rans_quantize_cdf(&w[0], K, Q_PREC_, &cdf[0])
-            z = <int32_t> rans_pop_cdf(m, &cdf[0], K, Q_PREC_)
-            for t in range(T - 1, 0, -1):
-                err |= rans_push_cdf(m, self.e_cdf + <int64_t> z * 257, data[t], HMM_PREC)
-                b = (t - 1) // CHECKPOINT_
-                if b != loaded:             # recompute alpha for block b from its checkpoint
-                    memcpy(&block[0, 0], &ckpt[b, 0], sizeof(uint32_t) * K)
-                    for s in range(1, CHECKPOINT_):
-                        if b * CHECKPOINT_ + s >= T:
-                            break
-                        hmm_filter_step(&self.m, &block[s - 1, 0], data[b * CHECKPOINT_ + s],
-                                        &block[s, 0], <uint64_t *> &w[0])
-                    loaded = b
-                n = self._posterior(&block[(t - 1) - b * CHECKPOINT_, 0], z, &w[0], &cdf[0])
-                k = rans_pop_cdf(m, &cdf[0], n, Q_PREC_)
-                i = self.pred_state[self.pred_start[z] + k]
-                d = self.pred_slot[self.pred_start[z] + k]
-                err |= rans_push_cdf(m, self.a_cdf + <int64_t> i * (D + 1), d, HMM_PREC)
-                z = i
-            err |= rans_push_cdf(m, self.e_cdf + <int64_t> z * 257, data[0], HMM_PREC)
-            err |= rans_push_cdf(m, self.pi_cdf, z, HMM_PREC)
+        cdef hmm_ctx *ctx = self._new_ctx()
+        try:
+            with nogil:
+                # forward pass: checkpoints (and the context scores S_t) only
+                if ctx != NULL:
+                    err |= hmm_ctx_update(ctx, x, 0, x[0], 1)
+                hmm_filter_first_scored(&self.m, x[0], 0, &cur[0, 0])
+                memcpy(&ckpt[0, 0], &cur[0, 0], sizeof(uint32_t) * K)
+                for t in range(1, T):
+                    if ctx != NULL:
+                        score[t] = hmm_ctx_score(ctx, x, t, x[t])
+                        err |= hmm_ctx_update(ctx, x, t, x[t], 1)
+                    hmm_filter_step_scored(&self.m, &cur[(t - 1) & 1, 0], x[t],
+                                           score[t] if ctx != NULL else 0,
+                                           &cur[t & 1, 0], <uint64_t *> &w[0])
+                    if t % CHECKPOINT_ == 0:
+                        memcpy(&ckpt[t // CHECKPOINT_, 0], &cur[t & 1, 0], sizeof(uint32_t) * K)
+                # z_T <- Q(z_T | x_1..T)
+                for j in range(K):
+                    w[j] = cur[(T - 1) & 1, j]
+                rans_quantize_cdf(&w[0], K, Q_PREC_, &cdf[0])
+                z = <int32_t> rans_pop_cdf(m, &cdf[0], K, Q_PREC_)
+                for t in range(T - 1, 0, -1):
+                    if ctx != NULL:     # counts as they were before x_t
+                        hmm_ctx_update(ctx, x, t, x[t], -1)
+                    err |= self._push_byte(m, ctx, x, t, z, &w[0], &cdf[0])
+                    b = (t - 1) // CHECKPOINT_
+                    if b != loaded:             # recompute alpha for block b from its checkpoint
+                        memcpy(&block[0, 0], &ckpt[b, 0], sizeof(uint32_t) * K)
+                        for s in range(1, CHECKPOINT_):
+                            u = b * CHECKPOINT_ + s
+                            if u >= T:
+                                break
+                            hmm_filter_step_scored(&self.m, &block[s - 1, 0], x[u],
+                                                   score[u] if ctx != NULL else 0,
+                                                   &block[s, 0], <uint64_t *> &w[0])
+                        loaded = b
+                    n = self._posterior(&block[(t - 1) - b * CHECKPOINT_, 0], z, &w[0], &cdf[0])
+                    k = rans_pop_cdf(m, &cdf[0], n, Q_PREC_)
+                    i = self.pred_state[self.pred_start[z] + k]
+                    d = self.pred_slot[self.pred_start[z] + k]
+                    err |= rans_push_cdf(m, self.a_cdf + <int64_t> i * (D + 1), d, HMM_PREC)
+                    z = i
+                if ctx != NULL:
+                    hmm_ctx_update(ctx, x, 0, x[0], -1)
+                err |= self._push_byte(m, ctx, x, 0, z, &w[0], &cdf[0])
+                err |= rans_push_cdf(m, self.pi_cdf, z, HMM_PREC)
+        finally:
+            hmm_ctx_free(ctx)
         if err != RANS_OK:
-            raise MemoryError("text codec: out of memory while growing the rANS message")
+            raise MemoryError("text codec: out of memory while coding")
 
     def decode(self, Message msg not None, Py_ssize_t size):
         """Pop `size` bytes from `msg` (IconoCLaSM decoding). Any message decodes to some
@@ -200,45 +284,56 @@ cdef class HmmCoder:
             return out_arr.tobytes()
         cdef int32_t K = self.K, D = self.D
         cur_arr = np.zeros((2, K), dtype=np.uint32)
-        w_arr = np.zeros(K + 1, dtype=np.uint64)
-        cdf_arr = np.zeros(K + 1, dtype=np.uint32)
+        w_arr = np.zeros(max(K, 256) + 1, dtype=np.uint64)
+        cdf_arr = np.zeros(max(K, 256) + 1, dtype=np.uint32)
         cdef uint8_t[::1] out = out_arr
+        cdef uint8_t *x = &out[0]
         cdef uint32_t[:, ::1] cur = cur_arr
         cdef uint64_t[::1] w = w_arr
         cdef uint32_t[::1] cdf = cdf_arr
         cdef rans_msg *m = &msg.m
         cdef int64_t t, T = size
         cdef int32_t z, j, d, lo, hi, mid
+        cdef uint64_t score = 0
         cdef size_t n
         cdef int err = 0
-        with nogil:
-            z = <int32_t> rans_pop_cdf(m, self.pi_cdf, K, HMM_PREC)
-            out[0] = <uint8_t> rans_pop_cdf(m, self.e_cdf + <int64_t> z * 257, 256, HMM_PREC)
-            hmm_filter_first(&self.m, out[0], &cur[0, 0])
-            for t in range(1, T):
-                d = <int32_t> rans_pop_cdf(m, self.a_cdf + <int64_t> z * (D + 1), D, HMM_PREC)
-                j = self.succ[<int64_t> z * D + d]
-                n = self._posterior(&cur[(t - 1) & 1, 0], j, &w[0], &cdf[0])
-                # index of z in j's predecessor list (sorted by source state, each once)
-                lo = self.pred_start[j]
-                hi = self.pred_start[j + 1] - 1
-                while lo < hi:
-                    mid = (lo + hi) // 2
-                    if self.pred_state[mid] < z:
-                        lo = mid + 1
-                    else:
-                        hi = mid
-                err |= rans_push_cdf(m, &cdf[0], lo - self.pred_start[j], Q_PREC_)
-                out[t] = <uint8_t> rans_pop_cdf(m, self.e_cdf + <int64_t> j * 257, 256, HMM_PREC)
-                hmm_filter_step(&self.m, &cur[(t - 1) & 1, 0], out[t], &cur[t & 1, 0],
-                                <uint64_t *> &w[0])
-                z = j
-            for j in range(K):
-                w[j] = cur[(T - 1) & 1, j]
-            rans_quantize_cdf(&w[0], K, Q_PREC_, &cdf[0])
-            err |= rans_push_cdf(m, &cdf[0], z, Q_PREC_)
+        cdef hmm_ctx *ctx = self._new_ctx()
+        try:
+            with nogil:
+                z = <int32_t> rans_pop_cdf(m, self.pi_cdf, K, HMM_PREC)
+                x[0] = self._pop_byte(m, ctx, x, 0, z, &w[0], &cdf[0])
+                if ctx != NULL:
+                    err |= hmm_ctx_update(ctx, x, 0, x[0], 1)
+                hmm_filter_first_scored(&self.m, x[0], 0, &cur[0, 0])
+                for t in range(1, T):
+                    d = <int32_t> rans_pop_cdf(m, self.a_cdf + <int64_t> z * (D + 1), D, HMM_PREC)
+                    j = self.succ[<int64_t> z * D + d]
+                    n = self._posterior(&cur[(t - 1) & 1, 0], j, &w[0], &cdf[0])
+                    # index of z in j's predecessor list (sorted by source state, each once)
+                    lo = self.pred_start[j]
+                    hi = self.pred_start[j + 1] - 1
+                    while lo < hi:
+                        mid = (lo + hi) // 2
+                        if self.pred_state[mid] < z:
+                            lo = mid + 1
+                        else:
+                            hi = mid
+                    err |= rans_push_cdf(m, &cdf[0], lo - self.pred_start[j], Q_PREC_)
+                    x[t] = self._pop_byte(m, ctx, x, t, j, &w[0], &cdf[0])
+                    if ctx != NULL:
+                        score = hmm_ctx_score(ctx, x, t, x[t])
+                        err |= hmm_ctx_update(ctx, x, t, x[t], 1)
+                    hmm_filter_step_scored(&self.m, &cur[(t - 1) & 1, 0], x[t], score,
+                                           &cur[t & 1, 0], <uint64_t *> &w[0])
+                    z = j
+                for j in range(K):
+                    w[j] = cur[(T - 1) & 1, j]
+                rans_quantize_cdf(&w[0], K, Q_PREC_, &cdf[0])
+                err |= rans_push_cdf(m, &cdf[0], z, Q_PREC_)
+        finally:
+            hmm_ctx_free(ctx)
         if err != RANS_OK:
-            raise MemoryError("text codec: out of memory while growing the rANS message")
+            raise MemoryError("text codec: out of memory while coding")
         return out_arr.tobytes()
 
 

@@ -44,7 +44,7 @@ class HmmTables:
 
     def __post_init__(self):
         K = self.pi.shape[0]
-        _check(self.pi.ndim == 1 and 1 <= K <= 65536, f"pi has shape {self.pi.shape}")
+        _check(self.pi.ndim == 1 and 1 <= K <= 4096, f"pi has shape {self.pi.shape} (K <= 4096)")
         _check(self.succ.ndim == 2 and self.succ.shape[0] == K and 1 <= self.succ.shape[1] <= K,
                f"succ has shape {self.succ.shape} for K={K}")
         _check(self.a_freq.shape == self.succ.shape, "a_freq and succ differ in shape")

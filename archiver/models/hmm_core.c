@@ -1,4 +1,5 @@
 /* Integer-exact HMM forward filter; see hmm_core.h for the arithmetic and its bounds. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "hmm_core.h"
@@ -28,17 +29,36 @@ static int32_t rescale(const uint64_t *v, int32_t K, uint32_t *alpha)
     return nz;
 }
 
-int32_t hmm_filter_first(const hmm_model *m, int32_t x, uint32_t *alpha)
+/* Shift that keeps (E + score) >> s below 2^17 (0 without context scores). */
+static inline int score_shift(uint64_t score)
+{
+    int s = bitlen64(score + (1ull << HMM_PREC)) - (HMM_PREC + 1);
+    return s > 0 ? s : 0;
+}
+
+int32_t hmm_filter_first_scored(const hmm_model *m, int32_t x, uint64_t score, uint32_t *alpha)
 {
     const int32_t K = m->K;
     const uint32_t *e = m->e_col + (int64_t)x * K;
+    const int s = score_shift(score);
     uint64_t v[K];
-    for (int32_t j = 0; j < K; j++) v[j] = (uint64_t)m->pi[j] * e[j];
+    for (int32_t j = 0; j < K; j++) v[j] = (uint64_t)m->pi[j] * ((e[j] + score) >> s);
     return rescale(v, K, alpha);
+}
+
+int32_t hmm_filter_first(const hmm_model *m, int32_t x, uint32_t *alpha)
+{
+    return hmm_filter_first_scored(m, x, 0, alpha);
 }
 
 int32_t hmm_filter_step(const hmm_model *m, const uint32_t *prev, int32_t x,
                         uint32_t *alpha, uint64_t *work)
+{
+    return hmm_filter_step_scored(m, prev, x, 0, alpha, work);
+}
+
+int32_t hmm_filter_step_scored(const hmm_model *m, const uint32_t *prev, int32_t x,
+                               uint64_t score, uint32_t *alpha, uint64_t *work)
 {
     const int32_t K = m->K, D = m->D;
     memset(work, 0, sizeof(uint64_t) * (size_t)K);
@@ -60,7 +80,12 @@ int32_t hmm_filter_step(const hmm_model *m, const uint32_t *prev, int32_t x,
         }
     }
     const uint32_t *e = m->e_col + (int64_t)x * K;
-    for (int32_t j = 0; j < K; j++) work[j] *= e[j];
+    if (score == 0) {
+        for (int32_t j = 0; j < K; j++) work[j] *= e[j];
+    } else {
+        const int s = score_shift(score);
+        for (int32_t j = 0; j < K; j++) work[j] *= (e[j] + score) >> s;
+    }
     return rescale(work, K, alpha);
 }
 
@@ -76,5 +101,192 @@ void hmm_filter_run(const hmm_model *m, const uint8_t *x, int64_t T, int64_t eve
         hmm_filter_step(m, cur, x[t], nxt, work);
         uint32_t *tmp = cur; cur = nxt; nxt = tmp;
         if (t % every == 0) memcpy(checkpoints + (t / every) * K, cur, sizeof(uint32_t) * (size_t)K);
+    }
+}
+
+/* ---- adaptive context counts ---------------------------------------------------------------
+ * One open-addressing hash table maps (order, last `order` bytes) to a record; a record owns a
+ * list of (byte, count) entries in a shared pool, grown by moving it to the pool's end. */
+
+typedef struct { uint32_t count; uint32_t byte; } ctx_entry;
+typedef struct { uint64_t key; uint32_t off; uint16_t n; uint16_t cap; } ctx_rec;
+
+struct hmm_ctx {
+    int32_t norders;
+    int32_t orders[HMM_CTX_MAX_ORDERS];
+    uint64_t weights[HMM_CTX_MAX_ORDERS];
+    int32_t *slots;            /* record index + 1, 0 = empty */
+    uint64_t nslots;           /* power of two */
+    ctx_rec *recs;
+    uint64_t nrecs, caprecs;
+    ctx_entry *pool;
+    uint64_t npool, cappool;
+};
+
+hmm_ctx *hmm_ctx_new(int norders, const int32_t *orders, const uint32_t *weights)
+{
+    if (norders < 1 || norders > HMM_CTX_MAX_ORDERS) return NULL;
+    hmm_ctx *c = (hmm_ctx *)calloc(1, sizeof(hmm_ctx));
+    if (!c) return NULL;
+    c->norders = norders;
+    for (int i = 0; i < norders; i++) {
+        if (orders[i] < 1 || orders[i] > HMM_CTX_MAX_ORDER || weights[i] < 1 ||
+            weights[i] >= (1u << 20)) { free(c); return NULL; }
+        c->orders[i] = orders[i];
+        c->weights[i] = weights[i];
+    }
+    c->nslots = 1024;
+    c->slots = (int32_t *)calloc(c->nslots, sizeof(int32_t));
+    if (!c->slots) { free(c); return NULL; }
+    return c;
+}
+
+void hmm_ctx_free(hmm_ctx *c)
+{
+    if (!c) return;
+    free(c->slots);
+    free(c->recs);
+    free(c->pool);
+    free(c);
+}
+
+static inline uint64_t ctx_key(const uint8_t *data, int64_t t, int32_t order)
+{
+    uint64_t key = (uint64_t)order << 56;
+    for (int32_t k = 1; k <= order; k++)
+        key |= (uint64_t)(t - k >= 0 ? data[t - k] : 0) << (8 * (k - 1));
+    return key;
+}
+
+static inline uint64_t ctx_hash(uint64_t key)
+{
+    key ^= key >> 29;
+    key *= 0xBF58476D1CE4E5B9ull;
+    key ^= key >> 32;
+    return key;
+}
+
+/* Record index for key, or -1 if absent. */
+static int64_t ctx_find(const hmm_ctx *c, uint64_t key)
+{
+    uint64_t mask = c->nslots - 1, i = ctx_hash(key) & mask;
+    while (c->slots[i]) {
+        const ctx_rec *r = &c->recs[c->slots[i] - 1];
+        if (r->key == key) return c->slots[i] - 1;
+        i = (i + 1) & mask;
+    }
+    return -1;
+}
+
+static int ctx_grow_slots(hmm_ctx *c)
+{
+    uint64_t n = c->nslots * 2, mask = n - 1;
+    int32_t *slots = (int32_t *)calloc(n, sizeof(int32_t));
+    if (!slots) return -1;
+    for (uint64_t r = 0; r < c->nrecs; r++) {
+        uint64_t i = ctx_hash(c->recs[r].key) & mask;
+        while (slots[i]) i = (i + 1) & mask;
+        slots[i] = (int32_t)(r + 1);
+    }
+    free(c->slots);
+    c->slots = slots;
+    c->nslots = n;
+    return 0;
+}
+
+static int64_t ctx_insert(hmm_ctx *c, uint64_t key)
+{
+    if (c->nrecs >= (1ull << 30)) return -1;
+    if (2 * (c->nrecs + 1) > c->nslots && ctx_grow_slots(c) != 0) return -1;
+    if (c->nrecs == c->caprecs) {
+        uint64_t cap = c->caprecs ? 2 * c->caprecs : 256;
+        ctx_rec *recs = (ctx_rec *)realloc(c->recs, cap * sizeof(ctx_rec));
+        if (!recs) return -1;
+        c->recs = recs;
+        c->caprecs = cap;
+    }
+    uint64_t mask = c->nslots - 1, i = ctx_hash(key) & mask;
+    while (c->slots[i]) i = (i + 1) & mask;
+    ctx_rec *r = &c->recs[c->nrecs];
+    r->key = key;
+    r->off = 0;
+    r->n = r->cap = 0;
+    c->slots[i] = (int32_t)(c->nrecs + 1);
+    return (int64_t)c->nrecs++;
+}
+
+static inline uint32_t rec_count(const hmm_ctx *c, const ctx_rec *r, int32_t x)
+{
+    const ctx_entry *e = c->pool + r->off;
+    for (uint32_t k = 0; k < r->n; k++)
+        if (e[k].byte == (uint32_t)x) return e[k].count;
+    return 0;
+}
+
+uint64_t hmm_ctx_score(const hmm_ctx *c, const uint8_t *data, int64_t t, int32_t x)
+{
+    uint64_t s = 0;
+    for (int i = 0; i < c->norders; i++) {
+        int64_t r = ctx_find(c, ctx_key(data, t, c->orders[i]));
+        if (r >= 0) s += c->weights[i] * rec_count(c, &c->recs[r], x);
+    }
+    return s;
+}
+
+int hmm_ctx_update(hmm_ctx *c, const uint8_t *data, int64_t t, int32_t x, int32_t delta)
+{
+    for (int i = 0; i < c->norders; i++) {
+        uint64_t key = ctx_key(data, t, c->orders[i]);
+        int64_t ri = ctx_find(c, key);
+        if (ri < 0) {
+            if (delta < 0) continue;
+            ri = ctx_insert(c, key);
+            if (ri < 0) return -1;
+        }
+        ctx_rec *r = &c->recs[ri];
+        ctx_entry *e = c->pool + r->off;
+        uint32_t k = 0;
+        while (k < r->n && e[k].byte != (uint32_t)x) k++;
+        if (k < r->n) {
+            if (delta < 0 && e[k].count == 0) continue;
+            e[k].count += (uint32_t)delta;
+            continue;
+        }
+        if (delta < 0) continue;
+        if (r->n == r->cap) {                       /* move the list to the pool's end */
+            uint32_t cap = r->cap ? 2u * r->cap : 2u;
+            if (cap > 256) cap = 256;
+            if (c->npool + cap > c->cappool) {
+                uint64_t pc = c->cappool ? 2 * c->cappool : 4096;
+                while (pc < c->npool + cap) pc *= 2;
+                if (pc > (1ull << 32)) return -1;
+                ctx_entry *pool = (ctx_entry *)realloc(c->pool, pc * sizeof(ctx_entry));
+                if (!pool) return -1;
+                c->pool = pool;
+                c->cappool = pc;
+            }
+            memcpy(c->pool + c->npool, c->pool + r->off, r->n * sizeof(ctx_entry));
+            r->off = (uint32_t)c->npool;
+            r->cap = (uint16_t)cap;
+            c->npool += cap;
+            e = c->pool + r->off;
+        }
+        e[r->n].byte = (uint32_t)x;
+        e[r->n].count = 1;
+        r->n++;
+    }
+    return 0;
+}
+
+void hmm_ctx_weights(const hmm_ctx *c, const uint8_t *data, int64_t t, const uint32_t *e_row,
+                     uint64_t *w)
+{
+    for (int b = 0; b < 256; b++) w[b] = e_row[b];
+    for (int i = 0; i < c->norders; i++) {
+        int64_t ri = ctx_find(c, ctx_key(data, t, c->orders[i]));
+        if (ri < 0) continue;
+        const ctx_rec *r = &c->recs[ri];
+        const ctx_entry *e = c->pool + r->off;
+        for (uint32_t k = 0; k < r->n; k++) w[e[k].byte] += c->weights[i] * e[k].count;
     }
 }

@@ -6,9 +6,10 @@
  * unnormalised alpha_t(j) as uint32 with its maximum rescaled into [2^15, 2^16) after every step
  * by a shift, so it can never collapse to all zeros and every machine computes the same integers.
  *
- *   w_j      = sum_{i -> j} alpha_{t-1}(i) * A(i, j)        < 2^16 * K * 2^16   (<= 2^48 for K<=65536)
- *   v_j      = w_j * E(j, x_t)                              < 2^64 for K <= 256 (checked at load)
+ *   w_j      = sum_{i -> j} alpha_{t-1}(i) * A(i, j)        < 2^16 * K * 2^16  (< 2^44, K <= 4096)
+ *   v_j      = w_j * e_j,  e_j = E(j, x_t) < 2^16 (plain) or < 2^17 (adaptive, below)  < 2^61
  *   alpha_t  = v >> s   (or << -s), s chosen so that max alpha_t is in [2^15, 2^16).
+ * K <= 4096 is checked when the tables are loaded (archiver/models/hmm.py).
  */
 #ifndef BBX_HMM_CORE_H
 #define BBX_HMM_CORE_H
@@ -39,4 +40,35 @@ int32_t hmm_filter_step(const hmm_model *m, const uint32_t *prev, int32_t x,
 void hmm_filter_run(const hmm_model *m, const uint8_t *x, int64_t T, int64_t every,
                     uint32_t *checkpoints, uint32_t *scratch_alpha, uint64_t *work);
 
+
+
+/* ---- adaptive emissions ------------------------------------------------------------------
+ * Optional context counts that make the emission depend on the bytes already coded:
+ *     P(x_t = b | z_t = j, x_<t)  proportional to  E(j, b) + sum_o B_o * c_o(b)
+ * where c_o(b) counts how often b followed the last `order_o` bytes so far (bytes before the
+ * start count as 0) and B_o is an integer (2^16 = weight of one count equal to the whole HMM
+ * emission). The denominator does not depend on j, so the filter needs only the scalar
+ * S_t = sum_o B_o * c_o(x_t): its emission factor for state j is (E(j, x_t) + S_t) >> s with the
+ * common shift s = max(0, bitlen(2^16 + S_t) - 17). The model is still exactly causal, so
+ * IconoCLaSM codes it unchanged. Counts only ever change by +-1 (the encoder walks back by
+ * decrementing), so no rescaling that could not be undone. */
+#define HMM_CTX_MAX_ORDERS 4
+#define HMM_CTX_MAX_ORDER 7
+
+typedef struct hmm_ctx hmm_ctx;
+
+/* orders[i] in 1..7, weights[i] >= 1 (each < 2^20); NULL on bad arguments or no memory. */
+hmm_ctx *hmm_ctx_new(int norders, const int32_t *orders, const uint32_t *weights);
+void hmm_ctx_free(hmm_ctx *c);
+/* S_t for byte x at position t of data (contexts read data[t - order .. t - 1]). */
+uint64_t hmm_ctx_score(const hmm_ctx *c, const uint8_t *data, int64_t t, int32_t x);
+/* Add delta (+1 or -1) to the counts of x after the contexts at position t; 0 or -1 (ENOMEM). */
+int hmm_ctx_update(hmm_ctx *c, const uint8_t *data, int64_t t, int32_t x, int32_t delta);
+/* w[b] = e_row[b] + sum_o B_o * c_o(b) for all 256 bytes. */
+void hmm_ctx_weights(const hmm_ctx *c, const uint8_t *data, int64_t t, const uint32_t *e_row,
+                     uint64_t *w);
+/* The filter step with an emission factor (E(j, x) + score) >> s, as above. */
+int32_t hmm_filter_step_scored(const hmm_model *m, const uint32_t *prev, int32_t x,
+                               uint64_t score, uint32_t *alpha, uint64_t *work);
+int32_t hmm_filter_first_scored(const hmm_model *m, int32_t x, uint64_t score, uint32_t *alpha);
 #endif
