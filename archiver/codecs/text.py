@@ -2,7 +2,7 @@
 
 Payload (all integers little-endian):
     u8   variant: 0 = the plain HMM; 1 = the HMM with adaptive emissions (context counts of
-         orders 3 and 5 added to every state's emission table, archiver/models/hmm_core.h)
+         orders 2, 3, 4, 6 added to every state's emission table, archiver/models/hmm_core.h)
     u8   n, the number of segments (1..MAX_SEGMENTS)
     n x (u64 raw size, u64 message size)
     the n rANS messages (cython_ans Message.to_bytes, seed 0), one per segment
@@ -27,10 +27,11 @@ from archiver.errors import CorruptChunk, MissingWeights
 
 SEED = 0
 PLAIN, ADAPTIVE = 0, 1
-CONTEXT_ORDERS, CONTEXT_WEIGHTS = (3, 5), (32768, 65536)   # variant 1 (weights: 2^16 = 1 count
-                                                          # as strong as the HMM emission)
+# Variant 1 contexts: orders and count weights (2^16: one count weighs as much as the whole HMM
+# emission). Chosen on held-out 4-16 KiB pieces (benchmarks/results/text.md).
+CONTEXT_ORDERS, CONTEXT_WEIGHTS = (2, 3, 4, 6), (2048, 8192, 32768, 65536)
 TRY_BOTH_BELOW = 16 << 10      # small inputs: code with both variants, keep the smaller
-SEGMENT_MIN = 1 << 20          # inputs of 2 x this or more are split for two threads
+SEGMENT_MIN = 256 << 10        # inputs of 2 x this or more are split for two threads
 MAX_SEGMENTS = 2
 SEGMENT = struct.Struct("<QQ")
 PRINTABLE = frozenset(b"\t\n\r\f" + bytes(range(32, 127)))
