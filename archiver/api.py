@@ -38,6 +38,7 @@ class Archive:
         self.entries = self._reader.entries
         self.chunks = self._reader.chunks
         self.model_hashes = self._reader.model_hashes
+        self.problems = self._reader.problems      # damage found on opening (salvaged archive)
 
     def rows(self) -> builtins.list[dict]:
         """One dict per entry: what `bbx list --json` prints. A file's compressed size is its

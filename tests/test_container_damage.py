@@ -58,14 +58,31 @@ def test_every_single_bit_flip_is_detected(archive, tmp_path):
         assert _outcome(bad, dest, original), f"flip at byte {off} went unnoticed"
 
 
-def test_truncation_at_any_offset_is_reported(archive, tmp_path):
-    path, _ = archive
+def test_truncation_at_any_offset_is_reported_and_salvaged(archive, tmp_path):
+    path, src = archive
     data = path.read_bytes()
-    for cut in list(range(0, len(data), max(1, len(data) // 300))) + [len(data) - 1]:
+    original = snapshot(src)
+    with archiver.open(path) as a:
+        n_files = sum(e.type == 0 for e in a.entries)
+    recovered = []
+    cuts = list(range(0, len(data), max(1, len(data) // 150))) + [len(data) - 1]
+    for i, cut in enumerate(cuts):
         bad = tmp_path / "cut.bbx"
         bad.write_bytes(data[:cut])
-        with pytest.raises(BBXError, match="truncated|not a bbx archive|damaged"):
-            archiver.open(bad)
+        try:
+            a = archiver.open(bad)
+        except BBXError as exc:
+            assert "truncated" in str(exc) or "not a bbx archive" in str(exc)
+            recovered.append(-1)
+            continue
+        with a:
+            assert a.problems and "truncated" in str(a.problems[0])
+            report = a.extract(tmp_path / f"out{i}")
+        assert report.errors
+        assert _outcome(bad, tmp_path / f"again{i}", original)
+        recovered.append(report.files)
+    assert recovered == sorted(recovered)                   # a longer prefix never recovers less
+    assert recovered[-1] == n_files                          # only the trailer lost: all files
 
 
 def test_damaged_chunk_names_chunk_and_files_and_the_rest_extracts(archive, tmp_path):
@@ -90,28 +107,39 @@ def test_damaged_chunk_names_chunk_and_files_and_the_rest_extracts(archive, tmp_
     assert not [p for p in (tmp_path / "out").rglob("*") if p.name.startswith(".bbx-")]
 
 
-def _rewrap_index(data: bytes, raw_index: bytes) -> bytes:
-    """Replace an archive's index by `raw_index` (stored) with every checksum made valid."""
-    offset = layout.parse_trailer(data[-layout.TRAILER.size:], "x")
-    return (data[:offset] + layout.pack_block(layout.BLOCK_INDEX, 0, zlib.crc32(raw_index),
-                                              len(raw_index), len(raw_index))
-            + raw_index + layout.pack_trailer(offset))
+def _rebuild(data: bytes, chunks, entries_raw: bytes) -> bytes:
+    """The archive's chunks, then one stored entries block holding `entries_raw` (any bytes),
+    with every checksum valid: hostile metadata that no CRC catches."""
+    out = bytearray(data[:layout.parse_header(data, "x")[1]])
+    rows = []
+    for c in chunks:
+        rows.append(layout.ChunkInfo(len(out), c.codec_id, c.raw_size, c.stored_size, c.crc32))
+        out += data[c.offset:c.offset + layout.BLOCK.size + c.stored_size]
+    seg = layout.ChunkInfo(len(out), 0, len(entries_raw), len(entries_raw), zlib.crc32(entries_raw))
+    out += layout.pack_block(layout.BLOCK_ENTRIES, 0, seg.crc32, len(entries_raw), len(entries_raw))
+    out += entries_raw
+    index = layout.pack_index(rows, [seg], 1)
+    offset = len(out)
+    out += layout.pack_block(layout.BLOCK_INDEX, 0, zlib.crc32(index), len(index), len(index)) + index
+    return bytes(out + layout.pack_trailer(offset))
 
 
-@settings(max_examples=600 if os.environ.get("BBX_SLOW_TESTS") else 60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=600 if os.environ.get("BBX_SLOW_TESTS") else 60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(edits=st.lists(st.tuples(st.integers(0, 10_000), st.binary(min_size=1, max_size=8)),
                       min_size=1, max_size=4))
-def test_hostile_index_with_valid_checksums_never_escapes_or_crashes(archive, tmp_path_factory, edits):
+def test_hostile_entries_with_valid_checksums_never_escape_or_crash(archive, tmp_path_factory, edits):
     path, _ = archive
     data = path.read_bytes()
     with archiver.open(path) as a:
-        raw = bytearray(layout.pack_index(a.chunks, a.entries))
+        chunks = a.chunks
+        raw = bytearray(layout.pack_entries(a.entries))
     for pos, blob in edits:
         pos %= len(raw)
         raw[pos:pos + len(blob)] = blob
     work = tmp_path_factory.mktemp("hostile")
     bad = work / "bad.bbx"
-    bad.write_bytes(_rewrap_index(data, bytes(raw)))
+    bad.write_bytes(_rebuild(data, chunks, bytes(raw)))
     dest = work / "dest"
     try:
         with archiver.open(bad) as a:
@@ -131,11 +159,18 @@ def test_hostile_index_with_valid_checksums_never_escapes_or_crashes(archive, tm
 def test_hostile_counts_are_refused_before_allocating(archive):
     path, _ = archive
     data = path.read_bytes()
+    with archiver.open(path) as a:
+        n_entries = len(a.entries)
+    offset = layout.parse_trailer(data[-layout.TRAILER.size:], "x")
     bad = path.with_name("counts.bbx")
-    for counts in ((1 << 62, 0), (0, 1 << 62), (1 << 31, 1 << 31)):
-        bad.write_bytes(_rewrap_index(data, struct.pack("<QQ", *counts) + bytes(100)))
-        with pytest.raises(BBXError, match="claims"):
-            archiver.open(bad)
+    for counts in ((1 << 62, 0, 0), (0, 1 << 62, 0), (0, 0, 1 << 62), (1 << 31, 1 << 31, 1)):
+        index = struct.pack("<QQQ", *counts) + bytes(96)
+        bad.write_bytes(data[:offset] + layout.pack_block(
+            layout.BLOCK_INDEX, 0, zlib.crc32(index), len(index), len(index)) + index
+            + layout.pack_trailer(offset))
+        with archiver.open(bad) as a:                  # refused, then salvaged from the blocks
+            assert "claims" in str(a.problems[0])
+            assert len(a.entries) == n_entries
 
 
 def test_extraction_refuses_existing_files_and_symlinked_parents(archive, tmp_path):

@@ -12,6 +12,7 @@ import pytest
 
 import archiver
 from archiver import errors
+from archiver.container.records import display
 
 VECTORS = Path(__file__).resolve().parents[1] / "format_spec" / "vectors"
 MANIFEST = json.loads((VECTORS / "vectors.json").read_text())
@@ -62,6 +63,10 @@ def test_vector(name, tmp_path):
             assert a.verify().ok and a.verify(quick=True).ok
             report = a.extract(tmp_path)
             assert report.errors == []
+        extracted = {display(os.path.relpath(os.path.join(d, f), os.fsencode(tmp_path)))
+                     for d, _, fs in os.walk(os.fsencode(tmp_path)) for f in fs
+                     if not os.path.islink(os.path.join(d, f))}
+        assert extracted == set(meta["files"])            # exactly the expected files, no more
         by_name = {e.name: e.path for e in a.entries}
         for rel, digest in meta["files"].items():     # names as shown (\x escapes for odd bytes)
             with open(os.path.join(os.fsencode(tmp_path), by_name[rel]), "rb") as f:

@@ -7,7 +7,7 @@ import typer
 from rich.table import Table
 
 from archiver.api import open as api_open
-from archiver.cli.console import human, out
+from archiver.cli.console import human, out, say_error
 
 
 def list_(
@@ -17,9 +17,13 @@ def list_(
     """List the members of ARCHIVE: name, size, compressed size, codec, ratio."""
     with api_open(archive) as a:
         rows = a.rows()
+        problems = a.problems
         if as_json:
             print(json.dumps({"archive": a.path, "model_hashes": a.model_hashes,
-                              "chunks": len(a.chunks), "entries": rows}, indent=1))
+                              "chunks": len(a.chunks), "entries": rows,
+                              "errors": [{"exit_code": e.exit_code, "kind": type(e).__name__,
+                                          "message": e.message()} for e in problems]}, indent=1))
+            _fail_on(problems, quiet=True)
             return
     table = Table(box=None, pad_edge=False)
     for col, just in (("name", "left"), ("size", "right"), ("compressed", "right"),
@@ -35,3 +39,13 @@ def list_(
         else:
             table.add_row(name, "", "", "", "")
     out.print(table, markup=False)
+    _fail_on(problems)
+
+
+def _fail_on(problems, quiet: bool = False) -> None:
+    """A salvaged archive lists what could be recovered, then fails."""
+    if not quiet:
+        for exc in problems:
+            say_error(exc)
+    if problems:
+        raise typer.Exit(problems[0].exit_code)

@@ -113,7 +113,7 @@ class _FileSink:
 
 def extract(reader: ArchiveReader, dest: str | bytes = ".", members: list[str] | None = None,
             force: bool = False, on_bytes=lambda n: None) -> ExtractReport:
-    report = ExtractReport()
+    report = ExtractReport(errors=list(reader.problems))    # damage found on opening
     root = os.fsencode(dest)
     entries = select(reader, members)
     require_weights(reader.path, reader.model_hashes)

@@ -1,7 +1,10 @@
 """The byte layout of a .bbx archive: every struct of format_spec/bbx_format.md lives here and
 nowhere else. All integers little-endian.
 
-    header | block (chunk) ... | block (index) | trailer
+    header | entries block | chunk block ... entries block ... | index block | trailer
+
+Entries blocks (file metadata) follow the chunks holding their content, so the blocks before
+any cut still describe themselves: a truncated archive is salvaged by walking them.
 
 Parsing functions validate what they read (magic, CRC, reserved bits, limits) and raise
 archiver.errors exceptions; they never allocate more than the limits below allow.
@@ -28,11 +31,11 @@ HEADER_FIXED = struct.Struct("<8sBBHHHI")          # magic, major, minor, flags,
 HEADER_CRC = struct.Struct("<I")
 BLOCK = struct.Struct("<BBHIQQI")                  # kind, codec, flags, crc, raw, stored, hcrc
 TRAILER = struct.Struct("<QI8s")                   # index offset, crc of offset, end magic
-INDEX_HEAD = struct.Struct("<QQ")                  # chunk count, entry count
-CHUNK_ROW = struct.Struct("<QQQIBBH")              # offset, raw, stored, crc, codec, flags, unused
+INDEX_HEAD = struct.Struct("<QQQ")                 # chunk count, entries-block count, entry count
+BLOCK_ROW = struct.Struct("<QQQIBBH")              # offset, raw, stored, crc, codec, flags, unused
 ENTRY_FIXED = struct.Struct("<BBHHHqQII32s")       # type, flags, mode, P, L, mtime, size, chunk, off, sha
 
-BLOCK_CHUNK, BLOCK_INDEX = 1, 2
+BLOCK_CHUNK, BLOCK_INDEX, BLOCK_ENTRIES = 1, 2, 3
 INDEX_STORE, INDEX_ZSTD = 0x00, 0x01
 MODE_MASK = 0o7777
 
@@ -98,7 +101,7 @@ def parse_block(buf: bytes, where: str, what: str) -> tuple[int, int, int, int, 
         raise CorruptArchive(where, f"{what}: block header checksum mismatch")
     if flags:
         raise UnsupportedFeature(where, what)
-    if kind not in (BLOCK_CHUNK, BLOCK_INDEX):
+    if kind not in (BLOCK_CHUNK, BLOCK_INDEX, BLOCK_ENTRIES):
         raise CorruptArchive(where, f"{what}: unknown block kind {kind}")
     return kind, codec, crc, raw, stored
 
@@ -118,10 +121,19 @@ def parse_trailer(buf: bytes, where: str) -> int:
     return offset
 
 
-def pack_index(chunks: list[ChunkInfo], entries: list[Entry]) -> bytes:
-    parts = [INDEX_HEAD.pack(len(chunks), len(entries))]
-    for c in chunks:
-        parts.append(CHUNK_ROW.pack(c.offset, c.raw_size, c.stored_size, c.crc32, c.codec_id, 0, 0))
+def _row(c: ChunkInfo) -> bytes:
+    return BLOCK_ROW.pack(c.offset, c.raw_size, c.stored_size, c.crc32, c.codec_id, 0, 0)
+
+
+def pack_index(chunks: list[ChunkInfo], segments: list[ChunkInfo], entry_count: int) -> bytes:
+    """The tail index: counts, one row per chunk, one row per entries block."""
+    return b"".join([INDEX_HEAD.pack(len(chunks), len(segments), entry_count)]
+                    + [_row(c) for c in chunks] + [_row(s) for s in segments])
+
+
+def pack_entries(entries: list[Entry]) -> bytes:
+    """The raw data of an entries block: entry records back to back."""
+    parts = []
     for e in entries:
         parts.append(ENTRY_FIXED.pack(e.type, 0, e.mode & MODE_MASK, len(e.path), len(e.link),
                                       e.mtime_ns, e.size, e.chunk, e.offset, e.sha256))
@@ -131,60 +143,80 @@ def pack_index(chunks: list[ChunkInfo], entries: list[Entry]) -> bytes:
 
 
 class _Cursor:
-    """Reads fields from the decoded index, refusing to run past its end."""
+    """Reads fields from decoded bytes, refusing to run past their end."""
 
-    def __init__(self, buf: bytes, where: str):
-        self.buf, self.pos, self.where = memoryview(buf), 0, where
+    def __init__(self, buf: bytes, where: str, what: str):
+        self.buf, self.pos, self.where, self.what = memoryview(buf), 0, where, what
 
-    def take(self, n: int, what: str) -> memoryview:
+    def take(self, n: int, field: str) -> memoryview:
         if self.pos + n > len(self.buf):
-            raise CorruptArchive(self.where, f"index ends inside {what}")
+            raise CorruptArchive(self.where, f"{self.what} ends inside {field}")
         out = self.buf[self.pos:self.pos + n]
         self.pos += n
         return out
 
+    @property
+    def left(self) -> int:
+        return len(self.buf) - self.pos
 
-def parse_index(buf: bytes, where: str) -> tuple[list[ChunkInfo], list[Entry]]:
-    """Decode the index. Counts are checked against the bytes actually present before any
-    list is built, so a hostile count cannot make the reader allocate."""
-    cur = _Cursor(buf, where)
-    n_chunks, n_entries = INDEX_HEAD.unpack(cur.take(INDEX_HEAD.size, "its counts"))
-    room = len(buf) - INDEX_HEAD.size
-    if n_chunks * CHUNK_ROW.size > room:
-        raise CorruptArchive(where, f"index claims {n_chunks} chunks but holds only {room} bytes")
-    if n_entries * (ENTRY_FIXED.size + 1) > room - n_chunks * CHUNK_ROW.size:
-        raise CorruptArchive(where, f"index claims {n_entries} entries but is too short for them")
+
+def parse_index(buf: bytes, where: str) -> tuple[list[ChunkInfo], list[ChunkInfo], int]:
+    """Decode the tail index into (chunk rows, entries-block rows, entry count). Counts are
+    checked against the bytes present before any list is built, so a hostile count cannot
+    make the reader allocate."""
+    cur = _Cursor(buf, where, "index")
+    n_chunks, n_segments, n_entries = INDEX_HEAD.unpack(cur.take(INDEX_HEAD.size, "its counts"))
+    if (n_chunks + n_segments) * BLOCK_ROW.size != cur.left:
+        raise CorruptArchive(where, f"index claims {n_chunks} chunks and {n_segments} entries "
+                                    f"blocks but holds {cur.left} bytes of rows")
     chunks, raw_start = [], 0
     for i in range(n_chunks):
-        off, raw, stored, crc, codec, flags, _ = CHUNK_ROW.unpack(cur.take(CHUNK_ROW.size, "chunk table"))
-        if flags:
-            raise UnsupportedFeature(where, f"chunk {i}")
-        if raw > MAX_CHUNK_RAW or stored > raw:
-            raise CorruptArchive(where, f"chunk {i}: sizes raw={raw} stored={stored} out of range")
-        chunks.append(ChunkInfo(off, codec, raw, stored, crc, raw_start))
-        raw_start += raw
+        c = _parse_row(cur, where, f"chunk {i}")
+        if c.raw_size > MAX_CHUNK_RAW or c.stored_size > c.raw_size:
+            raise CorruptArchive(where, f"chunk {i}: sizes raw={c.raw_size} "
+                                        f"stored={c.stored_size} out of range")
+        c.raw_start = raw_start
+        raw_start += c.raw_size
+        chunks.append(c)
+    segments = [_parse_row(cur, where, f"entries block {i}") for i in range(n_segments)]
+    total = sum(s.raw_size for s in segments)
+    if total > MAX_INDEX_RAW or n_entries * (ENTRY_FIXED.size + 1) > total:
+        raise CorruptArchive(where, f"index claims {n_entries} entries in {total} bytes of "
+                                    "entries blocks: out of range")
+    return chunks, segments, n_entries
+
+
+def _parse_row(cur: _Cursor, where: str, what: str) -> ChunkInfo:
+    off, raw, stored, crc, codec, flags, _ = BLOCK_ROW.unpack(cur.take(BLOCK_ROW.size, what))
+    if flags:
+        raise UnsupportedFeature(where, what)
+    return ChunkInfo(off, codec, raw, stored, crc)
+
+
+def parse_entries(buf: bytes, chunks: list[ChunkInfo], where: str, what: str) -> list[Entry]:
+    """Decode an entries block; every entry is checked against the chunks it refers to."""
+    cur = _Cursor(buf, where, what)
+    total_raw = chunks[-1].raw_start + chunks[-1].raw_size if chunks else 0
     entries = []
-    for i in range(n_entries):
+    while cur.left:
         (etype, flags, mode, plen, llen, mtime, size, chunk, offset,
-         sha) = ENTRY_FIXED.unpack(cur.take(ENTRY_FIXED.size, f"entry {i}"))
-        path = bytes(cur.take(plen, f"entry {i}'s path"))
-        link = bytes(cur.take(llen, f"entry {i}'s link target"))
+         sha) = ENTRY_FIXED.unpack(cur.take(ENTRY_FIXED.size, "an entry"))
+        path = bytes(cur.take(plen, "an entry's path"))
+        link = bytes(cur.take(llen, "an entry's link target"))
         e = Entry(path, etype, mode, mtime, size, chunk, offset, bytes(sha), link)
         if flags or mode & ~MODE_MASK:
-            raise UnsupportedFeature(where, f"entry {i} ({e.name})")
-        _check_entry(e, i, chunks, raw_start, where)
+            raise UnsupportedFeature(where, f"entry {e.name}")
+        _check_entry(e, chunks, total_raw, where)
         entries.append(e)
-    if cur.pos != len(buf):
-        raise CorruptArchive(where, f"{len(buf) - cur.pos} stray bytes after the last entry")
-    return chunks, entries
+    return entries
 
 
-def _check_entry(e: Entry, i: int, chunks: list[ChunkInfo], total_raw: int, where: str) -> None:
-    label = f"entry {i} ({e.name})"
+def _check_entry(e: Entry, chunks: list[ChunkInfo], total_raw: int, where: str) -> None:
+    label = f"entry {e.name}"
     if e.type not in (FILE, DIRECTORY, SYMLINK):
         raise CorruptArchive(where, f"{label}: unknown type {e.type}")
     if not e.path:
-        raise CorruptArchive(where, f"entry {i} has an empty path")
+        raise CorruptArchive(where, "an entry has an empty path")
     if (e.type == SYMLINK) != bool(e.link):
         raise CorruptArchive(where, f"{label}: link target present only for symlinks")
     if e.type != FILE or e.size == 0:

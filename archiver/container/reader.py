@@ -10,9 +10,9 @@ import zstandard
 
 from archiver.codecs import registry
 from archiver.container import layout
-from archiver.container.records import FILE, Entry, display
+from archiver.container.records import FILE, ChunkInfo, Entry, display
 from archiver.errors import (CorruptArchive, CorruptChunk, InputError, InputNotFound,
-                             NotAnArchive, UnknownCodec)
+                             NotAnArchive, UnknownCodec, UnsupportedFeature)
 
 INDEX_MAX_RATIO = 1024      # a real index never expands more than this; a zstd bomb would
 
@@ -21,6 +21,8 @@ class ArchiveReader:
     def __init__(self, path: str | bytes):
         self.path = display(path)
         self._by_chunk: dict[int, list[Entry]] | None = None
+        self.problems: list[CorruptArchive] = []   # damage found on opening; reported, not fatal
+        self._entries_raw = 0
         try:
             self.f = open(path, "rb")
         except FileNotFoundError:
@@ -61,31 +63,107 @@ class ArchiveReader:
             raise CorruptArchive(self.path, "file ends before the first chunk (truncated)")
 
     def _read_index(self) -> None:
+        try:
+            chunks, segments, count = self._read_tail()
+        except CorruptArchive as exc:
+            self._salvage(exc.args[1])
+            return
+        self.chunks, self.entries = chunks, []
+        for i, seg in enumerate(segments):
+            try:
+                self.entries += self._read_entries(seg, f"entries block {i}")
+            except CorruptArchive as exc:          # names lost; the other files still extract
+                exc.detail = "the files it describes cannot be named or extracted"
+                self.problems.append(exc)
+        if not self.problems and len(self.entries) != count:
+            raise CorruptArchive(self.path, f"index promises {count} entries, blocks hold "
+                                            f"{len(self.entries)}")
+        self.entries.sort(key=lambda e: e.path)
+
+    def _read_tail(self):
+        """Trailer, then the index it points at: (chunk rows, entries-block rows, count)."""
         tail = self._pread(max(0, self.size - layout.TRAILER.size), layout.TRAILER.size)
         offset = layout.parse_trailer(tail, self.path)
         end = self.size - layout.TRAILER.size
         if not self.header_size <= offset <= end - layout.BLOCK.size:
             raise CorruptArchive(self.path, f"index offset {offset} outside the archive")
-        kind, codec, crc, raw, stored = layout.parse_block(
-            self._pread(offset, layout.BLOCK.size), self.path, "index")
-        if kind != layout.BLOCK_INDEX or offset + layout.BLOCK.size + stored != end:
+        row = self._block_row(offset, "index")
+        if row is None or row[0] != layout.BLOCK_INDEX or offset + layout.BLOCK.size + row[1].stored_size != end:
             raise CorruptArchive(self.path, "the trailer does not point at the index")
-        if raw > layout.MAX_INDEX_RAW or raw > INDEX_MAX_RATIO * stored + (1 << 20):
-            raise CorruptArchive(self.path, f"index claims {raw} bytes from {stored}: implausible")
-        payload = self._pread(offset + layout.BLOCK.size, stored)
-        if zlib.crc32(payload) != crc:
-            raise CorruptArchive(self.path, "index checksum mismatch")
-        if codec == layout.INDEX_STORE and raw == stored:
-            data = payload
-        elif codec == layout.INDEX_ZSTD:
-            data = _unzstd(payload, raw, self.path)
-        else:
-            raise CorruptArchive(self.path, f"index coded with unknown codec 0x{codec:02x}")
+        data = self._payload(row[1], "index")
         self.index_offset = offset
-        self.chunks, self.entries = layout.parse_index(data, self.path)
-        for i, c in enumerate(self.chunks):
-            if not self.header_size <= c.offset or c.offset + layout.BLOCK.size + c.stored_size > offset:
-                raise CorruptArchive(self.path, f"chunk {i} lies outside the chunk area")
+        chunks, segments, count = layout.parse_index(data, self.path)
+        for what, rows in (("chunk", chunks), ("entries block", segments)):
+            for i, c in enumerate(rows):
+                if c.offset < self.header_size or c.offset + layout.BLOCK.size + c.stored_size > offset:
+                    raise CorruptArchive(self.path, f"{what} {i} lies outside the block area")
+        return chunks, segments, count
+
+    def _block_row(self, offset: int, what: str):
+        """(kind, row) from the block header at `offset`, or None past the end of the file."""
+        head = self._pread(offset, layout.BLOCK.size)
+        if len(head) < layout.BLOCK.size:
+            return None
+        kind, codec, crc, raw, stored = layout.parse_block(head, self.path, what)
+        return kind, ChunkInfo(offset, codec, raw, stored, crc)
+
+    def _payload(self, row: ChunkInfo, what: str) -> bytes:
+        """The decoded payload of an index or entries block (store or zstd), size-checked."""
+        raw, stored = row.raw_size, row.stored_size
+        if raw > layout.MAX_INDEX_RAW or raw > INDEX_MAX_RATIO * stored + (1 << 20):
+            raise CorruptArchive(self.path, f"{what} claims {raw} bytes from {stored}: implausible")
+        payload = self._pread(row.offset + layout.BLOCK.size, stored)
+        if len(payload) != stored:
+            raise CorruptArchive(self.path, f"{what}: archive ends inside it (truncated)")
+        if zlib.crc32(payload) != row.crc32:
+            raise CorruptArchive(self.path, f"{what}: checksum mismatch")
+        if row.codec_id == layout.INDEX_STORE and raw == stored:
+            return payload
+        if row.codec_id == layout.INDEX_ZSTD:
+            return _unzstd(payload, raw, self.path, what)
+        raise CorruptArchive(self.path, f"{what} coded with unknown codec 0x{row.codec_id:02x}")
+
+    def _read_entries(self, row: ChunkInfo, what: str) -> list[Entry]:
+        found = self._block_row(row.offset, what)
+        if found is None or found[0] != layout.BLOCK_ENTRIES or found[1] != row:
+            raise CorruptArchive(self.path, f"{what}: block header disagrees with the index")
+        self._entries_raw += row.raw_size
+        if self._entries_raw > layout.MAX_INDEX_RAW:
+            raise CorruptArchive(self.path, "entries blocks exceed the format's limit")
+        return layout.parse_entries(self._payload(row, what), self.chunks, self.path, what)
+
+    def _salvage(self, reason: str) -> None:
+        """The tail is lost or damaged: walk the blocks from the header and keep every entry
+        whose entries block (and so every chunk before it) is intact."""
+        self.chunks, self.entries, self.index_offset = [], [], self.size
+        pos, raw_start = self.header_size, 0
+        while True:
+            what = f"block at byte {pos}"
+            try:
+                found = self._block_row(pos, what)
+            except (CorruptArchive, UnsupportedFeature):
+                break
+            if found is None or found[0] == layout.BLOCK_INDEX:
+                break
+            kind, row = found
+            if pos + layout.BLOCK.size + row.stored_size > self.size:
+                break                                   # cut inside this block
+            if kind == layout.BLOCK_CHUNK:
+                if row.raw_size > layout.MAX_CHUNK_RAW or row.stored_size > row.raw_size:
+                    break
+                row.raw_start = raw_start
+                raw_start += row.raw_size
+                self.chunks.append(row)
+            else:
+                try:
+                    self.entries += self._read_entries(row, f"entries block at byte {pos}")
+                except CorruptArchive as exc:
+                    self.problems.append(exc)
+            pos += layout.BLOCK.size + row.stored_size
+        self.entries.sort(key=lambda e: e.path)
+        self.problems.insert(0, CorruptArchive(
+            self.path, f"{reason}; recovered {len(self.entries)} entries and {len(self.chunks)} "
+                       f"chunks from the blocks before byte {pos}, anything after is lost"))
 
     # -- content -----------------------------------------------------------------------------
 
@@ -148,15 +226,15 @@ class ArchiveReader:
         return range(e.chunk, last + 1)
 
 
-def _unzstd(payload: bytes, raw: int, where: str) -> bytes:
+def _unzstd(payload: bytes, raw: int, where: str, what: str) -> bytes:
     try:
         if zstandard.frame_content_size(payload) != raw:
-            raise CorruptArchive(where, "index frame size disagrees with its block header")
+            raise CorruptArchive(where, f"{what}: frame size disagrees with its block header")
         out = zstandard.ZstdDecompressor().decompress(payload, max_output_size=raw)
     except zstandard.ZstdError as exc:
-        raise CorruptArchive(where, f"index does not decode ({exc})") from None
+        raise CorruptArchive(where, f"{what} does not decode ({exc})") from None
     if len(out) != raw:
-        raise CorruptArchive(where, "index decodes to the wrong size")
+        raise CorruptArchive(where, f"{what} decodes to the wrong size")
     return out
 
 

@@ -31,7 +31,7 @@ class _Discard:
 
 
 def verify(reader: ArchiveReader, quick: bool = False, on_bytes=lambda n: None) -> VerifyReport:
-    report = VerifyReport(chunks=len(reader.chunks))
+    report = VerifyReport(chunks=len(reader.chunks), errors=list(reader.problems))
     files = [e for e in reader.entries if e.type == FILE]
     report.files = len(files)
     report.bytes = sum(e.size for e in files)

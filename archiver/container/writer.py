@@ -63,8 +63,25 @@ def _content_order(items: list[Item]) -> list[Item]:
     return sorted((i for i in items if i.entry.type == FILE), key=key)
 
 
+def _write_block(out, kind: int, codec_id: int, payload: bytes, raw_size: int) -> ChunkInfo:
+    crc = zlib.crc32(payload)
+    offset = out.tell()
+    out.write(layout.pack_block(kind, codec_id, crc, raw_size, len(payload)))
+    out.write(payload)
+    return ChunkInfo(offset, codec_id, raw_size, len(payload), crc)
+
+
+def _write_meta(out, kind: int, raw: bytes) -> ChunkInfo:
+    """An index or entries block: zstd when that is smaller, else stored."""
+    packed = zstandard.ZstdCompressor(level=INDEX_LEVEL, write_content_size=True).compress(raw)
+    codec, payload = (ZSTD_ID, packed) if len(packed) < len(raw) else (STORE_ID, raw)
+    return _write_block(out, kind, codec, payload, len(raw))
+
+
 class _ChunkSink:
-    """Collects content into chunks of at most chunk_size bytes and writes each coded chunk."""
+    """Collects content into chunks of at most chunk_size bytes and writes each coded chunk,
+    followed by an entries block for the files completed in it (so that the blocks before
+    any point of the archive describe themselves)."""
 
     def __init__(self, out, coder: ChunkCoder, chunk_size: int, report: CreateReport):
         self.out, self.coder, self.chunk_size, self.report = out, coder, chunk_size, report
@@ -72,6 +89,22 @@ class _ChunkSink:
         self.fill = 0
         self.first_path = ""
         self.chunks: list[ChunkInfo] = []
+        self.segments: list[ChunkInfo] = []
+        self.pending: list[Entry] = []      # complete entries not yet in an entries block
+        self.entries: list[Entry] = []      # every entry written
+        self.entries_raw = 0
+
+    def write_entries(self) -> None:
+        if not self.pending:
+            return
+        raw = layout.pack_entries(self.pending)
+        self.entries_raw += len(raw)
+        if self.entries_raw > layout.MAX_INDEX_RAW:
+            raise OutputError(self.out.name, "more entries than the format allows in one "
+                                             "archive; split the input into several archives")
+        self.segments.append(_write_meta(self.out, layout.BLOCK_ENTRIES, raw))
+        self.entries += self.pending
+        self.pending = []
 
     @property
     def room(self) -> int:
@@ -96,15 +129,12 @@ class _ChunkSink:
         self.parts, self.fill = [], 0
         codec_id, payload = self.coder.code(raw, self.first_path)
         del raw
-        crc = zlib.crc32(payload)
-        offset = self.out.tell()
-        self.out.write(layout.pack_block(layout.BLOCK_CHUNK, codec_id, crc, raw_size, len(payload)))
-        self.out.write(payload)
-        self.chunks.append(ChunkInfo(offset, codec_id, raw_size, len(payload), crc))
+        self.chunks.append(_write_block(self.out, layout.BLOCK_CHUNK, codec_id, payload, raw_size))
         stats = self.report.by_codec.setdefault(registry.get(codec_id).name, CodecStats())
         stats.chunks += 1
         stats.raw += raw_size
         stats.stored += len(payload) + layout.BLOCK.size
+        self.write_entries()
 
 
 def write_archive(output: str | bytes, inputs: list, *, level: int = DEFAULT_LEVEL,
@@ -167,20 +197,23 @@ def _write(out, items: list[Item], coder: ChunkCoder, chunk_size: int, progress,
     files = _content_order(items)
     progress.start(len(files), sum(i.stat_size for i in files))
     sink = _ChunkSink(out, coder, chunk_size, report)
-    dropped: set[int] = set()
+    sink.pending = [i.entry for i in items if i.entry.type != FILE]    # directories and links
+    sink.write_entries()
     for item in files:
-        if not _add_file(item, sink, progress, warn):
-            dropped.add(id(item))
+        if _add_file(item, sink, progress, warn):
+            sink.pending.append(item.entry)
     sink.flush()
-    entries = [i.entry for i in items if id(i) not in dropped]
-    for e in entries:
+    sink.write_entries()
+    for e in sink.entries:
         report.files += e.type == FILE
         report.dirs += e.type == DIRECTORY
         report.links += e.type == SYMLINK
         report.input_bytes += e.size
         if e.type == FILE and e.size:
             report.by_codec[registry.get(sink.chunks[e.chunk].codec_id).name].files += 1
-    _write_index(out, sink.chunks, entries)
+    index = _write_meta(out, layout.BLOCK_INDEX,
+                        layout.pack_index(sink.chunks, sink.segments, len(sink.entries)))
+    out.write(layout.pack_trailer(index.offset))
     used = sorted({h for c in {c.codec_id for c in sink.chunks} for h in coder.hashes.get(c, ())})
     out.seek(0)
     out.write(layout.pack_header([bytes.fromhex(h) for h in used], reserved))
@@ -216,16 +249,3 @@ def _add_file(item: Item, sink: _ChunkSink, progress, warn) -> bool:
         e.chunk = e.offset = 0
     progress.advance(files=1)
     return True
-
-
-def _write_index(out, chunks: list[ChunkInfo], entries: list[Entry]) -> None:
-    raw = layout.pack_index(chunks, entries)
-    if len(raw) > layout.MAX_INDEX_RAW:
-        raise OutputError(out.name, f"index of {len(raw)} bytes exceeds the format's limit; "
-                                    "split the input into several archives")
-    packed = zstandard.ZstdCompressor(level=INDEX_LEVEL, write_content_size=True).compress(raw)
-    codec, payload = (ZSTD_ID, packed) if len(packed) < len(raw) else (STORE_ID, raw)
-    offset = out.tell()
-    out.write(layout.pack_block(layout.BLOCK_INDEX, codec, zlib.crc32(payload), len(raw), len(payload)))
-    out.write(payload)
-    out.write(layout.pack_trailer(offset))

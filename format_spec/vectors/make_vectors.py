@@ -25,11 +25,13 @@ MTIME = 1_700_000_000_123_456_789
 
 
 class Builder:
-    """Lay out an archive: header, chunks (each a list of file contents), index, trailer."""
+    """Lay out an archive: header, an entries block for directories and links, then each
+    chunk followed by an entries block for the files that end in it, index, trailer."""
 
     def __init__(self, hashes: list[bytes] = ()):
         self.hashes = list(hashes)
         self.entries: list[Entry] = []
+        self.last_chunk: dict[int, int | None] = {}     # id(file entry) -> chunk it ends in
         self.chunk_raw: list[bytearray] = [bytearray()]
         self.codecs: list[int] = [0]
 
@@ -48,6 +50,7 @@ class Builder:
 
     def file(self, path: bytes, data: bytes, mode: int = 0o644, max_chunk: int = 1 << 30) -> None:
         e = Entry(path, FILE, mode, MTIME, len(data), sha256=hashlib.sha256(data).digest())
+        self.last_chunk[id(e)] = None
         if data:
             e.chunk, e.offset = len(self.chunk_raw) - 1, len(self.chunk_raw[-1])
             rest = data
@@ -57,26 +60,33 @@ class Builder:
                 rest = rest[room:]
                 if rest:
                     self.new_chunk(self.codecs[-1])
+            self.last_chunk[id(e)] = len(self.chunk_raw) - 1
         self.entries.append(e)
 
     def build(self, index_codec: int = 0, header_size: int | None = None) -> bytes:
         out = bytearray(layout.pack_header(self.hashes, header_size))
-        chunks = []
-        for raw, codec in zip(self.chunk_raw, self.codecs):
-            if not raw:
-                continue
-            raw = bytes(raw)
+        chunks, segments = [], []
+
+        def block(kind, codec, raw):
             payload = raw if codec != 0x01 else zstandard.ZstdCompressor(
                 level=3, write_content_size=True).compress(raw)
             crc = zlib.crc32(payload)
-            chunks.append(ChunkInfo(len(out), codec, len(raw), len(payload), crc))
-            out += layout.pack_block(layout.BLOCK_CHUNK, codec, crc, len(raw), len(payload)) + payload
-        raw = layout.pack_index(chunks, sorted(self.entries, key=lambda e: e.path))
-        payload = raw if index_codec == 0 else zstandard.ZstdCompressor(
-            level=3, write_content_size=True).compress(raw)
-        offset = len(out)
-        out += layout.pack_block(layout.BLOCK_INDEX, index_codec, zlib.crc32(payload), len(raw), len(payload))
-        out += payload + layout.pack_trailer(offset)
+            row = ChunkInfo(len(out), codec, len(raw), len(payload), crc)
+            out.extend(layout.pack_block(kind, codec, crc, len(raw), len(payload)) + payload)
+            return row
+
+        def entries_block(group):
+            if group:
+                segments.append(block(layout.BLOCK_ENTRIES, index_codec, layout.pack_entries(group)))
+
+        entries_block([e for e in self.entries if e.type != FILE])
+        for i, (raw, codec) in enumerate(zip(self.chunk_raw, self.codecs)):
+            if raw:
+                chunks.append(block(layout.BLOCK_CHUNK, codec, bytes(raw)))
+            entries_block([e for e in self.entries if e.type == FILE and self.last_chunk[id(e)] == i])
+        entries_block([e for e in self.entries if e.type == FILE and self.last_chunk[id(e)] is None])
+        index = block(layout.BLOCK_INDEX, index_codec, layout.pack_index(chunks, segments, len(self.entries)))
+        out += layout.pack_trailer(index.offset)
         return bytes(out)
 
 
@@ -144,11 +154,23 @@ def vectors() -> dict[str, tuple[bytes, dict]]:
     padded.file(b"p", b"header with reserved room for 3 model hashes, none used\n")
     v["header_padding"] = (padded.build(header_size=layout.header_size(3)), {"valid": True, "files": {
         e.name: e.sha256.hex() for e in padded.entries}})
-    v["truncated"] = (basic_bytes[:len(basic_bytes) // 2], {"open_error": "CorruptArchive"})
-    v["trailer_crc"] = (_patch(basic_bytes, len(basic_bytes) - 20, b"\xff"), {"open_error": "CorruptArchive"})
-    v["huge_counts"] = (_index_with(struct.pack("<QQ", 0, 1 << 60)), {"open_error": "CorruptArchive"})
-    v["huge_chunk"] = (_index_with(struct.pack("<QQ", 1, 0) + layout.CHUNK_ROW.pack(
-        len(layout.pack_header([])), 1 << 40, 10, 0, 0, 0, 0), bytes(38)), {"open_error": "CorruptArchive"})
+    v["trailer_crc"] = (_patch(basic_bytes, len(basic_bytes) - 20, b"\xff"),
+                        {"extract_error": "CorruptArchive", "files": files})
+    v["huge_counts"] = (_index_with(struct.pack("<QQQ", 0, 0, 1 << 60)),
+                        {"extract_error": "CorruptArchive", "files": {}})
+    v["huge_chunk"] = (_index_with(struct.pack("<QQQ", 1, 0, 0) + layout.BLOCK_ROW.pack(
+        len(layout.pack_header([])), 1 << 40, 10, 0, 0, 0, 0), bytes(38)),
+        {"extract_error": "CorruptArchive", "files": {}})
+    # Cut inside the third chunk: the first two files and their entries blocks are salvaged.
+    t = Builder()
+    t.dir(b"t")
+    for i in range(3):
+        t.new_chunk()
+        t.file(b"t/part-%d" % i, b"content of file %d\n" % i * 20)
+    whole = t.build()
+    cut = whole.index(b"content of file 2")
+    v["truncated"] = (whole[:cut + 5], {"extract_error": "CorruptArchive", "dirs": ["t"], "files": {
+        e.name: e.sha256.hex() for e in t.entries if e.type == FILE and not e.path.endswith(b"2")}})
 
     # Chunk damage: one file lost (named), the others still extract.
     d = Builder()
