@@ -1,6 +1,7 @@
-"""Open a .bbx archive: header, trailer and index are read and validated up front (the index
-is found from the last bytes, so listing never touches the chunks); chunks are read, checked
-against their CRC and decoded on demand, one at a time."""
+"""Open a .bbx archive: header, trailer, index and entries blocks are read and validated up
+front (the index is found from the last bytes, so listing never touches a chunk); chunks are
+read, checked against their CRC and decoded on demand, one at a time. When the tail is lost
+the archive is salvaged from its blocks, and the damage is kept in `problems`."""
 from __future__ import annotations
 
 import os
