@@ -107,3 +107,17 @@ def test_python_dash_m_works_like_bbx(tmp_path):
     assert r.returncode == 0 and r.stdout.startswith("bbx ")
     r = bbx("list", "missing.bbx", module=True, cwd=tmp_path)
     assert_one_line_error(r, errors.InputNotFound.exit_code)
+
+
+def test_truncated_archive_is_listed_and_salvaged_with_nonzero_exit(tmp_path):
+    vec = os.path.join(os.path.dirname(__file__), "..", "format_spec", "vectors", "truncated.bbx")
+    r = bbx("list", vec, "--json", cwd=tmp_path)
+    listing = json.loads(r.stdout)
+    assert r.returncode == errors.CorruptArchive.exit_code
+    assert {e["path"] for e in listing["entries"]} == {"t", "t/part-0", "t/part-1"}
+    assert "truncated" in listing["errors"][0]["message"]
+    r = bbx("verify", vec, "--json", cwd=tmp_path)
+    assert r.returncode == errors.CorruptArchive.exit_code and json.loads(r.stdout)["ok"] is False
+    r = bbx("extract", vec, "-C", "out", cwd=tmp_path)
+    assert_one_line_error(r, errors.CorruptArchive.exit_code)
+    assert (tmp_path / "out/t/part-1").exists() and not (tmp_path / "out/t/part-2").exists()
