@@ -181,3 +181,23 @@ def test_replaced_archive_inside_the_input_is_not_archived(sample_tree):
     archiver.create(sample_tree / "self.bbx", [sample_tree], force=True)
     with archiver.open(sample_tree / "self.bbx") as a:
         assert not any(b".bbx" in e.path for e in a.entries)
+
+
+def test_model_codec_losing_on_the_sample_is_not_run_on_the_whole_chunk(tmp_path, fake_model):
+    sizes = []
+    fake_model.encode = lambda data, level: sizes.append(len(data)) or bytes(len(data))
+    write_tree(tmp_path / "src", {b"m.dat": b"MODEL" + b"x" * 300_000})
+    archiver.create(tmp_path / "t.bbx", [tmp_path / "src"])
+    assert sizes == [64 << 10]                       # the sample only: zstd won the race
+    with archiver.open(tmp_path / "t.bbx") as a:
+        assert {c.codec_id for c in a.chunks} == {0x01}
+
+
+def test_model_codec_winning_on_the_sample_is_run_on_the_whole_chunk(tmp_path, fake_model):
+    sizes = []
+    fake_model.encode = lambda data, level: sizes.append(len(data)) or b"M"
+    write_tree(tmp_path / "src", {b"m.dat": b"MODEL" + b"x" * 300_000})
+    archiver.create(tmp_path / "t.bbx", [tmp_path / "src"])
+    assert sizes == [64 << 10, 300_005]
+    with archiver.open(tmp_path / "t.bbx") as a:
+        assert {c.codec_id for c in a.chunks} == {0xF0}
