@@ -98,12 +98,39 @@ def throughput(rt: ImageRuntime, crops, top, left, batch: int = 256) -> tuple[fl
     return n / wall, n / cpu
 
 
+def quantisation_cost(rt: ImageRuntime, ckpt: Path, data: Path, per_image: int) -> None:
+    """-ELBO of the float model, the fake-quantised torch model and the integer model on the
+    same held-out crops (block + full context), bits/subpixel."""
+    import torch
+    from archiver.train.image_data import load_split
+    from archiver.train.image_export import load_checkpoint
+    from archiver.train.image_train import evaluate, validation_crops
+    torch.set_num_threads(1)
+    crops = validation_crops(load_split(data, "val"), per_image)
+    model = load_checkpoint(ckpt)
+    fl = evaluate(model, crops, quant=False)["elbo"]
+    qat = evaluate(model, crops, quant=True)["elbo"]
+    ones = np.ones(len(crops), bool)
+    bits = 0.0
+    rng = np.random.default_rng(0)
+    for s in range(0, len(crops), 256):
+        bits += block_bits(rt, BlockInputs.from_crops(crops[s:s + 256], ones[s:s + 256],
+                                                      ones[s:s + 256]), rng).total
+    integer = bits / (len(crops) * 3 * 32 * 32)
+    print(f"-ELBO on {len(crops)} held-out crops: float {fl:.4f}, fake-quant {qat:.4f}, "
+          f"integer (coder frequencies) {integer:.4f} bits/subpixel "
+          f"(integer - float = {integer - fl:+.4f})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--weights", type=Path, default=Path("weights/image-l4.npz"))
     ap.add_argument("--data", type=Path, default=Path("data/image"))
     ap.add_argument("--images", nargs="*", default=DEFAULT_IMAGES)
     ap.add_argument("--full", action="store_true", help="also the full-size Enlightenment photos")
+    ap.add_argument("--ckpt", type=Path, default=None,
+                    help="training checkpoint of these weights: also report float vs integer")
+    ap.add_argument("--skip-photos", action="store_true")
     args = ap.parse_args()
     weights = weights_io.load(args.weights)
     rt = ImageRuntime(weights)
@@ -111,6 +138,10 @@ def main() -> None:
     print(f"weights {args.weights} ({sha256_file(args.weights)[:16]}), "
           f"{arch.macs_per_block(weights.cfg)['total'] / 1e6:.1f}M MACs/block, "
           f"load average {os.getloadavg()[0]:.1f}")
+    if args.ckpt is not None:
+        quantisation_cost(rt, args.ckpt, args.data, per_image=128)
+    if args.skip_photos:
+        return
     print("| image | pixels | model | webp -z9 | jxl -e9 | png | model/webp | model/jxl |")
     print("|---|---|---|---|---|---|---|---|")
     totals = {"model": 0.0, "webp -z9": 0.0, "jxl -e9": 0.0, "png": 0.0}

@@ -27,7 +27,7 @@ def random_weights(cfg: arch.Config, seed: int) -> ImageWeights:
     convs = {}
     for name, g in arch.graphs(cfg).items():
         shapes = arch.shape_of(g)
-        kinds = weights_io.tensor_kinds(g)
+        kinds = arch.tensor_kinds(g)
         convs[name] = {}
         for op in g.convs():
             ws = [rng.integers(-127, 128, size=(op.cout, shapes[n][0], k, k)) for n, k, _ in op.inputs]
@@ -36,7 +36,9 @@ def random_weights(cfg: arch.Config, seed: int) -> ImageWeights:
             shrink = np.maximum(1, -(-bound // (weights_io.FLOAT_EXACT - 1)))
             ws = [(w // shrink.reshape(-1, 1, 1, 1)).astype(np.int8) for w in ws]
             # multipliers that keep activations spread over the int8 range
-            m = rng.integers(1 << 12, 1 << 15, size=op.cout)
+            gk = arch.group_kinds(g, op)
+            per_kind = {k: rng.integers(1 << 12, 1 << 15, size=op.cout) for k in set(gk)}
+            m = np.stack([per_kind[k] for k in gk])
             b = rng.integers(-(1 << 30), 1 << 30, size=op.cout)
             convs[name][op.out] = ConvParams(ws, m.astype(np.int64), b.astype(np.int64))
     return ImageWeights(cfg, 24, convs, np.full(cfg.levels, 0.01), (130944, 60))
@@ -173,10 +175,13 @@ def test_shipped_weights_are_verified_exact_and_match_the_reference():
     planes = np.pad(inp.ctx[:, :, 3:, 3:], ((0, 0), (0, 0), (0, 1), (0, 1)))
     known = np.repeat(np.pad(inp.ctxmask[:, :, 3:, 3:], ((0, 0), (0, 0), (0, 1), (0, 1))), 4, 1)
     known[:, :, 1:17, 1:17] = 0
-    inputs["head"] = {"trunk": trunk, "planes": planes, "known": known}
+    inputs["head"] = {"trunk": trunk.feats, "planes": planes, "known": known}
     for net, inp_net in inputs.items():
         fast = rt.nets[net](inp_net)
         assert np.array_equal(fast, reference.run(w, net, inp_net)), net
-    # the plane-only head path is the same integers as the full head output
+    # the plane-only head path, with the trunk's partial sums cached over passes, gives the
+    # same integers as the full head output
     full = rt.nets["head"](inputs["head"])
-    assert np.array_equal(rt.head(inp, trunk, [], 0), full[:, 0:9])
+    for plane in (0, 3, 0):
+        assert np.array_equal(rt.head(inp, trunk, [], plane), full[:, 9 * plane:9 * plane + 9])
+    assert trunk.cache

@@ -17,7 +17,7 @@ import torch
 
 from archiver.models.image import arch
 from archiver.models.image.model import LOC_CENTRE
-from archiver.models.image.weights_io import ConvParams, ImageWeights, check_exact, tensor_kinds
+from archiver.models.image.weights_io import ConvParams, ImageWeights, check_exact
 from archiver.train.image_torch import LN2, ImageModel, KIND_SCALE
 
 SHIFT = 24
@@ -97,7 +97,7 @@ def _raw_affine(name: str, cout: int, cfg: arch.Config, delta_out: float | None)
 def quantise_net(model: ImageModel, name: str, deltas: np.ndarray) -> dict[str, ConvParams]:
     net = model.nets[name]
     graph = net.graph
-    kinds = tensor_kinds(graph)
+    kinds = arch.tensor_kinds(graph)
     d_in, d_out = _io_deltas(name, deltas)
     out = {}
     for op in graph.convs():
@@ -105,15 +105,19 @@ def quantise_net(model: ImageModel, name: str, deltas: np.ndarray) -> dict[str, 
                   for n, _, _ in op.inputs]
         us = [net.weights[f"{op.out}__{g}"].detach().double().numpy() * s
               for g, s in enumerate(scales)]
-        amax = np.max([np.abs(u).reshape(op.cout, -1).max(1) for u in us], axis=0)
-        step = np.maximum(amax / arch.ACT_MAX, 1e-12)
-        ws = [np.round(u / step.reshape(-1, 1, 1, 1)).astype(np.int8) for u in us]
+        gk = arch.group_kinds(graph, op)
+        steps = {}
+        for kind in set(gk):          # the same per-kind grids as the training fake-quant
+            amax = np.max([np.abs(u).reshape(op.cout, -1).max(1)
+                           for u, k in zip(us, gk) if k == kind], axis=0)
+            steps[kind] = np.maximum(amax / arch.ACT_MAX, 1e-12)
+        ws = [np.round(u / steps[k].reshape(-1, 1, 1, 1)).astype(np.int8) for u, k in zip(us, gk)]
         bias = net.biases[op.out].detach().double().numpy()
         if op.act == "raw":
             gain, off = _raw_affine(name, op.cout, model.cfg, d_out)
         else:
             gain, off = np.full(op.cout, 1.0 / arch.ACT_SCALE), np.zeros(op.cout)
-        m = np.round(gain * step * 2.0 ** SHIFT).astype(np.int64)
+        m = np.stack([np.round(gain * steps[k] * 2.0 ** SHIFT) for k in gk]).astype(np.int64)
         b = np.round((gain * bias + off) * 2.0 ** SHIFT).astype(np.int64) + (1 << (SHIFT - 1))
         out[op.out] = ConvParams(ws, m, b)
     return out

@@ -11,7 +11,8 @@ planes decoded in earlier passes. A trunk runs once per block; a small head runs
 Within a pass the colour channels are chained R -> G -> B by linear coefficients the head predicts.
 
 Networks are lists of ops over named integer tensors (channels-first, no batch axis here):
-  Conv      out = sum over input groups of conv(group) + bias, then requantised (see below)
+  Conv      out = sum over input groups of conv(group) + bias, then requantised (see below);
+            groups of different kinds have their own weight scale (group_kinds)
   Add       residual sum of two activations, clamped
   SpaceToDepth / DepthToSpace (factor 2), Pad (zeros), Crop
 Tensor kinds fix the integer encoding of each value:
@@ -173,6 +174,25 @@ def graphs(cfg: Config) -> dict[str, Graph]:
         g[f"q{i + 1}"] = latent_net(f"q{i + 1}", cfg)   # q(z_{i+1} | z_i)
         g[f"p{i}"] = latent_net(f"p{i}", cfg)           # p(z_i | z_{i+1})
     return g
+
+
+def tensor_kinds(g: Graph) -> dict[str, str]:
+    """Kind (pixel / act / latent) of every tensor of a graph."""
+    kinds = {name: kind for name, kind, _ in g.inputs}
+    for op in g.ops:
+        if isinstance(op, (Conv, Add)):
+            kinds[op.out] = ACT
+        else:
+            kinds[op.out] = kinds[op.inp]
+    return kinds
+
+
+def group_kinds(g: Graph, op: Conv) -> list[str]:
+    """Kind of each input group of a conv. Groups of different kinds get separate weight
+    scales and accumulators (an int8 grid shared by pixel inputs and features would be too
+    coarse for the pixel weights, which carry the sub-level precision of a prediction)."""
+    kinds = tensor_kinds(g)
+    return [kinds[name] for name, _, _ in op.inputs]
 
 
 def shape_of(graph: Graph) -> dict[str, tuple[int, int, int]]:

@@ -43,6 +43,13 @@ def s2d(x: np.ndarray) -> np.ndarray:
 
 
 @dataclass
+class Trunk:
+    """Trunk features of a batch of blocks, with the head's cached partial sums over them."""
+    feats: np.ndarray
+    cache: dict
+
+
+@dataclass
 class BlockInputs:
     """Integer network inputs of a batch of blocks with their context (see arch docstring)."""
     block: np.ndarray      # (B, 12, 16, 16) pixel values 0..255 of the four planes
@@ -95,16 +102,16 @@ class ImageRuntime:
         return Params(np.full(shape, loc, np.int64), np.full(shape, j, np.int64))
 
     # --- pixels --------------------------------------------------------------------------
-    def trunk(self, inp: BlockInputs, z1: np.ndarray) -> np.ndarray:
-        return self.nets["trunk"]({"ctx": inp.ctx, "ctxmask": inp.ctxmask,
-                                   "z": latent_input(z1)})
+    def trunk(self, inp: BlockInputs, z1: np.ndarray) -> "Trunk":
+        feats = self.nets["trunk"]({"ctx": inp.ctx, "ctxmask": inp.ctxmask, "z": latent_input(z1)})
+        return Trunk(feats, {})
 
-    def head(self, inp: BlockInputs, trunk: np.ndarray, decoded: list[int],
+    def head(self, inp: BlockInputs, trunk: "Trunk", decoded: list[int],
              plane: int | None = None) -> np.ndarray:
         """Raw head output given the planes decoded so far (their pixels are read from
         inp.block; other planes are never looked at): (B, 36, 16, 16), or only the 9 channels
         of `plane` (B, 9, 16, 16) if given."""
-        b = trunk.shape[0]
+        b = trunk.feats.shape[0]
         ring_ctx = np.pad(inp.ctx[:, :, 3:, 3:], ((0, 0), (0, 0), (0, 1), (0, 1)))
         ring_known = np.pad(inp.ctxmask[:, :, 3:, 3:], ((0, 0), (0, 0), (0, 1), (0, 1)))
         planes = ring_ctx.copy()
@@ -116,7 +123,8 @@ class ImageRuntime:
         assert planes.shape[0] == b
         cols = None if plane is None else slice(plane * arch.PIXEL_PARAMS,
                                                 (plane + 1) * arch.PIXEL_PARAMS)
-        return self.nets["head"]({"trunk": trunk, "planes": planes, "known": known}, cols)
+        return self.nets["head"]({"trunk": trunk.feats, "planes": planes, "known": known}, cols,
+                                 trunk.cache)
 
     @staticmethod
     def plane_params(y: np.ndarray, x: np.ndarray | None = None):

@@ -12,8 +12,9 @@ from archiver.models.image.weights_io import ImageWeights
 
 
 def _conv(op: arch.Conv, t: dict, params, shift: int) -> np.ndarray:
-    acc = None
-    for (name, k, pad), w in zip(op.inputs, params.ws):
+    total = None
+    for gi, ((name, k, pad), w) in enumerate(zip(op.inputs, params.ws)):
+        acc = None
         x = t[name]                                   # (B, C, H, W) int64
         if pad == "same":
             r = k // 2
@@ -25,9 +26,10 @@ def _conv(op: arch.Conv, t: dict, params, shift: int) -> np.ndarray:
                 window = x[:, :, dy:dy + oh, dx:dx + ow]          # (B, C, oh, ow)
                 term = np.einsum("bchw,oc->bohw", window, w64[:, :, dy, dx])
                 acc = term if acc is None else acc + term
-    m = params.m.astype(np.int64).reshape(1, -1, 1, 1)
+        scaled = acc * params.m[gi].astype(np.int64).reshape(1, -1, 1, 1)
+        total = scaled if total is None else total + scaled
     b = params.b.astype(np.int64).reshape(1, -1, 1, 1)
-    y = np.floor_divide(acc * m + b, 1 << shift)
+    y = np.floor_divide(total + b, 1 << shift)
     if op.act == "raw":
         return y
     low = 0 if op.act == "relu" else -arch.ACT_MAX

@@ -16,34 +16,55 @@ from archiver.models.image.weights_io import ConvParams, ImageWeights
 class GraphRunner:
     """Executes one arch.Graph with its integer parameters."""
 
-    def __init__(self, graph: arch.Graph, params: dict[str, ConvParams], shift: int):
+    def __init__(self, graph: arch.Graph, params: dict[str, ConvParams], shift: int,
+                 static: tuple[str, ...] = ()):
+        """static: graph inputs that stay the same over repeated calls (the head's trunk
+        features over the four passes); their convolutions are computed once per `cache`."""
         self.graph = graph
         self.shift = shift
         self.params = params
-        # Input groups with the same kernel and padding are concatenated along channels, so each
-        # (kernel, padding) class is ONE wide GEMM (C, k*k*cout), column (ky*k + kx)*cout + o,
-        # whose kernel offsets are then summed by shifted slices.
-        self.plan: dict[str, list[tuple[list[str], int, str, np.ndarray]]] = {}
+        # Input groups with the same kernel, padding and kind are concatenated along channels,
+        # so each class is ONE wide GEMM (C, k*k*cout), column (ky*k + kx)*cout + o, whose
+        # kernel offsets are then summed by shifted slices into the accumulator of its kind.
+        self.plan: dict[str, list[tuple[list[str], int, str, str, bool, np.ndarray]]] = {}
+        self.mults: dict[str, dict[str, np.ndarray]] = {}
         for op in graph.convs():
             p = params[op.out]
-            classes: dict[tuple[int, str], list[int]] = {}
-            for gi, (_, k, pad) in enumerate(op.inputs):
-                classes.setdefault((k, "same" if k == 1 else pad), []).append(gi)
+            gk = arch.group_kinds(graph, op)
+            classes: dict[tuple[int, str, str, bool], list[int]] = {}
+            for gi, (name, k, pad) in enumerate(op.inputs):
+                key = (k, "same" if k == 1 else pad, gk[gi], name in static)
+                classes.setdefault(key, []).append(gi)
             plan = []
-            for (k, pad), gis in classes.items():
+            for (k, pad, kind, fixed), gis in classes.items():
                 w = np.concatenate([p.ws[gi] for gi in gis], axis=1)
                 mat = np.ascontiguousarray(w.transpose(1, 2, 3, 0).reshape(w.shape[1], -1),
                                            dtype=np.float32)
-                plan.append(([op.inputs[gi][0] for gi in gis], k, pad, mat))
+                plan.append(([op.inputs[gi][0] for gi in gis], k, pad, kind, fixed, mat))
             self.plan[op.out] = plan
+            self.mults[op.out] = {gk[gi]: p.m[gi] for gi in range(len(op.inputs))}
 
-    def _conv(self, op: arch.Conv, t: dict[str, np.ndarray], cols: slice | None = None
-              ) -> np.ndarray:
-        # Exact: every partial sum (over channels, offsets and groups, in any order) is an
-        # integer bounded by sum |w| * max|a| < 2**24 (weights_io.check_exact).
-        acc = None
+    @staticmethod
+    def _im2col_mat(mat: np.ndarray, k: int, c: int, cout: int) -> np.ndarray:
+        """(C, k*k*cout) offset-major weights -> (k*k*C, cout) rows ordered (ky, kx, c)."""
+        return np.ascontiguousarray(mat.reshape(c, k * k, cout).transpose(1, 0, 2)
+                                    .reshape(k * k * c, cout))
+
+    def _conv(self, op: arch.Conv, t: dict[str, np.ndarray], cols: slice | None = None,
+              cache: dict | None = None) -> np.ndarray:
+        # Exact: every partial sum (over channels, offsets and groups of one kind, in any
+        # order) is an integer bounded by sum |w| * max|a| < 2**24 (weights_io.check_exact).
+        accs: dict[str, np.ndarray] = {}
         cout = op.cout
-        for names, k, pad, mat in self.plan[op.out]:
+        for names, k, pad, kind, fixed, mat in self.plan[op.out]:
+            key = (op.out, tuple(names))
+            if fixed and cache is not None and cols is None and key in cache:
+                part = cache[key]
+                if kind not in accs:
+                    accs[kind] = part.copy()
+                else:
+                    accs[kind] += part
+                continue
             if cols is not None:        # only some output channels wanted (a head's plane)
                 mat = mat.reshape(mat.shape[0], k * k, op.cout)[:, :, cols]
                 cout = mat.shape[2]
@@ -54,31 +75,52 @@ class GraphRunner:
                 x = np.pad(x, ((0, 0), (r, r), (r, r), (0, 0)))
             b, hp, wp, c = x.shape
             h, w = hp - k + 1, wp - k + 1
-            y = (x.reshape(-1, c) @ mat).reshape(b, hp, wp, k * k, cout)
-            for ky in range(k):
-                for kx in range(k):
-                    part = y[:, ky:ky + h, kx:kx + w, ky * k + kx, :]
-                    if acc is None:
-                        acc = part.copy()
-                    else:
-                        acc += part
-        b, h, w = acc.shape[:3]
+            if k == 1:
+                acc = (x.reshape(-1, c) @ mat).reshape(b, h, w, cout)
+            elif c < cout:
+                # few input channels: im2col (K = k*k*c) is cheaper than summing k*k outputs
+                cols_ = np.concatenate([x[:, ky:ky + h, kx:kx + w, :] for ky in range(k)
+                                        for kx in range(k)], axis=3).reshape(-1, k * k * c)
+                acc = (cols_ @ self._im2col_mat(mat, k, c, cout)).reshape(b, h, w, cout)
+            else:
+                y = (x.reshape(-1, c) @ mat).reshape(b, hp, wp, k * k, cout)
+                acc = y[:, 0:h, 0:w, 0, :].copy()
+                for ky in range(k):
+                    for kx in range(k):
+                        if ky or kx:
+                            acc += y[:, ky:ky + h, kx:kx + w, ky * k + kx, :]
+            if fixed and cache is not None and cols is None:
+                cache[key] = acc
+            if kind not in accs:
+                accs[kind] = acc if not fixed or cache is None else acc.copy()
+            else:
+                accs[kind] += acc
         p = self.params[op.out]
-        m, off = (p.m, p.b) if cols is None else (p.m[cols], p.b[cols])
-        out = (acc.reshape(-1, cout).astype(np.int64) * m + off) >> self.shift
+        off = p.b if cols is None else p.b[cols]
+        total = None
+        for kind, acc in accs.items():
+            m = self.mults[op.out][kind]
+            m = m if cols is None else m[cols]
+            term = acc.reshape(-1, cout).astype(np.int64) * m
+            total = term if total is None else total + term
+        acc = next(iter(accs.values()))
+        b, h, w = acc.shape[:3]
+        out = (total + off) >> self.shift
         if op.act == "raw":
             return out.reshape(b, h, w, cout)
         lo = 0 if op.act == "relu" else -arch.ACT_MAX
         return np.clip(out, lo, arch.ACT_MAX).astype(np.float32).reshape(b, h, w, op.cout)
 
-    def __call__(self, inputs: dict[str, np.ndarray], cols: slice | None = None) -> np.ndarray:
+    def __call__(self, inputs: dict[str, np.ndarray], cols: slice | None = None,
+                 cache: dict | None = None) -> np.ndarray:
         """inputs: NCHW integer arrays; returns the output, NCHW int64 (only channels `cols` of
         the final conv if given)."""
         t = {k: np.ascontiguousarray(v.transpose(0, 2, 3, 1), dtype=np.float32)
              for k, v in inputs.items()}
         for op in self.graph.ops:
             if isinstance(op, arch.Conv):
-                t[op.out] = self._conv(op, t, cols if op.out == self.graph.output else None)
+                t[op.out] = self._conv(op, t, cols if op.out == self.graph.output else None,
+                                       cache)
             elif isinstance(op, arch.Add):
                 t[op.out] = np.clip(t[op.a] + t[op.b], -arch.ACT_MAX, arch.ACT_MAX)
             elif isinstance(op, arch.SpaceToDepth):
@@ -103,4 +145,6 @@ class GraphRunner:
 
 
 def runners(weights: ImageWeights) -> dict[str, GraphRunner]:
-    return {n: GraphRunner(g, weights.convs[n], weights.shift) for n, g in weights.graphs.items()}
+    return {n: GraphRunner(g, weights.convs[n], weights.shift,
+                           static=("trunk",) if n == "head" else ())
+            for n, g in weights.graphs.items()}

@@ -4,8 +4,10 @@ One .npz holds everything the runtime needs, all integers except informational f
   config            JSON of arch.Config (uint8 bytes)
   shift             S, the requantisation shift (int64 scalar)
   <net>/<conv>/w<g> int8 (cout, cin, k, k) weights of input group g
-  <net>/<conv>/m    int64 (cout) multiplier, <net>/<conv>/b int64 (cout) offset:
-                    out = floor((acc * m + b) / 2**S), then clamped for act tensors
+  <net>/<conv>/m    int64 (groups, cout) multipliers, <net>/<conv>/b int64 (cout) offset:
+                    out = floor((sum_g acc_g * m[g] + b) / 2**S), then clamped for act
+                    tensors; groups of the same kind share weight scale, so their m rows are
+                    equal and their accumulators may be summed first
   top_prior         int64 (2,) loc and scale index of p(z_L), a standard logistic in bin units
   latent_delta      float64 (L,) bin width of each latent layer (value units; used only by
                     training-side tools, never on the coder's path: it is folded into m and b)
@@ -34,7 +36,7 @@ class ImageWeightsError(Exception):
 @dataclass
 class ConvParams:
     ws: list[np.ndarray]        # int8 per input group (cout, cin, k, k)
-    m: np.ndarray               # int64 (cout,)
+    m: np.ndarray               # int64 (groups, cout)
     b: np.ndarray               # int64 (cout,)
 
 
@@ -94,33 +96,35 @@ def load(path: Path) -> ImageWeights:
 
 def check_exact(weights: ImageWeights) -> None:
     """Refuse weights whose float32 GEMM partial sums could leave the exact range, or whose
-    requantisation products could overflow int64. Bounds are per output channel and tight:
-    sum_k |w[o, k]| * max|a_k|."""
+    requantisation products could overflow int64. Bounds are per output channel and per
+    accumulator (input kind), and tight: sum_k |w[o, k]| * max|a_k|."""
     for net, g in weights.graphs.items():
         shapes = arch.shape_of(g)
-        kinds = tensor_kinds(g)
+        kinds = arch.tensor_kinds(g)
         for op in g.convs():
             p = weights.convs[net][op.out]
-            bound = np.zeros(op.cout, np.int64)
-            for (name, k, _), w in zip(op.inputs, p.ws):
+            gk = arch.group_kinds(g, op)
+            if p.m.shape != (len(op.inputs), op.cout) or p.b.shape != (op.cout,):
+                raise ImageWeightsError(f"{net}.{op.out}: multiplier/offset shapes do not match "
+                                        "the architecture")
+            bounds: dict[str, np.ndarray] = {}
+            mults: dict[str, np.ndarray] = {}
+            for gi, ((name, k, _), w) in enumerate(zip(op.inputs, p.ws)):
                 if w.shape != (op.cout, shapes[name][0], k, k):
                     raise ImageWeightsError(f"{net}.{op.out}: weight shape {w.shape} does not "
                                             f"match the architecture")
-                bound += np.abs(w.astype(np.int64)).reshape(op.cout, -1).sum(1) * \
-                    arch.KIND_MAX[kinds[name]]
-            if bound.max() >= FLOAT_EXACT:
-                raise ImageWeightsError(f"{net}.{op.out}: partial sums reach {bound.max()} >= "
-                                        "2**24, float32 GEMM would not be exact")
-            worst = bound * np.abs(p.m) + np.abs(p.b)
-            if worst.max() >= INT64_SAFE:
+                kind = gk[gi]
+                if kind in mults and not np.array_equal(mults[kind], p.m[gi]):
+                    raise ImageWeightsError(f"{net}.{op.out}: groups of kind {kind} must share "
+                                            "their multipliers")
+                mults[kind] = p.m[gi]
+                bounds[kind] = bounds.get(kind, 0) + np.abs(w.astype(np.int64)).reshape(
+                    op.cout, -1).sum(1) * arch.KIND_MAX[kinds[name]]
+            worst = np.abs(p.b).astype(np.float64)
+            for kind, bound in bounds.items():
+                if bound.max() >= FLOAT_EXACT:
+                    raise ImageWeightsError(f"{net}.{op.out}: partial sums reach {bound.max()} "
+                                            ">= 2**24, float32 GEMM would not be exact")
+                worst = worst + bound.astype(np.float64) * np.abs(mults[kind])
+            if worst.max() >= INT64_SAFE / 2:
                 raise ImageWeightsError(f"{net}.{op.out}: requantisation overflows int64")
-
-
-def tensor_kinds(g: arch.Graph) -> dict[str, str]:
-    kinds = {name: kind for name, kind, _ in g.inputs}
-    for op in g.ops:
-        if isinstance(op, (arch.Conv, arch.Add)):
-            kinds[op.out] = arch.ACT
-        else:
-            kinds[op.out] = kinds[op.inp]
-    return kinds
