@@ -4,8 +4,9 @@
 
 All on the held-out split (`python -m archiver.train.text_data`), in one run:
  1. bits/byte on pieces of 1 KiB, 4 KiB and 16 KiB cut at random offsets from each kind of
-    held-out text, and on whole held-out books/files. "hmm" is the text codec's payload alone;
-    "bbx" is what the container keeps (min of hmm and zstd -19: never larger than zstd);
+    held-out text, and on whole held-out books/files. "plain" is the plain HMM (variant 0),
+    "hmm" the text codec's payload (the smaller variant below 16 KiB, else the HMM with
+    adaptive emissions), "bbx" what the container keeps (min of hmm and zstd -19);
  2. a folder of many held-out text files as a whole: `bbx create` against `tar | zstd -19`
     and `tar | xz -9` (real subprocesses);
  3. speed of the text codec in KB/s (wall clock and CPU time) to compress and to extract.
@@ -27,6 +28,7 @@ import brotli
 import numpy as np
 import zstandard
 
+from archiver.codecs import text
 from archiver.codecs.text import TEXT
 
 KINDS = ["prose", "fortunes", "techdoc", "markup", "code"]
@@ -45,12 +47,14 @@ BASELINES = {
 
 def sizes(data: bytes) -> dict[str, int]:
     out = {name: f(data) for name, f in BASELINES.items()}
+    plain = TEXT._model()[0][text.PLAIN]
+    out["plain"] = len(TEXT._encode_variant(plain, text.PLAIN, data))
     out["hmm"] = len(TEXT.encode(data, 19))
     out["bbx"] = min(out["hmm"], out["zstd-19"])
     return out
 
 
-COLUMNS = ["gzip-9", "bzip2-9", "xz-9", "zstd-19", "brotli-11", "hmm", "bbx"]
+COLUMNS = ["gzip-9", "bzip2-9", "xz-9", "zstd-19", "brotli-11", "plain", "hmm", "bbx"]
 
 
 def row(label: str, total: dict[str, int], nbytes: int) -> str:
