@@ -29,7 +29,7 @@ SEED = 0
 PLAIN, ADAPTIVE = 0, 1
 # Variant 1 contexts: orders and count weights (2^16: one count weighs as much as the whole HMM
 # emission). Chosen on held-out 4-16 KiB pieces (benchmarks/results/text.md).
-CONTEXT_ORDERS, CONTEXT_WEIGHTS = (2, 3, 4, 6), (2048, 8192, 32768, 65536)
+CONTEXT_ORDERS, CONTEXT_WEIGHTS = (2, 3, 4, 6), (1024, 8192, 32768, 131072)
 TRY_BOTH_BELOW = 16 << 10      # small inputs: code with both variants, keep the smaller
 SEGMENT_MIN = 256 << 10        # inputs of 2 x this or more are split for two threads
 MAX_SEGMENTS = 2
