@@ -106,3 +106,21 @@ def test_wrong_size_is_reported():
     for size in (len(PROSE) - 1, len(PROSE) + 1):
         with pytest.raises(CorruptChunk):
             TEXT.decode(payload, size)
+
+
+def test_threaded_segments_equal_sequential_coding(monkeypatch):
+    """The two segments are coded on two threads; the bytes must be those of coding each
+    segment alone, one after the other (no shared state between threads)."""
+    from cython_ans import Message
+    monkeypatch.setattr(text, "SEGMENT_MIN", 500)
+    coder = TEXT._model()[0][text.ADAPTIVE]
+    data = PROSE * 2
+    half = len(data) // 2
+    messages = []
+    for piece in (data[:half], data[half:]):
+        msg = Message(seed=text.SEED)
+        coder.encode(piece, msg)
+        messages.append(msg.to_bytes())
+    want = (bytes([text.ADAPTIVE, 2]) + text.SEGMENT.pack(half, len(messages[0])) +
+            text.SEGMENT.pack(len(data) - half, len(messages[1])) + b"".join(messages))
+    assert TEXT._encode_variant(coder, text.ADAPTIVE, data) == want
