@@ -88,6 +88,16 @@ def test_message_length_tends_to_information_content():
     assert 0.99 < ratio < 1.03, ratio
 
 
+def test_adaptive_message_length_tends_to_information_content():
+    orders, weights = (1, 3), (8192, 65536)
+    data = sample(TEXTY, 4000, seed=12)
+    data = data[:2000] * 2                     # a repeat for the context counts to learn
+    _, payload, _ = roundtrip(TEXTY, data, 0, orders, weights)
+    h = information_content(TEXTY, data, orders, weights)
+    assert h < 0.8 * information_content(TEXTY, data)
+    assert 0.99 < len(payload) * 8 / h < 1.03
+
+
 def test_garbage_payload_decodes_without_crash_and_is_detected():
     coder = HmmCoder(TEXTY)
     rng = np.random.default_rng(2)

@@ -64,6 +64,11 @@ class ContextCounts:
         return sum(w * table.get(self._context(data, t, o), {}).get(x, 0)
                    for o, w, table in zip(self.orders, self.weights, self.counts))
 
+    def score_total(self, data, t: int) -> int:
+        """sum_o B_o n_o: the weight of all counts in the contexts at t (the denominator)."""
+        return sum(w * sum(table.get(self._context(data, t, o), {}).values())
+                   for o, w, table in zip(self.orders, self.weights, self.counts))
+
     def update(self, data, t: int, x: int, delta: int = 1) -> None:
         for o, table in zip(self.orders, self.counts):
             row = table.setdefault(self._context(data, t, o), {})

@@ -18,17 +18,26 @@ def _probs(t: HmmTables):
     return t.pi / scale, A, t.e_freq / scale
 
 
-def information_content(t: HmmTables, data: bytes) -> float:
-    """-log2 P(x_1..T) in bits (0 for empty data)."""
+def information_content(t: HmmTables, data: bytes, orders=(), weights=()) -> float:
+    """-log2 P(x_1..T) in bits (0 for empty data); with `orders`/`weights`, under the HMM with
+    adaptive emissions P(b | j, x_<t) = (E(j, b) + sum_o B_o c_o(b)) / (2^16 + sum_o B_o n_o)."""
+    from archiver.models.hmm_reference import ContextCounts
     if not data:
         return 0.0
     pi, A, E = _probs(t)
     x = np.frombuffer(data, dtype=np.uint8)
+    ctx = ContextCounts(orders, weights) if orders else None
+    seq = list(data)
     bits = 0.0
-    a = pi * E[:, x[0]]
+    a = None
     for t_ in range(len(x)):
-        if t_:
-            a = (a @ A) * E[:, x[t_]]
+        e = E[:, x[t_]]
+        if ctx is not None:
+            score = ctx.score(seq, t_, int(x[t_]))
+            total = ctx.score_total(seq, t_)
+            e = (t.e_freq[:, x[t_]] + float(score)) / (float(1 << PREC) + float(total))
+            ctx.update(seq, t_, int(x[t_]))
+        a = pi * e if a is None else (a @ A) * e
         c = a.sum()
         bits -= np.log2(c)
         a /= c
