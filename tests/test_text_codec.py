@@ -53,8 +53,12 @@ def test_both_variants_and_two_segments_roundtrip(monkeypatch, variant):
     coder = TEXT._model()[0][variant]
     data = PROSE + bytes(range(256)) + PROSE[::-1]
     payload = TEXT._encode_variant(coder, variant, data)
-    assert payload[:2] == bytes([variant, 2])
+    assert payload[0] == variant | 0x10
     assert TEXT.decode(payload, len(data)) == data
+    with pytest.raises(CorruptChunk, match="segment sizes"):
+        TEXT.decode(payload + b"\x00" * 4, len(data))
+    with pytest.raises(CorruptChunk, match="segments hold"):
+        TEXT.decode(payload, len(data) + 1)
     with pytest.raises(CorruptChunk):                     # second segment damaged
         bad = bytearray(payload)
         bad[-6] ^= 0x20
@@ -78,14 +82,14 @@ def test_beats_zstd_on_small_prose():
 
 def test_damage_is_reported():
     payload = TEXT.encode(PROSE, 19)
-    with pytest.raises(CorruptChunk, match="too short"):
+    with pytest.raises(CorruptChunk, match="empty"):
         TEXT.decode(b"", len(PROSE))
     with pytest.raises(CorruptChunk, match="unknown variant"):
         TEXT.decode(b"\x07" + payload[1:], len(PROSE))
     with pytest.raises(CorruptChunk, match="segment table"):
-        TEXT.decode(payload[:1] + b"\x09" + payload[2:], len(PROSE))
-    with pytest.raises(CorruptChunk, match="segment sizes"):
-        TEXT.decode(payload + b"\x00\x00\x00\x00", len(PROSE))
+        TEXT.decode(bytes([payload[0] | 0x80]) + payload[1:], len(PROSE))
+    with pytest.raises(CorruptChunk, match="segment table"):
+        TEXT.decode(bytes([payload[0] | 0x10]) + payload[1:20], len(PROSE))
     with pytest.raises(CorruptChunk):
         TEXT.decode(payload[:-3], len(PROSE))
     caught = 0
@@ -121,6 +125,6 @@ def test_threaded_segments_equal_sequential_coding(monkeypatch):
         msg = Message(seed=text.SEED)
         coder.encode(piece, msg)
         messages.append(msg.to_bytes())
-    want = (bytes([text.ADAPTIVE, 2]) + text.SEGMENT.pack(half, len(messages[0])) +
+    want = (bytes([text.ADAPTIVE | 0x10]) + text.SEGMENT.pack(half, len(messages[0])) +
             text.SEGMENT.pack(len(data) - half, len(messages[1])) + b"".join(messages))
     assert TEXT._encode_variant(coder, text.ADAPTIVE, data) == want

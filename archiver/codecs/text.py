@@ -1,11 +1,12 @@
 """Codec 0x10: text through a byte-level HMM, coded with IconoCLaSM bits-back over rANS.
 
 Payload (all integers little-endian):
-    u8   variant: 0 = the plain HMM; 1 = the HMM with adaptive emissions (context counts of
-         orders 2, 3, 4, 6 added to every state's emission table, archiver/models/hmm_core.h)
-    u8   n, the number of segments (1..MAX_SEGMENTS)
-    n x (u64 raw size, u64 message size)
-    the n rANS messages (cython_ans Message.to_bytes, seed 0), one per segment
+    u8   low 4 bits: variant, 0 = the plain HMM, 1 = the HMM with adaptive emissions (context
+         counts of orders 2, 3, 4, 6 added to every state's emission table, hmm_core.h);
+         high 4 bits: n - 1, n = the number of segments (1..MAX_SEGMENTS)
+    if n > 1: n x (u64 raw size, u64 message size)
+    the n rANS messages (cython_ans Message.to_bytes, seed 0), one per segment; with n = 1 the
+    message is the rest of the payload and holds the whole chunk
 Segments are coded independently so that large chunks use both cores (one thread each); small
 inputs are one segment. Decoding pops exactly each segment's size and then checks that its
 message is back at the encoder's starting point (the initial bits it drew, and nothing else):
@@ -106,26 +107,30 @@ class TextCodec(Codec):
         else:
             with ThreadPoolExecutor(n) as pool:        # the coder releases the GIL
                 messages = list(pool.map(one, pieces))
-        head = bytes([variant, n]) + b"".join(SEGMENT.pack(len(p), len(m))
-                                              for p, m in zip(pieces, messages))
+        head = bytes([variant | (n - 1) << 4])
+        if n > 1:
+            head += b"".join(SEGMENT.pack(len(p), len(m)) for p, m in zip(pieces, messages))
         return head + b"".join(messages)
 
     def decode(self, payload: bytes, size: int) -> bytes:
         from cython_ans import Message
         from archiver.models._hmm import message_is_initial
-        if len(payload) < 2:
-            raise CorruptChunk("text codec: payload too short")
-        variant, n = payload[0], payload[1]
+        if not payload:
+            raise CorruptChunk("text codec: empty payload")
+        variant, n = payload[0] & 15, (payload[0] >> 4) + 1
         if variant not in (PLAIN, ADAPTIVE):
             raise CorruptChunk(f"text codec: unknown variant {variant}; the archive is damaged "
                                "or from a newer bbx")
-        if not 1 <= n <= MAX_SEGMENTS or len(payload) < 2 + n * SEGMENT.size:
-            raise CorruptChunk(f"text codec: bad segment table ({n} segments)")
-        table = [SEGMENT.unpack_from(payload, 2 + k * SEGMENT.size) for k in range(n)]
+        if n == 1:
+            table, pos = [(size, len(payload) - 1)], 1
+        else:
+            if n > MAX_SEGMENTS or len(payload) < 1 + n * SEGMENT.size:
+                raise CorruptChunk(f"text codec: bad segment table ({n} segments)")
+            table = [SEGMENT.unpack_from(payload, 1 + k * SEGMENT.size) for k in range(n)]
+            pos = 1 + n * SEGMENT.size
         if sum(raw for raw, _ in table) != size:
             raise CorruptChunk(f"text codec: segments hold {sum(r for r, _ in table)} bytes, "
                                f"expected {size}")
-        pos = 2 + n * SEGMENT.size
         if pos + sum(m for _, m in table) != len(payload):
             raise CorruptChunk("text codec: segment sizes do not match the payload length")
         coder = self._model()[0][variant]
