@@ -30,14 +30,19 @@ def random_weights(cfg: arch.Config, seed: int) -> ImageWeights:
         kinds = arch.tensor_kinds(g)
         convs[name] = {}
         for op in g.convs():
-            ws = [rng.integers(-127, 128, size=(op.cout, shapes[n][0], k, k)) for n, k, _ in op.inputs]
-            bound = sum(np.abs(w).reshape(op.cout, -1).sum(1) * arch.KIND_MAX[kinds[n]]
-                        for w, (n, _, _) in zip(ws, op.inputs))
-            shrink = np.maximum(1, -(-bound // (weights_io.FLOAT_EXACT - 1)))
-            ws = [(w // shrink.reshape(-1, 1, 1, 1)).astype(np.int8) for w in ws]
+            gk = arch.group_classes(g, op)
+            ws = []
+            for (n, k, _), cls in zip(op.inputs, gk):
+                lim = arch.class_weight_max(cls)
+                w = rng.integers(-lim, lim + 1, size=(op.cout, shapes[n][0], k, k))
+                if not cls.endswith("16"):       # int8 classes: shrink to the float32 bound
+                    bound = np.abs(w).reshape(op.cout, -1).sum(1) * arch.KIND_MAX[kinds[n]]
+                    shrink = np.maximum(1, -(-bound // (weights_io.FLOAT_EXACT - 1)))
+                    w = w // shrink.reshape(-1, 1, 1, 1)
+                ws.append(w.astype(np.int16 if cls.endswith("16") else np.int8))
             # multipliers that keep activations spread over the int8 range
-            gk = arch.group_kinds(g, op)
-            per_kind = {k: rng.integers(1 << 12, 1 << 15, size=op.cout) for k in set(gk)}
+            per_kind = {k: rng.integers(1 << 12, 1 << 15, size=op.cout) >> (8 if k.endswith("16") else 0)
+                        for k in set(gk)}
             m = np.stack([per_kind[k] for k in gk])
             b = rng.integers(-(1 << 30), 1 << 30, size=op.cout)
             convs[name][op.out] = ConvParams(ws, m.astype(np.int64), b.astype(np.int64))

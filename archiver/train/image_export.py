@@ -105,13 +105,14 @@ def quantise_net(model: ImageModel, name: str, deltas: np.ndarray) -> dict[str, 
                   for n, _, _ in op.inputs]
         us = [net.weights[f"{op.out}__{g}"].detach().double().numpy() * s
               for g, s in enumerate(scales)]
-        gk = arch.group_kinds(graph, op)
+        gk = arch.group_classes(graph, op)
         steps = {}
-        for kind in set(gk):          # the same per-kind grids as the training fake-quant
+        for kind in set(gk):          # the same per-class grids as the training fake-quant
             amax = np.max([np.abs(u).reshape(op.cout, -1).max(1)
                            for u, k in zip(us, gk) if k == kind], axis=0)
-            steps[kind] = np.maximum(amax / arch.ACT_MAX, 1e-12)
-        ws = [np.round(u / steps[k].reshape(-1, 1, 1, 1)).astype(np.int8) for u, k in zip(us, gk)]
+            steps[kind] = np.maximum(amax / arch.class_weight_max(kind), 1e-12)
+        ws = [np.round(u / steps[k].reshape(-1, 1, 1, 1)).astype(
+            np.int16 if k.endswith("16") else np.int8) for u, k in zip(us, gk)]
         bias = net.biases[op.out].detach().double().numpy()
         if op.act == "raw":
             gain, off = _raw_affine(name, op.cout, model.cfg, d_out)

@@ -70,13 +70,13 @@ class QNet(nn.Module):
         if not quant:
             return ws
         scales = self.in_scales[op.out]
-        gk = arch.group_kinds(self.graph, op)
+        gk = arch.group_classes(self.graph, op)
         us = [w * s for w, s in zip(ws, scales)]
         steps = {}
-        for kind in set(gk):      # one int8 grid per output channel and input kind
+        for kind in set(gk):      # one integer grid per output channel and weight class
             amax = torch.stack([u.detach().abs().amax(dim=(1, 2, 3))
                                 for u, k in zip(us, gk) if k == kind]).amax(0)
-            steps[kind] = (amax / arch.ACT_MAX).clamp_min(1e-12).view(-1, 1, 1, 1)
+            steps[kind] = (amax / arch.class_weight_max(kind)).clamp_min(1e-12).view(-1, 1, 1, 1)
         return [round_ste(u / steps[k]) * steps[k] / s for u, s, k in zip(us, scales, gk)]
 
     def forward(self, inputs: dict[str, torch.Tensor], quant: bool = True) -> torch.Tensor:

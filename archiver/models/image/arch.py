@@ -45,6 +45,7 @@ class Conv:
     inputs: tuple[tuple[str, int, str], ...]   # (tensor, kernel size, "same" | "valid")
     cout: int
     act: str                                    # "relu" | "linear" | "raw"
+    fine: tuple[str, ...] = ()                  # input groups with 16-bit weights (float64 GEMM)
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,10 @@ def head_net(cfg: Config) -> Graph:
     ops = [Conv("h0", (("trunk", 3, "valid"), ("planes", 3, "valid"), ("known", 3, "valid")),
                 cfg.head, "relu"),
            Conv("h1", (("h0", 1, "same"),), cfg.head, "relu"),
-           Conv("out", (("h1", 1, "same"), ("planes", 3, "valid")), 4 * PIXEL_PARAMS, "raw")]
+           # the linear skip from known pixels carries the prediction's DC: its weights must sum
+           # to ~1 far more precisely than an int8 grid allows, hence 16-bit weights
+           Conv("out", (("h1", 1, "same"), ("planes", 3, "valid")), 4 * PIXEL_PARAMS, "raw",
+                fine=("planes",))]
     return Graph("head", (("trunk", ACT, (cfg.trunk, 18, 18)), ("planes", PIXEL, (12, 18, 18)),
                           ("known", ACT, (4, 18, 18))), tuple(ops), "out")
 
@@ -193,6 +197,21 @@ def group_kinds(g: Graph, op: Conv) -> list[str]:
     coarse for the pixel weights, which carry the sub-level precision of a prediction)."""
     kinds = tensor_kinds(g)
     return [kinds[name] for name, _, _ in op.inputs]
+
+
+WEIGHT_MAX = 127          # int8 weights
+FINE_WEIGHT_MAX = 32767   # 16-bit weights of `fine` groups
+
+
+def group_classes(g: Graph, op: Conv) -> list[str]:
+    """Weight-grid class of each input group: its kind, with a "16" suffix for fine groups.
+    Each class has its own per-output-channel weight scale and accumulator."""
+    return [k + ("16" if name in op.fine else "")
+            for k, (name, _, _) in zip(group_kinds(g, op), op.inputs)]
+
+
+def class_weight_max(cls: str) -> int:
+    return FINE_WEIGHT_MAX if cls.endswith("16") else WEIGHT_MAX
 
 
 def shape_of(graph: Graph) -> dict[str, tuple[int, int, int]]:

@@ -30,7 +30,7 @@ class GraphRunner:
         self.mults: dict[str, dict[str, np.ndarray]] = {}
         for op in graph.convs():
             p = params[op.out]
-            gk = arch.group_kinds(graph, op)
+            gk = arch.group_classes(graph, op)
             classes: dict[tuple[int, str, str, bool], list[int]] = {}
             for gi, (name, k, pad) in enumerate(op.inputs):
                 key = (k, "same" if k == 1 else pad, gk[gi], name in static)
@@ -38,8 +38,10 @@ class GraphRunner:
             plan = []
             for (k, pad, kind, fixed), gis in classes.items():
                 w = np.concatenate([p.ws[gi] for gi in gis], axis=1)
+                # 16-bit (fine) classes run in float64: exact below 2**53
+                dtype = np.float64 if kind.endswith("16") else np.float32
                 mat = np.ascontiguousarray(w.transpose(1, 2, 3, 0).reshape(w.shape[1], -1),
-                                           dtype=np.float32)
+                                           dtype=dtype)
                 plan.append(([op.inputs[gi][0] for gi in gis], k, pad, kind, fixed, mat))
             self.plan[op.out] = plan
             self.mults[op.out] = {gk[gi]: p.m[gi] for gi in range(len(op.inputs))}
@@ -70,6 +72,7 @@ class GraphRunner:
                 cout = mat.shape[2]
                 mat = np.ascontiguousarray(mat.reshape(mat.shape[0], -1))
             x = t[names[0]] if len(names) == 1 else np.concatenate([t[n] for n in names], axis=3)
+            x = x.astype(mat.dtype, copy=False)
             if pad == "same" and k > 1:
                 r = k // 2
                 x = np.pad(x, ((0, 0), (r, r), (r, r), (0, 0)))

@@ -3,7 +3,7 @@
 One .npz holds everything the runtime needs, all integers except informational floats:
   config            JSON of arch.Config (uint8 bytes)
   shift             S, the requantisation shift (int64 scalar)
-  <net>/<conv>/w<g> int8 (cout, cin, k, k) weights of input group g
+  <net>/<conv>/w<g> int8 (cout, cin, k, k) weights of input group g (int16 for `fine` groups)
   <net>/<conv>/m    int64 (groups, cout) multipliers, <net>/<conv>/b int64 (cout) offset:
                     out = floor((sum_g acc_g * m[g] + b) / 2**S), then clamped for act
                     tensors; groups of the same kind share weight scale, so their m rows are
@@ -26,6 +26,7 @@ import numpy as np
 from archiver.models.image import arch
 
 FLOAT_EXACT = 1 << 24          # float32 sums of integers are exact below this
+DOUBLE_EXACT = 1 << 53         # float64 likewise (used for the 16-bit `fine` groups)
 INT64_SAFE = 1 << 62
 
 
@@ -35,7 +36,7 @@ class ImageWeightsError(Exception):
 
 @dataclass
 class ConvParams:
-    ws: list[np.ndarray]        # int8 per input group (cout, cin, k, k)
+    ws: list[np.ndarray]        # int8 (int16 if fine) per input group (cout, cin, k, k)
     m: np.ndarray               # int64 (groups, cout)
     b: np.ndarray               # int64 (cout,)
 
@@ -63,7 +64,8 @@ def save(weights: ImageWeights, path: Path) -> None:
     for net, convs in weights.convs.items():
         for name, p in convs.items():
             for g, w in enumerate(p.ws):
-                arrays[f"{net}/{name}/w{g}"] = w.astype(np.int8)
+                arrays[f"{net}/{name}/w{g}"] = w.astype(np.int16 if w.dtype == np.int16
+                                                        else np.int8)
             arrays[f"{net}/{name}/m"] = p.m.astype(np.int64)
             arrays[f"{net}/{name}/b"] = p.b.astype(np.int64)
     buf = io.BytesIO()
@@ -83,7 +85,10 @@ def load(path: Path) -> ImageWeights:
         for net, g in graphs.items():
             convs[net] = {}
             for op in g.convs():
-                ws = [np.asarray(z[f"{net}/{op.out}/w{i}"], np.int8) for i in range(len(op.inputs))]
+                classes = arch.group_classes(g, op)
+                ws = [np.asarray(z[f"{net}/{op.out}/w{i}"]).astype(
+                    np.int16 if classes[i].endswith("16") else np.int8)
+                    for i in range(len(op.inputs))]
                 convs[net][op.out] = ConvParams(ws, np.asarray(z[f"{net}/{op.out}/m"], np.int64),
                                                 np.asarray(z[f"{net}/{op.out}/b"], np.int64))
     except (KeyError, ValueError, OSError, TypeError) as e:
@@ -103,7 +108,7 @@ def check_exact(weights: ImageWeights) -> None:
         kinds = arch.tensor_kinds(g)
         for op in g.convs():
             p = weights.convs[net][op.out]
-            gk = arch.group_kinds(g, op)
+            gk = arch.group_classes(g, op)
             if p.m.shape != (len(op.inputs), op.cout) or p.b.shape != (op.cout,):
                 raise ImageWeightsError(f"{net}.{op.out}: multiplier/offset shapes do not match "
                                         "the architecture")
@@ -114,6 +119,9 @@ def check_exact(weights: ImageWeights) -> None:
                     raise ImageWeightsError(f"{net}.{op.out}: weight shape {w.shape} does not "
                                             f"match the architecture")
                 kind = gk[gi]
+                if np.abs(w.astype(np.int64)).max(initial=0) > arch.class_weight_max(kind):
+                    raise ImageWeightsError(f"{net}.{op.out}: weights of group {gi} exceed "
+                                            f"{arch.class_weight_max(kind)}")
                 if kind in mults and not np.array_equal(mults[kind], p.m[gi]):
                     raise ImageWeightsError(f"{net}.{op.out}: groups of kind {kind} must share "
                                             "their multipliers")
@@ -122,9 +130,11 @@ def check_exact(weights: ImageWeights) -> None:
                     op.cout, -1).sum(1) * arch.KIND_MAX[kinds[name]]
             worst = np.abs(p.b).astype(np.float64)
             for kind, bound in bounds.items():
-                if bound.max() >= FLOAT_EXACT:
+                fine = kind.endswith("16")
+                if bound.max() >= (DOUBLE_EXACT if fine else FLOAT_EXACT):
                     raise ImageWeightsError(f"{net}.{op.out}: partial sums reach {bound.max()} "
-                                            ">= 2**24, float32 GEMM would not be exact")
+                                            f">= 2**{53 if fine else 24}, "
+                                            f"float{64 if fine else 32} GEMM would not be exact")
                 worst = worst + bound.astype(np.float64) * np.abs(mults[kind])
             if worst.max() >= INT64_SAFE / 2:
                 raise ImageWeightsError(f"{net}.{op.out}: requantisation overflows int64")
