@@ -1,7 +1,7 @@
 """EM training of the byte-level HMM for the text codec (torch, CPU, one thread).
 
     python -m archiver.train.text train  [--states 256] [--hours 1.0] [--run runs/text]
-    python -m archiver.train.text prune  --keep 32 --run runs/text   # top-k transitions per state
+    python -m archiver.train.text prune  --keep 16 --run runs/text   # top-k transitions per state
     python -m archiver.train.text export --run runs/text             # -> weights/text-hmm.npz
 
 Stepwise (online) EM, Liang & Klein 2009: each minibatch of random windows gives expected
