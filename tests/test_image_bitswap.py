@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from archiver.models.image import bitswap
+from archiver.models.image import arch, bitswap
 from archiver.models.image.codelength import block_bits
 from archiver.models.image.model import BlockInputs, ImageRuntime
 from cython_ans import Message
@@ -18,8 +19,9 @@ def _blocks(seed: int, n: int) -> BlockInputs:
     return BlockInputs.from_crops(crops, rng.random(n) < 0.7, rng.random(n) < 0.7)
 
 
-def test_bitswap_round_trip_two_batches_on_one_message():
-    rt = ImageRuntime(random_weights(SMALL, seed=4))
+@pytest.mark.parametrize("dc_base", [False, True])
+def test_bitswap_round_trip_two_batches_on_one_message(dc_base):
+    rt = ImageRuntime(random_weights(arch.Config(**{**SMALL.to_dict(), "dc_base": dc_base}), 4))
     a, b = _blocks(1, 3), _blocks(2, 2)
     msg = Message(seed=5)
     bitswap.encode(rt, msg, a)

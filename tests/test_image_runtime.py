@@ -57,9 +57,9 @@ def random_inputs(graph: arch.Graph, batch: int, rng) -> dict[str, np.ndarray]:
     return out
 
 
-@pytest.fixture(scope="module")
-def small_weights():
-    return random_weights(SMALL, seed=1)
+@pytest.fixture(scope="module", params=[False, True], ids=["absolute", "dc_base"])
+def small_weights(request):
+    return random_weights(arch.Config(**{**SMALL.to_dict(), "dc_base": request.param}), seed=1)
 
 
 def test_fast_path_equals_int64_reference_on_random_weights(small_weights):
@@ -68,7 +68,7 @@ def test_fast_path_equals_int64_reference_on_random_weights(small_weights):
         fast = GraphRunner(g, small_weights.convs[name], small_weights.shift)
         inputs = random_inputs(g, 3, rng)
         a = fast(inputs)
-        b = reference.run(small_weights, name, inputs)
+        b = reference.run_graph(g, small_weights.convs[name], small_weights.shift, inputs)
         assert a.dtype == np.int64 and a.shape == b.shape
         assert np.array_equal(a, b), f"{name}: fast path differs from the int64 reference"
         assert np.abs(a).max() > 0
@@ -80,14 +80,15 @@ def test_extreme_inputs_saturate_identically(small_weights):
         inputs = {n: np.full((1, c, h, w), arch.KIND_MAX[kind], np.int64)
                   for n, kind, (c, h, w) in g.inputs}
         fast = GraphRunner(g, small_weights.convs[name], small_weights.shift)(inputs)
-        assert np.array_equal(fast, reference.run(small_weights, name, inputs))
+        assert np.array_equal(fast, reference.run_graph(g, small_weights.convs[name],
+                                                        small_weights.shift, inputs))
 
 
 def test_weights_round_trip_and_refusals(small_weights, tmp_path):
     path = tmp_path / "w.npz"
     weights_io.save(small_weights, path)
     back = weights_io.load(path)
-    assert back.cfg == SMALL and back.top_prior == small_weights.top_prior
+    assert back.cfg == small_weights.cfg and back.top_prior == small_weights.top_prior
     for name, convs in small_weights.convs.items():
         for op, p in convs.items():
             q = back.convs[name][op]
@@ -101,6 +102,30 @@ def test_weights_round_trip_and_refusals(small_weights, tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(ImageWeightsError, match="unreadable"):
         weights_io.load(tmp_path / "junk.npz")
+
+
+def test_head_through_the_model_equals_the_reference_every_pass(small_weights):
+    """model.head (plane-only outputs, cached trunk sums, DC base correction) = reference."""
+    rt = ImageRuntime(small_weights)
+    rng = np.random.default_rng(5)
+    crops = rng.integers(0, 256, size=(3, 40, 40, 3), dtype=np.uint8)
+    inp = BlockInputs.from_crops(crops, np.array([True, False, True]), np.array([True, True, False]))
+    z = rng.integers(0, arch.LATENT_BINS, size=(3, SMALL.zc, SMALL.zs, SMALL.zs))
+    trunk = rt.trunk(inp, z)
+    decoded: list[int] = []
+    for plane in arch.PASS_ORDER:
+        planes = np.pad(inp.ctx[:, :, 3:, 3:], ((0, 0), (0, 0), (0, 1), (0, 1)))
+        known = np.repeat(np.pad(inp.ctxmask[:, :, 3:, 3:], ((0, 0), (0, 0), (0, 1), (0, 1))), 4, 1)
+        known[:, :, 1:17, 1:17] = 0
+        for p in decoded:
+            planes[:, 3 * p:3 * p + 3, 1:17, 1:17] = 2 * inp.block[:, 3 * p:3 * p + 3] - 255
+            known[:, p, 1:17, 1:17] = arch.MASK_ON
+        ref = reference.run(small_weights, "head", {"trunk": trunk.feats, "planes": planes,
+                                                    "known": known})
+        o = plane * arch.PIXEL_PARAMS
+        assert np.array_equal(rt.head(inp, trunk, decoded, plane), ref[:, o:o + 9])
+        assert np.array_equal(rt.head(inp, trunk, decoded), ref)
+        decoded.append(plane)
 
 
 def test_block_inputs_hide_unavailable_context():
@@ -156,7 +181,7 @@ def test_same_bits_at_one_and_two_blas_threads(small_weights, tmp_path, net):
     g = small_weights.graphs[net]
     inputs = {n: rng.integers(-arch.KIND_MAX[k], arch.KIND_MAX[k] + 1, size=(64, *s))
               for n, k, s in g.inputs}
-    ref = reference.run(small_weights, net, inputs)
+    ref = reference.run_graph(g, small_weights.convs[net], small_weights.shift, inputs)
     assert digests[0] == digests[1] == hashlib.sha256(ref.tobytes()).hexdigest()
 
 
@@ -183,10 +208,11 @@ def test_shipped_weights_are_verified_exact_and_match_the_reference():
     inputs["head"] = {"trunk": trunk.feats, "planes": planes, "known": known}
     for net, inp_net in inputs.items():
         fast = rt.nets[net](inp_net)
-        assert np.array_equal(fast, reference.run(w, net, inp_net)), net
+        ref = reference.run_graph(w.graphs[net], w.convs[net], w.shift, inp_net)
+        assert np.array_equal(fast, ref), net
     # the plane-only head path, with the trunk's partial sums cached over passes, gives the
     # same integers as the full head output
-    full = rt.nets["head"](inputs["head"])
+    full = reference.run(w, "head", inputs["head"])
     for plane in (0, 3, 0):
         assert np.array_equal(rt.head(inp, trunk, [], plane), full[:, 9 * plane:9 * plane + 9])
     assert trunk.cache

@@ -30,6 +30,8 @@ def main(argv=None) -> None:
     t.add_argument("--levels", type=int, default=4)
     t.add_argument("--width", type=int, default=32)
     t.add_argument("--float", action="store_true", help="no fake quantisation")
+    t.add_argument("--dc-base", action="store_true",
+                   help="planes 1-3 predict relative to the plane-0 pixel (also when resuming)")
     t.add_argument("--eval-minutes", type=float, default=5.0)
     t.add_argument("--val-per-image", type=int, default=96)
     t.add_argument("--seed", type=int, default=0)
@@ -48,10 +50,11 @@ def main(argv=None) -> None:
     elif args.cmd == "train":
         from archiver.models.image.arch import Config
         from archiver.train.image_train import train
-        cfg = Config(levels=args.levels, width=args.width)
+        cfg = Config(levels=args.levels, width=args.width, dc_base=args.dc_base)
         train(args.data, args.run, args.hours, args.batch, args.lr, args.free_bits, cfg,
               quant=not args.float, eval_minutes=args.eval_minutes,
               val_per_image=args.val_per_image, seed=args.seed, resume_from=args.resume_from,
+              force_dc_base=args.dc_base,
               log=lambda m: print(m, flush=True))
     elif args.cmd == "export":
         import torch

@@ -83,7 +83,8 @@ def _raw_affine(name: str, cout: int, cfg: arch.Config, delta_out: float | None)
         gain, off = np.zeros(cout), np.zeros(cout)
         for p in range(4):
             o = p * arch.PIXEL_PARAMS
-            gain[o:o + 3], off[o:o + 3] = 256.0 * 128.0, 256.0 * 127.5      # loc, 1/256 bin
+            relative = cfg.dc_base and p != arch.DC_BASE_PLANE   # + 256 x_base at run time
+            gain[o:o + 3], off[o:o + 3] = 256.0 * 128.0, 0.0 if relative else 256.0 * 127.5
             gain[o + 3:o + 6], off[o + 3:o + 6] = 16.0, 64.0                # scale index
             gain[o + 6:o + 9], off[o + 6:o + 9] = 256.0, 0.0                # colour coeffs
         return gain, off

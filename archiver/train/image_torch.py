@@ -134,15 +134,20 @@ def discretized_logistic_logp(x, mu, s, nbins):
     return out.clamp(min=-30.0)
 
 
-def pixel_params(y: torch.Tensor, plane: int, xb: torch.Tensor, quant: bool):
+def pixel_params(y: torch.Tensor, plane: int, xb: torch.Tensor, quant: bool,
+                 base: torch.Tensor | None = None):
     """Head output (B, 36, 16, 16) -> (mu, scale) of plane `plane` in bin units, colour-chained.
-    xb is the plane's true pixels (B, 3, 16, 16) in 0..255 (R and G steer G and B)."""
+    xb is the plane's true pixels (B, 3, 16, 16) in 0..255 (R and G steer G and B); base
+    (B, 3, 16, 16) the DC base pixels when the head output is relative to them (arch.dc_base)."""
     p = y[:, plane * arch.PIXEL_PARAMS:(plane + 1) * arch.PIXEL_PARAMS]
     r = round_ste if quant else (lambda v: v)
-    loc = r(256.0 * (128.0 * p[:, 0:3] + 127.5))
+    if base is None:
+        loc = r(256.0 * (128.0 * p[:, 0:3] + 127.5))
+    else:
+        loc = 256.0 * base + r(256.0 * 128.0 * p[:, 0:3])
     j = torch.clamp(r(16.0 * p[:, 3:6] + 64.0), 0, 127)
     c = torch.clamp(r(256.0 * p[:, 6:9]), -256, 256)
-    d = xb - 128.0
+    d = xb - (128.0 if base is None else base)    # colour chain relative to the same reference
     loc_r = loc[:, 0]
     loc_g = loc[:, 1] + c[:, 0] * d[:, 0]
     loc_b = loc[:, 2] + c[:, 1] * d[:, 0] + c[:, 2] * d[:, 1]
@@ -218,7 +223,19 @@ class ImageModel(nn.Module):
             knownm = ring_known * (1 - inner) + inner * decoded
             y = self.nets["head"]({"trunk": trunk, "planes": planes, "known": knownm}, quant)
             target = block[:, plane * 3:(plane + 1) * 3]
-            mu_x, s_x = pixel_params(y, plane, target, quant)
+            base = None
+            if cfg.dc_base and plane != arch.DC_BASE_PLANE:
+                # skip applied to (pixel - base): subtract (sum of skip weights) * base value
+                head = self.nets["head"]
+                out_op = head.graph.convs()[-1]
+                wsum = head.quantised_weights(out_op, quant)[1].sum(dim=(1, 2, 3))
+                o = plane * arch.PIXEL_PARAMS
+                b0 = arch.DC_BASE_PLANE * 3
+                v_base = xb[:, b0:b0 + 3]
+                y = y.clone()
+                y[:, o:o + 3] = y[:, o:o + 3] - wsum[o:o + 3].view(1, 3, 1, 1) * v_base
+                base = block[:, b0:b0 + 3]
+            mu_x, s_x = pixel_params(y, plane, target, quant, base)
             rec = rec - discretized_logistic_logp(target, mu_x, s_x, 256).sum()
             decoded = decoded.clone()
             decoded[:, plane] = 1.0

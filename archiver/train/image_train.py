@@ -83,7 +83,8 @@ def save(path: Path, model, opt, state: dict) -> None:
 
 def train(data: Path, run: Path, hours: float, batch: int, lr: float, free_bits: float,
           cfg: arch.Config, quant: bool, eval_minutes: float, val_per_image: int,
-          seed: int = 0, resume_from: Path | None = None, log=print) -> None:
+          seed: int = 0, resume_from: Path | None = None, force_dc_base: bool = False,
+          log=print) -> None:
     torch.set_num_threads(2)
     run.mkdir(parents=True, exist_ok=True)
     ckpt = run / "ckpt.pt"
@@ -91,7 +92,7 @@ def train(data: Path, run: Path, hours: float, batch: int, lr: float, free_bits:
     source = ckpt if ckpt.exists() else resume_from
     if source is not None:
         blob = torch.load(source, weights_only=False)
-        cfg = arch.Config(**blob["cfg"])
+        cfg = arch.Config(**{**blob["cfg"], **({"dc_base": True} if force_dc_base else {})})
         model = ImageModel(cfg)
         model.load_state_dict(blob["model"])
         opt = torch.optim.Adam(model.parameters(), lr=lr)

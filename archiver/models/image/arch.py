@@ -36,6 +36,11 @@ BLOCK = 32
 CONTEXT = 8                     # rows above / columns left of a block given as context
 PASS_ORDER = (0, 3, 1, 2)       # planes (dy, dx) = (0,0), (1,1), (0,1), (1,0)
 PIXEL_PARAMS = 9                # per plane: 3 means, 3 scale indices, 3 colour coefficients
+# With Config.dc_base, the means of planes 1-3 are x_base + 128 * (head output with the linear
+# skip applied to (pixel - x_base)), x_base the plane-0 pixel of the same colour at the same
+# half-resolution position (decoded in pass 0): the skip weights then need not sum to exactly 1
+# for the prediction to follow the local brightness (its DC is exact by construction).
+DC_BASE_PLANE = 0
 LATENT_BINS = 1024
 
 
@@ -103,6 +108,7 @@ class Config:
     head: int = 32           # hidden channels of the pixel head
     zfeat: int = 16          # channels z_1 contributes to the pixel trunk (at 16x16)
     blocks: int = 1          # residual blocks per network
+    dc_base: bool = False    # planes 1-3 predict relative to plane 0's pixel (see DC_BASE_PLANE)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)

@@ -41,7 +41,8 @@ def encode(rt: ImageRuntime, msg, inp: BlockInputs) -> None:
     decoded: list[int] = []
     for plane in arch.PASS_ORDER:
         x = inp.block[:, 3 * plane:3 * plane + 3]
-        per_plane.append((x, rt.plane_params(rt.head(inp, trunk, decoded, plane), x)))
+        y = rt.head(inp, trunk, decoded, plane)
+        per_plane.append((x, rt.plane_params(y, x, rt.chain_ref(inp, plane))))
         decoded.append(plane)
     for x, p in reversed(per_plane):            # stack: last decoded is pushed first
         for c in (2, 1, 0):
@@ -69,7 +70,7 @@ def decode(rt: ImageRuntime, msg, ctx: np.ndarray, ctxmask: np.ndarray) -> np.nd
         base, j, coef = rt.plane_params(rt.head(inp, trunk, decoded, plane))
         x = inp.block[:, 3 * plane:3 * plane + 3]
         for c in range(3):
-            loc = chain_locs(base, coef, x)[:, c]
+            loc = chain_locs(base, coef, x, rt.chain_ref(inp, plane))[:, c]
             x[:, c] = _pop(msg, Params(loc, j[:, c]), 256, PIXEL_PRECISION)
         decoded.append(plane)
     _push(msg, z, rt.q1(inp), LB, LATENT_PRECISION)

@@ -61,6 +61,6 @@ def block_bits(rt: ImageRuntime, inp: BlockInputs, rng: np.random.Generator) -> 
     for plane in arch.PASS_ORDER:
         y = rt.head(inp, trunk, decoded, plane)
         x = inp.block[:, 3 * plane:3 * plane + 3]
-        xbits += _cl(x, rt.plane_params(y, x), 256, PIXEL_PRECISION)
+        xbits += _cl(x, rt.plane_params(y, x, rt.chain_ref(inp, plane)), 256, PIXEL_PRECISION)
         decoded.append(plane)
     return Bits(xbits, pbits, qbits)

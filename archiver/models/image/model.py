@@ -80,6 +80,7 @@ class ImageRuntime:
         self.cfg = weights.cfg
         self.nets = runners(weights)
         self.top_prior = weights.top_prior
+        self.dc_corr = dc_corrections(weights)
 
     # --- latents -------------------------------------------------------------------------
     def _latent_params(self, y: np.ndarray) -> Params:
@@ -123,11 +124,35 @@ class ImageRuntime:
         assert planes.shape[0] == b
         cols = None if plane is None else slice(plane * arch.PIXEL_PARAMS,
                                                 (plane + 1) * arch.PIXEL_PARAMS)
-        return self.nets["head"]({"trunk": trunk.feats, "planes": planes, "known": known}, cols,
-                                 trunk.cache)
+        channels = range(4 * arch.PIXEL_PARAMS) if plane is None else range(cols.start, cols.stop)
+        adjust, rel, a_base = None, [], None
+        if self.dc_corr is not None:
+            b0 = 3 * arch.DC_BASE_PLANE
+            a_base = planes[:, b0:b0 + 3, 1:17, 1:17]     # pixel inputs; 0 before pass 0
+            flat = a_base.transpose(0, 2, 3, 1).reshape(-1, 3)
+            rel = [(ci, o, o % arch.PIXEL_PARAMS) for ci, o in enumerate(channels)
+                   if o // arch.PIXEL_PARAMS != arch.DC_BASE_PLANE and o % arch.PIXEL_PARAMS < 3]
+
+            def adjust(total: np.ndarray) -> np.ndarray:
+                for ci, o, c in rel:      # the skip read (pixel - base): remove sum(w) * base
+                    total[:, ci] -= self.dc_corr[o] * flat[:, c]
+                return total
+        y = self.nets["head"]({"trunk": trunk.feats, "planes": planes, "known": known}, cols,
+                              trunk.cache, adjust)
+        for ci, _, c in rel:
+            y[:, ci] += 128 * (a_base[:, c] + 255)          # + 256 * x_base
+        return y
+
+    def chain_ref(self, inp: BlockInputs, plane: int) -> np.ndarray | None:
+        """Reference pixels of the colour chain of `plane`: the DC base under Config.dc_base
+        (plane 0, decoded in pass 0), else None (the fixed reference 128)."""
+        if self.cfg.dc_base and plane != arch.DC_BASE_PLANE:
+            b0 = 3 * arch.DC_BASE_PLANE
+            return inp.block[:, b0:b0 + 3]
+        return None
 
     @staticmethod
-    def plane_params(y: np.ndarray, x: np.ndarray | None = None):
+    def plane_params(y: np.ndarray, x: np.ndarray | None = None, ref: np.ndarray | None = None):
         """Coder parameters of a plane (3 channels) from its 9 raw head outputs. The G and B
         locations depend on the R (and G) pixels: pass x (B, 3, 16, 16) with those filled in
         (R for G, R and G for B); returns (loc_base, scale_idx, coeffs) if x is None."""
@@ -137,12 +162,27 @@ class ImageRuntime:
         c = np.clip(q[:, 6:9], -256, 256)
         if x is None:
             return base, j, c
-        return Params(chain_locs(base, c, x), j)
+        return Params(chain_locs(base, c, x, ref), j)
 
 
-def chain_locs(base: np.ndarray, c: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """R -> G -> B: loc_G += c_GR (x_R - 128), loc_B += c_BR (x_R - 128) + c_BG (x_G - 128)."""
-    d = np.asarray(x, np.int64) - 128
+def dc_corrections(weights: ImageWeights) -> np.ndarray | None:
+    """Per head output channel: (sum of the integer skip weights) * (its multiplier), the
+    pre-shift correction that makes the skip act on (pixel - base) under Config.dc_base."""
+    if not weights.cfg.dc_base:
+        return None
+    graph = weights.graphs["head"]
+    op = graph.convs()[-1]
+    gi = [name for name, _, _ in op.inputs].index("planes")
+    p = weights.convs["head"][op.out]
+    wsum = p.ws[gi].astype(np.int64).reshape(op.cout, -1).sum(1)
+    return wsum * p.m[gi]
+
+
+def chain_locs(base: np.ndarray, c: np.ndarray, x: np.ndarray,
+               ref: np.ndarray | None = None) -> np.ndarray:
+    """R -> G -> B: loc_G += c_GR (x_R - r_R), loc_B += c_BR (x_R - r_R) + c_BG (x_G - r_G),
+    with reference r = 128, or the given reference pixels (B, 3, H, W)."""
+    d = np.asarray(x, np.int64) - (128 if ref is None else np.asarray(ref, np.int64))
     loc = base.copy()
     loc[:, 1] += c[:, 0] * d[:, 0]
     loc[:, 2] += c[:, 1] * d[:, 0] + c[:, 2] * d[:, 1]

@@ -11,7 +11,13 @@ from archiver.models.image import arch
 from archiver.models.image.weights_io import ImageWeights
 
 
-def _conv(op: arch.Conv, t: dict, params, shift: int) -> np.ndarray:
+def _dc_channels(cout: int) -> list[tuple[int, int]]:
+    """(output channel, colour) of the head means that are relative to the plane-0 base."""
+    return [(o, o % arch.PIXEL_PARAMS) for o in range(cout)
+            if o // arch.PIXEL_PARAMS != arch.DC_BASE_PLANE and o % arch.PIXEL_PARAMS < 3]
+
+
+def _conv(op: arch.Conv, t: dict, params, shift: int, dc_base=None) -> np.ndarray:
     total = None
     for gi, ((name, k, pad), w) in enumerate(zip(op.inputs, params.ws)):
         acc = None
@@ -26,21 +32,30 @@ def _conv(op: arch.Conv, t: dict, params, shift: int) -> np.ndarray:
                 window = x[:, :, dy:dy + oh, dx:dx + ow]          # (B, C, oh, ow)
                 term = np.einsum("bchw,oc->bohw", window, w64[:, :, dy, dx])
                 acc = term if acc is None else acc + term
+        if dc_base is not None and name == "planes":
+            for o, c in _dc_channels(op.cout):
+                acc[:, o] -= int(w64[o].sum()) * dc_base[:, c]
         scaled = acc * params.m[gi].astype(np.int64).reshape(1, -1, 1, 1)
         total = scaled if total is None else total + scaled
     b = params.b.astype(np.int64).reshape(1, -1, 1, 1)
     y = np.floor_divide(total + b, 1 << shift)
+    if dc_base is not None:
+        for o, c in _dc_channels(op.cout):
+            y[:, o] += 128 * (dc_base[:, c] + 255)
     if op.act == "raw":
         return y
     low = 0 if op.act == "relu" else -arch.ACT_MAX
     return np.minimum(np.maximum(y, low), arch.ACT_MAX)
 
 
-def run_graph(graph: arch.Graph, params: dict, shift: int, inputs: dict) -> np.ndarray:
+def run_graph(graph: arch.Graph, params: dict, shift: int, inputs: dict,
+              dc_base=None) -> np.ndarray:
+    """dc_base: for the head under Config.dc_base, the plane-0 pixel inputs (B, 3, 16, 16)."""
     t = {k: np.asarray(v, dtype=np.int64) for k, v in inputs.items()}
     for op in graph.ops:
         if isinstance(op, arch.Conv):
-            t[op.out] = _conv(op, t, params[op.out], shift)
+            last = op.out == graph.output
+            t[op.out] = _conv(op, t, params[op.out], shift, dc_base if last else None)
         elif isinstance(op, arch.Add):
             t[op.out] = np.minimum(np.maximum(t[op.a] + t[op.b], -arch.ACT_MAX), arch.ACT_MAX)
         elif isinstance(op, arch.SpaceToDepth):
@@ -71,4 +86,10 @@ def run_graph(graph: arch.Graph, params: dict, shift: int, inputs: dict) -> np.n
 
 
 def run(weights: ImageWeights, net: str, inputs: dict) -> np.ndarray:
-    return run_graph(weights.graphs[net], weights.convs[net], weights.shift, inputs)
+    """One network; under Config.dc_base the head reads its base from the planes input's
+    centre (plane 0 of the block, decoded in pass 0)."""
+    dc_base = None
+    if net == "head" and weights.cfg.dc_base:
+        b0 = 3 * arch.DC_BASE_PLANE
+        dc_base = np.asarray(inputs["planes"], np.int64)[:, b0:b0 + 3, 1:17, 1:17]
+    return run_graph(weights.graphs[net], weights.convs[net], weights.shift, inputs, dc_base)

@@ -53,7 +53,7 @@ class GraphRunner:
                                     .reshape(k * k * c, cout))
 
     def _conv(self, op: arch.Conv, t: dict[str, np.ndarray], cols: slice | None = None,
-              cache: dict | None = None) -> np.ndarray:
+              cache: dict | None = None, adjust=None) -> np.ndarray:
         # Exact: every partial sum (over channels, offsets and groups of one kind, in any
         # order) is an integer bounded by sum |w| * max|a| < 2**24 (weights_io.check_exact).
         accs: dict[str, np.ndarray] = {}
@@ -108,6 +108,8 @@ class GraphRunner:
             total = term if total is None else total + term
         acc = next(iter(accs.values()))
         b, h, w = acc.shape[:3]
+        if adjust is not None:          # exact integer correction before the shift
+            total = adjust(total)
         out = (total + off) >> self.shift
         if op.act == "raw":
             return out.reshape(b, h, w, cout)
@@ -115,15 +117,16 @@ class GraphRunner:
         return np.clip(out, lo, arch.ACT_MAX).astype(np.float32).reshape(b, h, w, op.cout)
 
     def __call__(self, inputs: dict[str, np.ndarray], cols: slice | None = None,
-                 cache: dict | None = None) -> np.ndarray:
+                 cache: dict | None = None, adjust=None) -> np.ndarray:
         """inputs: NCHW integer arrays; returns the output, NCHW int64 (only channels `cols` of
         the final conv if given)."""
         t = {k: np.ascontiguousarray(v.transpose(0, 2, 3, 1), dtype=np.float32)
              for k, v in inputs.items()}
         for op in self.graph.ops:
             if isinstance(op, arch.Conv):
-                t[op.out] = self._conv(op, t, cols if op.out == self.graph.output else None,
-                                       cache)
+                last = op.out == self.graph.output
+                t[op.out] = self._conv(op, t, cols if last else None, cache,
+                                       adjust if last else None)
             elif isinstance(op, arch.Add):
                 t[op.out] = np.clip(t[op.a] + t[op.b], -arch.ACT_MAX, arch.ACT_MAX)
             elif isinstance(op, arch.SpaceToDepth):
