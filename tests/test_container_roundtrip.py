@@ -87,7 +87,7 @@ def test_small_files_share_one_chunk_and_large_files_split(tmp_path):
 
 def test_incompressible_data_is_stored_compressible_data_is_zstd(tmp_path):
     write_tree(tmp_path / "src", {b"noise": os.urandom(50_000), b"text.txt": b"la " * 20_000})
-    archiver.create(tmp_path / "t.bbx", [tmp_path / "src"], chunk_size=50_000)
+    archiver.create(tmp_path / "t.bbx", [tmp_path / "src"], chunk_size=50_000, codecs=["zstd"])
     with archiver.open(tmp_path / "t.bbx") as a:
         codecs = {r["path"]: r["codec"] for r in a.rows() if r["type"] == "file"}
         assert codecs == {"src/noise": "store", "src/text.txt": "zstd"}
@@ -113,6 +113,9 @@ class _FakeModel(Codec):
         return b"MODEL" + b"x" * (size - 5)
 
 
+MODEL_AND_ZSTD = ["zstd", "fake-model"]      # the shipped model codecs stay out of these tests
+
+
 @pytest.fixture
 def fake_model():
     codec = registry.register(_FakeModel())
@@ -122,7 +125,7 @@ def fake_model():
 
 def test_model_codec_used_where_it_wins_and_its_hash_is_recorded(tmp_path, fake_model):
     write_tree(tmp_path / "src", {b"m.dat": b"MODEL" + b"x" * 995, b"other.txt": b"plain " * 200})
-    archiver.create(tmp_path / "t.bbx", [tmp_path / "src"], chunk_size=1000)
+    archiver.create(tmp_path / "t.bbx", [tmp_path / "src"], chunk_size=1000, codecs=MODEL_AND_ZSTD)
     with archiver.open(tmp_path / "t.bbx") as a:
         codecs = {r["path"]: r["codec"] for r in a.rows() if r["type"] == "file"}
         assert codecs == {"src/m.dat": "fake-model", "src/other.txt": "zstd"}
@@ -136,7 +139,7 @@ def test_model_codec_used_where_it_wins_and_its_hash_is_recorded(tmp_path, fake_
 
 def test_model_hashes_not_recorded_when_model_codec_unused(tmp_path, fake_model):
     write_tree(tmp_path / "src", {b"t.txt": b"plain " * 200})
-    archiver.create(tmp_path / "t.bbx", [tmp_path / "src"])
+    archiver.create(tmp_path / "t.bbx", [tmp_path / "src"], codecs=MODEL_AND_ZSTD)
     with archiver.open(tmp_path / "t.bbx") as a:
         assert a.model_hashes == []
 
@@ -187,7 +190,7 @@ def test_model_codec_losing_on_the_sample_is_not_run_on_the_whole_chunk(tmp_path
     sizes = []
     fake_model.encode = lambda data, level: sizes.append(len(data)) or bytes(len(data))
     write_tree(tmp_path / "src", {b"m.dat": b"MODEL" + b"x" * 300_000})
-    archiver.create(tmp_path / "t.bbx", [tmp_path / "src"])
+    archiver.create(tmp_path / "t.bbx", [tmp_path / "src"], codecs=MODEL_AND_ZSTD)
     assert sizes == [64 << 10]                       # the sample only: zstd won the race
     with archiver.open(tmp_path / "t.bbx") as a:
         assert {c.codec_id for c in a.chunks} == {0x01}
@@ -197,7 +200,7 @@ def test_model_codec_winning_on_the_sample_is_run_on_the_whole_chunk(tmp_path, f
     sizes = []
     fake_model.encode = lambda data, level: sizes.append(len(data)) or b"M"
     write_tree(tmp_path / "src", {b"m.dat": b"MODEL" + b"x" * 300_000})
-    archiver.create(tmp_path / "t.bbx", [tmp_path / "src"])
+    archiver.create(tmp_path / "t.bbx", [tmp_path / "src"], codecs=MODEL_AND_ZSTD)
     assert sizes == [64 << 10, 300_005]
     with archiver.open(tmp_path / "t.bbx") as a:
         assert {c.codec_id for c in a.chunks} == {0xF0}
