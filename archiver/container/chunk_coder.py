@@ -2,9 +2,11 @@
 (ties go to the cheaper decoder: store, then zstd, then model codecs). A model codec is
 therefore used only where it beats zstd, and nothing is ever stored larger than it is.
 
-Model codecs are slow (tens of KB/s), so on a large chunk each is first raced against zstd
-on a sample of the chunk's head and runs on the whole chunk only if it wins there: zstd gains
-more than a model from a longer input, so a model that loses on the sample loses on the chunk."""
+Model codecs are slow (tens of KB/s), so on a large chunk each first codes a sample of the
+chunk's head; it runs on the whole chunk only if its rate there, extrapolated to the chunk,
+comes within SCREEN_SLACK of the best payload so far (zstd on the whole chunk). A model's rate
+hardly depends on the input's length, while zstd gains from a longer input, so a model that
+fails this test would lose on the whole chunk."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -13,7 +15,8 @@ from archiver.codecs import registry
 from archiver.codecs.base import Codec
 from archiver.errors import UnknownCodecName
 
-SAMPLE_BYTES = 64 << 10       # what accepts() sees, and the size of the screening race
+SAMPLE_BYTES = 64 << 10       # what accepts() sees, and the size of the screening sample
+SCREEN_SLACK = 1.05
 STORE_ID, ZSTD_ID = 0x00, 0x01
 
 
@@ -63,15 +66,13 @@ class ChunkCoder:
             if len(zstd) < len(best):
                 best_id, best = ZSTD_ID, zstd
         sample = raw[:SAMPLE_BYTES]
-        zstd_sample = None
         for codec in self.model_codecs:
             if not codec.accepts(sample, first_path):
                 continue
             try:
                 if len(raw) > 2 * SAMPLE_BYTES:
-                    if zstd_sample is None:
-                        zstd_sample = len(registry.get(ZSTD_ID).encode(sample, self.level))
-                    if len(codec.encode(sample, self.level)) >= zstd_sample:
+                    guess = len(codec.encode(sample, self.level)) * len(raw) / len(sample)
+                    if guess > SCREEN_SLACK * len(best):
                         continue
                 payload = codec.encode(raw, self.level)
             except Exception as exc:  # noqa: BLE001 - a failing model must not lose the archive
