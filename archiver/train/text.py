@@ -1,6 +1,7 @@
 """EM training of the byte-level HMM for the text codec (torch, CPU, one thread).
 
     python -m archiver.train.text train  [--states 256] [--hours 1.0] [--run runs/text]
+                                         [--resume-from checkpoints/text-hmm-ckpt.pt]
     python -m archiver.train.text prune  --keep 16 --run runs/text   # top-k transitions per state
     python -m archiver.train.text export --run runs/text             # -> weights/text-hmm.npz
 
@@ -11,7 +12,8 @@ good model in far fewer passes over the data than batch EM. Zeros in the transit
 zero under EM, so pruning to a sparse graph and continuing to train keeps the graph.
 
 Checkpoints (`RUN/ckpt.pt`, rewritten atomically every few minutes) hold the statistics, the
-step count and the RNG state: rerunning `train` with the same --run resumes where it stopped.
+step count and the RNG state: rerunning `train` with the same --run resumes where it stopped;
+`--resume-from PATH` starts a fresh run directory from a copied checkpoint (the committed one).
 Validation bits/byte per kind of text (held-out books/files) is logged to `RUN/log.tsv`.
 """
 from __future__ import annotations
@@ -170,12 +172,16 @@ def cmd_train(args) -> int:
     ckpt_path = run / "ckpt.pt"
     train = load_kinds(Path(args.corpus), "train")
     valid = valid_windows(load_kinds(Path(args.corpus), "valid"), args.valid_count, args.valid_len)
-    if ckpt_path.exists():
-        ck = torch.load(ckpt_path, weights_only=False)
+    # The run's own checkpoint wins over --resume-from, so restarting a resumed run continues it.
+    source = ckpt_path if ckpt_path.exists() else args.resume_from
+    if source is not None:
+        if not Path(source).is_file():
+            sys.exit(f"--resume-from {source}: no such checkpoint file")
+        ck = torch.load(source, weights_only=False)
         stats, step, mask = ck["stats"], ck["step"], ck.get("mask")
         gen = np.random.default_rng()
         gen.bit_generator.state = ck["rng"]
-        print(f"resuming {ckpt_path} at step {step}", flush=True)
+        print(f"resuming {source} at step {step}", flush=True)
     else:
         gen = np.random.default_rng(0)
         sample = sample_windows(train, 4096, 1024, gen).numpy().reshape(-1)
@@ -258,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--valid-count", type=int, default=8)
     t.add_argument("--valid-len", type=int, default=4096)
     t.add_argument("--save-every", type=float, default=120.0)
+    t.add_argument("--resume-from", default=None, metavar="PATH",
+                   help="start from this checkpoint (e.g. checkpoints/text-hmm-ckpt.pt) when "
+                        "RUN/ckpt.pt does not exist yet; RUN/ckpt.pt is written as usual")
     p = sub.add_parser("prune")
     p.add_argument("--run", default="runs/text")
     p.add_argument("--keep", type=int, required=True)
