@@ -16,6 +16,9 @@ def installed_hashes() -> set[str]:
 
 
 def require_weights(archive_path: str, needed: list[str]) -> None:
-    missing = [h for h in needed if h not in installed_hashes()]
+    if not needed:                     # store/zstd only: no weights to load and hash
+        return
+    installed = installed_hashes()
+    missing = [h for h in needed if h not in installed]
     if missing:
         raise MissingWeights(archive_path, ", ".join(f"SHA-256 {h[:16]}..." for h in missing))
