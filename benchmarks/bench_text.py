@@ -157,8 +157,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, default=Path("data/text/corpus"))
     ap.add_argument("--segments", type=int, default=12)
+    ap.add_argument("--speed-only", action="store_true", help="only the speed section")
     args = ap.parse_args()
     print(f"text model {TEXT.model_hashes()[0][:16]}...")
+    if args.speed_only:
+        speed(args.corpus)
+        return
     pieces(args.corpus, args.segments)
     books(args.corpus)
     folder(args.corpus, "code")

@@ -22,8 +22,8 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 from cython_ans._rans cimport Message
-from cython_ans.rans cimport (RANS_L, RANS_OK, rans_msg, rans_pop_cdf, rans_push, rans_push_cdf,
-                              rans_source_word,
+from cython_ans.rans cimport (RANS_L, RANS_OK, rans_msg, rans_peek, rans_pop_advance,
+                              rans_pop_cdf, rans_push, rans_push_cdf, rans_source_word,
                               rans_quantize_cdf)
 
 cnp.import_array()
@@ -39,6 +39,9 @@ cdef extern from "hmm_core.h" nogil:
         const uint16_t *succ
         const uint32_t *a_freq
         const uint32_t *e_col
+        const int32_t *pred_start
+        const uint16_t *pred_state
+        const uint32_t *pred_a
     int32_t hmm_filter_first(const hmm_model *m, int32_t x, uint32_t *alpha)
     int32_t hmm_filter_step(const hmm_model *m, const uint32_t *prev, int32_t x,
                             uint32_t *alpha, uint64_t *work)
@@ -54,11 +57,39 @@ cdef extern from "hmm_core.h" nogil:
                                    uint64_t score, uint32_t *alpha, uint64_t *work)
     int32_t hmm_filter_first_scored(const hmm_model *m, int32_t x, uint64_t score,
                                     uint32_t *alpha)
+    ctypedef struct hmm_lq:
+        uint64_t M
+        uint64_t V
+    void hmm_lq_prepare(const uint64_t *w, int64_t n, unsigned precision, uint64_t *pre,
+                        hmm_lq *q)
+    uint64_t hmm_lq_cum(const hmm_lq *q, const uint64_t *pre, int64_t k)
+    int64_t hmm_lq_find(const hmm_lq *q, const uint64_t *pre, int64_t n, uint64_t cf)
 
 cdef enum:
     Q_PREC_ = 24          # precision of the bits-back posteriors Q
     X_PREC_ = 20          # precision of adaptive emissions (quantised per byte)
     CHECKPOINT_ = 128     # the encoder keeps alpha_t for t % CHECKPOINT == 0
+
+cdef inline int push_quantised(rans_msg *m, const uint64_t *w, int64_t n, unsigned prec,
+                               int64_t s, uint64_t *pre) noexcept nogil:
+    """Push s under leaky_quantise(w[0..n), prec): rans_quantize_cdf + rans_push_cdf, exactly,
+    with two divisions instead of n."""
+    cdef hmm_lq q
+    hmm_lq_prepare(w, n, prec, pre, &q)
+    cdef uint64_t lo = hmm_lq_cum(&q, pre, s), hi = hmm_lq_cum(&q, pre, s + 1)
+    return rans_push(m, lo, hi - lo, prec)
+
+
+cdef inline int64_t pop_quantised(rans_msg *m, const uint64_t *w, int64_t n, unsigned prec,
+                                  uint64_t *pre) noexcept nogil:
+    """Pop a symbol under leaky_quantise(w[0..n), prec), like rans_pop_cdf on its cdf."""
+    cdef hmm_lq q
+    hmm_lq_prepare(w, n, prec, pre, &q)
+    cdef int64_t k = hmm_lq_find(&q, pre, n, rans_peek(m, prec))
+    cdef uint64_t lo = hmm_lq_cum(&q, pre, k), hi = hmm_lq_cum(&q, pre, k + 1)
+    rans_pop_advance(m, lo, hi - lo, prec)
+    return k
+
 
 PREC = HMM_PREC
 ALPHA_BITS = HMM_ALPHA_BITS
@@ -109,7 +140,10 @@ cdef class HmmCoder:
             pi_cdf=cdf(tables.pi), a_cdf=cdf(tables.a_freq), e_cdf=cdf(tables.e_freq),
             pred_start=np.ascontiguousarray(tables.pred_start, dtype=np.int32),
             pred_state=np.ascontiguousarray(tables.pred_state, dtype=np.int32),
-            pred_slot=np.ascontiguousarray(tables.pred_slot, dtype=np.int32))
+            pred_slot=np.ascontiguousarray(tables.pred_slot, dtype=np.int32),
+            pred_state16=np.ascontiguousarray(tables.pred_state, dtype=np.uint16),
+            pred_a=np.ascontiguousarray(
+                np.asarray(tables.a_freq, dtype=np.uint32)[tables.pred_state, tables.pred_slot]))
         self._keep = arrays
         self.K = self.m.K = tables.K
         self.D = self.m.D = tables.D
@@ -124,6 +158,9 @@ cdef class HmmCoder:
         self.pred_start = <const int32_t *> cnp.PyArray_DATA(arrays["pred_start"])
         self.pred_state = <const int32_t *> cnp.PyArray_DATA(arrays["pred_state"])
         self.pred_slot = <const int32_t *> cnp.PyArray_DATA(arrays["pred_slot"])
+        self.m.pred_start = self.pred_start
+        self.m.pred_state = <const uint16_t *> cnp.PyArray_DATA(arrays["pred_state16"])
+        self.m.pred_a = <const uint32_t *> cnp.PyArray_DATA(arrays["pred_a"])
 
     cdef hmm_ctx *_new_ctx(self) except? NULL:
         if not self.orders:
@@ -163,9 +200,9 @@ cdef class HmmCoder:
             raise MemoryError("HMM filter: out of memory for the context counts")
         return out
 
-    cdef inline size_t _posterior(self, const uint32_t *prev, int32_t j, uint64_t *w,
-                                  uint32_t *cdf) noexcept nogil:
-        """Q(z_t-1 | x_1..t-1, z_t = j) as a cdf over the predecessor list of j; returns n."""
+    cdef inline size_t _posterior(self, const uint32_t *prev, int32_t j,
+                                  uint64_t *w) noexcept nogil:
+        """Weights of Q(z_t-1 | x_1..t-1, z_t = j) over the predecessor list of j; returns n."""
         cdef int32_t lo = self.pred_start[j], hi = self.pred_start[j + 1], k, i
         cdef size_t n = hi - lo
         cdef uint64_t total = 0
@@ -176,25 +213,22 @@ cdef class HmmCoder:
         if total == 0:      # no predecessor survived the filter's rounding: fall back to flat
             for k in range(<int32_t> n):
                 w[k] = 1
-        rans_quantize_cdf(w, n, Q_PREC_, cdf)
         return n
 
     cdef inline int _push_byte(self, rans_msg *m, hmm_ctx *ctx, const uint8_t *data, int64_t t,
-                               int32_t z, uint64_t *w, uint32_t *cdf) noexcept nogil:
+                               int32_t z, uint64_t *w, uint64_t *pre) noexcept nogil:
         """x_t -> P(x_t | z_t = z, x_<t): the fixed table, or the adaptive one from counts."""
         if ctx == NULL:
             return rans_push_cdf(m, self.e_cdf + <int64_t> z * 257, data[t], HMM_PREC)
         hmm_ctx_weights(ctx, data, t, self.e_freq + <int64_t> z * 256, w)
-        rans_quantize_cdf(w, 256, X_PREC_, cdf)
-        return rans_push_cdf(m, cdf, data[t], X_PREC_)
+        return push_quantised(m, w, 256, X_PREC_, data[t], pre)
 
     cdef inline uint8_t _pop_byte(self, rans_msg *m, hmm_ctx *ctx, const uint8_t *data,
-                                  int64_t t, int32_t z, uint64_t *w, uint32_t *cdf) noexcept nogil:
+                                  int64_t t, int32_t z, uint64_t *w, uint64_t *pre) noexcept nogil:
         if ctx == NULL:
             return <uint8_t> rans_pop_cdf(m, self.e_cdf + <int64_t> z * 257, 256, HMM_PREC)
         hmm_ctx_weights(ctx, data, t, self.e_freq + <int64_t> z * 256, w)
-        rans_quantize_cdf(w, 256, X_PREC_, cdf)
-        return <uint8_t> rans_pop_cdf(m, cdf, 256, X_PREC_)
+        return <uint8_t> pop_quantised(m, w, 256, X_PREC_, pre)
 
     def encode(self, const uint8_t[::1] data not None, Message msg not None):
         """Push `data` onto `msg` (IconoCLaSM encoding). Raises MemoryError if the message
@@ -208,6 +242,7 @@ cdef class HmmCoder:
         block_arr = np.zeros((CHECKPOINT_, K), dtype=np.uint32)
         w_arr = np.zeros(max(K, 256) + 1, dtype=np.uint64)
         cdf_arr = np.zeros(max(K, 256) + 1, dtype=np.uint32)
+        pre_arr = np.zeros(max(K, 256) + 1, dtype=np.uint64)
         cur_arr = np.zeros((2, K), dtype=np.uint32)
         score_arr = np.zeros(T if self.orders else 1, dtype=np.uint64)
         cdef uint32_t[:, ::1] ckpt = ckpt_arr
@@ -216,6 +251,7 @@ cdef class HmmCoder:
         cdef uint64_t[::1] w = w_arr
         cdef uint64_t[::1] score = score_arr
         cdef uint32_t[::1] cdf = cdf_arr
+        cdef uint64_t[::1] pre = pre_arr
         cdef rans_msg *m = &msg.m
         cdef const uint8_t *x = &data[0]
         cdef int64_t t, b, s, u, loaded = -1
@@ -247,7 +283,7 @@ cdef class HmmCoder:
                 for t in range(T - 1, 0, -1):
                     if ctx != NULL:     # counts as they were before x_t
                         hmm_ctx_update(ctx, x, t, x[t], -1)
-                    err |= self._push_byte(m, ctx, x, t, z, &w[0], &cdf[0])
+                    err |= self._push_byte(m, ctx, x, t, z, &w[0], &pre[0])
                     b = (t - 1) // CHECKPOINT_
                     if b != loaded:             # recompute alpha for block b from its checkpoint
                         memcpy(&block[0, 0], &ckpt[b, 0], sizeof(uint32_t) * K)
@@ -259,15 +295,15 @@ cdef class HmmCoder:
                                                    score[u] if ctx != NULL else 0,
                                                    &block[s, 0], <uint64_t *> &w[0])
                         loaded = b
-                    n = self._posterior(&block[(t - 1) - b * CHECKPOINT_, 0], z, &w[0], &cdf[0])
-                    k = rans_pop_cdf(m, &cdf[0], n, Q_PREC_)
+                    n = self._posterior(&block[(t - 1) - b * CHECKPOINT_, 0], z, &w[0])
+                    k = <size_t> pop_quantised(m, &w[0], n, Q_PREC_, &pre[0])
                     i = self.pred_state[self.pred_start[z] + k]
                     d = self.pred_slot[self.pred_start[z] + k]
                     err |= rans_push_cdf(m, self.a_cdf + <int64_t> i * (D + 1), d, HMM_PREC)
                     z = i
                 if ctx != NULL:
                     hmm_ctx_update(ctx, x, 0, x[0], -1)
-                err |= self._push_byte(m, ctx, x, 0, z, &w[0], &cdf[0])
+                err |= self._push_byte(m, ctx, x, 0, z, &w[0], &pre[0])
                 err |= rans_push_cdf(m, self.pi_cdf, z, HMM_PREC)
         finally:
             hmm_ctx_free(ctx)
@@ -286,11 +322,13 @@ cdef class HmmCoder:
         cur_arr = np.zeros((2, K), dtype=np.uint32)
         w_arr = np.zeros(max(K, 256) + 1, dtype=np.uint64)
         cdf_arr = np.zeros(max(K, 256) + 1, dtype=np.uint32)
+        pre_arr = np.zeros(max(K, 256) + 1, dtype=np.uint64)
         cdef uint8_t[::1] out = out_arr
         cdef uint8_t *x = &out[0]
         cdef uint32_t[:, ::1] cur = cur_arr
         cdef uint64_t[::1] w = w_arr
         cdef uint32_t[::1] cdf = cdf_arr
+        cdef uint64_t[::1] pre = pre_arr
         cdef rans_msg *m = &msg.m
         cdef int64_t t, T = size
         cdef int32_t z, j, d, lo, hi, mid
@@ -301,14 +339,14 @@ cdef class HmmCoder:
         try:
             with nogil:
                 z = <int32_t> rans_pop_cdf(m, self.pi_cdf, K, HMM_PREC)
-                x[0] = self._pop_byte(m, ctx, x, 0, z, &w[0], &cdf[0])
+                x[0] = self._pop_byte(m, ctx, x, 0, z, &w[0], &pre[0])
                 if ctx != NULL:
                     err |= hmm_ctx_update(ctx, x, 0, x[0], 1)
                 hmm_filter_first_scored(&self.m, x[0], 0, &cur[0, 0])
                 for t in range(1, T):
                     d = <int32_t> rans_pop_cdf(m, self.a_cdf + <int64_t> z * (D + 1), D, HMM_PREC)
                     j = self.succ[<int64_t> z * D + d]
-                    n = self._posterior(&cur[(t - 1) & 1, 0], j, &w[0], &cdf[0])
+                    n = self._posterior(&cur[(t - 1) & 1, 0], j, &w[0])
                     # index of z in j's predecessor list (sorted by source state, each once)
                     lo = self.pred_start[j]
                     hi = self.pred_start[j + 1] - 1
@@ -318,8 +356,8 @@ cdef class HmmCoder:
                             lo = mid + 1
                         else:
                             hi = mid
-                    err |= rans_push_cdf(m, &cdf[0], lo - self.pred_start[j], Q_PREC_)
-                    x[t] = self._pop_byte(m, ctx, x, t, j, &w[0], &cdf[0])
+                    err |= push_quantised(m, &w[0], n, Q_PREC_, lo - self.pred_start[j], &pre[0])
+                    x[t] = self._pop_byte(m, ctx, x, t, j, &w[0], &pre[0])
                     if ctx != NULL:
                         score = hmm_ctx_score(ctx, x, t, x[t])
                         err |= hmm_ctx_update(ctx, x, t, x[t], 1)

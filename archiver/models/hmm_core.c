@@ -6,11 +6,11 @@
 
 static inline int bitlen64(uint64_t v) { return v ? 64 - __builtin_clzll(v) : 0; }
 
-/* Rescale v (K entries, max > 0) into alpha with max in [2^15, 2^16); returns nonzero count. */
-static int32_t rescale(const uint64_t *v, int32_t K, uint32_t *alpha)
+/* Rescale v (K entries, maximum mx > 0) into alpha with max in [2^15, 2^16); returns the
+ * nonzero count. */
+static int32_t rescale_max(const uint64_t *restrict v, int32_t K, uint64_t mx,
+                           uint32_t *restrict alpha)
 {
-    uint64_t mx = 0;
-    for (int32_t j = 0; j < K; j++) mx = v[j] > mx ? v[j] : mx;
     int shift = bitlen64(mx) - HMM_ALPHA_BITS;
     int32_t nz = 0;
     if (shift >= 0) {
@@ -27,6 +27,13 @@ static int32_t rescale(const uint64_t *v, int32_t K, uint32_t *alpha)
         }
     }
     return nz;
+}
+
+static int32_t rescale(const uint64_t *v, int32_t K, uint32_t *alpha)
+{
+    uint64_t mx = 0;
+    for (int32_t j = 0; j < K; j++) mx = v[j] > mx ? v[j] : mx;
+    return rescale_max(v, K, mx, alpha);
 }
 
 /* Shift that keeps (E + score) >> s below 2^17 (0 without context scores). */
@@ -57,36 +64,64 @@ int32_t hmm_filter_step(const hmm_model *m, const uint32_t *prev, int32_t x,
     return hmm_filter_step_scored(m, prev, x, 0, alpha, work);
 }
 
-int32_t hmm_filter_step_scored(const hmm_model *m, const uint32_t *prev, int32_t x,
-                               uint64_t score, uint32_t *alpha, uint64_t *work)
+/* The filter step is the hot loop: on x86-64 also build an AVX2 version (hardware gathers),
+ * picked at load time when the CPU has it. Integer results are identical. */
+#if defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define HMM_HOT __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef HMM_HOT
+#define HMM_HOT
+#endif
+
+/* Below 1/SCATTER_BELOW of the states alive, scattering from the live ones is cheaper. */
+#define SCATTER_BELOW 3
+
+HMM_HOT int32_t hmm_filter_step_scored(const hmm_model *m, const uint32_t *prev, int32_t x,
+                                       uint64_t score, uint32_t *alpha, uint64_t *work)
 {
-    const int32_t K = m->K, D = m->D;
-    memset(work, 0, sizeof(uint64_t) * (size_t)K);
-    if (D == K) {
-        /* Dense: successors are 0..K-1 in order, so the inner loop vectorises. */
+    /* Pull form: w_j = sum over the predecessors i of j of prev(i) * A(i, j), accumulated in a
+     * register (the scatter form's read-modify-write of memory was the bottleneck). Integer
+     * sums are exact in any order, so this equals the definition in hmm_core.h. Each product
+     * is below 2^32 (alpha < 2^16, A <= 2^16). */
+    const int32_t K = m->K;
+    const int32_t *restrict start = m->pred_start;
+    const uint16_t *restrict from = m->pred_state;
+    const uint32_t *restrict a = m->pred_a;
+    const uint32_t *restrict e = m->e_col + (int64_t)x * K;
+    const int s = score_shift(score);
+    uint64_t *restrict w = work;
+    uint64_t mx = 0;
+    int32_t nz = 0;
+    for (int32_t i = 0; i < K; i++) nz += prev[i] != 0;
+    if ((int64_t)nz * SCATTER_BELOW < K) {
+        /* Few live states (common with the plain model): push only from those. */
+        const int32_t D = m->D;
+        memset(w, 0, sizeof(uint64_t) * (size_t)K);
         for (int32_t i = 0; i < K; i++) {
-            const uint64_t a = prev[i];
-            if (!a) continue;
-            const uint32_t *row = m->a_freq + (int64_t)i * D;
-            for (int32_t j = 0; j < K; j++) work[j] += a * row[j];
-        }
-    } else {
-        for (int32_t i = 0; i < K; i++) {
-            const uint64_t a = prev[i];
-            if (!a) continue;
+            const uint64_t p = prev[i];
+            if (!p) continue;
             const uint32_t *row = m->a_freq + (int64_t)i * D;
             const uint16_t *to = m->succ + (int64_t)i * D;
-            for (int32_t d = 0; d < D; d++) work[to[d]] += a * row[d];
+            for (int32_t d = 0; d < D; d++) w[to[d]] += p * row[d];
         }
+        for (int32_t j = 0; j < K; j++) {
+            const uint64_t v = w[j] * ((e[j] + score) >> s);
+            w[j] = v;
+            mx = v > mx ? v : mx;
+        }
+        return rescale_max(w, K, mx, alpha);
     }
-    const uint32_t *e = m->e_col + (int64_t)x * K;
-    if (score == 0) {
-        for (int32_t j = 0; j < K; j++) work[j] *= e[j];
-    } else {
-        const int s = score_shift(score);
-        for (int32_t j = 0; j < K; j++) work[j] *= (e[j] + score) >> s;
+    for (int32_t j = 0; j < K; j++) {
+        uint64_t acc = 0;
+        for (int32_t k = start[j], end = start[j + 1]; k < end; k++)
+            acc += (uint64_t)prev[from[k]] * a[k];
+        const uint64_t v = acc * ((e[j] + score) >> s);
+        w[j] = v;
+        mx = v > mx ? v : mx;
     }
-    return rescale(work, K, alpha);
+    return rescale_max(w, K, mx, alpha);
 }
 
 void hmm_filter_run(const hmm_model *m, const uint8_t *x, int64_t T, int64_t every,
@@ -102,6 +137,22 @@ void hmm_filter_run(const hmm_model *m, const uint8_t *x, int64_t T, int64_t eve
         uint32_t *tmp = cur; cur = nxt; nxt = tmp;
         if (t % every == 0) memcpy(checkpoints + (t / every) * K, cur, sizeof(uint32_t) * (size_t)K);
     }
+}
+
+void hmm_lq_prepare(const uint64_t *w, int64_t n, unsigned precision, uint64_t *pre, hmm_lq *q)
+{
+    uint64_t total = 0;
+    for (int64_t i = 0; i < n; i++) total += w[i];
+    unsigned shift = 0;
+    while ((total >> shift) > (1ull << 32)) shift++;
+    uint64_t cum = 0;
+    pre[0] = 0;
+    for (int64_t i = 0; i < n; i++) {
+        cum += w[i] >> shift;
+        pre[i + 1] = cum;
+    }
+    q->V = cum;
+    q->M = (1ull << precision) - (uint64_t)n;
 }
 
 /* ---- adaptive context counts ---------------------------------------------------------------

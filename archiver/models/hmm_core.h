@@ -26,6 +26,12 @@ typedef struct {
     const uint16_t *succ;    /* (K,D)  successor state of slot d of state i */
     const uint32_t *a_freq;  /* (K,D)  transition frequencies */
     const uint32_t *e_col;   /* (256,K) emission frequency E(j, x) at e_col[x*K + j] */
+    /* The transitions again, grouped by target (CSR), so that the filter gathers into a
+     * register instead of scattering into memory: the predecessors of j are entries
+     * pred_start[j] .. pred_start[j+1]-1, state pred_state[k] with frequency pred_a[k]. */
+    const int32_t *pred_start;   /* (K+1,) */
+    const uint16_t *pred_state;  /* (nnz,) */
+    const uint32_t *pred_a;      /* (nnz,) */
 } hmm_model;
 
 /* alpha_1 = pi * E(., x); returns the number of nonzero entries. */
@@ -71,4 +77,31 @@ void hmm_ctx_weights(const hmm_ctx *c, const uint8_t *data, int64_t t, const uin
 int32_t hmm_filter_step_scored(const hmm_model *m, const uint32_t *prev, int32_t x,
                                uint64_t score, uint32_t *alpha, uint64_t *work);
 int32_t hmm_filter_first_scored(const hmm_model *m, int32_t x, uint64_t score, uint32_t *alpha);
+
+/* ---- the leaky quantiser, evaluated lazily --------------------------------------------------
+ * The same cumulative frequencies C(k) as rans_quantize_cdf (format_spec/rans.md section 6),
+ * but only at the few k a push or pop needs, instead of one 64-bit division per entry:
+ *   s = smallest shift with (sum w) >> s <= 2^32;  pre[k] = sum_{i<k} (w_i >> s);
+ *   C(k) = k + pre[k] * M // V,  M = 2^p - n,  V = pre[n].
+ * Weights must not be all zero. */
+typedef struct { uint64_t M, V; } hmm_lq;
+
+void hmm_lq_prepare(const uint64_t *w, int64_t n, unsigned precision, uint64_t *pre /* n+1 */,
+                    hmm_lq *q);
+
+static inline uint64_t hmm_lq_cum(const hmm_lq *q, const uint64_t *pre, int64_t k)
+{
+    return (uint64_t)k + pre[k] * q->M / q->V;
+}
+
+/* The k in [0, n) with C(k) <= cf < C(k + 1). */
+static inline int64_t hmm_lq_find(const hmm_lq *q, const uint64_t *pre, int64_t n, uint64_t cf)
+{
+    int64_t lo = 0, hi = n;
+    while (hi - lo > 1) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (hmm_lq_cum(q, pre, mid) <= cf) lo = mid; else hi = mid;
+    }
+    return lo;
+}
 #endif
