@@ -53,6 +53,12 @@ cdef extern from "hmm_core.h" nogil:
     int hmm_ctx_update(hmm_ctx *c, const uint8_t *data, int64_t t, int32_t x, int32_t delta)
     void hmm_ctx_weights(const hmm_ctx *c, const uint8_t *data, int64_t t,
                          const uint32_t *e_row, uint64_t *w)
+    void hmm_ctx_find_all(const hmm_ctx *c, const uint8_t *data, int64_t t, int64_t *recs)
+    uint64_t hmm_ctx_score_at(const hmm_ctx *c, const int64_t *recs, int32_t x)
+    int hmm_ctx_update_at(hmm_ctx *c, const uint8_t *data, int64_t t, int64_t *recs, int32_t x,
+                          int32_t delta)
+    void hmm_ctx_weights_at(const hmm_ctx *c, const int64_t *recs, const uint32_t *e_row,
+                            uint64_t *w)
     int32_t hmm_filter_step_scored(const hmm_model *m, const uint32_t *prev, int32_t x,
                                    uint64_t score, uint32_t *alpha, uint64_t *work)
     int32_t hmm_filter_first_scored(const hmm_model *m, int32_t x, uint64_t score,
@@ -215,19 +221,21 @@ cdef class HmmCoder:
                 w[k] = 1
         return n
 
-    cdef inline int _push_byte(self, rans_msg *m, hmm_ctx *ctx, const uint8_t *data, int64_t t,
-                               int32_t z, uint64_t *w, uint64_t *pre) noexcept nogil:
-        """x_t -> P(x_t | z_t = z, x_<t): the fixed table, or the adaptive one from counts."""
+    cdef inline int _push_byte(self, rans_msg *m, hmm_ctx *ctx, const int64_t *recs,
+                               const uint8_t *data, int64_t t, int32_t z, uint64_t *w,
+                               uint64_t *pre) noexcept nogil:
+        """x_t -> P(x_t | z_t = z, x_<t): the fixed table, or the adaptive one from the counts
+        in the context records `recs` of position t (hmm_ctx_find_all)."""
         if ctx == NULL:
             return rans_push_cdf(m, self.e_cdf + <int64_t> z * 257, data[t], HMM_PREC)
-        hmm_ctx_weights(ctx, data, t, self.e_freq + <int64_t> z * 256, w)
+        hmm_ctx_weights_at(ctx, recs, self.e_freq + <int64_t> z * 256, w)
         return push_quantised(m, w, 256, X_PREC_, data[t], pre)
 
-    cdef inline uint8_t _pop_byte(self, rans_msg *m, hmm_ctx *ctx, const uint8_t *data,
-                                  int64_t t, int32_t z, uint64_t *w, uint64_t *pre) noexcept nogil:
+    cdef inline uint8_t _pop_byte(self, rans_msg *m, hmm_ctx *ctx, const int64_t *recs,
+                                  int32_t z, uint64_t *w, uint64_t *pre) noexcept nogil:
         if ctx == NULL:
             return <uint8_t> rans_pop_cdf(m, self.e_cdf + <int64_t> z * 257, 256, HMM_PREC)
-        hmm_ctx_weights(ctx, data, t, self.e_freq + <int64_t> z * 256, w)
+        hmm_ctx_weights_at(ctx, recs, self.e_freq + <int64_t> z * 256, w)
         return <uint8_t> pop_quantised(m, w, 256, X_PREC_, pre)
 
     def encode(self, const uint8_t[::1] data not None, Message msg not None):
@@ -258,6 +266,7 @@ cdef class HmmCoder:
         cdef int32_t z, j, i, d
         cdef size_t n, k
         cdef int err = 0
+        cdef int64_t recs[4]
         cdef hmm_ctx *ctx = self._new_ctx()
         try:
             with nogil:
@@ -268,8 +277,9 @@ cdef class HmmCoder:
                 memcpy(&ckpt[0, 0], &cur[0, 0], sizeof(uint32_t) * K)
                 for t in range(1, T):
                     if ctx != NULL:
-                        score[t] = hmm_ctx_score(ctx, x, t, x[t])
-                        err |= hmm_ctx_update(ctx, x, t, x[t], 1)
+                        hmm_ctx_find_all(ctx, x, t, recs)
+                        score[t] = hmm_ctx_score_at(ctx, recs, x[t])
+                        err |= hmm_ctx_update_at(ctx, x, t, recs, x[t], 1)
                     hmm_filter_step_scored(&self.m, &cur[(t - 1) & 1, 0], x[t],
                                            score[t] if ctx != NULL else 0,
                                            &cur[t & 1, 0], <uint64_t *> &w[0])
@@ -282,8 +292,9 @@ cdef class HmmCoder:
                 z = <int32_t> rans_pop_cdf(m, &cdf[0], K, Q_PREC_)
                 for t in range(T - 1, 0, -1):
                     if ctx != NULL:     # counts as they were before x_t
-                        hmm_ctx_update(ctx, x, t, x[t], -1)
-                    err |= self._push_byte(m, ctx, x, t, z, &w[0], &pre[0])
+                        hmm_ctx_find_all(ctx, x, t, recs)
+                        hmm_ctx_update_at(ctx, x, t, recs, x[t], -1)
+                    err |= self._push_byte(m, ctx, recs, x, t, z, &w[0], &pre[0])
                     b = (t - 1) // CHECKPOINT_
                     if b != loaded:             # recompute alpha for block b from its checkpoint
                         memcpy(&block[0, 0], &ckpt[b, 0], sizeof(uint32_t) * K)
@@ -302,8 +313,9 @@ cdef class HmmCoder:
                     err |= rans_push_cdf(m, self.a_cdf + <int64_t> i * (D + 1), d, HMM_PREC)
                     z = i
                 if ctx != NULL:
-                    hmm_ctx_update(ctx, x, 0, x[0], -1)
-                err |= self._push_byte(m, ctx, x, 0, z, &w[0], &pre[0])
+                    hmm_ctx_find_all(ctx, x, 0, recs)
+                    hmm_ctx_update_at(ctx, x, 0, recs, x[0], -1)
+                err |= self._push_byte(m, ctx, recs, x, 0, z, &w[0], &pre[0])
                 err |= rans_push_cdf(m, self.pi_cdf, z, HMM_PREC)
         finally:
             hmm_ctx_free(ctx)
@@ -335,13 +347,16 @@ cdef class HmmCoder:
         cdef uint64_t score = 0
         cdef size_t n
         cdef int err = 0
+        cdef int64_t recs[4]
         cdef hmm_ctx *ctx = self._new_ctx()
         try:
             with nogil:
                 z = <int32_t> rans_pop_cdf(m, self.pi_cdf, K, HMM_PREC)
-                x[0] = self._pop_byte(m, ctx, x, 0, z, &w[0], &pre[0])
                 if ctx != NULL:
-                    err |= hmm_ctx_update(ctx, x, 0, x[0], 1)
+                    hmm_ctx_find_all(ctx, x, 0, recs)
+                x[0] = self._pop_byte(m, ctx, recs, z, &w[0], &pre[0])
+                if ctx != NULL:
+                    err |= hmm_ctx_update_at(ctx, x, 0, recs, x[0], 1)
                 hmm_filter_first_scored(&self.m, x[0], 0, &cur[0, 0])
                 for t in range(1, T):
                     d = <int32_t> rans_pop_cdf(m, self.a_cdf + <int64_t> z * (D + 1), D, HMM_PREC)
@@ -357,10 +372,12 @@ cdef class HmmCoder:
                         else:
                             hi = mid
                     err |= push_quantised(m, &w[0], n, Q_PREC_, lo - self.pred_start[j], &pre[0])
-                    x[t] = self._pop_byte(m, ctx, x, t, j, &w[0], &pre[0])
                     if ctx != NULL:
-                        score = hmm_ctx_score(ctx, x, t, x[t])
-                        err |= hmm_ctx_update(ctx, x, t, x[t], 1)
+                        hmm_ctx_find_all(ctx, x, t, recs)
+                    x[t] = self._pop_byte(m, ctx, recs, j, &w[0], &pre[0])
+                    if ctx != NULL:
+                        score = hmm_ctx_score_at(ctx, recs, x[t])
+                        err |= hmm_ctx_update_at(ctx, x, t, recs, x[t], 1)
                     hmm_filter_step_scored(&self.m, &cur[(t - 1) & 1, 0], x[t], score,
                                            &cur[t & 1, 0], <uint64_t *> &w[0])
                     z = j

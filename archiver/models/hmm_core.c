@@ -274,24 +274,34 @@ static inline uint32_t rec_count(const hmm_ctx *c, const ctx_rec *r, int32_t x)
     return 0;
 }
 
-uint64_t hmm_ctx_score(const hmm_ctx *c, const uint8_t *data, int64_t t, int32_t x)
+void hmm_ctx_find_all(const hmm_ctx *c, const uint8_t *data, int64_t t, int64_t *recs)
+{
+    for (int i = 0; i < c->norders; i++) recs[i] = ctx_find(c, ctx_key(data, t, c->orders[i]));
+}
+
+uint64_t hmm_ctx_score_at(const hmm_ctx *c, const int64_t *recs, int32_t x)
 {
     uint64_t s = 0;
-    for (int i = 0; i < c->norders; i++) {
-        int64_t r = ctx_find(c, ctx_key(data, t, c->orders[i]));
-        if (r >= 0) s += c->weights[i] * rec_count(c, &c->recs[r], x);
-    }
+    for (int i = 0; i < c->norders; i++)
+        if (recs[i] >= 0) s += c->weights[i] * rec_count(c, &c->recs[recs[i]], x);
     return s;
 }
 
-int hmm_ctx_update(hmm_ctx *c, const uint8_t *data, int64_t t, int32_t x, int32_t delta)
+uint64_t hmm_ctx_score(const hmm_ctx *c, const uint8_t *data, int64_t t, int32_t x)
+{
+    int64_t recs[HMM_CTX_MAX_ORDERS];
+    hmm_ctx_find_all(c, data, t, recs);
+    return hmm_ctx_score_at(c, recs, x);
+}
+
+int hmm_ctx_update_at(hmm_ctx *c, const uint8_t *data, int64_t t, int64_t *recs, int32_t x,
+                      int32_t delta)
 {
     for (int i = 0; i < c->norders; i++) {
-        uint64_t key = ctx_key(data, t, c->orders[i]);
-        int64_t ri = ctx_find(c, key);
+        int64_t ri = recs[i];
         if (ri < 0) {
             if (delta < 0) continue;
-            ri = ctx_insert(c, key);
+            ri = recs[i] = ctx_insert(c, ctx_key(data, t, c->orders[i]));
             if (ri < 0) return -1;
         }
         ctx_rec *r = &c->recs[ri];
@@ -329,15 +339,29 @@ int hmm_ctx_update(hmm_ctx *c, const uint8_t *data, int64_t t, int32_t x, int32_
     return 0;
 }
 
-void hmm_ctx_weights(const hmm_ctx *c, const uint8_t *data, int64_t t, const uint32_t *e_row,
-                     uint64_t *w)
+int hmm_ctx_update(hmm_ctx *c, const uint8_t *data, int64_t t, int32_t x, int32_t delta)
+{
+    int64_t recs[HMM_CTX_MAX_ORDERS];
+    hmm_ctx_find_all(c, data, t, recs);
+    return hmm_ctx_update_at(c, data, t, recs, x, delta);
+}
+
+void hmm_ctx_weights_at(const hmm_ctx *c, const int64_t *recs, const uint32_t *e_row,
+                        uint64_t *w)
 {
     for (int b = 0; b < 256; b++) w[b] = e_row[b];
     for (int i = 0; i < c->norders; i++) {
-        int64_t ri = ctx_find(c, ctx_key(data, t, c->orders[i]));
-        if (ri < 0) continue;
-        const ctx_rec *r = &c->recs[ri];
+        if (recs[i] < 0) continue;
+        const ctx_rec *r = &c->recs[recs[i]];
         const ctx_entry *e = c->pool + r->off;
         for (uint32_t k = 0; k < r->n; k++) w[e[k].byte] += c->weights[i] * e[k].count;
     }
+}
+
+void hmm_ctx_weights(const hmm_ctx *c, const uint8_t *data, int64_t t, const uint32_t *e_row,
+                     uint64_t *w)
+{
+    int64_t recs[HMM_CTX_MAX_ORDERS];
+    hmm_ctx_find_all(c, data, t, recs);
+    hmm_ctx_weights_at(c, recs, e_row, w);
 }

@@ -73,6 +73,14 @@ int hmm_ctx_update(hmm_ctx *c, const uint8_t *data, int64_t t, int32_t x, int32_
 /* w[b] = e_row[b] + sum_o B_o * c_o(b) for all 256 bytes. */
 void hmm_ctx_weights(const hmm_ctx *c, const uint8_t *data, int64_t t, const uint32_t *e_row,
                      uint64_t *w);
+/* The same, with the context records of position t looked up once (hmm_ctx_find_all: one
+ * index per order, -1 = context not seen yet) and shared by the calls for that position. */
+void hmm_ctx_find_all(const hmm_ctx *c, const uint8_t *data, int64_t t, int64_t *recs);
+uint64_t hmm_ctx_score_at(const hmm_ctx *c, const int64_t *recs, int32_t x);
+int hmm_ctx_update_at(hmm_ctx *c, const uint8_t *data, int64_t t, int64_t *recs, int32_t x,
+                      int32_t delta);
+void hmm_ctx_weights_at(const hmm_ctx *c, const int64_t *recs, const uint32_t *e_row,
+                        uint64_t *w);
 /* The filter step with an emission factor (E(j, x) + score) >> s, as above. */
 int32_t hmm_filter_step_scored(const hmm_model *m, const uint32_t *prev, int32_t x,
                                uint64_t score, uint32_t *alpha, uint64_t *work);
