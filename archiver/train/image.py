@@ -37,7 +37,7 @@ def main(argv=None) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--resume-from", type=Path, default=None,
                    help="checkpoint to start from when --run has none (e.g. the committed "
-                        "weights/image-l4-train.pt)")
+                        "checkpoints/image-l4-train.pt)")
     e = sub.add_parser("export", help="export a checkpoint to integer weights")
     e.add_argument("--data", type=Path, default=Path("data/image"))
     e.add_argument("--ckpt", type=Path, default=Path("runs/image/best.pt"))
