@@ -6,6 +6,7 @@ change here is intended, it is a new format version (new variant byte), not an e
 digests.
 """
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -27,3 +28,35 @@ def test_payload_bytes_are_pinned(monkeypatch, variant):
     assert payload[0] == variant | 0x10
     assert (len(payload), hashlib.sha256(payload).hexdigest()) == PINNED[variant]
     assert TEXT.decode(payload, len(data)) == data
+
+
+# Lengths around the encoder's block edges (CHECKPOINT = 128: blocks of alpha recomputed on a
+# second thread on the way back) and a 41,000-byte input of 321 blocks. Digest over every
+# (length, payload) pair, produced by the coder before the second thread (commit 4ccfe4f).
+EDGE_LENGTHS = (1, 127, 128, 129, 255, 256, 257, 385, 20000, 41000)
+PINNED_EDGES = {
+    text.PLAIN: "3f4a6573b7f662925cd49499f382f4e780d3deb342136f980013521473d705df",
+    text.ADAPTIVE: "35085edb155eb093497e5a944dc4aa40b545fbbd4ffcf0334e111b6ee4c8bb8c",
+}
+EDGE_DATA = (PROSE + bytes(range(256)) + PROSE[::-1]) * 20
+
+
+@pytest.mark.parametrize("variant", sorted(PINNED_EDGES))
+def test_payload_bytes_are_pinned_at_block_edges(variant):
+    coder = TEXT._model()[0][variant]
+    digest = hashlib.sha256()
+    for n in EDGE_LENGTHS:
+        payload = TEXT._encode_variant(coder, variant, EDGE_DATA[:n])
+        digest.update(len(payload).to_bytes(4, "little") + payload)
+    assert digest.hexdigest() == PINNED_EDGES[variant]
+
+
+def test_concurrent_encoders_give_the_same_bytes():
+    """Each encode runs its own block thread; several at once must not share any state."""
+    coder = TEXT._model()[0][text.ADAPTIVE]
+    data = EDGE_DATA[:20000]
+    want = TEXT._encode_variant(coder, text.ADAPTIVE, data)
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda _: TEXT._encode_variant(coder, text.ADAPTIVE, data), range(8)))
+    assert got == [want] * 8
+    assert TEXT.decode(want, len(data)) == data

@@ -12,7 +12,8 @@ Decoding runs the inverse operations in the opposite order. Q(z_T | x) is propor
 integer filter alpha_T, and Q(z_t-1 | x_1..t-1, z_t) to alpha_t-1(i) * A(i, z_t) over the
 predecessors i of z_t; both go through THE leaky quantiser (rans_quantize_cdf) so the state that
 is pushed later always has nonzero mass. The encoder keeps alpha only every CHECKPOINT steps and
-recomputes one block at a time on the way back, so memory stays small for long inputs.
+recomputes one block at a time on the way back, so memory stays small for long inputs; block b-1
+is recomputed on a second thread (hmm_blocks in hmm_core.c) while block b is being coded.
 """
 import numpy as np
 
@@ -63,6 +64,12 @@ cdef extern from "hmm_core.h" nogil:
                                    uint64_t score, uint32_t *alpha, uint64_t *work)
     int32_t hmm_filter_first_scored(const hmm_model *m, int32_t x, uint64_t score,
                                     uint32_t *alpha)
+    ctypedef struct hmm_blocks:
+        pass
+    hmm_blocks *hmm_blocks_start(const hmm_model *m, const uint8_t *x, const uint64_t *score,
+                                 int64_t T, int64_t every, const uint32_t *checkpoints)
+    const uint32_t *hmm_blocks_get(hmm_blocks *p, int64_t b)
+    void hmm_blocks_free(hmm_blocks *p)
     ctypedef struct hmm_lq:
         uint64_t M
         uint64_t V
@@ -247,14 +254,14 @@ cdef class HmmCoder:
         cdef int32_t K = self.K, D = self.D
         cdef int64_t nblocks = (T + CHECKPOINT_ - 1) // CHECKPOINT_
         ckpt_arr = np.zeros((nblocks, K), dtype=np.uint32)
-        block_arr = np.zeros((CHECKPOINT_, K), dtype=np.uint32)
         w_arr = np.zeros(max(K, 256) + 1, dtype=np.uint64)
         cdf_arr = np.zeros(max(K, 256) + 1, dtype=np.uint32)
         pre_arr = np.zeros(max(K, 256) + 1, dtype=np.uint64)
         cur_arr = np.zeros((2, K), dtype=np.uint32)
         score_arr = np.zeros(T if self.orders else 1, dtype=np.uint64)
         cdef uint32_t[:, ::1] ckpt = ckpt_arr
-        cdef uint32_t[:, ::1] block = block_arr
+        cdef const uint32_t *block = NULL
+        cdef hmm_blocks *blocks = NULL
         cdef uint32_t[:, ::1] cur = cur_arr
         cdef uint64_t[::1] w = w_arr
         cdef uint64_t[::1] score = score_arr
@@ -262,7 +269,7 @@ cdef class HmmCoder:
         cdef uint64_t[::1] pre = pre_arr
         cdef rans_msg *m = &msg.m
         cdef const uint8_t *x = &data[0]
-        cdef int64_t t, b, s, u, loaded = -1
+        cdef int64_t t, b, loaded = -1
         cdef int32_t z, j, i, d
         cdef size_t n, k
         cdef int err = 0
@@ -290,34 +297,34 @@ cdef class HmmCoder:
                     w[j] = cur[(T - 1) & 1, j]
                 rans_quantize_cdf(&w[0], K, Q_PREC_, &cdf[0])
                 z = <int32_t> rans_pop_cdf(m, &cdf[0], K, Q_PREC_)
-                for t in range(T - 1, 0, -1):
-                    if ctx != NULL:     # counts as they were before x_t
-                        hmm_ctx_find_all(ctx, x, t, recs)
-                        hmm_ctx_update_at(ctx, x, t, recs, x[t], -1)
-                    err |= self._push_byte(m, ctx, recs, x, t, z, &w[0], &pre[0])
-                    b = (t - 1) // CHECKPOINT_
-                    if b != loaded:             # recompute alpha for block b from its checkpoint
-                        memcpy(&block[0, 0], &ckpt[b, 0], sizeof(uint32_t) * K)
-                        for s in range(1, CHECKPOINT_):
-                            u = b * CHECKPOINT_ + s
-                            if u >= T:
-                                break
-                            hmm_filter_step_scored(&self.m, &block[s - 1, 0], x[u],
-                                                   score[u] if ctx != NULL else 0,
-                                                   &block[s, 0], <uint64_t *> &w[0])
-                        loaded = b
-                    n = self._posterior(&block[(t - 1) - b * CHECKPOINT_, 0], z, &w[0])
-                    k = <size_t> pop_quantised(m, &w[0], n, Q_PREC_, &pre[0])
-                    i = self.pred_state[self.pred_start[z] + k]
-                    d = self.pred_slot[self.pred_start[z] + k]
-                    err |= rans_push_cdf(m, self.a_cdf + <int64_t> i * (D + 1), d, HMM_PREC)
-                    z = i
-                if ctx != NULL:
-                    hmm_ctx_find_all(ctx, x, 0, recs)
-                    hmm_ctx_update_at(ctx, x, 0, recs, x[0], -1)
-                err |= self._push_byte(m, ctx, recs, x, 0, z, &w[0], &pre[0])
-                err |= rans_push_cdf(m, self.pi_cdf, z, HMM_PREC)
+                # the way back: blocks of alpha from their checkpoints, the next one on a thread
+                blocks = hmm_blocks_start(&self.m, x, &score[0] if ctx != NULL else NULL, T,
+                                          CHECKPOINT_, &ckpt[0, 0])
+                if blocks == NULL:
+                    err = -1        # reported as MemoryError below
+                else:
+                    for t in range(T - 1, 0, -1):
+                        if ctx != NULL:     # counts as they were before x_t
+                            hmm_ctx_find_all(ctx, x, t, recs)
+                            hmm_ctx_update_at(ctx, x, t, recs, x[t], -1)
+                        err |= self._push_byte(m, ctx, recs, x, t, z, &w[0], &pre[0])
+                        b = (t - 1) // CHECKPOINT_
+                        if b != loaded:
+                            block = hmm_blocks_get(blocks, b)
+                            loaded = b
+                        n = self._posterior(block + ((t - 1) - b * CHECKPOINT_) * K, z, &w[0])
+                        k = <size_t> pop_quantised(m, &w[0], n, Q_PREC_, &pre[0])
+                        i = self.pred_state[self.pred_start[z] + k]
+                        d = self.pred_slot[self.pred_start[z] + k]
+                        err |= rans_push_cdf(m, self.a_cdf + <int64_t> i * (D + 1), d, HMM_PREC)
+                        z = i
+                    if ctx != NULL:
+                        hmm_ctx_find_all(ctx, x, 0, recs)
+                        hmm_ctx_update_at(ctx, x, 0, recs, x[0], -1)
+                    err |= self._push_byte(m, ctx, recs, x, 0, z, &w[0], &pre[0])
+                    err |= rans_push_cdf(m, self.pi_cdf, z, HMM_PREC)
         finally:
+            hmm_blocks_free(blocks)
             hmm_ctx_free(ctx)
         if err != RANS_OK:
             raise MemoryError("text codec: out of memory while coding")

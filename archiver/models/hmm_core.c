@@ -365,3 +365,123 @@ void hmm_ctx_weights(const hmm_ctx *c, const uint8_t *data, int64_t t, const uin
     hmm_ctx_find_all(c, data, t, recs);
     hmm_ctx_weights_at(c, recs, e_row, w);
 }
+
+/* ---- recomputing filter blocks on a second thread (see hmm_core.h) ---------------------- */
+#include <pthread.h>
+
+void hmm_filter_block(const hmm_model *m, const uint8_t *x, const uint64_t *score, int64_t T,
+                      int64_t every, const uint32_t *checkpoints, int64_t b, uint32_t *out,
+                      uint64_t *work)
+{
+    const int32_t K = m->K;
+    const int64_t t0 = b * every;
+    memcpy(out, checkpoints + b * K, sizeof(uint32_t) * (size_t)K);
+    for (int64_t s = 1; s < every && t0 + s < T; s++) {
+        const int64_t u = t0 + s;
+        hmm_filter_step_scored(m, out + (s - 1) * K, x[u], score ? score[u] : 0, out + s * K,
+                               work);
+    }
+}
+
+struct hmm_blocks {
+    const hmm_model *m;
+    const uint8_t *x;
+    const uint64_t *score;
+    const uint32_t *ckpt;
+    int64_t T, every, nblocks;
+    uint32_t *buf[2];          /* block b lives in buf[b & 1] */
+    uint64_t *work;            /* the worker's scratch (K entries) */
+    int threaded;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    /* under lock: */
+    int64_t ready;             /* lowest block finished (nblocks: none yet) */
+    int64_t released;          /* blocks >= released are no longer used by the caller */
+    int stop;
+};
+
+static void *blocks_worker(void *arg)
+{
+    hmm_blocks *p = arg;
+    for (int64_t b = p->nblocks - 1; b >= 0; b--) {
+        /* buf[b & 1] held block b + 2: wait until the caller has released it. */
+        pthread_mutex_lock(&p->lock);
+        while (!p->stop && b + 2 < p->nblocks && p->released > b + 2)
+            pthread_cond_wait(&p->changed, &p->lock);
+        const int stop = p->stop;
+        pthread_mutex_unlock(&p->lock);
+        if (stop) break;
+        hmm_filter_block(p->m, p->x, p->score, p->T, p->every, p->ckpt, b, p->buf[b & 1],
+                         p->work);
+        pthread_mutex_lock(&p->lock);
+        p->ready = b;
+        pthread_cond_broadcast(&p->changed);
+        pthread_mutex_unlock(&p->lock);
+    }
+    return NULL;
+}
+
+hmm_blocks *hmm_blocks_start(const hmm_model *m, const uint8_t *x, const uint64_t *score,
+                             int64_t T, int64_t every, const uint32_t *checkpoints)
+{
+    hmm_blocks *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    const size_t rows = (size_t)every * (size_t)m->K;
+    p->m = m; p->x = x; p->score = score; p->ckpt = checkpoints;
+    p->T = T; p->every = every; p->nblocks = (T + every - 1) / every;
+    p->buf[0] = malloc(sizeof(uint32_t) * rows);
+    p->buf[1] = malloc(sizeof(uint32_t) * rows);
+    p->work = malloc(sizeof(uint64_t) * (size_t)m->K);
+    if (!p->buf[0] || !p->buf[1] || !p->work) {
+        hmm_blocks_free(p);
+        return NULL;
+    }
+    p->ready = p->released = p->nblocks;
+    /* One block is not worth a thread; without one, hmm_blocks_get computes in place. */
+    if (p->nblocks > 1 && pthread_mutex_init(&p->lock, NULL) == 0) {
+        if (pthread_cond_init(&p->changed, NULL) == 0) {
+            if (pthread_create(&p->thread, NULL, blocks_worker, p) == 0) {
+                p->threaded = 1;
+                return p;
+            }
+            pthread_cond_destroy(&p->changed);
+        }
+        pthread_mutex_destroy(&p->lock);
+    }
+    return p;
+}
+
+const uint32_t *hmm_blocks_get(hmm_blocks *p, int64_t b)
+{
+    uint32_t *out = p->buf[b & 1];
+    if (!p->threaded) {
+        hmm_filter_block(p->m, p->x, p->score, p->T, p->every, p->ckpt, b, out, p->work);
+        return out;
+    }
+    pthread_mutex_lock(&p->lock);
+    p->released = b + 1;
+    pthread_cond_broadcast(&p->changed);
+    while (p->ready > b)
+        pthread_cond_wait(&p->changed, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+    return out;
+}
+
+void hmm_blocks_free(hmm_blocks *p)
+{
+    if (!p) return;
+    if (p->threaded) {
+        pthread_mutex_lock(&p->lock);
+        p->stop = 1;
+        pthread_cond_broadcast(&p->changed);
+        pthread_mutex_unlock(&p->lock);
+        pthread_join(p->thread, NULL);
+        pthread_cond_destroy(&p->changed);
+        pthread_mutex_destroy(&p->lock);
+    }
+    free(p->buf[0]);
+    free(p->buf[1]);
+    free(p->work);
+    free(p);
+}

@@ -48,6 +48,28 @@ void hmm_filter_run(const hmm_model *m, const uint8_t *x, int64_t T, int64_t eve
 
 
 
+/* ---- recomputing filter blocks on a second thread (the encoder's way back) ----------------
+ * The encoder keeps alpha_t only at t % every == 0 (checkpoints) and codes t = T..1, so it needs
+ * the blocks of alpha in descending order. A hmm_blocks recomputes block b-1 on its own thread
+ * while the caller codes with block b: two block buffers, each handed to the caller only when
+ * finished and refilled only after the caller has moved on to the next lower block.
+ * x, score (NULL: no context scores) and checkpoints must stay unchanged while it runs. */
+typedef struct hmm_blocks hmm_blocks;
+
+/* Block b: out[s*K ..] = alpha_{b*every + s} for s in [0, min(every, T - b*every)). */
+void hmm_filter_block(const hmm_model *m, const uint8_t *x, const uint64_t *score, int64_t T,
+                      int64_t every, const uint32_t *checkpoints, int64_t b, uint32_t *out,
+                      uint64_t *work);
+/* Starts computing the last block; NULL when out of memory. Runs in the calling thread when
+ * a thread cannot be started (same results). */
+hmm_blocks *hmm_blocks_start(const hmm_model *m, const uint8_t *x, const uint64_t *score,
+                             int64_t T, int64_t every, const uint32_t *checkpoints);
+/* Block b (alpha rows as in hmm_filter_block), waiting until it is ready. Ask for the blocks
+ * in descending order from the last; asking for b ends the use of block b+1. */
+const uint32_t *hmm_blocks_get(hmm_blocks *p, int64_t b);
+/* Stops the thread (if any) and frees everything; NULL is accepted. */
+void hmm_blocks_free(hmm_blocks *p);
+
 /* ---- adaptive emissions ------------------------------------------------------------------
  * Optional context counts that make the emission depend on the bytes already coded:
  *     P(x_t = b | z_t = j, x_<t)  proportional to  E(j, b) + sum_o B_o * c_o(b)
