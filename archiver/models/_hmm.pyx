@@ -13,7 +13,7 @@ integer filter alpha_T, and Q(z_t-1 | x_1..t-1, z_t) to alpha_t-1(i) * A(i, z_t)
 predecessors i of z_t; both go through THE leaky quantiser (rans_quantize_cdf) so the state that
 is pushed later always has nonzero mass. The encoder keeps alpha only every CHECKPOINT steps and
 recomputes one block at a time on the way back, so memory stays small for long inputs; block b-1
-is recomputed on a second thread (hmm_blocks in hmm_core.c) while block b is being coded.
+and below are recomputed on a second thread (hmm_blocks in hmm_core.c) while block b is coded.
 """
 import numpy as np
 

@@ -383,42 +383,64 @@ void hmm_filter_block(const hmm_model *m, const uint8_t *x, const uint64_t *scor
     }
 }
 
+/* Block k lives in buf[k % NBUF]. Blocks are claimed in descending order by whichever thread
+ * is free: the worker always, the caller when the block it asked for is still being computed
+ * (coding a block takes about half as long as computing one, so both threads stay busy).
+ * Block k may be claimed once the caller has released block k + NBUF, the previous user of
+ * its buffer (the caller has asked for block k + 2 or a lower one): the block being coded and
+ * the two below it, finished or in progress, are the NBUF = 3 buffers. */
+#define NBUF 3
+
 struct hmm_blocks {
     const hmm_model *m;
     const uint8_t *x;
     const uint64_t *score;
     const uint32_t *ckpt;
     int64_t T, every, nblocks;
-    uint32_t *buf[2];          /* block b lives in buf[b & 1] */
-    uint64_t *work;            /* the worker's scratch (K entries) */
+    uint32_t *buf[NBUF];
+    uint64_t *work[2];         /* scratch (K entries): [0] the worker's, [1] the caller's */
     int threaded;
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t changed;
     /* under lock: */
-    int64_t ready;             /* lowest block finished (nblocks: none yet) */
+    int64_t next;              /* highest block not claimed yet (-1: all claimed) */
+    int64_t ready[NBUF];       /* the finished block in each buffer (-1: none) */
     int64_t released;          /* blocks >= released are no longer used by the caller */
     int stop;
 };
 
+/* Under lock: the next block to compute if its buffer is free, else -1. */
+static int64_t claim(hmm_blocks *p)
+{
+    const int64_t k = p->next;
+    if (k < 0 || (k + NBUF < p->nblocks && p->released > k + NBUF)) return -1;
+    p->next = k - 1;
+    return k;
+}
+
+/* Called with the lock held, returns with it held. */
+static void compute(hmm_blocks *p, int64_t k, uint64_t *work)
+{
+    pthread_mutex_unlock(&p->lock);
+    hmm_filter_block(p->m, p->x, p->score, p->T, p->every, p->ckpt, k, p->buf[k % NBUF], work);
+    pthread_mutex_lock(&p->lock);
+    p->ready[k % NBUF] = k;
+    pthread_cond_broadcast(&p->changed);
+}
+
 static void *blocks_worker(void *arg)
 {
     hmm_blocks *p = arg;
-    for (int64_t b = p->nblocks - 1; b >= 0; b--) {
-        /* buf[b & 1] held block b + 2: wait until the caller has released it. */
-        pthread_mutex_lock(&p->lock);
-        while (!p->stop && b + 2 < p->nblocks && p->released > b + 2)
+    pthread_mutex_lock(&p->lock);
+    while (!p->stop && p->next >= 0) {
+        const int64_t k = claim(p);
+        if (k >= 0)
+            compute(p, k, p->work[0]);
+        else
             pthread_cond_wait(&p->changed, &p->lock);
-        const int stop = p->stop;
-        pthread_mutex_unlock(&p->lock);
-        if (stop) break;
-        hmm_filter_block(p->m, p->x, p->score, p->T, p->every, p->ckpt, b, p->buf[b & 1],
-                         p->work);
-        pthread_mutex_lock(&p->lock);
-        p->ready = b;
-        pthread_cond_broadcast(&p->changed);
-        pthread_mutex_unlock(&p->lock);
     }
+    pthread_mutex_unlock(&p->lock);
     return NULL;
 }
 
@@ -428,16 +450,24 @@ hmm_blocks *hmm_blocks_start(const hmm_model *m, const uint8_t *x, const uint64_
     hmm_blocks *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     const size_t rows = (size_t)every * (size_t)m->K;
+    int ok = 1;
     p->m = m; p->x = x; p->score = score; p->ckpt = checkpoints;
     p->T = T; p->every = every; p->nblocks = (T + every - 1) / every;
-    p->buf[0] = malloc(sizeof(uint32_t) * rows);
-    p->buf[1] = malloc(sizeof(uint32_t) * rows);
-    p->work = malloc(sizeof(uint64_t) * (size_t)m->K);
-    if (!p->buf[0] || !p->buf[1] || !p->work) {
+    for (int i = 0; i < NBUF; i++) {
+        p->buf[i] = malloc(sizeof(uint32_t) * rows);
+        ok &= p->buf[i] != NULL;
+        p->ready[i] = -1;
+    }
+    for (int i = 0; i < 2; i++) {
+        p->work[i] = malloc(sizeof(uint64_t) * (size_t)m->K);
+        ok &= p->work[i] != NULL;
+    }
+    if (!ok) {
         hmm_blocks_free(p);
         return NULL;
     }
-    p->ready = p->released = p->nblocks;
+    p->next = p->nblocks - 1;
+    p->released = p->nblocks;
     /* One block is not worth a thread; without one, hmm_blocks_get computes in place. */
     if (p->nblocks > 1 && pthread_mutex_init(&p->lock, NULL) == 0) {
         if (pthread_cond_init(&p->changed, NULL) == 0) {
@@ -454,16 +484,21 @@ hmm_blocks *hmm_blocks_start(const hmm_model *m, const uint8_t *x, const uint64_
 
 const uint32_t *hmm_blocks_get(hmm_blocks *p, int64_t b)
 {
-    uint32_t *out = p->buf[b & 1];
+    uint32_t *out = p->buf[b % NBUF];
     if (!p->threaded) {
-        hmm_filter_block(p->m, p->x, p->score, p->T, p->every, p->ckpt, b, out, p->work);
+        hmm_filter_block(p->m, p->x, p->score, p->T, p->every, p->ckpt, b, out, p->work[1]);
         return out;
     }
     pthread_mutex_lock(&p->lock);
     p->released = b + 1;
     pthread_cond_broadcast(&p->changed);
-    while (p->ready > b)
-        pthread_cond_wait(&p->changed, &p->lock);
+    while (p->ready[b % NBUF] != b) {
+        const int64_t k = claim(p);       /* help instead of waiting */
+        if (k >= 0)
+            compute(p, k, p->work[1]);
+        else
+            pthread_cond_wait(&p->changed, &p->lock);
+    }
     pthread_mutex_unlock(&p->lock);
     return out;
 }
@@ -480,8 +515,8 @@ void hmm_blocks_free(hmm_blocks *p)
         pthread_cond_destroy(&p->changed);
         pthread_mutex_destroy(&p->lock);
     }
-    free(p->buf[0]);
-    free(p->buf[1]);
-    free(p->work);
+    for (int i = 0; i < NBUF; i++) free(p->buf[i]);
+    free(p->work[0]);
+    free(p->work[1]);
     free(p);
 }

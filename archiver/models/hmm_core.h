@@ -50,9 +50,10 @@ void hmm_filter_run(const hmm_model *m, const uint8_t *x, int64_t T, int64_t eve
 
 /* ---- recomputing filter blocks on a second thread (the encoder's way back) ----------------
  * The encoder keeps alpha_t only at t % every == 0 (checkpoints) and codes t = T..1, so it needs
- * the blocks of alpha in descending order. A hmm_blocks recomputes block b-1 on its own thread
- * while the caller codes with block b: two block buffers, each handed to the caller only when
- * finished and refilled only after the caller has moved on to the next lower block.
+ * the blocks of alpha in descending order. A hmm_blocks recomputes the blocks below b on its own
+ * thread while the caller codes with block b, and the caller computes one too instead of
+ * waiting: three block buffers, each handed to the caller only when finished and refilled only
+ * after the caller has moved on to a lower block.
  * x, score (NULL: no context scores) and checkpoints must stay unchanged while it runs. */
 typedef struct hmm_blocks hmm_blocks;
 
@@ -64,7 +65,7 @@ void hmm_filter_block(const hmm_model *m, const uint8_t *x, const uint64_t *scor
  * a thread cannot be started (same results). */
 hmm_blocks *hmm_blocks_start(const hmm_model *m, const uint8_t *x, const uint64_t *score,
                              int64_t T, int64_t every, const uint32_t *checkpoints);
-/* Block b (alpha rows as in hmm_filter_block), waiting until it is ready. Ask for the blocks
+/* Block b (alpha rows as in hmm_filter_block), computing or waiting until it is ready. Ask for the blocks
  * in descending order from the last; asking for b ends the use of block b+1. */
 const uint32_t *hmm_blocks_get(hmm_blocks *p, int64_t b);
 /* Stops the thread (if any) and frees everything; NULL is accepted. */
