@@ -72,21 +72,26 @@ def external_bits(img: np.ndarray, tmp: Path) -> dict[str, float]:
     return out
 
 
+def full_pass(rt: ImageRuntime, inp: BlockInputs, z: np.ndarray) -> None:
+    """One inference + generative pass over all networks (q1, q2..qL, p1..p(L-1), trunk, heads)."""
+    rt.q1(inp)
+    for i in range(1, rt.cfg.levels):
+        rt.q_next(i, z)
+        rt.p_prev(i, z)
+    trunk = rt.trunk(inp, z)
+    done = []
+    for plane in arch.PASS_ORDER:
+        rt.head(inp, trunk, done, plane)
+        done.append(plane)
+
+
 def throughput(rt: ImageRuntime, crops, top, left, batch: int = 256) -> tuple[float, float]:
     """Blocks per second (wall, and per CPU-second) for one full inference + generative pass."""
     inp = BlockInputs.from_crops(crops[:batch], top[:batch], left[:batch])
     z = np.full((len(inp.block), rt.cfg.zc, rt.cfg.zs, rt.cfg.zs), arch.LATENT_BINS // 2)
 
     def one_pass():
-        rt.q1(inp)
-        for i in range(1, rt.cfg.levels):
-            rt.q_next(i, z)
-            rt.p_prev(i, z)
-        trunk = rt.trunk(inp, z)
-        done = []
-        for plane in arch.PASS_ORDER:
-            rt.head(inp, trunk, done, plane)
-            done.append(plane)
+        full_pass(rt, inp, z)
 
     one_pass()
     w0, c0 = time.perf_counter(), time.process_time()

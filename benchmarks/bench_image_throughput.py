@@ -26,21 +26,9 @@ import numpy as np  # noqa: E402
 
 from archiver.models.image import arch, weights_io  # noqa: E402
 from archiver.models.image.model import BlockInputs, ImageRuntime  # noqa: E402
-from bench_image import TARGET_MPS, image_blocks  # noqa: E402
+from bench_image import TARGET_MPS, full_pass, image_blocks  # noqa: E402
 
 BLOCKS_PER_MP = 1e6 / (32 * 32)
-
-
-def full_pass(rt: ImageRuntime, inp: BlockInputs, z: np.ndarray) -> None:
-    rt.q1(inp)
-    for i in range(1, rt.cfg.levels):
-        rt.q_next(i, z)
-        rt.p_prev(i, z)
-    trunk = rt.trunk(inp, z)
-    done = []
-    for plane in arch.PASS_ORDER:
-        rt.head(inp, trunk, done, plane)
-        done.append(plane)
 
 
 def blocks_per_second(rt: ImageRuntime, shares: list[tuple[BlockInputs, np.ndarray]],
