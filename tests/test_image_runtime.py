@@ -13,12 +13,16 @@ import numpy as np
 import pytest
 
 from archiver.models.image import arch, reference, weights_io
-from archiver.models.image.model import BlockInputs, ImageRuntime, chain_locs
+from archiver.models.image.model import BlockInputs, ImageRuntime, ar_inputs, chain_locs
 from archiver.models.image.runtime import GraphRunner
 from archiver.models.image.weights_io import ConvParams, ImageWeights, ImageWeightsError
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = arch.Config(levels=2, zc=4, width=8, trunk=8, head=8, zfeat=4)
+SMALL_AR = arch.Config(**{**SMALL.to_dict(), "decoder": "ar", "ar_hidden": 8, "ar_radius": 2,
+                          "tfeat": 4})
+CONFIGS = {"absolute": SMALL, "dc_base": arch.Config(**{**SMALL.to_dict(), "dc_base": True}),
+           "ar": SMALL_AR}
 
 
 def random_weights(cfg: arch.Config, seed: int) -> ImageWeights:
@@ -57,9 +61,18 @@ def random_inputs(graph: arch.Graph, batch: int, rng) -> dict[str, np.ndarray]:
     return out
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["absolute", "dc_base"])
+@pytest.fixture(scope="module", params=list(CONFIGS))
 def small_weights(request):
-    return random_weights(arch.Config(**{**SMALL.to_dict(), "dc_base": request.param}), seed=1)
+    return random_weights(CONFIGS[request.param], seed=1)
+
+
+@pytest.fixture(scope="module", params=["absolute", "dc_base"])
+def planes_weights(request):
+    return random_weights(CONFIGS[request.param], seed=1)
+
+
+def random_crops(rng, n: int, width: int = arch.CROP_W) -> np.ndarray:
+    return rng.integers(0, 256, size=(n, arch.CROP_H, width, 3), dtype=np.uint8)
 
 
 def test_fast_path_equals_int64_reference_on_random_weights(small_weights):
@@ -104,8 +117,9 @@ def test_weights_round_trip_and_refusals(small_weights, tmp_path):
         weights_io.load(tmp_path / "junk.npz")
 
 
-def test_head_through_the_model_equals_the_reference_every_pass(small_weights):
+def test_head_through_the_model_equals_the_reference_every_pass(planes_weights):
     """model.head (plane-only outputs, cached trunk sums, DC base correction) = reference."""
+    small_weights = planes_weights
     rt = ImageRuntime(small_weights)
     rng = np.random.default_rng(5)
     crops = rng.integers(0, 256, size=(3, 40, 40, 3), dtype=np.uint8)
@@ -126,6 +140,53 @@ def test_head_through_the_model_equals_the_reference_every_pass(small_weights):
         assert np.array_equal(rt.head(inp, trunk, decoded, plane), ref[:, o:o + 9])
         assert np.array_equal(rt.head(inp, trunk, decoded), ref)
         decoded.append(plane)
+
+
+def test_ar_pixel_by_pixel_equals_the_block_and_the_reference():
+    """The decoder's one-pixel evaluations (only earlier pixels known) give the integers of the
+    encoder's whole-block evaluation, and both equal the int64 reference."""
+    w = random_weights(SMALL_AR, seed=3)
+    rt = ImageRuntime(w)
+    rng = np.random.default_rng(6)
+    crops = random_crops(rng, 4)
+    inp = BlockInputs.from_crops(crops, np.array([1, 0, 1, 1], bool), np.array([1, 1, 0, 1], bool),
+                                 np.array([1, 1, 1, 0], bool))
+    z = rng.integers(0, arch.LATENT_BINS, size=(4, SMALL.zc, SMALL.zs, SMALL.zs))
+    trunk = rt.trunk(inp, z)
+    full, base2 = rt.ar_raw(inp, trunk)
+    feeds, _ = ar_inputs(inp.crop, inp.known, SMALL_AR.ar_radius, (0, 32), (0, 32))
+    feeds["tfeat"] = trunk.feats
+    assert np.array_equal(full, reference.run(w, "ar", feeds))
+    hidden = inp.context_only()
+    for y, x in [(0, 0), (0, 31), (1, 30), (13, 7), (31, 31)]:
+        hidden.crop[:, :, 8:8 + y, 8:40] = inp.crop[:, :, 8:8 + y, 8:40]      # rows above
+        hidden.crop[:, :, 8 + y, 8:8 + x] = inp.crop[:, :, 8 + y, 8:8 + x]    # left in the row
+        one, b1 = rt.ar_raw(hidden, trunk, (y, y + 1), (x, x + 1))
+        assert np.array_equal(one[:, :, 0, 0], full[:, :, y, x]), (y, x)
+        assert np.array_equal(b1[:, :, 0, 0], base2[:, :, y, x])
+        hidden = inp.context_only()
+
+
+def test_ar_inputs_read_only_known_causal_pixels():
+    rng = np.random.default_rng(8)
+    crops = random_crops(rng, 2)
+    inp = BlockInputs.from_crops(crops, np.array([0, 1], bool), np.array([1, 0], bool),
+                                 np.array([1, 0], bool))
+    feeds, base2 = ar_inputs(inp.crop, inp.known, 2, (0, 32), (0, 32))
+    offs = arch.ar_offsets(2)
+    up = offs.index((-1, 0))
+    # block 0 has no rows above: its first row sees no upper neighbour and base = W
+    assert not feeds["nbr"][0, 3 * up:3 * up + 3, 0].any()
+    assert np.array_equal(base2[0, :, 0, 1:], 2 * inp.crop[0, :, 8, 8:39])
+    assert not feeds["flags"][0, 0, 0].any() and feeds["flags"][0, 0, 1:].all()
+    # block 1: no column left, no block above-right
+    assert not feeds["flags"][1, 1, :, 0].any() and not feeds["flags"][1, 2, 0, 30:].any()
+    # pixels right of the block in its own rows are never known
+    assert not feeds["flags"][:, 2, 1:, 30:].any() and feeds["flags"][:, 2, 1:, :30].all()
+    # top-left pixel of an image (nothing known): base 128 and no neighbours
+    b = BlockInputs.from_crops(crops[:1], np.array([False]), np.array([False]))
+    f0, b0 = ar_inputs(b.crop, b.known, 2, (0, 1), (0, 1))
+    assert (b0 == 256).all() and not f0["nbr"].any() and not f0["flags"].any()
 
 
 def test_block_inputs_hide_unavailable_context():
@@ -159,14 +220,16 @@ g = w.graphs[{net!r}]
 rng = np.random.default_rng(7)
 inputs = {{n: rng.integers(-arch_max, arch_max + 1, size=(64, c, h, wd))
           for n, arch_max, (c, h, wd) in
-          [(n, {{'pixel': 255, 'act': 127, 'latent': 1023}}[k], s) for n, k, s in g.inputs]}}
+          [(n, {{'pixel': 255, 'act': 127, 'latent': 1023, 'diff': 510}}[k], s)
+           for n, k, s in g.inputs]}}
 out = GraphRunner(g, w.convs[{net!r}], w.shift)(inputs)
 print(hashlib.sha256(out.tobytes()).hexdigest())
 """
 
 
-@pytest.mark.parametrize("net", ["head", "trunk"])
-def test_same_bits_at_one_and_two_blas_threads(small_weights, tmp_path, net):
+@pytest.mark.parametrize("which", ["pixels", "trunk"])
+def test_same_bits_at_one_and_two_blas_threads(small_weights, tmp_path, which):
+    net = which if which == "trunk" else {"planes": "head", "ar": "ar"}[small_weights.cfg.decoder]
     path = tmp_path / "w.npz"
     weights_io.save(small_weights, path)
     digests = []
@@ -193,7 +256,8 @@ def test_shipped_weights_are_verified_exact_and_match_the_reference():
     rt = ImageRuntime(w)
     rng = np.random.default_rng(11)
     base = rng.integers(0, 256, size=(2, 1, 1, 3))
-    crops = np.clip(base + rng.integers(-12, 13, size=(2, 40, 40, 3)), 0, 255).astype(np.uint8)
+    crops = np.clip(base + rng.integers(-12, 13, size=(2, arch.CROP_H, arch.CROP_W, 3)),
+                    0, 255).astype(np.uint8)
     inp = BlockInputs.from_crops(crops, np.array([True, False]), np.array([True, True]))
     z = rng.integers(0, arch.LATENT_BINS, size=(2, w.cfg.zc, w.cfg.zs, w.cfg.zs))
     inputs = {
@@ -202,14 +266,25 @@ def test_shipped_weights_are_verified_exact_and_match_the_reference():
         "q2": {"z": 2 * z - 1023}, "p1": {"z": 2 * z - 1023},
     }
     trunk = rt.trunk(inp, z)
-    planes = np.pad(inp.ctx[:, :, 3:, 3:], ((0, 0), (0, 0), (0, 1), (0, 1)))
-    known = np.repeat(np.pad(inp.ctxmask[:, :, 3:, 3:], ((0, 0), (0, 0), (0, 1), (0, 1))), 4, 1)
-    known[:, :, 1:17, 1:17] = 0
-    inputs["head"] = {"trunk": trunk.feats, "planes": planes, "known": known}
+    if w.cfg.decoder == "ar":
+        feeds, _ = ar_inputs(inp.crop, inp.known, w.cfg.ar_radius, (0, 32), (0, 32))
+        inputs["ar"] = {**feeds, "tfeat": trunk.feats}
+    else:
+        planes = np.pad(inp.ctx[:, :, 3:, 3:], ((0, 0), (0, 0), (0, 1), (0, 1)))
+        known = np.repeat(np.pad(inp.ctxmask[:, :, 3:, 3:], ((0, 0), (0, 0), (0, 1), (0, 1))),
+                          4, 1)
+        known[:, :, 1:17, 1:17] = 0
+        inputs["head"] = {"trunk": trunk.feats, "planes": planes, "known": known}
     for net, inp_net in inputs.items():
         fast = rt.nets[net](inp_net)
         ref = reference.run_graph(w.graphs[net], w.convs[net], w.shift, inp_net)
         assert np.array_equal(fast, ref), net
+    if w.cfg.decoder == "ar":
+        full, _ = rt.ar_raw(inp, trunk)
+        for y, x in ((0, 0), (9, 31), (31, 2)):
+            assert np.array_equal(rt.ar_raw(inp, trunk, (y, y + 1), (x, x + 1))[0][:, :, 0, 0],
+                                  full[:, :, y, x])
+        return
     # the plane-only head path, with the trunk's partial sums cached over passes, gives the
     # same integers as the full head output
     full = reference.run(w, "head", inputs["head"])

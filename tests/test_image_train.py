@@ -44,16 +44,19 @@ def test_discretised_logistic_sums_to_one_over_all_bins():
         assert abs(float(p) - 1.0) < 1e-6
 
 
-@pytest.mark.parametrize("dc_base", [False, True])
-def test_exported_integer_model_matches_the_qat_torch_model(dc_base):
+@pytest.mark.parametrize("extra", [{}, {"dc_base": True},
+                                   {"decoder": "ar", "ar_hidden": 8, "ar_radius": 2, "tfeat": 4}],
+                         ids=["absolute", "dc_base", "ar"])
+def test_exported_integer_model_matches_the_qat_torch_model(extra):
     """The integer code length (coder's exact frequencies, sampled discrete latents) agrees
     with the fake-quantised torch -ELBO on the same crops within a small margin."""
     torch.manual_seed(0)
     torch.set_num_threads(1)
-    model = ImageModel(arch.Config(**{**SMALL.to_dict(), "dc_base": dc_base}))
+    model = ImageModel(arch.Config(**{**SMALL.to_dict(), **extra}))
     rng = np.random.default_rng(0)
     base = rng.integers(30, 220, size=(32, 1, 1, 3))
-    crops = np.clip(base + rng.integers(-25, 26, size=(32, 40, 40, 3)), 0, 255).astype(np.uint8)
+    crops = np.clip(base + rng.integers(-25, 26, size=(32, arch.CROP_H, arch.CROP_W, 3)),
+                    0, 255).astype(np.uint8)
     opt = torch.optim.Adam(model.parameters(), 3e-3)
     x = torch.from_numpy(crops.transpose(0, 3, 1, 2).copy()).float()
     ones = torch.ones(32, dtype=torch.bool)

@@ -29,6 +29,13 @@ def main(argv=None) -> None:
     t.add_argument("--free-bits", type=float, default=0.05, help="bits per latent dim")
     t.add_argument("--levels", type=int, default=4)
     t.add_argument("--width", type=int, default=32)
+    t.add_argument("--decoder", choices=("planes", "ar"), default="ar",
+                   help="p(x|z_1): raster-order per-pixel network (ar) or four 2x2 passes")
+    t.add_argument("--trunk", type=int, default=24)
+    t.add_argument("--ar-hidden", type=int, default=48)
+    t.add_argument("--ar-radius", type=int, default=3)
+    t.add_argument("--tfeat", type=int, default=8)
+    t.add_argument("--threads", type=int, default=2)
     t.add_argument("--float", action="store_true", help="no fake quantisation")
     t.add_argument("--dc-base", action="store_true",
                    help="planes 1-3 predict relative to the plane-0 pixel (also when resuming)")
@@ -50,11 +57,13 @@ def main(argv=None) -> None:
     elif args.cmd == "train":
         from archiver.models.image.arch import Config
         from archiver.train.image_train import train
-        cfg = Config(levels=args.levels, width=args.width, dc_base=args.dc_base)
+        cfg = Config(levels=args.levels, width=args.width, dc_base=args.dc_base,
+                     decoder=args.decoder, trunk=args.trunk, ar_hidden=args.ar_hidden,
+                     ar_radius=args.ar_radius, tfeat=args.tfeat)
         train(args.data, args.run, args.hours, args.batch, args.lr, args.free_bits, cfg,
               quant=not args.float, eval_minutes=args.eval_minutes,
               val_per_image=args.val_per_image, seed=args.seed, resume_from=args.resume_from,
-              force_dc_base=args.dc_base,
+              force_dc_base=args.dc_base, threads=args.threads,
               log=lambda m: print(m, flush=True))
     elif args.cmd == "export":
         import torch
@@ -63,7 +72,7 @@ def main(argv=None) -> None:
         from archiver.train.image_export import export, load_checkpoint
         from archiver.train.image_train import CropSampler
         torch.set_num_threads(2)
-        crops, _, _ = CropSampler(load_split(args.data, "train"), seed=99).batch(args.crops)
+        crops = CropSampler(load_split(args.data, "train"), seed=99).batch(args.crops)[0]
         weights = export(load_checkpoint(args.ckpt), crops)
         weights_io.save(weights, args.out)
         print(f"wrote {args.out}: latent bin widths {weights.latent_delta.round(5).tolist()}, "

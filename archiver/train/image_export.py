@@ -38,7 +38,8 @@ def latent_samples(model: ImageModel, crops: torch.Tensor) -> list[np.ndarray]:
     """Per layer, |z| of q-samples on training crops and of ancestral generative samples."""
     cfg = model.cfg
     torch.manual_seed(0)
-    pix = (2.0 * crops - 255.0) * arch.PIXEL_SCALE
+    e = arch.CONTEXT + arch.BLOCK
+    pix = (2.0 * crops[:, :, :e, :e] - 255.0) * arch.PIXEL_SCALE
     from archiver.train.image_torch import s2d
     xb = s2d(pix)[:, :, 4:, 4:]
     out = [[] for _ in range(cfg.levels)]
@@ -69,7 +70,7 @@ def _io_deltas(name: str, deltas: np.ndarray) -> tuple[float | None, float | Non
         return None, deltas[0]
     if name == "trunk":
         return deltas[0], None
-    if name == "head":
+    if name in ("head", "ar"):
         return None, None
     i = int(name[1:])
     if name[0] == "q":             # q(z_i | z_{i-1})
@@ -87,6 +88,10 @@ def _raw_affine(name: str, cout: int, cfg: arch.Config, delta_out: float | None)
             gain[o:o + 3], off[o:o + 3] = 256.0 * 128.0, 0.0 if relative else 256.0 * 127.5
             gain[o + 3:o + 6], off[o + 3:o + 6] = 16.0, 64.0                # scale index
             gain[o + 6:o + 9], off[o + 6:o + 9] = 256.0, 0.0                # colour coeffs
+        return gain, off
+    if name == "ar":       # means relative to base (+ 128 * base2 at run time), as in the head
+        gain = np.array([256.0 * 128.0] * 3 + [16.0] * 3 + [256.0] * 3)
+        off = np.array([0.0] * 3 + [64.0] * 3 + [0.0] * 3)
         return gain, off
     zc = cfg.zc
     gain = np.concatenate([np.full(zc, 256.0 / delta_out), np.full(zc, 8.0)])
@@ -126,7 +131,7 @@ def quantise_net(model: ImageModel, name: str, deltas: np.ndarray) -> dict[str, 
 
 
 def export(model: ImageModel, crops: np.ndarray) -> ImageWeights:
-    """crops: (N, 40, 40, 3) uint8 training crops for the latent statistics."""
+    """crops: (N, 40, 40 or 48, 3) uint8 training crops for the latent statistics."""
     x = torch.from_numpy(np.ascontiguousarray(crops.transpose(0, 3, 1, 2))).float()
     deltas = latent_deltas(latent_samples(model, x))
     convs = {name: quantise_net(model, name, deltas) for name in model.nets}

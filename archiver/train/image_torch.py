@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from archiver.models.image import arch
 
 LN2 = math.log(2.0)
-KIND_SCALE = {arch.PIXEL: arch.PIXEL_SCALE, arch.ACT: arch.ACT_SCALE, arch.LATENT: 1.0}
+KIND_SCALE = {arch.PIXEL: arch.PIXEL_SCALE, arch.ACT: arch.ACT_SCALE, arch.LATENT: 1.0,
+              arch.DIFF: arch.DIFF_SCALE}
 LATENT_LOG2_SCALE = (-9.0, 5.0)     # clamp of a latent's log2 scale (value units)
 
 
@@ -37,6 +38,25 @@ def d2s(x: torch.Tensor) -> torch.Tensor:
     for p, (dy, dx) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
         out[:, :, dy::2, dx::2] = x[:, p * c:(p + 1) * c]
     return out
+
+
+def ar_inputs(crop: torch.Tensor, known: torch.Tensor, r: int):
+    """Torch twin of model.ar_inputs for the whole block: (nbr diff integers, flags in act
+    value units, base2), all integer-valued floats."""
+    c = arch.CONTEXT
+    n = arch.BLOCK
+
+    def at(a, dy, dx):
+        return a[:, :, c + dy:c + dy + n, c + dx:c + dx + n]
+
+    w, kw = at(crop, 0, -1), at(known, 0, -1)
+    up, kn = at(crop, -1, 0), at(known, -1, 0)
+    base2 = torch.where(kw * kn > 0, w + up, torch.where(kw > 0, 2 * w,
+                                                         torch.where(kn > 0, 2 * up, 256.0)))
+    nbr = torch.cat([(2 * at(crop, dy, dx) - base2) * at(known, dy, dx)
+                     for dy, dx in arch.ar_offsets(r)], 1)
+    flags = torch.cat([kn, kw, at(known, -1, r)], 1) * (arch.MASK_ON * arch.ACT_SCALE)
+    return nbr, flags, base2
 
 
 class QNet(nn.Module):
@@ -168,27 +188,36 @@ class ImageModel(nn.Module):
         return y[:, :zc], (y[:, zc:] - 1.0).clamp(*LATENT_LOG2_SCALE)
 
     def forward(self, crops: torch.Tensor, top: torch.Tensor, left: torch.Tensor,
-                quant: bool = True, free_bits: float = 0.0):
-        """crops (B, 3, 40, 40) float 0..255; top/left (B,) bool context availability.
+                quant: bool = True, free_bits: float = 0.0, topright: torch.Tensor | None = None):
+        """crops (B, 3, 40, 48) float 0..255 (block at [8:40, 8:40]; 40x40 crops have no right
+        context); top/left/topright (B,) bool context availability (topright defaults to top).
         Returns (loss in bits/dim with free bits, dict of terms in bits/dim without)."""
         cfg = self.cfg
         b = crops.shape[0]
         c0 = arch.CONTEXT
+        e = c0 + arch.BLOCK
+        if crops.shape[3] == e:
+            crops = F.pad(crops, (0, arch.RIGHT))
+            topright = torch.zeros_like(top)
+        if topright is None:
+            topright = top
         dims = 3 * arch.BLOCK * arch.BLOCK
-        known = torch.zeros(b, 1, 40, 40, dtype=crops.dtype)
         tf, lf = top.to(crops.dtype).view(b, 1, 1, 1), left.to(crops.dtype).view(b, 1, 1, 1)
-        known[:, :, :c0, c0:] = 1.0
-        known[:, :, c0:, :c0] = 1.0
-        known[:, :, :c0, :c0] = 1.0
-        known[:, :, :c0, c0:] *= tf
-        known[:, :, c0:, :c0] *= lf
-        known[:, :, :c0, :c0] *= tf * lf
-        pix = (2.0 * crops - 255.0) * arch.PIXEL_SCALE           # pixel values
+        trf = tf * topright.to(crops.dtype).view(b, 1, 1, 1)
+        known_full = torch.zeros(b, 1, arch.CROP_H, arch.CROP_W, dtype=crops.dtype)
+        known_full[:, :, :c0, c0:e] = tf
+        known_full[:, :, c0:, :c0] = lf
+        known_full[:, :, :c0, :c0] = tf * lf
+        known_full[:, :, :c0, e:] = trf
+        known = known_full[:, :, :, :e]                            # context only (block: 0)
+        known_full = known_full.clone()
+        known_full[:, :, c0:, c0:e] = 1.0
+        pix = (2.0 * crops[:, :, :, :e] - 255.0) * arch.PIXEL_SCALE  # pixel values
         full = s2d(pix)                                           # (B, 12, 20, 20)
         known_h = s2d(known)[:, 0:1]                              # (B, 1, 20, 20)
         ctx = full * known_h
         xb = full[:, :, 4:, 4:]                                   # the block's planes
-        block = s2d(crops[:, :, c0:, c0:])                        # 0..255, (B, 12, 16, 16)
+        block = s2d(crops[:, :, c0:e, c0:e])                      # 0..255, (B, 12, 16, 16)
 
         # inference chain and generative latent terms
         mu, l2s = self.latent("q1", xb, quant, key="xb")
@@ -208,14 +237,39 @@ class ImageModel(nn.Module):
         kls.append(logq[-1] - logistic_logpdf(zs[-1], torch.zeros_like(zs[-1]),
                                               torch.zeros_like(zs[-1])))
 
-        # p(x | z_1, context): trunk once, head once per pass
         trunk = self.nets["trunk"]({"ctx": ctx, "ctxmask": known_h, "z": zs[0]}, quant)
+        if cfg.decoder == "ar":
+            rec = self.ar_rec(crops * known_full, known_full, trunk, quant)
+        else:
+            rec = self.planes_rec(ctx, known_h, xb, block, trunk, quant)
+        return self.finish(rec, kls, b, dims, free_bits)
+
+    def ar_rec(self, crop, known, tfeat, quant: bool):
+        """-ln P(x | z_1, context) of the raster-order decoder, all pixels in parallel."""
+        nbr, flags, base2 = ar_inputs(crop, known, self.cfg.ar_radius)
+        y = self.nets["ar"]({"nbr": nbr * arch.DIFF_SCALE, "flags": flags, "tfeat": tfeat}, quant)
+        r = round_ste if quant else (lambda v: v)
+        c0 = arch.CONTEXT
+        x = crop[:, :, c0:c0 + arch.BLOCK, c0:c0 + arch.BLOCK]
+        loc = 128.0 * base2 + r(256.0 * 128.0 * y[:, 0:3])
+        j = torch.clamp(r(16.0 * y[:, 3:6] + 64.0), 0, 127)
+        c = torch.clamp(r(256.0 * y[:, 6:9]), -256, 256)
+        d = 2.0 * x - base2
+        mu = torch.stack([loc[:, 0], loc[:, 1] + c[:, 0] * d[:, 0],
+                          loc[:, 2] + c[:, 1] * d[:, 0] + c[:, 2] * d[:, 1]], 1) / 256.0
+        scale = torch.exp((-4.0 + j / 8.0) * LN2)
+        return -discretized_logistic_logp(x, mu, scale, 256).sum()
+
+    def planes_rec(self, ctx, known_h, xb, block, trunk, quant: bool):
+        """-ln P(x | z_1, context) of the four-pass sub-lattice decoder."""
+        cfg = self.cfg
+        b = ctx.shape[0]
         ring_known = F.pad(known_h[:, :, 3:, 3:], (0, 1, 0, 1))   # (B,1,18,18)
         ring_ctx = F.pad(ctx[:, :, 3:, 3:], (0, 1, 0, 1))
-        rec = torch.zeros((), dtype=crops.dtype)
-        decoded = torch.zeros(b, 4, 1, 1, dtype=crops.dtype)
+        rec = torch.zeros((), dtype=ctx.dtype)
+        decoded = torch.zeros(b, 4, 1, 1, dtype=ctx.dtype)
         block_pad = F.pad(xb, (1, 1, 1, 1))                       # block planes on the ring grid
-        inner = torch.zeros(1, 1, 18, 18, dtype=crops.dtype)
+        inner = torch.zeros(1, 1, 18, 18, dtype=ctx.dtype)
         inner[:, :, 1:17, 1:17] = 1.0
         for plane in arch.PASS_ORDER:
             dmask = decoded.repeat_interleave(3, dim=1)           # (B, 12, 1, 1)
@@ -239,6 +293,12 @@ class ImageModel(nn.Module):
             rec = rec - discretized_logistic_logp(target, mu_x, s_x, 256).sum()
             decoded = decoded.clone()
             decoded[:, plane] = 1.0
+        return rec
+
+    @staticmethod
+    def finish(rec, kls, b: int, dims: int, free_bits: float):
+        """(loss, terms) in bits/dim from the reconstruction and per-layer KL tensors of a
+        batch of b blocks of dims subpixels."""
         kl_terms = [k.sum() for k in kls]
         to_bpd = 1.0 / (b * dims * LN2)
         terms = {"rec": rec * to_bpd}

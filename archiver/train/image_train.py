@@ -15,7 +15,7 @@ from archiver.models.image import arch
 from archiver.train.image_data import load_split
 from archiver.train.image_torch import ImageModel
 
-CROP = arch.BLOCK + arch.CONTEXT
+CROP_H, CROP_W = arch.CROP_H, arch.CROP_W
 
 
 class CropSampler:
@@ -23,22 +23,25 @@ class CropSampler:
 
     def __init__(self, images: list[tuple[str, np.ndarray]], seed: int):
         self.images = [np.ascontiguousarray(img) for _, img in images]
-        w = np.array([(i.shape[0] - CROP + 1) * (i.shape[1] - CROP + 1) for i in self.images], float)
+        w = np.array([(i.shape[0] - CROP_H + 1) * (i.shape[1] - CROP_W + 1) for i in self.images],
+                     float)
         self.p = w / w.sum()
         self.rng = np.random.default_rng(seed)
 
     def batch(self, n: int, p_edge: float = 0.15):
         idx = self.rng.choice(len(self.images), size=n, p=self.p)
-        out = np.empty((n, CROP, CROP, 3), np.uint8)
+        out = np.empty((n, CROP_H, CROP_W, 3), np.uint8)
         for k, i in enumerate(idx):
             img = self.images[i]
-            y = self.rng.integers(0, img.shape[0] - CROP + 1)
-            x = self.rng.integers(0, img.shape[1] - CROP + 1)
-            c = img[y:y + CROP, x:x + CROP]
+            y = self.rng.integers(0, img.shape[0] - CROP_H + 1)
+            x = self.rng.integers(0, img.shape[1] - CROP_W + 1)
+            c = img[y:y + CROP_H, x:x + CROP_W]
+            # context left and right are both 8 columns wide, so a mirrored crop is valid
             out[k] = c[:, ::-1] if self.rng.random() < 0.5 else c
         top = self.rng.random(n) >= p_edge       # image edges: no rows above / columns left
         left = self.rng.random(n) >= p_edge
-        return out, top, left
+        topright = self.rng.random(n) >= p_edge  # right edge: no block above-right
+        return out, top, left, topright
 
 
 def validation_crops(images, per_image: int, seed: int = 1234) -> np.ndarray:
@@ -47,9 +50,9 @@ def validation_crops(images, per_image: int, seed: int = 1234) -> np.ndarray:
     out = []
     for _, img in images:
         for _ in range(per_image):
-            y = rng.integers(0, img.shape[0] - CROP + 1)
-            x = rng.integers(0, img.shape[1] - CROP + 1)
-            out.append(np.asarray(img[y:y + CROP, x:x + CROP]))
+            y = rng.integers(0, img.shape[0] - CROP_H + 1)
+            x = rng.integers(0, img.shape[1] - CROP_W + 1)
+            out.append(np.asarray(img[y:y + CROP_H, x:x + CROP_W]))
     return np.stack(out)
 
 
@@ -84,8 +87,8 @@ def save(path: Path, model, opt, state: dict) -> None:
 def train(data: Path, run: Path, hours: float, batch: int, lr: float, free_bits: float,
           cfg: arch.Config, quant: bool, eval_minutes: float, val_per_image: int,
           seed: int = 0, resume_from: Path | None = None, force_dc_base: bool = False,
-          log=print) -> None:
-    torch.set_num_threads(2)
+          threads: int = 2, log=print) -> None:
+    torch.set_num_threads(threads)
     run.mkdir(parents=True, exist_ok=True)
     ckpt = run / "ckpt.pt"
     state = {"step": 0, "best": math.inf, "history": []}
@@ -135,9 +138,10 @@ def train(data: Path, run: Path, hours: float, batch: int, lr: float, free_bits:
         warm = min(1.0, (state["step"] + 1) / 200.0)
         for g in opt.param_groups:
             g["lr"] = lr * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
-        crops, top, left = sampler.batch(batch)
+        crops, top, left, topright = sampler.batch(batch)
         loss, terms = model(to_tensor(crops), torch.from_numpy(top), torch.from_numpy(left),
-                            quant=quant, free_bits=free_bits)
+                            quant=quant, free_bits=free_bits,
+                            topright=torch.from_numpy(topright))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)

@@ -26,14 +26,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-PIXEL, ACT, LATENT = "pixel", "act", "latent"
+PIXEL, ACT, LATENT, DIFF = "pixel", "act", "latent", "diff"
 ACT_SCALE = 1.0 / 16.0          # value of one unit of an act tensor
 PIXEL_SCALE = 1.0 / 256.0       # value of one unit of a pixel tensor
 ACT_MAX = 127
-KIND_MAX = {PIXEL: 255, ACT: 127, LATENT: 1023}
+DIFF_SCALE = 1.0 / 64.0        # value of one unit of a diff tensor
+KIND_MAX = {PIXEL: 255, ACT: 127, LATENT: 1023, DIFF: 510}
 MASK_ON = 16                    # a mask channel holds 16 (= value 1.0) where known, else 0
 BLOCK = 32
 CONTEXT = 8                     # rows above / columns left of a block given as context
+RIGHT = 8                       # columns right of a block in the context rows (crops are
+                                # (CONTEXT + BLOCK) x (CONTEXT + BLOCK + RIGHT))
+CROP_H, CROP_W = CONTEXT + BLOCK, CONTEXT + BLOCK + RIGHT
 PASS_ORDER = (0, 3, 1, 2)       # planes (dy, dx) = (0,0), (1,1), (0,1), (1,0)
 PIXEL_PARAMS = 9                # per plane: 3 means, 3 scale indices, 3 colour coefficients
 # With Config.dc_base, the means of planes 1-3 are x_base + 128 * (head output with the linear
@@ -109,6 +113,12 @@ class Config:
     zfeat: int = 16          # channels z_1 contributes to the pixel trunk (at 16x16)
     blocks: int = 1          # residual blocks per network
     dc_base: bool = False    # planes 1-3 predict relative to plane 0's pixel (see DC_BASE_PLANE)
+    decoder: str = "planes"  # "planes" (four 2x2 passes) or "ar" (raster order, see ar_net)
+    ar_radius: int = 3       # causal neighbourhood of the ar decoder: rows -r..-1 x cols -r..r,
+                             # and row 0 x cols -r..-1
+    ar_hidden: int = 48      # hidden channels of the per-pixel network
+    ar_blocks: int = 1       # its residual blocks
+    tfeat: int = 8           # per-pixel channels the trunk gives the ar decoder
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -178,8 +188,62 @@ def head_net(cfg: Config) -> Graph:
                           ("known", ACT, (4, 18, 18))), tuple(ops), "out")
 
 
+def ar_offsets(r: int) -> list[tuple[int, int]]:
+    """Causal neighbourhood (dy, dx) of the ar decoder, in the order of its input channels."""
+    return [(dy, dx) for dy in range(-r, 1) for dx in range(-r, r + 1) if dy < 0 or dx < 0]
+
+
+AR_FLAGS = 3     # per pixel: row above known, column left known, above-right (dx = +r) known
+
+
+def ar_trunk_net(cfg: Config) -> Graph:
+    """Once per block: context (as trunk_net) and z_1 -> `tfeat` features per pixel (32x32),
+    which the per-pixel network reads beside the pixel's causal neighbourhood."""
+    ops = [Conv("z0", (("z", 3, "same"),), cfg.width, "relu"),
+           Conv("z1", (("z0", 1, "same"),), 4 * cfg.zfeat, "linear"),
+           DepthToSpace("z2", "z1"),
+           Pad("z3", "z2", (4, 0, 4, 0)),
+           Conv("t0", (("ctx", 3, "same"), ("ctxmask", 3, "same"), ("z3", 3, "same")),
+                cfg.trunk, "relu")]
+    more, x = _resblocks("t", "t0", cfg.trunk, cfg.blocks)
+    ops += more
+    ops += [Crop("tb", x, (4, 20), (4, 20)),
+            Conv("tf", (("tb", 1, "same"),), 4 * cfg.tfeat, "linear"),
+            DepthToSpace("out", "tf")]
+    return Graph("trunk", (("ctx", PIXEL, (12, 20, 20)), ("ctxmask", ACT, (1, 20, 20)),
+                           ("z", LATENT, (cfg.zc, cfg.zs, cfg.zs))), tuple(ops), "out")
+
+
+def ar_net(cfg: Config) -> Graph:
+    """p(x_ij | causal neighbourhood, trunk features): one pixel at a time in raster order when
+    decoding (all pixels at once when encoding; 1x1 convolutions only, so both agree exactly).
+    `nbr` holds 2*n - 2*base per neighbour n and colour (diff kind; 0 where unknown), base the
+    mean of the left and upper pixel (whichever known; 128 if neither). Outputs the pixel's 9
+    parameters: 3 means relative to base, 3 scale indices, 3 colour coefficients."""
+    n_in = 3 * len(ar_offsets(cfg.ar_radius))
+    h = cfg.ar_hidden
+    ops = [Conv("a0", (("nbr", 1, "same"), ("flags", 1, "same"), ("tfeat", 1, "same")), h, "relu")]
+    x = "a0"
+    for i in range(cfg.ar_blocks):
+        ops += [Conv(f"a{i}h", ((x, 1, "same"),), h, "relu"),
+                Conv(f"a{i}d", ((f"a{i}h", 1, "same"),), h, "linear"),
+                Add(f"a{i}r", x, f"a{i}d")]
+        x = f"a{i}r"
+    # the linear skip from the neighbourhood is the prediction's backbone (a local linear
+    # predictor); its weights need finer steps than int8, as the planes head's skip
+    ops.append(Conv("out", ((x, 1, "same"), ("nbr", 1, "same")), PIXEL_PARAMS, "raw",
+                    fine=("nbr",)))
+    return Graph("ar", (("nbr", DIFF, (n_in, BLOCK, BLOCK)), ("flags", ACT, (AR_FLAGS, BLOCK, BLOCK)),
+                        ("tfeat", ACT, (cfg.tfeat, BLOCK, BLOCK))), tuple(ops), "out")
+
+
 def graphs(cfg: Config) -> dict[str, Graph]:
-    g = {"q1": q1_net(cfg), "trunk": trunk_net(cfg), "head": head_net(cfg)}
+    if cfg.decoder == "ar":
+        g = {"q1": q1_net(cfg), "trunk": ar_trunk_net(cfg), "ar": ar_net(cfg)}
+    elif cfg.decoder == "planes":
+        g = {"q1": q1_net(cfg), "trunk": trunk_net(cfg), "head": head_net(cfg)}
+    else:
+        raise ValueError(f"unknown image decoder {cfg.decoder!r}")
     for i in range(1, cfg.levels):
         g[f"q{i + 1}"] = latent_net(f"q{i + 1}", cfg)   # q(z_{i+1} | z_i)
         g[f"p{i}"] = latent_net(f"p{i}", cfg)           # p(z_i | z_{i+1})

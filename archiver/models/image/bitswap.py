@@ -33,10 +33,21 @@ def _channel(p: Params, c: int) -> Params:
     return Params(p.loc[:, c], p.scale_idx[:, c])
 
 
-def encode(rt: ImageRuntime, msg, inp: BlockInputs) -> None:
-    levels = rt.cfg.levels
-    z = _pop(msg, rt.q1(inp), LB, LATENT_PRECISION)
-    trunk = rt.trunk(inp, z)
+def _pixel_order(x: np.ndarray) -> np.ndarray:
+    """(B, 3, H, W) -> flat, in the ar decoder's pop order: pixels in raster order, R G B
+    within a pixel, blocks within a colour."""
+    return np.ascontiguousarray(np.asarray(x).transpose(2, 3, 1, 0)).ravel()
+
+
+def _encode_pixels(rt: ImageRuntime, msg, inp: BlockInputs, trunk) -> None:
+    if rt.cfg.decoder == "ar":
+        y, base2 = rt.ar_raw(inp, trunk)
+        x = inp.pixels()
+        p = rt.ar_params(y, base2, x)
+        # one push in decode order: the stack hands it back pop by pop in that order
+        msg.push_logistic(_pixel_order(x).astype(np.int64), _pixel_order(p.loc).astype(np.int32),
+                          _pixel_order(p.scale_idx).astype(np.int32), 256, PIXEL_PRECISION)
+        return
     per_plane = []
     decoded: list[int] = []
     for plane in arch.PASS_ORDER:
@@ -47,6 +58,12 @@ def encode(rt: ImageRuntime, msg, inp: BlockInputs) -> None:
     for x, p in reversed(per_plane):            # stack: last decoded is pushed first
         for c in (2, 1, 0):
             _push(msg, x[:, c], _channel(p, c), 256, PIXEL_PRECISION)
+
+
+def encode(rt: ImageRuntime, msg, inp: BlockInputs) -> None:
+    levels = rt.cfg.levels
+    z = _pop(msg, rt.q1(inp), LB, LATENT_PRECISION)
+    _encode_pixels(rt, msg, inp, rt.trunk(inp, z))
     for i in range(1, levels):
         z_next = _pop(msg, rt.q_next(i, z), LB, LATENT_PRECISION)
         _push(msg, z, rt.p_prev(i, z_next), LB, LATENT_PRECISION)
@@ -54,17 +71,21 @@ def encode(rt: ImageRuntime, msg, inp: BlockInputs) -> None:
     _push(msg, z, rt.p_top(z.shape), LB, LATENT_PRECISION)
 
 
-def decode(rt: ImageRuntime, msg, ctx: np.ndarray, ctxmask: np.ndarray) -> np.ndarray:
-    """Blocks' planes (B, 12, 16, 16) given their context grids (from decoded neighbours)."""
-    b = ctx.shape[0]
-    shape = (b, rt.cfg.zc, rt.cfg.zs, rt.cfg.zs)
-    z = _pop(msg, rt.p_top(shape), LB, LATENT_PRECISION)
-    for i in range(rt.cfg.levels - 1, 0, -1):
-        z_prev = _pop(msg, rt.p_prev(i, z), LB, LATENT_PRECISION)
-        _push(msg, z, rt.q_next(i, z_prev), LB, LATENT_PRECISION)
-        z = z_prev
-    inp = BlockInputs(np.zeros((b, 12, 16, 16), np.int64), ctx, ctxmask)
-    trunk = rt.trunk(inp, z)
+def _decode_pixels(rt: ImageRuntime, msg, inp: BlockInputs, trunk) -> None:
+    if rt.cfg.decoder == "ar":
+        b = inp.crop.shape[0]
+        c0 = arch.CONTEXT
+        for yy in range(arch.BLOCK):
+            for xx in range(arch.BLOCK):
+                y, base2 = rt.ar_raw(inp, trunk, (yy, yy + 1), (xx, xx + 1))
+                base, j, coef = rt.ar_params(y, base2)
+                px = np.zeros((b, 3, 1, 1), np.int64)
+                for c in range(3):
+                    loc = chain_locs(base, coef, 2 * px, base2)[:, c]
+                    px[:, c] = _pop(msg, Params(loc, j[:, c]), 256, PIXEL_PRECISION)
+                inp.crop[:, :, c0 + yy, c0 + xx] = px[:, :, 0, 0]
+        inp.set_pixels(inp.pixels().copy())
+        return
     decoded: list[int] = []
     for plane in arch.PASS_ORDER:
         base, j, coef = rt.plane_params(rt.head(inp, trunk, decoded, plane))
@@ -73,5 +94,20 @@ def decode(rt: ImageRuntime, msg, ctx: np.ndarray, ctxmask: np.ndarray) -> np.nd
             loc = chain_locs(base, coef, x, rt.chain_ref(inp, plane))[:, c]
             x[:, c] = _pop(msg, Params(loc, j[:, c]), 256, PIXEL_PRECISION)
         decoded.append(plane)
+
+
+def decode(rt: ImageRuntime, msg, inp: BlockInputs) -> BlockInputs:
+    """Decode blocks given their context (`inp` as from BlockInputs.context_only(): pixels
+    unknown, context from decoded neighbours); returns them with their pixels filled in."""
+    inp = BlockInputs(inp.block.copy(), inp.ctx, inp.ctxmask,
+                      None if inp.crop is None else inp.crop.copy(), inp.known)
+    b = inp.ctx.shape[0]
+    shape = (b, rt.cfg.zc, rt.cfg.zs, rt.cfg.zs)
+    z = _pop(msg, rt.p_top(shape), LB, LATENT_PRECISION)
+    for i in range(rt.cfg.levels - 1, 0, -1):
+        z_prev = _pop(msg, rt.p_prev(i, z), LB, LATENT_PRECISION)
+        _push(msg, z, rt.q_next(i, z_prev), LB, LATENT_PRECISION)
+        z = z_prev
+    _decode_pixels(rt, msg, inp, rt.trunk(inp, z))
     _push(msg, z, rt.q1(inp), LB, LATENT_PRECISION)
-    return inp.block
+    return inp

@@ -56,6 +56,10 @@ def block_bits(rt: ImageRuntime, inp: BlockInputs, rng: np.random.Generator) -> 
     for i in range(1, levels):
         pbits += _cl(zs[i - 1], rt.p_prev(i, zs[i]), arch.LATENT_BINS, LATENT_PRECISION)
     trunk = rt.trunk(inp, zs[0])
+    if rt.cfg.decoder == "ar":
+        y, base2 = rt.ar_raw(inp, trunk)
+        x = inp.pixels()
+        return Bits(_cl(x, rt.ar_params(y, base2, x), 256, PIXEL_PRECISION), pbits, qbits)
     xbits = 0.0
     decoded: list[int] = []
     for plane in arch.PASS_ORDER:

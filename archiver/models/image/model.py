@@ -55,23 +55,79 @@ class BlockInputs:
     block: np.ndarray      # (B, 12, 16, 16) pixel values 0..255 of the four planes
     ctx: np.ndarray        # (B, 12, 20, 20) pixel inputs, 0 where unknown
     ctxmask: np.ndarray    # (B, 1, 20, 20) MASK_ON where known
+    crop: np.ndarray | None = None    # (B, 3, CROP_H, CROP_W) pixels 0..255 (ar decoder)
+    known: np.ndarray | None = None   # (B, 1, CROP_H, CROP_W) 1 where known (block: 1)
 
     @staticmethod
-    def from_crops(crops: np.ndarray, top: np.ndarray, left: np.ndarray) -> "BlockInputs":
-        """crops (B, 40, 40, 3) uint8: the block at [8:40, 8:40], rows above and columns left as
-        context; top/left (B,) bool say whether that context exists (false at image edges)."""
+    def from_crops(crops: np.ndarray, top: np.ndarray, left: np.ndarray,
+                   topright: np.ndarray | None = None) -> "BlockInputs":
+        """crops (B, 40, 48, 3) uint8: the block at [8:40, 8:40], 8 rows above, 8 columns left
+        and, in the rows above, 8 columns right as context (40x40 crops: no right context);
+        top/left/topright (B,) bool say whether that context exists (false at image edges;
+        topright also where the block above-right is beyond the image)."""
         c = arch.CONTEXT
         x = np.asarray(crops, np.int64).transpose(0, 3, 1, 2)
         b = x.shape[0]
-        known = np.zeros((b, 1, 40, 40), np.int64)
+        if x.shape[3] == c + arch.BLOCK:
+            x = np.pad(x, ((0, 0), (0, 0), (0, 0), (0, arch.RIGHT)))
+            topright = np.zeros(b, bool)
         t = np.asarray(top, bool).reshape(b, 1, 1, 1)
         lf = np.asarray(left, bool).reshape(b, 1, 1, 1)
-        known[:, :, :c, c:] = t[..., :1, :1]
-        known[:, :, c:, :c] = lf[..., :1, :1]
-        known[:, :, :c, :c] = (t & lf)[..., :1, :1]
-        ctx = s2d(pixel_input(x) * known)
-        mask = s2d(known)[:, :1] * arch.MASK_ON
-        return BlockInputs(s2d(x[:, :, c:, c:]), ctx, mask)
+        tr = t & np.asarray(topright if topright is not None else top, bool).reshape(b, 1, 1, 1)
+        known = np.zeros((b, 1, arch.CROP_H, arch.CROP_W), np.int64)
+        e = c + arch.BLOCK
+        known[:, :, :c, c:e] = t
+        known[:, :, c:, :c] = lf
+        known[:, :, :c, :c] = t & lf
+        known[:, :, :c, e:] = tr
+        known[:, :, c:, c:e] = 1
+        k40 = known[:, :, :, :e].copy()
+        k40[:, :, c:, c:] = 0
+        ctx = s2d(pixel_input(x[:, :, :, :e]) * k40)
+        mask = s2d(k40)[:, :1] * arch.MASK_ON
+        return BlockInputs(s2d(x[:, :, c:e, c:e]), ctx, mask, x * known, known)
+
+    def pixels(self) -> np.ndarray:
+        """The block's pixels (B, 3, 32, 32) (ar decoder layout)."""
+        c = arch.CONTEXT
+        return self.crop[:, :, c:c + arch.BLOCK, c:c + arch.BLOCK]
+
+    def context_only(self) -> "BlockInputs":
+        """The same blocks with their pixels hidden (zeros): what a decoder starts from."""
+        c, e = arch.CONTEXT, arch.CONTEXT + arch.BLOCK
+        crop = None
+        if self.crop is not None:
+            crop = self.crop.copy()
+            crop[:, :, c:e, c:e] = 0
+        return BlockInputs(np.zeros_like(self.block), self.ctx, self.ctxmask, crop, self.known)
+
+    def set_pixels(self, x: np.ndarray) -> None:
+        """Store decoded pixels (B, 3, 32, 32) in both layouts."""
+        c, e = arch.CONTEXT, arch.CONTEXT + arch.BLOCK
+        self.crop[:, :, c:e, c:e] = x
+        self.block = s2d(np.asarray(x, np.int64))
+
+
+def ar_inputs(crop: np.ndarray, known: np.ndarray, r: int, rows: tuple[int, int],
+              cols: tuple[int, int]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Inputs of the ar network for block pixels [rows) x [cols): its causal neighbourhood
+    relative to the base (2n - base2, 0 where unknown) and the three flags; and base2 = twice
+    the base (W + N if both known, 2W or 2N if one, 256 if neither). Reads only positions that
+    precede the pixels in raster order, so decoding may call it with later pixels still 0."""
+    c = arch.CONTEXT
+    y0, y1 = rows[0] + c, rows[1] + c
+    x0, x1 = cols[0] + c, cols[1] + c
+
+    def at(a, dy, dx):
+        return a[:, :, y0 + dy:y1 + dy, x0 + dx:x1 + dx]
+
+    w, kw = at(crop, 0, -1), at(known, 0, -1)
+    n, kn = at(crop, -1, 0), at(known, -1, 0)
+    base2 = np.where(kw & kn, w + n, np.where(kw, 2 * w, np.where(kn, 2 * n, 256)))
+    nbr = np.concatenate([(2 * at(crop, dy, dx) - base2) * at(known, dy, dx)
+                          for dy, dx in arch.ar_offsets(r)], axis=1)
+    flags = np.concatenate([kn, kw, at(known, -1, r)], axis=1) * arch.MASK_ON
+    return {"nbr": nbr, "flags": flags}, base2
 
 
 class ImageRuntime:
@@ -142,6 +198,25 @@ class ImageRuntime:
         for ci, _, c in rel:
             y[:, ci] += 128 * (a_base[:, c] + 255)          # + 256 * x_base
         return y
+
+    def ar_raw(self, inp: BlockInputs, trunk: "Trunk", rows=(0, arch.BLOCK),
+               cols=(0, arch.BLOCK)) -> tuple[np.ndarray, np.ndarray]:
+        """ar decoder: raw outputs (B, 9, h, w) for block pixels [rows) x [cols) and base2."""
+        feeds, base2 = ar_inputs(inp.crop, inp.known, self.cfg.ar_radius, rows, cols)
+        feeds["tfeat"] = trunk.feats[:, :, rows[0]:rows[1], cols[0]:cols[1]]
+        return self.nets["ar"](feeds), base2
+
+    @staticmethod
+    def ar_params(y: np.ndarray, base2: np.ndarray, x: np.ndarray | None = None):
+        """Coder parameters from the ar outputs: means relative to base (1/256 units:
+        + 128 * base2), chained R -> G -> B on (2x - base2). Returns (loc_base, scale_idx,
+        coeffs) if x is None, else Params for x (B, 3, h, w) (R, G read for G, B)."""
+        base = y[:, 0:3] + 128 * base2
+        j = np.clip(y[:, 3:6], 0, SCALE_MAX)
+        c = np.clip(y[:, 6:9], -256, 256)
+        if x is None:
+            return base, j, c
+        return Params(chain_locs(base, c, 2 * np.asarray(x, np.int64), base2), j)
 
     def chain_ref(self, inp: BlockInputs, plane: int) -> np.ndarray | None:
         """Reference pixels of the colour chain of `plane`: the DC base under Config.dc_base
