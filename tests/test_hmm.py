@@ -18,8 +18,8 @@ DENSE = random_tables(12, 12, seed=4)
 TEXTY = random_tables(32, 8, seed=5, n_symbols=96, concentration=0.3)
 
 
-def roundtrip(tables, data: bytes, seed: int = 0, orders=(), weights=()) -> bytes:
-    coder = HmmCoder(tables, orders, weights)
+def roundtrip(tables, data: bytes, seed: int = 0, orders=(), weights=(), **kw) -> bytes:
+    coder = HmmCoder(tables, orders, weights, **kw)
     msg = Message(seed=seed)
     coder.encode(data, msg)
     payload = msg.to_bytes()
@@ -50,16 +50,53 @@ def test_adaptive_filter_matches_python_integer_reference(tables):
     np.testing.assert_array_equal(got, want)
 
 
+MATCH = tuple(0 if n < 4 else 40 * n for n in range(20))
+BLEND = dict(match_min=4, match_weights=MATCH, blend=((2, 0, 7), (16, 3, 1)))
+
+
+@pytest.mark.parametrize("tables", [SPARSE, TEXTY], ids=["sparse", "texty"])
+@pytest.mark.parametrize("kw", [
+    dict(orders=(1, 3), weights=(1000, 65536 * 4), match_min=4, match_weights=MATCH),
+    dict(orders=(1, 2, 5), weights=(1, 1, 1), blend=((2, 0, 7), (16, 3, 1))),
+    dict(orders=(1, 2, 5), weights=(1, 1, 1), **BLEND),
+    dict(orders=(2, 3, 4, 6), weights=(1,) * 4, match_min=6,
+         match_weights=(0,) * 6 + (2**24 - 1,) * 26, blend=((1,) * 4, (65535,) * 4)),
+], ids=["additive-match", "blend", "blend-match", "blend-extreme"])
+def test_match_and_blend_filter_matches_python_integer_reference(tables, kw):
+    """Variant 2's emission terms (hmm_core.c blend, hmm_match_core.c) against the twin written
+    from the spec, on text with repeats long and short, runs and all byte values."""
+    rng = np.random.default_rng(6)
+    data = (b"the cat sat on the mat; " * 6 + b"abcabcabd" * 20 + bytes(range(256)) +
+            rng.integers(0, 4, 300, dtype=np.uint8).tobytes() + b"z" * 150 +
+            b"def f(x):\n    return x + 1\n" * 4)
+    got = HmmCoder(tables, **kw).filter(data)
+    want = np.array(ref.filter_all_adaptive(tables, data, **kw), dtype=np.uint32)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_match_model_predicts_repeats():
+    """The twin of the match model finds the latest earlier occurrence and follows it."""
+    data = b"abcdefgh-abcdefgh-abcdXfgh"
+    mm = ref.MatchModel(4, tuple(range(32)), len(data))
+    preds = [mm.next(data, t) for t in range(len(data))]
+    assert preds[13] == (ord("e"), 4)                   # after "abcd" again: predicts "e"
+    assert preds[17] == (ord("-"), 8)                   # length counted back, then grown
+    assert preds[22] == (ord("e"), 13)                  # the miss at "X" is still predicted
+    assert preds[23][0] == -1                           # after the miss: "bcdX" is new
+
+
 @pytest.mark.parametrize("data", [
     b"", b"x", b"\x00", bytes(range(256)) * 3, b"\x00" * 5000, b"e" * 3000 + b"\xff" * 3000,
     np.random.default_rng(7).integers(0, 256, 20000, dtype=np.uint8).tobytes(),
     "Unicode text: naïve café, Ελληνικά, 日本語.\r\n\tTabs and CRLF.".encode() * 40,
 ], ids=["empty", "one", "nul", "all-bytes", "nul-run", "runs", "noise", "utf8"])
 @pytest.mark.parametrize("tables", [SPARSE, TEXTY], ids=["sparse", "texty"])
-@pytest.mark.parametrize("ctx", [((), ()), ((3, 5), (32768, 65536)), ((1, 2, 7), (1, 99, 2**20 - 1))],
-                         ids=["plain", "adaptive", "adaptive-extreme"])
+@pytest.mark.parametrize("ctx", [((), (), {}), ((3, 5), (32768, 65536), {}),
+                                 ((1, 2, 7), (1, 99, 2**20 - 1), {}),
+                                 ((1, 2, 5), (1, 1, 1), BLEND)],
+                         ids=["plain", "adaptive", "adaptive-extreme", "blend-match"])
 def test_roundtrip_edge_cases(tables, data, ctx):
-    out, payload, msg = roundtrip(tables, data, 0, *ctx)
+    out, payload, msg = roundtrip(tables, data, 0, *ctx[:2], **ctx[2])
     assert out == data
     assert msg.initial_bits_drawn <= 64     # O(1) initial bits, whatever the length
 
@@ -71,13 +108,25 @@ def test_roundtrip_hypothesis(data, seed):
     assert out == data
     out, _, _ = roundtrip(SPARSE, data, seed, (2, 4), (4096, 65536))
     assert out == data
+    out, _, _ = roundtrip(SPARSE, data + data[: len(data) // 2], seed, (1, 2, 5), (1, 1, 1),
+                          **BLEND)
+    assert out == data + data[: len(data) // 2]
 
 
 def test_bad_context_arguments():
     for orders, weights in (((0,), (1,)), ((8,), (1,)), ((3,), (0,)), ((3,), (1 << 20,)),
-                            ((3, 4), (1,)), ((1, 2, 3, 4, 5), (1,) * 5)):
+                            ((3, 4), (1,)), ((1, 2, 3, 4, 5, 6, 7), (1,) * 7)):
         with pytest.raises(ValueError):
             HmmCoder(TEXTY, orders, weights)
+    for kw in (dict(match_min=1, match_weights=(1,) * 8), dict(match_min=9, match_weights=(1,) * 16),
+               dict(match_min=4, match_weights=(1,) * 4), dict(match_min=4, match_weights=(1,) * 65),
+               dict(match_min=4, match_weights=(1 << 24,) * 8),
+               dict(blend=((1,), (1,))), dict(blend=((0, 1), (0, 1))),
+               dict(blend=((1 << 16, 1), (1, 1))), dict(blend=((1, 1, 1), (1, 1, 1)))):
+        with pytest.raises(ValueError):
+            HmmCoder(TEXTY, (2, 3), (1, 1), **kw)
+    with pytest.raises(ValueError, match="blend needs context orders"):
+        HmmCoder(TEXTY, blend=((1,), (1,)))
 
 
 def test_message_length_tends_to_information_content():
@@ -152,7 +201,7 @@ def test_ten_megabytes_roundtrip():
              for _ in range(500)]
     data = b" ".join(words[i] for i in rng.integers(0, 500, 2_000_000))[:10 << 20]
     data += bytes(range(256))
-    for ctx in (((), ()), ((3, 5), (32768, 65536))):
-        out, payload, msg = roundtrip(TEXTY, data, 0, *ctx)
+    for ctx in (((), (), {}), ((3, 5), (32768, 65536), {}), ((1, 2, 5), (1, 1, 1), BLEND)):
+        out, payload, msg = roundtrip(TEXTY, data, 0, *ctx[:2], **ctx[2])
         assert out == data
         assert msg.initial_bits_drawn <= 64

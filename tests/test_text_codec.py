@@ -47,7 +47,7 @@ def test_roundtrip(data):
     assert TEXT.decode(payload, len(data)) == data
 
 
-@pytest.mark.parametrize("variant", [text.PLAIN, text.ADAPTIVE])
+@pytest.mark.parametrize("variant", [text.PLAIN, text.ADAPTIVE, text.BLEND])
 def test_both_variants_and_two_segments_roundtrip(monkeypatch, variant):
     monkeypatch.setattr(text, "SEGMENT_MIN", 700)
     coder = TEXT._model()[0][variant]
@@ -65,13 +65,34 @@ def test_both_variants_and_two_segments_roundtrip(monkeypatch, variant):
         TEXT.decode(bytes(bad), len(data))
 
 
-def test_adaptive_variant_learns_repetition():
+def test_adaptive_variants_learn_repetition():
     coders = TEXT._model()[0]
     data = PROSE * 4
     plain = TEXT._encode_variant(coders[text.PLAIN], text.PLAIN, data)
     adaptive = TEXT._encode_variant(coders[text.ADAPTIVE], text.ADAPTIVE, data)
+    blend = TEXT._encode_variant(coders[text.BLEND], text.BLEND, data)
     assert len(adaptive) < 0.5 * len(plain)
-    assert TEXT.encode(data, 19) == adaptive              # the smaller is kept
+    assert len(blend) < 0.85 * len(adaptive)              # the match model follows the repeats
+    assert TEXT.encode(data, 19) == blend                 # the smaller is kept
+
+
+CODE = b"".join(
+    b"def handle_%s(request, response):\n"
+    b"    value = request.params.get(%r, None)\n"
+    b"    if value is None:\n"
+    b"        raise ValueError('missing parameter: %s')\n"
+    b"    response.write(str(value))\n    return response\n\n" % (name, name, name)
+    for name in (b"alpha", b"beta", b"gamma", b"delta", b"epsilon", b"zeta", b"eta", b"theta"))
+
+
+def test_repetitive_code_roundtrips_and_beats_zstd():
+    payload = TEXT.encode(CODE, 19)
+    assert payload[0] & 15 == text.BLEND
+    assert TEXT.decode(payload, len(CODE)) == CODE
+    zstd = zstandard.ZstdCompressor(level=19).compress(CODE)
+    adaptive = TEXT._encode_variant(TEXT._model()[0][text.ADAPTIVE], text.ADAPTIVE, CODE)
+    assert len(payload) < len(adaptive) and len(payload) < 0.85 * len(zstd), (
+        len(payload), len(adaptive), len(zstd))
 
 
 def test_beats_zstd_on_small_prose():
@@ -117,7 +138,7 @@ def test_threaded_segments_equal_sequential_coding(monkeypatch):
     segment alone, one after the other (no shared state between threads)."""
     from cython_ans import Message
     monkeypatch.setattr(text, "SEGMENT_MIN", 500)
-    coder = TEXT._model()[0][text.ADAPTIVE]
+    coder = TEXT._model()[0][text.BLEND]
     data = PROSE * 2
     half = len(data) // 2
     messages = []
@@ -125,6 +146,6 @@ def test_threaded_segments_equal_sequential_coding(monkeypatch):
         msg = Message(seed=text.SEED)
         coder.encode(piece, msg)
         messages.append(msg.to_bytes())
-    want = (bytes([text.ADAPTIVE | 0x10]) + text.SEGMENT.pack(half, len(messages[0])) +
+    want = (bytes([text.BLEND | 0x10]) + text.SEGMENT.pack(half, len(messages[0])) +
             text.SEGMENT.pack(len(data) - half, len(messages[1])) + b"".join(messages))
-    assert TEXT._encode_variant(coder, text.ADAPTIVE, data) == want
+    assert TEXT._encode_variant(coder, text.BLEND, data) == want

@@ -2,8 +2,9 @@
 
 Payload (all integers little-endian):
     u8   low 4 bits: variant, 0 = the plain HMM, 1 = the HMM with adaptive emissions (context
-         counts of orders 2, 3, 4, 6 added to every state's emission table, hmm_core.h);
-         high 4 bits: n - 1, n = the number of segments (1..MAX_SEGMENTS)
+         counts of orders 2, 3, 4, 6 added to every state's emission table, hmm_core.h),
+         2 = the HMM under a PPM-style blend of those counts and a match model (hmm_core.h,
+         hmm_match.h); high 4 bits: n - 1, n = the number of segments (1..MAX_SEGMENTS)
     if n > 1: n x (u64 raw size, u64 message size)
     the n rANS messages (cython_ans Message.to_bytes, seed 0), one per segment; with n = 1 the
     message is the rest of the payload and holds the whole chunk
@@ -27,10 +28,20 @@ from archiver.codecs.registry import register
 from archiver.errors import CorruptChunk, MissingWeights
 
 SEED = 0
-PLAIN, ADAPTIVE = 0, 1
+PLAIN, ADAPTIVE, BLEND = 0, 1, 2
 # Variant 1 contexts: orders and count weights (2^16: one count weighs as much as the whole HMM
-# emission). Chosen on held-out 4-16 KiB pieces (benchmarks/results/text.md).
+# emission). Chosen on held-out 4-16 KiB pieces (benchmarks/results/text.md). Decoded only;
+# the encoder writes variants 0 and 2.
 CONTEXT_ORDERS, CONTEXT_WEIGHTS = (2, 3, 4, 6), (1024, 8192, 32768, 131072)
+# Variant 2: the same orders blended as PPM does, escape (BETA0 + BETA1 * distinct) / 4 per
+# order, under a match model of minimum length 6 whose weight grows with the match length
+# (P(predicted byte) ~ M / (M + 256) before the blend below it). Chosen on pieces of the
+# training text (benchmarks/tune_text.py), not on the held-out text the benchmark uses.
+BLEND_ORDERS = (2, 3, 4, 6)
+BLEND_BETA0, BLEND_BETA1 = (2, 2, 2, 2), (24, 20, 16, 12)
+MATCH_MIN = 6
+MATCH_WEIGHTS = tuple(0 if n < 6 else 16 + 16 * (n - 6) for n in range(32))   # by length
+ENCODER_VARIANTS = (PLAIN, BLEND)
 TRY_BOTH_BELOW = 16 << 10      # small inputs: code with both variants, keep the smaller
 SEGMENT_MIN = 256 << 10        # inputs of 2 x this or more are split for two threads
 MAX_SEGMENTS = 2
@@ -71,8 +82,12 @@ class TextCodec(Codec):
             raise MissingWeights("text codec", f"{WEIGHTS_NAME}: {exc}") from None
         if self._coders is None or self._digest != digest:
             from archiver.models._hmm import HmmCoder
-            self._coders = {PLAIN: HmmCoder(tables),
-                            ADAPTIVE: HmmCoder(tables, CONTEXT_ORDERS, CONTEXT_WEIGHTS)}
+            self._coders = {
+                PLAIN: HmmCoder(tables),
+                ADAPTIVE: HmmCoder(tables, CONTEXT_ORDERS, CONTEXT_WEIGHTS),
+                BLEND: HmmCoder(tables, BLEND_ORDERS, (1,) * len(BLEND_ORDERS),
+                                match_min=MATCH_MIN, match_weights=MATCH_WEIGHTS,
+                                blend=(BLEND_BETA0, BLEND_BETA1))}
             self._digest = digest
         return self._coders, digest
 
@@ -87,7 +102,7 @@ class TextCodec(Codec):
 
     def encode(self, data: bytes, level: int) -> bytes:
         coders, _ = self._model()
-        variants = (PLAIN, ADAPTIVE) if len(data) < TRY_BOTH_BELOW else (ADAPTIVE,)
+        variants = ENCODER_VARIANTS if len(data) < TRY_BOTH_BELOW else ENCODER_VARIANTS[-1:]
         return min((self._encode_variant(coders[v], v, data) for v in variants), key=len)
 
     @staticmethod
@@ -118,7 +133,7 @@ class TextCodec(Codec):
         if not payload:
             raise CorruptChunk("text codec: empty payload")
         variant, n = payload[0] & 15, (payload[0] >> 4) + 1
-        if variant not in (PLAIN, ADAPTIVE):
+        if variant not in (PLAIN, ADAPTIVE, BLEND):
             raise CorruptChunk(f"text codec: unknown variant {variant}; the archive is damaged "
                                "or from a newer bbx")
         if n == 1:

@@ -1,4 +1,4 @@
-# distutils: sources = archiver/models/hmm_core.c
+# distutils: sources = archiver/models/hmm_core.c archiver/models/hmm_match_core.c
 # distutils: include_dirs = cython_ans archiver/models
 """IconoCLaSM coding of bytes with the integer HMM, symbol by symbol in C on a rANS Message.
 
@@ -33,6 +33,7 @@ cdef extern from "hmm_core.h" nogil:
     enum:
         HMM_PREC
         HMM_ALPHA_BITS
+        HMM_CTX_MAX_ORDERS
     ctypedef struct hmm_model:
         int32_t K
         int32_t D
@@ -61,15 +62,29 @@ cdef extern from "hmm_core.h" nogil:
     void hmm_ctx_weights_at(const hmm_ctx *c, const int64_t *recs, const uint32_t *e_row,
                             uint64_t *w)
     int32_t hmm_filter_step_scored(const hmm_model *m, const uint32_t *prev, int32_t x,
-                                   uint64_t score, uint32_t *alpha, uint64_t *work)
-    int32_t hmm_filter_first_scored(const hmm_model *m, int32_t x, uint64_t score,
-                                    uint32_t *alpha)
+                                   uint64_t escale, uint64_t score, uint32_t *alpha,
+                                   uint64_t *work)
+    int32_t hmm_filter_first_scored(const hmm_model *m, int32_t x, uint64_t escale,
+                                    uint64_t score, uint32_t *alpha)
     ctypedef struct hmm_blocks:
         pass
-    hmm_blocks *hmm_blocks_start(const hmm_model *m, const uint8_t *x, const uint64_t *score,
-                                 int64_t T, int64_t every, const uint32_t *checkpoints)
+    hmm_blocks *hmm_blocks_start(const hmm_model *m, const uint8_t *x, const uint64_t *escale,
+                                 const uint64_t *score, int64_t T, int64_t every,
+                                 const uint32_t *checkpoints)
     const uint32_t *hmm_blocks_get(hmm_blocks *p, int64_t b)
     void hmm_blocks_free(hmm_blocks *p)
+    ctypedef struct hmm_blend:
+        uint64_t g
+        uint64_t coef[HMM_CTX_MAX_ORDERS]
+        uint64_t match
+        int32_t pred
+    int hmm_ctx_set_blend(hmm_ctx *c, const uint32_t *beta0, const uint32_t *beta1)
+    void hmm_ctx_blend_at(const hmm_ctx *c, const int64_t *recs, int32_t pred, uint32_t match,
+                          hmm_blend *bl)
+    uint64_t hmm_blend_score(const hmm_ctx *c, const int64_t *recs, const hmm_blend *bl,
+                             int32_t x)
+    void hmm_blend_weights(const hmm_ctx *c, const int64_t *recs, const hmm_blend *bl,
+                           const uint32_t *e_row, uint64_t *w)
     ctypedef struct hmm_lq:
         uint64_t M
         uint64_t V
@@ -77,6 +92,18 @@ cdef extern from "hmm_core.h" nogil:
                         hmm_lq *q)
     uint64_t hmm_lq_cum(const hmm_lq *q, const uint64_t *pre, int64_t k)
     int64_t hmm_lq_find(const hmm_lq *q, const uint64_t *pre, int64_t n, uint64_t cf)
+
+cdef extern from "hmm_match.h" nogil:
+    enum:
+        HMM_MATCH_MIN_MIN
+        HMM_MATCH_MIN_MAX
+        HMM_MATCH_MAX_WEIGHTS
+        HMM_MATCH_WEIGHT_MAX
+    ctypedef struct hmm_match:
+        pass
+    hmm_match *hmm_match_new(int minlen, int nweights, const uint32_t *weights, int64_t T)
+    void hmm_match_free(hmm_match *mm)
+    uint32_t hmm_match_next(hmm_match *mm, const uint8_t *data, int64_t t, int32_t *pred)
 
 cdef enum:
     Q_PREC_ = 24          # precision of the bits-back posteriors Q
@@ -110,6 +137,14 @@ Q_PREC = Q_PREC_
 CHECKPOINT = CHECKPOINT_
 
 
+cdef struct emit_t:
+    # What the adaptive emission at one position depends on besides the state.
+    int64_t recs[HMM_CTX_MAX_ORDERS]          # context records (hmm_ctx_find_all)
+    int32_t pred             # the match model's byte (-1 = none) and its weight
+    uint32_t mw
+    hmm_blend bl             # variant 2: the blend's coefficients (hmm_ctx_blend_at)
+
+
 cdef class HmmCoder:
     """Holds the integer tables (an archiver.models.hmm.HmmTables) in C-friendly form."""
     cdef hmm_model m
@@ -125,20 +160,51 @@ cdef class HmmCoder:
     cdef const uint32_t *e_freq           # (K, 256)
     cdef readonly int K, D
     cdef readonly tuple orders, weights   # adaptive emission contexts (empty: a plain HMM)
-    cdef int32_t c_orders[4]
-    cdef uint32_t c_weights[4]
+    cdef readonly tuple blend             # (beta0s, beta1s): variant 2's blend; () = additive
+    cdef readonly int match_min           # match model (hmm_match.h); 0 = none
+    cdef readonly tuple match_weights
+    cdef bint adaptive, blended
+    cdef int32_t c_orders[HMM_CTX_MAX_ORDERS]
+    cdef uint32_t c_weights[HMM_CTX_MAX_ORDERS]
+    cdef uint32_t c_beta0[HMM_CTX_MAX_ORDERS]
+    cdef uint32_t c_beta1[HMM_CTX_MAX_ORDERS]
+    cdef uint32_t c_match_weights[HMM_MATCH_MAX_WEIGHTS]
 
-    def __init__(self, tables, orders=(), weights=()):
+    def __init__(self, tables, orders=(), weights=(), match_min=0, match_weights=(), blend=()):
         """`orders`/`weights`: context orders (1..7) and integer weights (1..2^20-1) of the
-        adaptive emission counts (hmm_core.h); none gives the plain HMM."""
-        if len(orders) != len(weights) or len(orders) > 4:
-            raise ValueError("HmmCoder: give as many context weights as orders (at most 4)")
+        adaptive emission counts (hmm_core.h); none gives the plain HMM. `match_min` (2..8) and
+        `match_weights` (weight by match length, hmm_match.h) add the match model; 0 = none.
+        `blend` = (beta0s, beta1s), one each per order, interpolates the orders and the match
+        as PPM does (variant 2, hmm_core.h) instead of adding weighted counts; `weights` are
+        then unused (give 1s)."""
+        if len(orders) != len(weights) or len(orders) > HMM_CTX_MAX_ORDERS:
+            raise ValueError("HmmCoder: give as many context weights as orders (at most 6)")
         for o, w in zip(orders, weights):
             if not (1 <= o <= 7 and 1 <= w < (1 << 20)):
                 raise ValueError(f"HmmCoder: context order {o} / weight {w} out of range")
+        if match_min and not (HMM_MATCH_MIN_MIN <= match_min <= HMM_MATCH_MIN_MAX and
+                              match_min < len(match_weights) <= HMM_MATCH_MAX_WEIGHTS and
+                              all(0 <= w < HMM_MATCH_WEIGHT_MAX for w in match_weights)):
+            raise ValueError(f"HmmCoder: match model needs 2 <= match_min <= 8 (got {match_min}), "
+                             f"match_min < len(match_weights) <= 64 (got {len(match_weights)}) "
+                             "and weights below 2^24")
+        if blend and not (orders and len(blend) == 2 and len(blend[0]) == len(blend[1]) == len(orders)
+                          and all(0 <= b0 < 65536 and 0 <= b1 < 65536 and b0 + b1 >= 1
+                                  for b0, b1 in zip(*blend))):
+            raise ValueError("HmmCoder: blend needs context orders and (beta0s, beta1s), one "
+                             "pair per order, each below 2^16, beta0 + beta1 >= 1")
         self.orders, self.weights = tuple(orders), tuple(weights)
         for i in range(len(orders)):
             self.c_orders[i], self.c_weights[i] = orders[i], weights[i]
+        self.blend = (tuple(blend[0]), tuple(blend[1])) if blend else ()
+        self.blended = bool(blend)
+        for i in range(len(orders) if blend else 0):
+            self.c_beta0[i], self.c_beta1[i] = blend[0][i], blend[1][i]
+        self.match_min = match_min
+        self.match_weights = tuple(int(w) for w in match_weights) if match_min else ()
+        for i in range(len(self.match_weights)):
+            self.c_match_weights[i] = self.match_weights[i]
+        self.adaptive = bool(orders) or match_min > 0
         def cdf(freq):
             flat = freq.reshape(-1, freq.shape[freq.ndim - 1]).astype(np.uint64)
             out = np.zeros((flat.shape[0], flat.shape[1] + 1), dtype=np.uint64)
@@ -181,7 +247,80 @@ cdef class HmmCoder:
         cdef hmm_ctx *c = hmm_ctx_new(len(self.orders), self.c_orders, self.c_weights)
         if c == NULL:
             raise MemoryError("text codec: out of memory for the context counts")
+        if self.blended:
+            hmm_ctx_set_blend(c, self.c_beta0, self.c_beta1)    # arguments checked above
         return c
+
+    cdef hmm_match *_new_match(self, int64_t T) except? NULL:
+        if not self.match_min:
+            return NULL
+        cdef hmm_match *mm = hmm_match_new(self.match_min, len(self.match_weights),
+                                           self.c_match_weights, T)
+        if mm == NULL:
+            raise MemoryError("text codec: out of memory for the match model")
+        return mm
+
+    # -- the adaptive emission at one position: find the records (and, on the encoder's way
+    # -- back, remove x_t from the counts), then _blend, then _score / _weights
+    cdef inline void _blend(self, hmm_ctx *ctx, emit_t *e) noexcept nogil:
+        if self.blended:
+            hmm_ctx_blend_at(ctx, e.recs, e.pred, e.mw, &e.bl)
+
+    cdef inline uint64_t _score(self, hmm_ctx *ctx, emit_t *e, int32_t x,
+                                uint64_t *escale) noexcept nogil:
+        """The filter's emission terms for byte x: factor (g E(j, x) + score) >> s."""
+        cdef uint64_t s = 0
+        if self.blended:
+            escale[0] = e.bl.g
+            return hmm_blend_score(ctx, e.recs, &e.bl, x)
+        escale[0] = 1
+        if ctx != NULL:
+            s = hmm_ctx_score_at(ctx, e.recs, x)
+        if e.pred == x:
+            s += e.mw
+        return s
+
+    cdef inline void _weights(self, hmm_ctx *ctx, emit_t *e, int32_t z,
+                              uint64_t *w) noexcept nogil:
+        """Adaptive emission weights of state z for all 256 bytes."""
+        cdef int b
+        cdef const uint32_t *row = self.e_freq + <int64_t> z * 256
+        if self.blended:
+            hmm_blend_weights(ctx, e.recs, &e.bl, row, w)
+            return
+        if ctx != NULL:
+            hmm_ctx_weights_at(ctx, e.recs, row, w)
+        else:
+            for b in range(256):
+                w[b] = row[b]
+        if e.pred >= 0:
+            w[e.pred] += e.mw
+
+    cdef inline int _push_byte(self, rans_msg *m, hmm_ctx *ctx, emit_t *e, int32_t xt,
+                               int32_t z, uint64_t *w, uint64_t *pre) noexcept nogil:
+        """x_t -> P(x_t | z_t = z, x_<t): the fixed table, or the adaptive one (_weights)."""
+        if not self.adaptive:
+            return rans_push_cdf(m, self.e_cdf + <int64_t> z * 257, xt, HMM_PREC)
+        self._weights(ctx, e, z, w)
+        return push_quantised(m, w, 256, X_PREC_, xt, pre)
+
+    cdef inline uint8_t _pop_byte(self, rans_msg *m, hmm_ctx *ctx, emit_t *e, int32_t z,
+                                  uint64_t *w, uint64_t *pre) noexcept nogil:
+        if not self.adaptive:
+            return <uint8_t> rans_pop_cdf(m, self.e_cdf + <int64_t> z * 257, 256, HMM_PREC)
+        self._weights(ctx, e, z, w)
+        return <uint8_t> pop_quantised(m, w, 256, X_PREC_, pre)
+
+    cdef inline void _forward_at(self, hmm_ctx *ctx, hmm_match *mm, const uint8_t *x, int64_t t,
+                                 emit_t *e) noexcept nogil:
+        """Prepare e for position t going forward (x_<t known; nothing of x_t used)."""
+        e.pred = -1
+        e.mw = 0
+        if mm != NULL:
+            e.mw = hmm_match_next(mm, x, t, &e.pred)
+        if ctx != NULL:
+            hmm_ctx_find_all(ctx, x, t, e.recs)
+        self._blend(ctx, e)
 
     def filter(self, const uint8_t[::1] data not None):
         """alpha_t for every t as a (T, K) uint32 array (for tests and measurements)."""
@@ -190,25 +329,31 @@ cdef class HmmCoder:
         cdef uint32_t[:, ::1] a = out
         cdef uint64_t *work = <uint64_t *> malloc(sizeof(uint64_t) * self.K)
         cdef hmm_ctx *ctx = NULL
-        cdef uint64_t score = 0
+        cdef hmm_match *mm = NULL
+        cdef uint64_t score = 0, escale = 1
+        cdef emit_t e
         cdef int err = 0
         if work == NULL:
             raise MemoryError("HMM filter: out of memory")
         try:
             ctx = self._new_ctx()
+            mm = self._new_match(T)
             with nogil:
                 for t in range(T):
-                    if ctx != NULL:
-                        score = hmm_ctx_score(ctx, &data[0], t, data[t])
-                        err |= hmm_ctx_update(ctx, &data[0], t, data[t], 1)
+                    if self.adaptive:
+                        self._forward_at(ctx, mm, &data[0], t, &e)
+                        score = self._score(ctx, &e, data[t], &escale)
+                        if ctx != NULL:
+                            err |= hmm_ctx_update_at(ctx, &data[0], t, e.recs, data[t], 1)
                     if t == 0:
-                        hmm_filter_first_scored(&self.m, data[0], score, &a[0, 0])
+                        hmm_filter_first_scored(&self.m, data[0], escale, score, &a[0, 0])
                     else:
-                        hmm_filter_step_scored(&self.m, &a[t - 1, 0], data[t], score, &a[t, 0],
-                                               work)
+                        hmm_filter_step_scored(&self.m, &a[t - 1, 0], data[t], escale, score,
+                                               &a[t, 0], work)
         finally:
             free(work)
             hmm_ctx_free(ctx)
+            hmm_match_free(mm)
         if err:
             raise MemoryError("HMM filter: out of memory for the context counts")
         return out
@@ -228,23 +373,6 @@ cdef class HmmCoder:
                 w[k] = 1
         return n
 
-    cdef inline int _push_byte(self, rans_msg *m, hmm_ctx *ctx, const int64_t *recs,
-                               const uint8_t *data, int64_t t, int32_t z, uint64_t *w,
-                               uint64_t *pre) noexcept nogil:
-        """x_t -> P(x_t | z_t = z, x_<t): the fixed table, or the adaptive one from the counts
-        in the context records `recs` of position t (hmm_ctx_find_all)."""
-        if ctx == NULL:
-            return rans_push_cdf(m, self.e_cdf + <int64_t> z * 257, data[t], HMM_PREC)
-        hmm_ctx_weights_at(ctx, recs, self.e_freq + <int64_t> z * 256, w)
-        return push_quantised(m, w, 256, X_PREC_, data[t], pre)
-
-    cdef inline uint8_t _pop_byte(self, rans_msg *m, hmm_ctx *ctx, const int64_t *recs,
-                                  int32_t z, uint64_t *w, uint64_t *pre) noexcept nogil:
-        if ctx == NULL:
-            return <uint8_t> rans_pop_cdf(m, self.e_cdf + <int64_t> z * 257, 256, HMM_PREC)
-        hmm_ctx_weights_at(ctx, recs, self.e_freq + <int64_t> z * 256, w)
-        return <uint8_t> pop_quantised(m, w, 256, X_PREC_, pre)
-
     def encode(self, const uint8_t[::1] data not None, Message msg not None):
         """Push `data` onto `msg` (IconoCLaSM encoding). Raises MemoryError if the message
         cannot grow."""
@@ -253,43 +381,58 @@ cdef class HmmCoder:
             return
         cdef int32_t K = self.K, D = self.D
         cdef int64_t nblocks = (T + CHECKPOINT_ - 1) // CHECKPOINT_
+        cdef int64_t per_pos = T if self.adaptive else 1
         ckpt_arr = np.zeros((nblocks, K), dtype=np.uint32)
         w_arr = np.zeros(max(K, 256) + 1, dtype=np.uint64)
         cdf_arr = np.zeros(max(K, 256) + 1, dtype=np.uint32)
         pre_arr = np.zeros(max(K, 256) + 1, dtype=np.uint64)
         cur_arr = np.zeros((2, K), dtype=np.uint32)
-        score_arr = np.zeros(T if self.orders else 1, dtype=np.uint64)
+        # per position, from the forward pass: the filter's emission terms and the match
+        # model's prediction (it only runs forward, so the way back reads them from here)
+        score_arr = np.zeros(per_pos, dtype=np.uint64)
+        escale_arr = np.ones(per_pos, dtype=np.uint64)
+        mw_arr = np.zeros(per_pos, dtype=np.uint32)
+        mpred_arr = np.full(per_pos, -1, dtype=np.int32)
+        cdef uint32_t[::1] mw = mw_arr
+        cdef int32_t[::1] mpred = mpred_arr
+        cdef uint64_t[::1] score = score_arr
+        cdef uint64_t[::1] escale = escale_arr
         cdef uint32_t[:, ::1] ckpt = ckpt_arr
         cdef const uint32_t *block = NULL
         cdef hmm_blocks *blocks = NULL
         cdef uint32_t[:, ::1] cur = cur_arr
         cdef uint64_t[::1] w = w_arr
-        cdef uint64_t[::1] score = score_arr
         cdef uint32_t[::1] cdf = cdf_arr
         cdef uint64_t[::1] pre = pre_arr
         cdef rans_msg *m = &msg.m
         cdef const uint8_t *x = &data[0]
-        cdef int64_t t, b, loaded = -1
+        cdef int64_t t, b, loaded = -1, u
         cdef int32_t z, j, i, d
         cdef size_t n, k
         cdef int err = 0
-        cdef int64_t recs[4]
-        cdef hmm_ctx *ctx = self._new_ctx()
+        cdef emit_t e
+        cdef hmm_ctx *ctx = NULL
+        cdef hmm_match *mm = NULL
+        e.pred = -1
+        e.mw = 0
         try:
+            ctx = self._new_ctx()
+            mm = self._new_match(T)
             with nogil:
-                # forward pass: checkpoints (and the context scores S_t) only
-                if ctx != NULL:
-                    err |= hmm_ctx_update(ctx, x, 0, x[0], 1)
-                hmm_filter_first_scored(&self.m, x[0], 0, &cur[0, 0])
-                memcpy(&ckpt[0, 0], &cur[0, 0], sizeof(uint32_t) * K)
-                for t in range(1, T):
-                    if ctx != NULL:
-                        hmm_ctx_find_all(ctx, x, t, recs)
-                        score[t] = hmm_ctx_score_at(ctx, recs, x[t])
-                        err |= hmm_ctx_update_at(ctx, x, t, recs, x[t], 1)
-                    hmm_filter_step_scored(&self.m, &cur[(t - 1) & 1, 0], x[t],
-                                           score[t] if ctx != NULL else 0,
-                                           &cur[t & 1, 0], <uint64_t *> &w[0])
+                # forward pass: checkpoints and the per-position terms only
+                for t in range(T):
+                    if self.adaptive:
+                        self._forward_at(ctx, mm, x, t, &e)
+                        mpred[t], mw[t] = e.pred, e.mw
+                        score[t] = self._score(ctx, &e, x[t], &escale[t])
+                        if ctx != NULL:
+                            err |= hmm_ctx_update_at(ctx, x, t, e.recs, x[t], 1)
+                    u = t if self.adaptive else 0
+                    if t == 0:
+                        hmm_filter_first_scored(&self.m, x[0], escale[0], score[0], &cur[0, 0])
+                    else:
+                        hmm_filter_step_scored(&self.m, &cur[(t - 1) & 1, 0], x[t], escale[u],
+                                               score[u], &cur[t & 1, 0], <uint64_t *> &w[0])
                     if t % CHECKPOINT_ == 0:
                         memcpy(&ckpt[t // CHECKPOINT_, 0], &cur[t & 1, 0], sizeof(uint32_t) * K)
                 # z_T <- Q(z_T | x_1..T)
@@ -298,16 +441,22 @@ cdef class HmmCoder:
                 rans_quantize_cdf(&w[0], K, Q_PREC_, &cdf[0])
                 z = <int32_t> rans_pop_cdf(m, &cdf[0], K, Q_PREC_)
                 # the way back: blocks of alpha from their checkpoints, the next one on a thread
-                blocks = hmm_blocks_start(&self.m, x, &score[0] if ctx != NULL else NULL, T,
+                blocks = hmm_blocks_start(&self.m, x, &escale[0] if self.adaptive else NULL,
+                                          &score[0] if self.adaptive else NULL, T,
                                           CHECKPOINT_, &ckpt[0, 0])
                 if blocks == NULL:
                     err = -1        # reported as MemoryError below
                 else:
-                    for t in range(T - 1, 0, -1):
-                        if ctx != NULL:     # counts as they were before x_t
-                            hmm_ctx_find_all(ctx, x, t, recs)
-                            hmm_ctx_update_at(ctx, x, t, recs, x[t], -1)
-                        err |= self._push_byte(m, ctx, recs, x, t, z, &w[0], &pre[0])
+                    for t in range(T - 1, -1, -1):
+                        if self.adaptive:   # the emission as it was before x_t was counted
+                            e.pred, e.mw = mpred[t], mw[t]
+                            if ctx != NULL:
+                                hmm_ctx_find_all(ctx, x, t, e.recs)
+                                hmm_ctx_update_at(ctx, x, t, e.recs, x[t], -1)
+                            self._blend(ctx, &e)
+                        err |= self._push_byte(m, ctx, &e, x[t], z, &w[0], &pre[0])
+                        if t == 0:
+                            break
                         b = (t - 1) // CHECKPOINT_
                         if b != loaded:
                             block = hmm_blocks_get(blocks, b)
@@ -318,14 +467,11 @@ cdef class HmmCoder:
                         d = self.pred_slot[self.pred_start[z] + k]
                         err |= rans_push_cdf(m, self.a_cdf + <int64_t> i * (D + 1), d, HMM_PREC)
                         z = i
-                    if ctx != NULL:
-                        hmm_ctx_find_all(ctx, x, 0, recs)
-                        hmm_ctx_update_at(ctx, x, 0, recs, x[0], -1)
-                    err |= self._push_byte(m, ctx, recs, x, 0, z, &w[0], &pre[0])
                     err |= rans_push_cdf(m, self.pi_cdf, z, HMM_PREC)
         finally:
             hmm_blocks_free(blocks)
             hmm_ctx_free(ctx)
+            hmm_match_free(mm)
         if err != RANS_OK:
             raise MemoryError("text codec: out of memory while coding")
 
@@ -351,49 +497,54 @@ cdef class HmmCoder:
         cdef rans_msg *m = &msg.m
         cdef int64_t t, T = size
         cdef int32_t z, j, d, lo, hi, mid
-        cdef uint64_t score = 0
+        cdef uint64_t score = 0, escale = 1
         cdef size_t n
         cdef int err = 0
-        cdef int64_t recs[4]
-        cdef hmm_ctx *ctx = self._new_ctx()
+        cdef emit_t e
+        cdef hmm_ctx *ctx = NULL
+        cdef hmm_match *mm = NULL
         try:
+            ctx = self._new_ctx()
+            mm = self._new_match(T)
             with nogil:
                 z = <int32_t> rans_pop_cdf(m, self.pi_cdf, K, HMM_PREC)
-                if ctx != NULL:
-                    hmm_ctx_find_all(ctx, x, 0, recs)
-                x[0] = self._pop_byte(m, ctx, recs, z, &w[0], &pre[0])
-                if ctx != NULL:
-                    err |= hmm_ctx_update_at(ctx, x, 0, recs, x[0], 1)
-                hmm_filter_first_scored(&self.m, x[0], 0, &cur[0, 0])
-                for t in range(1, T):
-                    d = <int32_t> rans_pop_cdf(m, self.a_cdf + <int64_t> z * (D + 1), D, HMM_PREC)
-                    j = self.succ[<int64_t> z * D + d]
-                    n = self._posterior(&cur[(t - 1) & 1, 0], j, &w[0])
-                    # index of z in j's predecessor list (sorted by source state, each once)
-                    lo = self.pred_start[j]
-                    hi = self.pred_start[j + 1] - 1
-                    while lo < hi:
-                        mid = (lo + hi) // 2
-                        if self.pred_state[mid] < z:
-                            lo = mid + 1
-                        else:
-                            hi = mid
-                    err |= push_quantised(m, &w[0], n, Q_PREC_, lo - self.pred_start[j], &pre[0])
-                    if ctx != NULL:
-                        hmm_ctx_find_all(ctx, x, t, recs)
-                    x[t] = self._pop_byte(m, ctx, recs, j, &w[0], &pre[0])
-                    if ctx != NULL:
-                        score = hmm_ctx_score_at(ctx, recs, x[t])
-                        err |= hmm_ctx_update_at(ctx, x, t, recs, x[t], 1)
-                    hmm_filter_step_scored(&self.m, &cur[(t - 1) & 1, 0], x[t], score,
-                                           &cur[t & 1, 0], <uint64_t *> &w[0])
-                    z = j
+                for t in range(T):
+                    if t > 0:
+                        d = <int32_t> rans_pop_cdf(m, self.a_cdf + <int64_t> z * (D + 1), D,
+                                                   HMM_PREC)
+                        j = self.succ[<int64_t> z * D + d]
+                        n = self._posterior(&cur[(t - 1) & 1, 0], j, &w[0])
+                        # index of z in j's predecessor list (sorted by source state, each once)
+                        lo = self.pred_start[j]
+                        hi = self.pred_start[j + 1] - 1
+                        while lo < hi:
+                            mid = (lo + hi) // 2
+                            if self.pred_state[mid] < z:
+                                lo = mid + 1
+                            else:
+                                hi = mid
+                        err |= push_quantised(m, &w[0], n, Q_PREC_, lo - self.pred_start[j],
+                                              &pre[0])
+                        z = j
+                    if self.adaptive:
+                        self._forward_at(ctx, mm, x, t, &e)
+                    x[t] = self._pop_byte(m, ctx, &e, z, &w[0], &pre[0])
+                    if self.adaptive:
+                        score = self._score(ctx, &e, x[t], &escale)
+                        if ctx != NULL:
+                            err |= hmm_ctx_update_at(ctx, x, t, e.recs, x[t], 1)
+                    if t == 0:
+                        hmm_filter_first_scored(&self.m, x[0], escale, score, &cur[0, 0])
+                    else:
+                        hmm_filter_step_scored(&self.m, &cur[(t - 1) & 1, 0], x[t], escale,
+                                               score, &cur[t & 1, 0], <uint64_t *> &w[0])
                 for j in range(K):
                     w[j] = cur[(T - 1) & 1, j]
                 rans_quantize_cdf(&w[0], K, Q_PREC_, &cdf[0])
                 err |= rans_push_cdf(m, &cdf[0], z, Q_PREC_)
         finally:
             hmm_ctx_free(ctx)
+            hmm_match_free(mm)
         if err != RANS_OK:
             raise MemoryError("text codec: out of memory while coding")
         return out_arr.tobytes()

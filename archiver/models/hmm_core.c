@@ -36,32 +36,33 @@ static int32_t rescale(const uint64_t *v, int32_t K, uint32_t *alpha)
     return rescale_max(v, K, mx, alpha);
 }
 
-/* Shift that keeps (E + score) >> s below 2^17 (0 without context scores). */
-static inline int score_shift(uint64_t score)
+/* Shift that keeps (g E + score) >> s below 2^17 (0 for the plain HMM: g = 1, score = 0). */
+static inline int score_shift(uint64_t escale, uint64_t score)
 {
-    int s = bitlen64(score + (1ull << HMM_PREC)) - (HMM_PREC + 1);
+    int s = bitlen64(score + (escale << HMM_PREC)) - (HMM_PREC + 1);
     return s > 0 ? s : 0;
 }
 
-int32_t hmm_filter_first_scored(const hmm_model *m, int32_t x, uint64_t score, uint32_t *alpha)
+int32_t hmm_filter_first_scored(const hmm_model *m, int32_t x, uint64_t escale, uint64_t score,
+                                uint32_t *alpha)
 {
     const int32_t K = m->K;
     const uint32_t *e = m->e_col + (int64_t)x * K;
-    const int s = score_shift(score);
+    const int s = score_shift(escale, score);
     uint64_t v[K];
-    for (int32_t j = 0; j < K; j++) v[j] = (uint64_t)m->pi[j] * ((e[j] + score) >> s);
+    for (int32_t j = 0; j < K; j++) v[j] = (uint64_t)m->pi[j] * ((escale * e[j] + score) >> s);
     return rescale(v, K, alpha);
 }
 
 int32_t hmm_filter_first(const hmm_model *m, int32_t x, uint32_t *alpha)
 {
-    return hmm_filter_first_scored(m, x, 0, alpha);
+    return hmm_filter_first_scored(m, x, 1, 0, alpha);
 }
 
 int32_t hmm_filter_step(const hmm_model *m, const uint32_t *prev, int32_t x,
                         uint32_t *alpha, uint64_t *work)
 {
-    return hmm_filter_step_scored(m, prev, x, 0, alpha, work);
+    return hmm_filter_step_scored(m, prev, x, 1, 0, alpha, work);
 }
 
 /* The filter step is the hot loop: on x86-64 also build an AVX2 version (hardware gathers),
@@ -79,7 +80,8 @@ int32_t hmm_filter_step(const hmm_model *m, const uint32_t *prev, int32_t x,
 #define SCATTER_BELOW 3
 
 HMM_HOT int32_t hmm_filter_step_scored(const hmm_model *m, const uint32_t *prev, int32_t x,
-                                       uint64_t score, uint32_t *alpha, uint64_t *work)
+                                       uint64_t escale, uint64_t score, uint32_t *alpha,
+                                       uint64_t *work)
 {
     /* Pull form: w_j = sum over the predecessors i of j of prev(i) * A(i, j), accumulated in a
      * register (the scatter form's read-modify-write of memory was the bottleneck). Integer
@@ -90,7 +92,7 @@ HMM_HOT int32_t hmm_filter_step_scored(const hmm_model *m, const uint32_t *prev,
     const uint16_t *restrict from = m->pred_state;
     const uint32_t *restrict a = m->pred_a;
     const uint32_t *restrict e = m->e_col + (int64_t)x * K;
-    const int s = score_shift(score);
+    const int s = score_shift(escale, score);
     uint64_t *restrict w = work;
     uint64_t mx = 0;
     int32_t nz = 0;
@@ -107,7 +109,7 @@ HMM_HOT int32_t hmm_filter_step_scored(const hmm_model *m, const uint32_t *prev,
             for (int32_t d = 0; d < D; d++) w[to[d]] += p * row[d];
         }
         for (int32_t j = 0; j < K; j++) {
-            const uint64_t v = w[j] * ((e[j] + score) >> s);
+            const uint64_t v = w[j] * ((escale * e[j] + score) >> s);
             w[j] = v;
             mx = v > mx ? v : mx;
         }
@@ -117,7 +119,7 @@ HMM_HOT int32_t hmm_filter_step_scored(const hmm_model *m, const uint32_t *prev,
         uint64_t acc = 0;
         for (int32_t k = start[j], end = start[j + 1]; k < end; k++)
             acc += (uint64_t)prev[from[k]] * a[k];
-        const uint64_t v = acc * ((e[j] + score) >> s);
+        const uint64_t v = acc * ((escale * e[j] + score) >> s);
         w[j] = v;
         mx = v > mx ? v : mx;
     }
@@ -160,12 +162,19 @@ void hmm_lq_prepare(const uint64_t *w, int64_t n, unsigned precision, uint64_t *
  * list of (byte, count) entries in a shared pool, grown by moving it to the pool's end. */
 
 typedef struct { uint32_t count; uint32_t byte; } ctx_entry;
-typedef struct { uint64_t key; uint32_t off; uint16_t n; uint16_t cap; } ctx_rec;
+typedef struct {
+    uint64_t key;
+    uint32_t off;              /* its entries: pool[off .. off + n), room for cap */
+    uint16_t n, cap;
+    uint32_t total;            /* sum of the counts */
+    uint32_t distinct;         /* entries with a nonzero count */
+} ctx_rec;
 
 struct hmm_ctx {
     int32_t norders;
     int32_t orders[HMM_CTX_MAX_ORDERS];
     uint64_t weights[HMM_CTX_MAX_ORDERS];
+    uint64_t beta0[HMM_CTX_MAX_ORDERS], beta1[HMM_CTX_MAX_ORDERS];   /* blend (variant 2) */
     int32_t *slots;            /* record index + 1, 0 = empty */
     uint64_t nslots;           /* power of two */
     ctx_rec *recs;
@@ -262,6 +271,7 @@ static int64_t ctx_insert(hmm_ctx *c, uint64_t key)
     r->key = key;
     r->off = 0;
     r->n = r->cap = 0;
+    r->total = r->distinct = 0;
     c->slots[i] = (int32_t)(c->nrecs + 1);
     return (int64_t)c->nrecs++;
 }
@@ -310,7 +320,10 @@ int hmm_ctx_update_at(hmm_ctx *c, const uint8_t *data, int64_t t, int64_t *recs,
         while (k < r->n && e[k].byte != (uint32_t)x) k++;
         if (k < r->n) {
             if (delta < 0 && e[k].count == 0) continue;
+            if (delta > 0 && e[k].count == 0) r->distinct++;
             e[k].count += (uint32_t)delta;
+            r->total += (uint32_t)delta;
+            if (e[k].count == 0) r->distinct--;
             continue;
         }
         if (delta < 0) continue;
@@ -335,6 +348,8 @@ int hmm_ctx_update_at(hmm_ctx *c, const uint8_t *data, int64_t t, int64_t *recs,
         e[r->n].byte = (uint32_t)x;
         e[r->n].count = 1;
         r->n++;
+        r->total++;
+        r->distinct++;
     }
     return 0;
 }
@@ -366,20 +381,77 @@ void hmm_ctx_weights(const hmm_ctx *c, const uint8_t *data, int64_t t, const uin
     hmm_ctx_weights_at(c, recs, e_row, w);
 }
 
+int hmm_ctx_set_blend(hmm_ctx *c, const uint32_t *beta0, const uint32_t *beta1)
+{
+    for (int i = 0; i < c->norders; i++) {
+        if (beta0[i] >= (1u << 16) || beta1[i] >= (1u << 16) || beta0[i] + beta1[i] == 0)
+            return -1;
+        c->beta0[i] = beta0[i];
+        c->beta1[i] = beta1[i];
+    }
+    return 0;
+}
+
+void hmm_ctx_blend_at(const hmm_ctx *c, const int64_t *recs, int32_t pred, uint32_t match,
+                      hmm_blend *bl)
+{
+    uint64_t g = 1ull << 32;
+    bl->pred = -1;
+    bl->match = 0;
+    if (pred >= 0 && match > 0) {
+        const uint64_t d = (uint64_t)match + HMM_BLEND_MATCH_BETA;
+        bl->pred = pred;
+        bl->match = ((g << 16) / d) * match;
+        g = g * HMM_BLEND_MATCH_BETA / d;
+    }
+    for (int i = c->norders - 1; i >= 0; i--) {
+        bl->coef[i] = 0;
+        if (recs[i] < 0) continue;
+        const ctx_rec *r = &c->recs[recs[i]];
+        if (r->total == 0) continue;            /* emptied on the encoder's way back */
+        const uint64_t beta = c->beta0[i] + c->beta1[i] * r->distinct;
+        const uint64_t d = 4 * (uint64_t)r->total + beta;
+        bl->coef[i] = (g << 18) / d;
+        g = g * beta / d;
+    }
+    bl->g = g ? g : 1;
+}
+
+uint64_t hmm_blend_score(const hmm_ctx *c, const int64_t *recs, const hmm_blend *bl, int32_t x)
+{
+    uint64_t s = x == bl->pred ? bl->match : 0;
+    for (int i = 0; i < c->norders; i++)
+        if (bl->coef[i]) s += bl->coef[i] * rec_count(c, &c->recs[recs[i]], x);
+    return s;
+}
+
+void hmm_blend_weights(const hmm_ctx *c, const int64_t *recs, const hmm_blend *bl,
+                       const uint32_t *e_row, uint64_t *w)
+{
+    for (int b = 0; b < 256; b++) w[b] = bl->g * e_row[b];
+    for (int i = 0; i < c->norders; i++) {
+        if (!bl->coef[i]) continue;
+        const ctx_rec *r = &c->recs[recs[i]];
+        const ctx_entry *e = c->pool + r->off;
+        for (uint32_t k = 0; k < r->n; k++) w[e[k].byte] += bl->coef[i] * e[k].count;
+    }
+    if (bl->pred >= 0) w[bl->pred] += bl->match;
+}
+
 /* ---- recomputing filter blocks on a second thread (see hmm_core.h) ---------------------- */
 #include <pthread.h>
 
-void hmm_filter_block(const hmm_model *m, const uint8_t *x, const uint64_t *score, int64_t T,
-                      int64_t every, const uint32_t *checkpoints, int64_t b, uint32_t *out,
-                      uint64_t *work)
+void hmm_filter_block(const hmm_model *m, const uint8_t *x, const uint64_t *escale,
+                      const uint64_t *score, int64_t T, int64_t every,
+                      const uint32_t *checkpoints, int64_t b, uint32_t *out, uint64_t *work)
 {
     const int32_t K = m->K;
     const int64_t t0 = b * every;
     memcpy(out, checkpoints + b * K, sizeof(uint32_t) * (size_t)K);
     for (int64_t s = 1; s < every && t0 + s < T; s++) {
         const int64_t u = t0 + s;
-        hmm_filter_step_scored(m, out + (s - 1) * K, x[u], score ? score[u] : 0, out + s * K,
-                               work);
+        hmm_filter_step_scored(m, out + (s - 1) * K, x[u], escale ? escale[u] : 1,
+                               score ? score[u] : 0, out + s * K, work);
     }
 }
 
@@ -394,7 +466,7 @@ void hmm_filter_block(const hmm_model *m, const uint8_t *x, const uint64_t *scor
 struct hmm_blocks {
     const hmm_model *m;
     const uint8_t *x;
-    const uint64_t *score;
+    const uint64_t *escale, *score;
     const uint32_t *ckpt;
     int64_t T, every, nblocks;
     uint32_t *buf[NBUF];
@@ -423,7 +495,8 @@ static int64_t claim(hmm_blocks *p)
 static void compute(hmm_blocks *p, int64_t k, uint64_t *work)
 {
     pthread_mutex_unlock(&p->lock);
-    hmm_filter_block(p->m, p->x, p->score, p->T, p->every, p->ckpt, k, p->buf[k % NBUF], work);
+    hmm_filter_block(p->m, p->x, p->escale, p->score, p->T, p->every, p->ckpt, k,
+                     p->buf[k % NBUF], work);
     pthread_mutex_lock(&p->lock);
     p->ready[k % NBUF] = k;
     pthread_cond_broadcast(&p->changed);
@@ -444,14 +517,15 @@ static void *blocks_worker(void *arg)
     return NULL;
 }
 
-hmm_blocks *hmm_blocks_start(const hmm_model *m, const uint8_t *x, const uint64_t *score,
-                             int64_t T, int64_t every, const uint32_t *checkpoints)
+hmm_blocks *hmm_blocks_start(const hmm_model *m, const uint8_t *x, const uint64_t *escale,
+                             const uint64_t *score, int64_t T, int64_t every,
+                             const uint32_t *checkpoints)
 {
     hmm_blocks *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     const size_t rows = (size_t)every * (size_t)m->K;
     int ok = 1;
-    p->m = m; p->x = x; p->score = score; p->ckpt = checkpoints;
+    p->m = m; p->x = x; p->escale = escale; p->score = score; p->ckpt = checkpoints;
     p->T = T; p->every = every; p->nblocks = (T + every - 1) / every;
     for (int i = 0; i < NBUF; i++) {
         p->buf[i] = malloc(sizeof(uint32_t) * rows);
@@ -486,7 +560,8 @@ const uint32_t *hmm_blocks_get(hmm_blocks *p, int64_t b)
 {
     uint32_t *out = p->buf[b % NBUF];
     if (!p->threaded) {
-        hmm_filter_block(p->m, p->x, p->score, p->T, p->every, p->ckpt, b, out, p->work[1]);
+        hmm_filter_block(p->m, p->x, p->escale, p->score, p->T, p->every, p->ckpt, b, out,
+                         p->work[1]);
         return out;
     }
     pthread_mutex_lock(&p->lock);

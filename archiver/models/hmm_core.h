@@ -54,17 +54,19 @@ void hmm_filter_run(const hmm_model *m, const uint8_t *x, int64_t T, int64_t eve
  * thread while the caller codes with block b, and the caller computes one too instead of
  * waiting: three block buffers, each handed to the caller only when finished and refilled only
  * after the caller has moved on to a lower block.
- * x, score (NULL: no context scores) and checkpoints must stay unchanged while it runs. */
+ * x, escale and score (per position; NULL: 1 and 0, the plain HMM) and checkpoints must stay
+ * unchanged while it runs. */
 typedef struct hmm_blocks hmm_blocks;
 
 /* Block b: out[s*K ..] = alpha_{b*every + s} for s in [0, min(every, T - b*every)). */
-void hmm_filter_block(const hmm_model *m, const uint8_t *x, const uint64_t *score, int64_t T,
-                      int64_t every, const uint32_t *checkpoints, int64_t b, uint32_t *out,
-                      uint64_t *work);
+void hmm_filter_block(const hmm_model *m, const uint8_t *x, const uint64_t *escale,
+                      const uint64_t *score, int64_t T, int64_t every,
+                      const uint32_t *checkpoints, int64_t b, uint32_t *out, uint64_t *work);
 /* Starts computing the last block; NULL when out of memory. Runs in the calling thread when
  * a thread cannot be started (same results). */
-hmm_blocks *hmm_blocks_start(const hmm_model *m, const uint8_t *x, const uint64_t *score,
-                             int64_t T, int64_t every, const uint32_t *checkpoints);
+hmm_blocks *hmm_blocks_start(const hmm_model *m, const uint8_t *x, const uint64_t *escale,
+                             const uint64_t *score, int64_t T, int64_t every,
+                             const uint32_t *checkpoints);
 /* Block b (alpha rows as in hmm_filter_block), computing or waiting until it is ready. Ask for the blocks
  * in descending order from the last; asking for b ends the use of block b+1. */
 const uint32_t *hmm_blocks_get(hmm_blocks *p, int64_t b);
@@ -81,7 +83,7 @@ void hmm_blocks_free(hmm_blocks *p);
  * common shift s = max(0, bitlen(2^16 + S_t) - 17). The model is still exactly causal, so
  * IconoCLaSM codes it unchanged. Counts only ever change by +-1 (the encoder walks back by
  * decrementing), so no rescaling that could not be undone. */
-#define HMM_CTX_MAX_ORDERS 4
+#define HMM_CTX_MAX_ORDERS 6
 #define HMM_CTX_MAX_ORDER 7
 
 typedef struct hmm_ctx hmm_ctx;
@@ -104,10 +106,45 @@ int hmm_ctx_update_at(hmm_ctx *c, const uint8_t *data, int64_t t, int64_t *recs,
                       int32_t delta);
 void hmm_ctx_weights_at(const hmm_ctx *c, const int64_t *recs, const uint32_t *e_row,
                         uint64_t *w);
-/* The filter step with an emission factor (E(j, x) + score) >> s, as above. */
+/* The filter step with an emission factor (g E(j, x) + score) >> s, as above (g = escale: 1
+ * for the additive counts, the blend's multiplier of E below; s = max(0, bitlen(g 2^16 + score)
+ * - 17)). g <= 2^32 and score < 2^52. */
 int32_t hmm_filter_step_scored(const hmm_model *m, const uint32_t *prev, int32_t x,
-                               uint64_t score, uint32_t *alpha, uint64_t *work);
-int32_t hmm_filter_first_scored(const hmm_model *m, int32_t x, uint64_t score, uint32_t *alpha);
+                               uint64_t escale, uint64_t score, uint32_t *alpha, uint64_t *work);
+int32_t hmm_filter_first_scored(const hmm_model *m, int32_t x, uint64_t escale, uint64_t score,
+                                uint32_t *alpha);
+
+/* ---- the blend of variant 2 ----------------------------------------------------------------
+ * Instead of adding counts with fixed weights, variant 2 interpolates the orders as PPM does
+ * (escape estimate beta_o = (beta0_o + beta1_o * distinct_o) / 4 pseudo-counts, distinct_o = the
+ * bytes seen in the context so far), highest order first, the match model above them all and the
+ * HMM emission at the bottom:
+ *     P(b) = (c_o(b) + beta_o P_lower(b)) / (n_o + beta_o),   P_bottom(b) = E(j, b) / 2^16.
+ * Written out, P(b) is proportional to g E(j, b) + sum_o coef_o c_o(b) + [b == pred] match,
+ * with integer g, coef_o, match computed from the top down by hmm_ctx_blend_at (g starts at 2^32;
+ * every step is a floor division; g ends >= 1 so every state keeps a nonzero factor). The filter
+ * needs g and the scalar score of the byte that occurred (format_spec/codec-text.md 3.3). */
+#define HMM_BLEND_MATCH_BETA 256  /* the match model's pseudo-count: P(pred) = M / (M + 256) */
+
+typedef struct {
+    uint64_t g;                          /* multiplier of E(j, b), in [1, 2^32] */
+    uint64_t coef[HMM_CTX_MAX_ORDERS];   /* weight of one count of each order (0: no record) */
+    uint64_t match;                      /* weight added to the match model's byte */
+    int32_t pred;                        /* the match model's byte, -1 = none */
+} hmm_blend;
+
+/* Switch the counts to the blend with these escape parameters (each < 2^16, beta0 + beta1 >= 1);
+ * 0 or -1 on bad arguments. */
+int hmm_ctx_set_blend(hmm_ctx *c, const uint32_t *beta0, const uint32_t *beta1);
+/* The blend at the position whose records are `recs`, with the match model's prediction
+ * (pred < 0 or match = 0: none; match < 2^24). */
+void hmm_ctx_blend_at(const hmm_ctx *c, const int64_t *recs, int32_t pred, uint32_t match,
+                      hmm_blend *bl);
+/* sum_o coef_o c_o(x) + [x == pred] match: the filter's score of byte x. */
+uint64_t hmm_blend_score(const hmm_ctx *c, const int64_t *recs, const hmm_blend *bl, int32_t x);
+/* w[b] = g e_row[b] + sum_o coef_o c_o(b) + [b == pred] match (< 2^52 each). */
+void hmm_blend_weights(const hmm_ctx *c, const int64_t *recs, const hmm_blend *bl,
+                       const uint32_t *e_row, uint64_t *w);
 
 /* ---- the leaky quantiser, evaluated lazily --------------------------------------------------
  * The same cumulative frequencies C(k) as rans_quantize_cdf (format_spec/rans.md section 6),

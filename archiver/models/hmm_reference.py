@@ -83,18 +83,119 @@ class ContextCounts:
         return w
 
 
-def _emission(m: HmmTables, x: int, score: int) -> list[int]:
-    shift = max(0, (score + (1 << 16)).bit_length() - 17)
-    return [(int(m.e_freq[j, x]) + score) >> shift for j in range(m.K)]
+class MatchModel:
+    """Twin of the match model (hmm_match.h), written from format_spec/codec-text.md 3.3.
+
+    next(data, t) must be called for t = 0, 1, 2, ... and returns (predicted byte or -1,
+    weight) for x_t from data[:t]."""
+
+    def __init__(self, minlen: int, weights, size: int):
+        self.minlen, self.weights = minlen, tuple(int(w) for w in weights)
+        self.bits = 12
+        while self.bits < 22 and (1 << self.bits) < size:
+            self.bits += 1
+        self.table: dict[int, int] = {}      # hash -> position after the latest occurrence
+        self.ptr, self.len = -1, 0
+
+    def _hash(self, data, t: int) -> int:
+        key = sum(data[t - k] << (8 * (k - 1)) for k in range(1, self.minlen + 1))
+        return ((key * 0x9E3779B97F4A7C15) % (1 << 64)) >> (64 - self.bits)
+
+    def next(self, data, t: int) -> tuple[int, int]:
+        cap = len(self.weights) - 1
+        if t > 0 and self.ptr >= 0:
+            if data[self.ptr] == data[t - 1]:
+                self.ptr, self.len = self.ptr + 1, min(cap, self.len + 1)
+            else:
+                self.ptr, self.len = -1, 0
+        if t >= self.minlen:
+            h = self._hash(data, t)
+            q = self.table.get(h)
+            if self.ptr < 0 and q is not None:
+                n = 0
+                while n < cap and q - n - 1 >= 0 and data[q - n - 1] == data[t - n - 1]:
+                    n += 1
+                if n >= self.minlen:
+                    self.ptr, self.len = q, n
+            self.table[h] = t
+        if self.ptr < 0:
+            return -1, 0
+        return data[self.ptr], self.weights[self.len]
 
 
-def filter_all_adaptive(m: HmmTables, data: bytes, orders, weights) -> list[list[int]]:
-    """alpha_t of the HMM with adaptive emissions (scores from counts of x_<t)."""
+MATCH_BETA = 256      # HMM_BLEND_MATCH_BETA
+
+
+class Blend:
+    """Twin of variant 2's blend (hmm_core.h): the counts of ContextCounts interpolated from
+    the highest order down, the match model above them, the HMM emission at the bottom."""
+
+    def __init__(self, orders, beta0, beta1):
+        self.ctx = ContextCounts(orders, (1,) * len(orders))
+        self.beta0, self.beta1 = tuple(beta0), tuple(beta1)
+
+    def coefficients(self, data, t: int, pred: int, match: int):
+        """(g, [coef_o per order], match weight): P(b) ~ g E(j, b) + sum coef_o c_o(b) + ..."""
+        g, mw = 1 << 32, 0
+        if pred >= 0 and match > 0:
+            d = match + MATCH_BETA
+            mw = ((g << 16) // d) * match
+            g = g * MATCH_BETA // d
+        coef = [0] * len(self.ctx.orders)
+        for i in reversed(range(len(self.ctx.orders))):
+            row = self.ctx.counts[i].get(self.ctx._context(data, t, self.ctx.orders[i]), {})
+            total = sum(row.values())
+            if total == 0:
+                continue
+            beta = self.beta0[i] + self.beta1[i] * sum(1 for c in row.values() if c)
+            d = 4 * total + beta
+            coef[i] = (g << 18) // d
+            g = g * beta // d
+        return max(g, 1), coef, mw
+
+    def terms(self, data, t: int, x: int, pred: int, match: int) -> tuple[int, int]:
+        """(g, score of byte x) for the filter."""
+        g, coef, mw = self.coefficients(data, t, pred, match)
+        score = mw if x == pred else 0
+        for i, o in enumerate(self.ctx.orders):
+            row = self.ctx.counts[i].get(self.ctx._context(data, t, o), {})
+            score += coef[i] * row.get(x, 0)
+        return g, score
+
+    def weights_for(self, data, t: int, e_row, pred: int, match: int) -> list[int]:
+        """g E(j, b) + sum_o coef_o c_o(b) + [b == pred] match, for every byte b."""
+        g, coef, mw = self.coefficients(data, t, pred, match)
+        w = [g * int(v) for v in e_row]
+        for i, o in enumerate(self.ctx.orders):
+            for b, c in self.ctx.counts[i].get(self.ctx._context(data, t, o), {}).items():
+                w[b] += coef[i] * c
+        if pred >= 0:
+            w[pred] += mw
+        return w
+
+
+def _emission(m: HmmTables, x: int, score: int, g: int = 1) -> list[int]:
+    shift = max(0, (score + (g << 16)).bit_length() - 17)
+    return [(g * int(m.e_freq[j, x]) + score) >> shift for j in range(m.K)]
+
+
+def filter_all_adaptive(m: HmmTables, data: bytes, orders, weights, match_min: int = 0,
+                        match_weights=(), blend=()) -> list[list[int]]:
+    """alpha_t of the HMM with adaptive emissions: additive counts (weights) or, with
+    blend = (beta0s, beta1s), variant 2's blend; with match_min, the match model too."""
     ctx = ContextCounts(orders, weights)
+    mix = Blend(orders, *blend) if blend else None
+    match = MatchModel(match_min, match_weights, len(data)) if match_min else None
     out = []
     for t, x in enumerate(data):
-        e = _emission(m, x, ctx.score(data, t, x))
-        ctx.update(data, t, x)
+        pred, mw = match.next(data, t) if match is not None else (-1, 0)
+        if mix is not None:
+            g, score = mix.terms(data, t, x, pred, mw)
+            mix.ctx.update(data, t, x)
+        else:
+            g, score = 1, ctx.score(data, t, x) + (mw if pred == x else 0)
+            ctx.update(data, t, x)
+        e = _emission(m, x, score, g)
         if t == 0:
             out.append(_rescale([int(m.pi[j]) * e[j] for j in range(m.K)]))
             continue
