@@ -71,8 +71,18 @@ def encode(rt: ImageRuntime, msg, inp: BlockInputs) -> None:
     _push(msg, z, rt.p_top(z.shape), LB, LATENT_PRECISION)
 
 
+# The ar decoder's pixel loop runs in C (_ar.pyx, same pops and integers); False selects the
+# numpy loop below, its readable specification (tests and benchmarks compare the two).
+AR_KERNEL = True
+
+
 def _decode_pixels(rt: ImageRuntime, msg, inp: BlockInputs, trunk) -> None:
     if rt.cfg.decoder == "ar":
+        if AR_KERNEL:
+            from archiver.models.image._ar import decode_ar_pixels
+            decode_ar_pixels(msg, rt.w, inp.crop, inp.known, trunk.feats)
+            inp.set_pixels(inp.pixels().copy())
+            return
         b = inp.crop.shape[0]
         c0 = arch.CONTEXT
         for yy in range(arch.BLOCK):

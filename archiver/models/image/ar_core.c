@@ -1,0 +1,322 @@
+/* Raster-order pixel decoder of the image model: see ar_core.h for the contract. */
+#include "ar_core.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The AVX2 copy of the network needs GCC's target pragma (Clang builds the plain copy only). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#include <immintrin.h>
+#define AR_AVX2 1
+#endif
+
+int ar_have_simd(void)
+{
+#ifdef AR_AVX2
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+/* ---- one pixel ---------------------------------------------------------------------------- */
+
+typedef struct {
+    int16_t *t;         /* [slots] the pixel's tensors */
+    int16_t *xin;       /* [kmax] one class's inputs, contiguous */
+    int32_t *acc32;     /* [cmax] */
+    int64_t *acc64;     /* [cmax] */
+    int64_t *total;     /* [cmax] */
+} scratch;
+
+static int scratch_init(scratch *s, const ar_net *n)
+{
+    s->t = calloc((size_t)n->slots, sizeof *s->t);
+    s->xin = calloc((size_t)n->kmax, sizeof *s->xin);
+    s->acc32 = malloc(sizeof *s->acc32 * (size_t)n->cmax);
+    s->acc64 = malloc(sizeof *s->acc64 * (size_t)n->cmax);
+    s->total = malloc(sizeof *s->total * (size_t)n->cmax);
+    return s->t && s->xin && s->acc32 && s->acc64 && s->total ? 0 : -1;
+}
+
+static void scratch_free(scratch *s)
+{
+    free(s->t);
+    free(s->xin);
+    free(s->acc32);
+    free(s->acc64);
+    free(s->total);
+}
+
+#define AR_PIX_BLOCK ((size_t)AR_CROP_H * AR_CROP_W * 3)
+#define AR_KNOWN_BLOCK ((size_t)AR_CROP_H * AR_CROP_W)
+
+#define AR_SIMD 0
+#define AR_FN(name) name##_plain
+#include "ar_eval.h"
+#undef AR_SIMD
+#undef AR_FN
+
+#ifdef AR_AVX2
+#pragma GCC push_options
+#pragma GCC target("avx2")
+#define AR_SIMD 1
+#define AR_FN(name) name##_avx2
+#include "ar_eval.h"
+#undef AR_SIMD
+#undef AR_FN
+#pragma GCC pop_options
+#endif
+
+static void eval_blocks(const ar_net *n, scratch *s, int64_t b0, int64_t b1, const int16_t *pix,
+                        const uint8_t *known, const int16_t *tfeat, int32_t yy, int32_t xx,
+                        int64_t *y, int32_t *base2, int simd)
+{
+#ifdef AR_AVX2
+    if (simd) {
+        eval_blocks_avx2(n, s, b0, b1, pix, known, tfeat, yy, xx, y, base2);
+        return;
+    }
+#endif
+    (void)simd;
+    eval_blocks_plain(n, s, b0, b1, pix, known, tfeat, yy, xx, y, base2);
+}
+
+/* ---- two threads over the blocks of one pixel step --------------------------------------- */
+
+/* Waiting spins briefly (the other thread is usually a few microseconds from done), then
+ * sleeps: the machine may be shared, and a descheduled partner must not be spun on. */
+#define SPIN 4000
+
+typedef struct {
+    const ar_net *n;
+    int64_t nblocks, chunk, nchunks;
+    const int16_t *pix;
+    const uint8_t *known;
+    const int16_t *tfeat;
+    int64_t *y;
+    int32_t *base2;
+    int simd;
+    int32_t yy, xx;             /* the step being computed (written before `go`) */
+    int quit;
+    atomic_long go;             /* steps published by the caller */
+    atomic_long fin;            /* steps the worker has left */
+    atomic_long next;           /* next chunk of the current step */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    scratch ws;                 /* the worker's */
+} team;
+
+static inline void relax(void)
+{
+#ifdef AR_AVX2
+    _mm_pause();
+#endif
+}
+
+static void wait_for(team *T, atomic_long *v, long target)
+{
+    for (int i = 0; i < SPIN; i++) {
+        if (atomic_load_explicit(v, memory_order_acquire) >= target) return;
+        relax();
+    }
+    pthread_mutex_lock(&T->mu);
+    while (atomic_load_explicit(v, memory_order_acquire) < target)
+        pthread_cond_wait(&T->cv, &T->mu);
+    pthread_mutex_unlock(&T->mu);
+}
+
+static void publish(team *T, atomic_long *v, long value)
+{
+    pthread_mutex_lock(&T->mu);
+    atomic_store_explicit(v, value, memory_order_release);
+    pthread_cond_broadcast(&T->cv);
+    pthread_mutex_unlock(&T->mu);
+}
+
+/* Claim chunks of blocks of the current step until none is left. */
+static void work(team *T, scratch *s)
+{
+    for (;;) {
+        const long c = atomic_fetch_add_explicit(&T->next, 1, memory_order_relaxed);
+        if (c >= T->nchunks) return;
+        const int64_t b0 = c * T->chunk;
+        const int64_t b1 = b0 + T->chunk < T->nblocks ? b0 + T->chunk : T->nblocks;
+        eval_blocks(T->n, s, b0, b1, T->pix, T->known, T->tfeat, T->yy, T->xx, T->y, T->base2,
+                    T->simd);
+    }
+}
+
+static void *worker(void *arg)
+{
+    team *T = arg;
+    for (long step = 1;; step++) {
+        wait_for(T, &T->go, step);
+        if (T->quit) return NULL;
+        work(T, &T->ws);
+        publish(T, &T->fin, step);
+    }
+}
+
+static int team_start(team *T, pthread_t *th)
+{
+    if (scratch_init(&T->ws, T->n)) {
+        scratch_free(&T->ws);
+        return -1;
+    }
+    atomic_init(&T->go, 0);
+    atomic_init(&T->fin, 0);
+    atomic_init(&T->next, 0);
+    if (pthread_mutex_init(&T->mu, NULL)) goto fail_mutex;
+    if (pthread_cond_init(&T->cv, NULL)) goto fail_cond;
+    if (pthread_create(th, NULL, worker, T)) goto fail_thread;
+    return 0;
+fail_thread:
+    pthread_cond_destroy(&T->cv);
+fail_cond:
+    pthread_mutex_destroy(&T->mu);
+fail_mutex:
+    scratch_free(&T->ws);
+    return -1;
+}
+
+static void team_stop(team *T, pthread_t th, long steps)
+{
+    T->quit = 1;
+    publish(T, &T->go, steps + 1);
+    pthread_join(th, NULL);
+    pthread_cond_destroy(&T->cv);
+    pthread_mutex_destroy(&T->mu);
+    scratch_free(&T->ws);
+}
+
+/* ---- decoding ------------------------------------------------------------------------------ */
+
+static inline int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
+              const uint8_t *known, const int16_t *tfeat, unsigned precision, int threads,
+              int simd)
+{
+    if (nblocks <= 0) return 0;
+    const size_t nb = (size_t)nblocks;
+    int64_t *y = malloc(sizeof *y * nb * AR_PARAMS);
+    int32_t *base2 = malloc(sizeof *base2 * nb * 3);
+    int32_t *loc = malloc(sizeof *loc * nb), *j = malloc(sizeof *j * nb);
+    int64_t *out = malloc(sizeof *out * nb);
+    int64_t *px = malloc(sizeof *px * nb * 3);
+    scratch own;
+    int err = scratch_init(&own, n);
+    if (err || !y || !base2 || !loc || !j || !out || !px) {
+        err = -1;
+        goto done;
+    }
+    team T = {.n = n, .nblocks = nblocks, .pix = pix, .known = known, .tfeat = tfeat, .y = y,
+              .base2 = base2, .simd = simd};
+    /* chunks of a few blocks: claiming one costs an atomic, evaluating one block ~1 us */
+    T.chunk = nblocks >= 64 ? 4 : 1;
+    T.nchunks = (nblocks + T.chunk - 1) / T.chunk;
+    pthread_t th;
+    const int two = threads > 1 && nblocks > 1 && team_start(&T, &th) == 0;
+    const int64_t lim = n->loc_limit, cmax = n->coef_max;
+    long step = 0;
+    for (int32_t yy = 0; yy < AR_BLOCK; yy++) {
+        for (int32_t xx = 0; xx < AR_BLOCK; xx++) {
+            if (two) {
+                T.yy = yy;
+                T.xx = xx;
+                atomic_store_explicit(&T.next, 0, memory_order_relaxed);
+                publish(&T, &T.go, ++step);
+                work(&T, &own);
+                wait_for(&T, &T.fin, step);
+            } else {
+                eval_blocks(n, &own, 0, nblocks, pix, known, tfeat, yy, xx, y, base2, simd);
+            }
+            /* model.ImageRuntime.ar_params and chain_locs, one colour at a time over the
+             * blocks: loc_c = y_c + 128 base2_c, plus for G and B the colour coefficients
+             * times (2x - base2) of the colours popped before; clamped as the numpy path */
+            for (int c = 0; c < 3; c++) {
+                for (size_t b = 0; b < nb; b++) {
+                    const int64_t *yb = y + AR_PARAMS * b;
+                    const int32_t *b2 = base2 + 3 * b;
+                    const int64_t *xb = px + 3 * b;
+                    int64_t l = yb[c] + 128 * (int64_t)b2[c];
+                    if (c == 1)
+                        l += clamp64(yb[6], -cmax, cmax) * (2 * xb[0] - b2[0]);
+                    if (c == 2)
+                        l += clamp64(yb[7], -cmax, cmax) * (2 * xb[0] - b2[0])
+                             + clamp64(yb[8], -cmax, cmax) * (2 * xb[1] - b2[1]);
+                    loc[b] = (int32_t)clamp64(l, -lim, lim);
+                    j[b] = (int32_t)clamp64(yb[3 + c], 0, n->scale_max);
+                }
+                rans_logistic_pop(m, out, nb, loc, j, 256, precision);
+                for (size_t b = 0; b < nb; b++) px[3 * b + c] = out[b];
+            }
+            const size_t at = ((size_t)(AR_CTX + yy) * AR_CROP_W + AR_CTX + xx) * 3;
+            for (size_t b = 0; b < nb; b++)
+                for (int c = 0; c < 3; c++) pix[b * AR_PIX_BLOCK + at + c] = (int16_t)px[3 * b + c];
+        }
+    }
+    if (two) team_stop(&T, th, step);
+done:
+    scratch_free(&own);
+    free(y);
+    free(base2);
+    free(loc);
+    free(j);
+    free(out);
+    free(px);
+    return err;
+}
+
+/* ---- all pixels of known blocks (the encoder's view) -------------------------------------- */
+
+typedef struct {
+    const ar_net *n;
+    int64_t b0, b1;
+    const int16_t *pix;
+    const uint8_t *known;
+    const int16_t *tfeat;
+    int64_t *y, *base2;
+    int simd, err;
+} raw_part;
+
+static void *raw_run(void *arg)
+{
+    raw_part *p = arg;
+    scratch s;
+    if (scratch_init(&s, p->n)) {
+        scratch_free(&s);
+        p->err = -1;
+        return NULL;
+    }
+#ifdef AR_AVX2
+    if (p->simd)
+        eval_all_avx2(p->n, &s, p->b0, p->b1, p->pix, p->known, p->tfeat, p->y, p->base2);
+    else
+#endif
+        eval_all_plain(p->n, &s, p->b0, p->b1, p->pix, p->known, p->tfeat, p->y, p->base2);
+    scratch_free(&s);
+    return NULL;
+}
+
+int ar_raw_all(const ar_net *n, int64_t nblocks, const int16_t *pix, const uint8_t *known,
+               const int16_t *tfeat, int64_t *y, int64_t *base2, int threads, int simd)
+{
+    const int64_t half = threads > 1 && nblocks > 1 ? nblocks / 2 : 0;
+    raw_part a = {n, half, nblocks, pix, known, tfeat, y, base2, simd, 0};
+    raw_part b = {n, 0, half, pix, known, tfeat, y, base2, simd, 0};
+    pthread_t th;
+    const int two = half > 0 && pthread_create(&th, NULL, raw_run, &b) == 0;
+    if (!two) a.b0 = 0;
+    raw_run(&a);
+    if (two) pthread_join(th, NULL);
+    return a.err || b.err ? -1 : 0;
+}

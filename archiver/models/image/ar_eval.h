@@ -1,0 +1,232 @@
+/* The per-pixel network of ar_core.c, included twice by it: once plain (AR_SIMD 0) and once
+ * under `#pragma GCC target("avx2")` (AR_SIMD 1), with AR_FN(name) naming each copy. Both
+ * copies compute the same integers (ar_core.h); the AVX2 one is picked at run time when the
+ * CPU has it. Not a public header. */
+
+/* ---- one weight class: acc[o] = sum_k w[o][k] x[k], o < coutp ------------------------------
+ * Weights are packed [kp / 2][coutp][2] so that one broadcast pair of inputs meets eight
+ * outputs' weight pairs in one multiply-add of int16 pairs into int32 (vpmaddwd). Inputs are at
+ * most 1023 and weights at most 32767 in magnitude, so a pair never saturates. */
+#if AR_SIMD
+static void AR_FN(gemv)(const int16_t *x, int32_t kp, const int16_t *w, int32_t coutp,
+                        int32_t *acc)
+{
+    const int32_t np = kp / 2;
+    int32_t o = 0;
+    for (; o + 32 <= coutp; o += 32) {          /* four accumulators: independent chains */
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+        for (int32_t k = 0; k < np; k++) {
+            int32_t pair;
+            memcpy(&pair, x + 2 * k, sizeof pair);
+            const __m256i xv = _mm256_set1_epi32(pair);
+            const __m256i *r = (const __m256i *)(w + ((size_t)k * coutp + o) * 2);
+            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(xv, _mm256_loadu_si256(r)));
+            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(xv, _mm256_loadu_si256(r + 1)));
+            a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(xv, _mm256_loadu_si256(r + 2)));
+            a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(xv, _mm256_loadu_si256(r + 3)));
+        }
+        _mm256_storeu_si256((__m256i *)(acc + o), a0);
+        _mm256_storeu_si256((__m256i *)(acc + o + 8), a1);
+        _mm256_storeu_si256((__m256i *)(acc + o + 16), a2);
+        _mm256_storeu_si256((__m256i *)(acc + o + 24), a3);
+    }
+    for (; o < coutp; o += 16) {
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0;
+        for (int32_t k = 0; k < np; k++) {
+            int32_t pair;
+            memcpy(&pair, x + 2 * k, sizeof pair);
+            const __m256i xv = _mm256_set1_epi32(pair);
+            const __m256i *r = (const __m256i *)(w + ((size_t)k * coutp + o) * 2);
+            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(xv, _mm256_loadu_si256(r)));
+            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(xv, _mm256_loadu_si256(r + 1)));
+        }
+        _mm256_storeu_si256((__m256i *)(acc + o), a0);
+        _mm256_storeu_si256((__m256i *)(acc + o + 8), a1);
+    }
+}
+
+/* floor(x / 2^s) of int64 lanes (AVX2 has no 64-bit arithmetic shift): shift ~x for x < 0. */
+static inline __m256i AR_FN(sra64)(__m256i x, __m128i s)
+{
+    const __m256i neg = _mm256_cmpgt_epi64(_mm256_setzero_si256(), x);
+    return _mm256_xor_si256(_mm256_srl_epi64(_mm256_xor_si256(x, neg), s), neg);
+}
+#else
+static void AR_FN(gemv)(const int16_t *x, int32_t kp, const int16_t *w, int32_t coutp,
+                        int32_t *acc)
+{
+    for (int32_t o = 0; o < coutp; o++) acc[o] = 0;
+    for (int32_t k = 0; k < kp / 2; k++) {
+        const int32_t x0 = x[2 * k], x1 = x[2 * k + 1];
+        if (!x0 && !x1) continue;               /* ReLU zeros are common */
+        const int16_t *r = w + (size_t)k * 2 * coutp;
+        for (int32_t o = 0; o < coutp; o++) acc[o] += x0 * r[2 * o] + x1 * r[2 * o + 1];
+    }
+}
+#endif
+
+/* Classes whose partial sums may reach 2^31 (ar_class.wide) accumulate in int64. */
+static void AR_FN(gemv_wide)(const int16_t *x, int32_t kp, const int16_t *w, int32_t coutp,
+                             int64_t *acc)
+{
+    for (int32_t o = 0; o < coutp; o++) acc[o] = 0;
+    for (int32_t k = 0; k < kp / 2; k++) {
+        const int64_t x0 = x[2 * k], x1 = x[2 * k + 1];
+        const int16_t *r = w + (size_t)k * 2 * coutp;
+        for (int32_t o = 0; o < coutp; o++) acc[o] += x0 * r[2 * o] + x1 * r[2 * o + 1];
+    }
+}
+
+/* The network's inputs at block pixel (yy, xx) (model.ar_inputs): base2 = twice the base (W + N,
+ * 2W, 2N or 256 by which is known), each neighbour as 2n - base2 where known (else 0), the
+ * flags (N known, W known, above-right known) and the trunk features. Reads only pixels that
+ * precede (yy, xx) in raster order. */
+static void AR_FN(gather)(const ar_net *n, const int16_t *pix, const uint8_t *kn,
+                          const int16_t *tf, int32_t yy, int32_t xx, int16_t *t, int32_t *b2)
+{
+    const int32_t Y = AR_CTX + yy, X = AR_CTX + xx;
+    const int16_t *wp = pix + ((size_t)Y * AR_CROP_W + X - 1) * 3;
+    const int16_t *np = pix + ((size_t)(Y - 1) * AR_CROP_W + X) * 3;
+    const int32_t kw = kn[Y * AR_CROP_W + X - 1], kN = kn[(Y - 1) * AR_CROP_W + X];
+    for (int c = 0; c < 3; c++)
+        b2[c] = kw && kN ? wp[c] + np[c] : kw ? 2 * wp[c] : kN ? 2 * np[c] : 256;
+    int16_t *nb = t + n->nbr;
+    for (int32_t i = 0; i < n->noff; i++) {
+        const int32_t at = (Y + n->off[2 * i]) * AR_CROP_W + X + n->off[2 * i + 1];
+        const int16_t *p = pix + (size_t)at * 3;
+        const int k = kn[at];
+        for (int c = 0; c < 3; c++) nb[3 * i + c] = (int16_t)(k ? 2 * p[c] - b2[c] : 0);
+    }
+    int16_t *fl = t + n->flags;
+    fl[0] = (int16_t)(kN * n->mask_on);
+    fl[1] = (int16_t)(kw * n->mask_on);
+    fl[2] = (int16_t)(kn[(Y - 1) * AR_CROP_W + X + n->radius] * n->mask_on);
+    memcpy(t + n->tfeat, tf + ((size_t)yy * AR_BLOCK + xx) * n->ntfeat,
+           sizeof(int16_t) * (size_t)n->ntfeat);
+}
+
+static void AR_FN(conv)(const ar_net *n, const ar_op *op, scratch *s, int64_t *y)
+{
+    int64_t *tot = s->total;
+    const int32_t cout = op->cout, coutp = op->coutp;
+    for (int32_t o = 0; o < coutp; o++) tot[o] = op->bias[o];
+    for (int32_t c = 0; c < op->ncls; c++) {
+        const ar_class *cl = &op->cls[c];
+        int32_t pos = 0;
+        for (int32_t g = 0; g < cl->nseg; g++) {
+            memcpy(s->xin + pos, s->t + cl->seg_off[g], sizeof(int16_t) * (size_t)cl->seg_len[g]);
+            pos += cl->seg_len[g];
+        }
+        if (pos < cl->kp) s->xin[pos] = 0;       /* odd width: the pad input meets zero weights */
+        if (cl->wide) {
+            AR_FN(gemv_wide)(s->xin, cl->kp, cl->w, coutp, s->acc64);
+            for (int32_t o = 0; o < cout; o++) tot[o] += s->acc64[o] * cl->m[o];
+            continue;
+        }
+        AR_FN(gemv)(s->xin, cl->kp, cl->w, coutp, s->acc32);
+#if AR_SIMD
+        if (cl->m32) {          /* |m| < 2^31: one signed 32 x 32 -> 64 multiply per lane */
+            for (int32_t o = 0; o < coutp; o += 4) {
+                const __m256i a = _mm256_cvtepi32_epi64(_mm_loadu_si128((const __m128i *)(s->acc32 + o)));
+                const __m256i m = _mm256_loadu_si256((const __m256i *)(cl->m + o));
+                __m256i *t = (__m256i *)(tot + o);
+                _mm256_storeu_si256(t, _mm256_add_epi64(_mm256_loadu_si256(t),
+                                                        _mm256_mul_epi32(a, m)));
+            }
+            continue;
+        }
+#endif
+        for (int32_t o = 0; o < cout; o++) tot[o] += (int64_t)s->acc32[o] * cl->m[o];
+    }
+    /* >> of a negative int64 is an arithmetic (floor) shift with GCC and Clang, as numpy's */
+    if (op->act == AR_RAW) {
+        for (int32_t o = 0; o < cout; o++) y[o] = tot[o] >> n->shift;
+        return;
+    }
+    const int64_t lo = op->act == AR_RELU ? 0 : -127;
+    int16_t *out = s->t + op->out;
+#if AR_SIMD
+    if (cout % 8 == 0) {
+        const __m128i sh = _mm_cvtsi32_si128(n->shift);
+        const __m256i vlo = _mm256_set1_epi64x(lo), vhi = _mm256_set1_epi64x(127);
+        const __m256i low_dwords = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+        for (int32_t o = 0; o < cout; o += 8) {
+            __m256i v[2];
+            for (int h = 0; h < 2; h++) {
+                __m256i x = AR_FN(sra64)(_mm256_loadu_si256((const __m256i *)(tot + o + 4 * h)), sh);
+                x = _mm256_blendv_epi8(x, vhi, _mm256_cmpgt_epi64(x, vhi));
+                x = _mm256_blendv_epi8(x, vlo, _mm256_cmpgt_epi64(vlo, x));
+                v[h] = _mm256_permutevar8x32_epi32(x, low_dwords);   /* 4 int32 in the low half */
+            }
+            const __m128i packed = _mm_packs_epi32(_mm256_castsi256_si128(v[0]),
+                                                   _mm256_castsi256_si128(v[1]));
+            _mm_storeu_si128((__m128i *)(out + o), packed);
+        }
+        return;
+    }
+#endif
+    for (int32_t o = 0; o < cout; o++) {
+        const int64_t v = tot[o] >> n->shift;
+        out[o] = (int16_t)(v < lo ? lo : (v > 127 ? 127 : v));
+    }
+}
+
+static void AR_FN(eval_pixel)(const ar_net *n, scratch *s, int64_t *y)
+{
+    for (int32_t i = 0; i < n->nops; i++) {
+        const ar_op *op = &n->ops[i];
+        if (op->type == AR_ADD) {
+            int16_t *t = s->t;
+            int32_t o = 0;
+#if AR_SIMD
+            const __m256i lo = _mm256_set1_epi16(-127), hi = _mm256_set1_epi16(127);
+            for (; o + 16 <= op->cout; o += 16) {     /* |a + b| <= 254: no int16 overflow */
+                const __m256i v = _mm256_add_epi16(
+                    _mm256_loadu_si256((const __m256i *)(t + op->a + o)),
+                    _mm256_loadu_si256((const __m256i *)(t + op->b + o)));
+                _mm256_storeu_si256((__m256i *)(t + op->out + o),
+                                    _mm256_min_epi16(_mm256_max_epi16(v, lo), hi));
+            }
+#endif
+            for (; o < op->cout; o++) {
+                const int32_t v = t[op->a + o] + t[op->b + o];
+                t[op->out + o] = (int16_t)(v < -127 ? -127 : (v > 127 ? 127 : v));
+            }
+        } else {
+            AR_FN(conv)(n, op, s, y);
+        }
+    }
+}
+
+/* Raw outputs (y [b][AR_PARAMS]) and base2 ([b][3]) of pixel (yy, xx) of blocks [b0, b1). */
+static void AR_FN(eval_blocks)(const ar_net *n, scratch *s, int64_t b0, int64_t b1,
+                               const int16_t *pix, const uint8_t *known, const int16_t *tfeat,
+                               int32_t yy, int32_t xx, int64_t *y, int32_t *base2)
+{
+    const size_t tf_block = (size_t)AR_BLOCK * AR_BLOCK * n->ntfeat;
+    for (int64_t b = b0; b < b1; b++) {
+        AR_FN(gather)(n, pix + b * AR_PIX_BLOCK, known + b * AR_KNOWN_BLOCK, tfeat + b * tf_block,
+                      yy, xx, s->t, base2 + 3 * b);
+        AR_FN(eval_pixel)(n, s, y + AR_PARAMS * b);
+    }
+}
+
+/* Every pixel of blocks [b0, b1): y [b][yy][xx][AR_PARAMS], base2 [b][yy][xx][3]. */
+static void AR_FN(eval_all)(const ar_net *n, scratch *s, int64_t b0, int64_t b1,
+                            const int16_t *pix, const uint8_t *known, const int16_t *tfeat,
+                            int64_t *y, int64_t *base2)
+{
+    const size_t tf_block = (size_t)AR_BLOCK * AR_BLOCK * n->ntfeat;
+    int32_t b2[3];
+    for (int64_t b = b0; b < b1; b++) {
+        for (int32_t yy = 0; yy < AR_BLOCK; yy++) {
+            for (int32_t xx = 0; xx < AR_BLOCK; xx++) {
+                const size_t at = ((size_t)b * AR_BLOCK + yy) * AR_BLOCK + xx;
+                AR_FN(gather)(n, pix + b * AR_PIX_BLOCK, known + b * AR_KNOWN_BLOCK,
+                              tfeat + b * tf_block, yy, xx, s->t, b2);
+                AR_FN(eval_pixel)(n, s, y + AR_PARAMS * at);
+                for (int c = 0; c < 3; c++) base2[3 * at + c] = b2[c];
+            }
+        }
+    }
+}
