@@ -33,26 +33,31 @@ DEFAULT_IMAGES = ["e-Mountain@2", "e-Red-Maple@2", "l-Fossa_by_Jasper_Roks@2", "
 
 
 def image_blocks(img: np.ndarray):
-    """(crops (N, 40, 40, 3), top (N,), left (N,)) for all whole blocks in raster order."""
+    """(crops (N, 40, 48, 3), top, left, topright (N,)) for all whole blocks in raster order:
+    each block with the 8 rows above (and 8 columns right of it in those rows) and 8 columns
+    left, decoded before it in raster order."""
     h, w = img.shape[0] // 32 * 32, img.shape[1] // 32 * 32
-    c = arch.CONTEXT
-    pad = np.zeros((h + c, w + c, 3), np.uint8)
-    pad[c:, c:] = img[:h, :w]
-    crops, top, left = [], [], []
+    c, r = arch.CONTEXT, arch.RIGHT
+    pad = np.zeros((h + c, w + c + r, 3), np.uint8)
+    pad[c:, c:c + w] = img[:h, :w]
+    crops, top, left, topright = [], [], [], []
+    nbx = w // 32
     for by in range(h // 32):
-        for bx in range(w // 32):
-            crops.append(pad[by * 32:by * 32 + 40, bx * 32:bx * 32 + 40])
+        for bx in range(nbx):
+            crops.append(pad[by * 32:by * 32 + arch.CROP_H, bx * 32:bx * 32 + arch.CROP_W])
             top.append(by > 0)
             left.append(bx > 0)
-    return np.stack(crops), np.array(top), np.array(left)
+            topright.append(by > 0 and bx < nbx - 1)
+    return np.stack(crops), np.array(top), np.array(left), np.array(topright)
 
 
 def model_bits(rt: ImageRuntime, img: np.ndarray, batch: int = 256, seed: int = 0) -> float:
-    crops, top, left = image_blocks(img)
+    crops, top, left, topright = image_blocks(img)
     rng = np.random.default_rng(seed)
     total = 0.0
     for s in range(0, len(crops), batch):
-        inp = BlockInputs.from_crops(crops[s:s + batch], top[s:s + batch], left[s:s + batch])
+        sl = slice(s, s + batch)
+        inp = BlockInputs.from_crops(crops[sl], top[sl], left[sl], topright[sl])
         total += block_bits(rt, inp, rng).total
     return total
 
@@ -73,21 +78,26 @@ def external_bits(img: np.ndarray, tmp: Path) -> dict[str, float]:
 
 
 def full_pass(rt: ImageRuntime, inp: BlockInputs, z: np.ndarray) -> None:
-    """One inference + generative pass over all networks (q1, q2..qL, p1..p(L-1), trunk, heads)."""
+    """One inference + generative pass over all networks (q1, q2..qL, p1..p(L-1), trunk, heads
+    or the per-pixel network over all pixels at once, as the encoder runs it)."""
     rt.q1(inp)
     for i in range(1, rt.cfg.levels):
         rt.q_next(i, z)
         rt.p_prev(i, z)
     trunk = rt.trunk(inp, z)
+    if rt.cfg.decoder == "ar":
+        rt.ar_raw(inp, trunk)
+        return
     done = []
     for plane in arch.PASS_ORDER:
         rt.head(inp, trunk, done, plane)
         done.append(plane)
 
 
-def throughput(rt: ImageRuntime, crops, top, left, batch: int = 256) -> tuple[float, float]:
+def throughput(rt: ImageRuntime, crops, top, left, topright,
+               batch: int = 256) -> tuple[float, float]:
     """Blocks per second (wall, and per CPU-second) for one full inference + generative pass."""
-    inp = BlockInputs.from_crops(crops[:batch], top[:batch], left[:batch])
+    inp = BlockInputs.from_crops(crops[:batch], top[:batch], left[:batch], topright[:batch])
     z = np.full((len(inp.block), rt.cfg.zc, rt.cfg.zs, rt.cfg.zs), arch.LATENT_BINS // 2)
 
     def one_pass():

@@ -46,11 +46,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     rt = ImageRuntime(weights_io.load(args.weights))
-    crops, top, left = image_blocks(np.load(args.photo))
+    crops, top, left, topright = image_blocks(np.load(args.photo))
     shares = []
     for w in range(2):
         sl = slice(w * args.batch, (w + 1) * args.batch)
-        inp = BlockInputs.from_crops(crops[sl], top[sl], left[sl])
+        inp = BlockInputs.from_crops(crops[sl], top[sl], left[sl], topright[sl])
         z = np.full((len(inp.block), rt.cfg.zc, rt.cfg.zs, rt.cfg.zs), arch.LATENT_BINS // 2)
         shares.append((inp, z))
     best = {1: 0.0, 2: 0.0}

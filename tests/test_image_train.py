@@ -57,7 +57,8 @@ def test_exported_integer_model_matches_the_qat_torch_model(extra):
     base = rng.integers(30, 220, size=(32, 1, 1, 3))
     crops = np.clip(base + rng.integers(-25, 26, size=(32, arch.CROP_H, arch.CROP_W, 3)),
                     0, 255).astype(np.uint8)
-    opt = torch.optim.Adam(model.parameters(), 3e-3)
+    # the ar decoder starts at 1-pixel scales: on this noisy content it needs bigger steps
+    opt = torch.optim.Adam(model.parameters(), 2e-2 if extra.get("decoder") == "ar" else 3e-3)
     x = torch.from_numpy(crops.transpose(0, 3, 1, 2).copy()).float()
     ones = torch.ones(32, dtype=torch.bool)
     for _ in range(15):                      # a few steps so outputs are not at their init

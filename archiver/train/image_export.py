@@ -90,7 +90,7 @@ def _raw_affine(name: str, cout: int, cfg: arch.Config, delta_out: float | None)
             gain[o + 6:o + 9], off[o + 6:o + 9] = 256.0, 0.0                # colour coeffs
         return gain, off
     if name == "ar":       # means relative to base (+ 128 * base2 at run time), as in the head
-        gain = np.array([256.0 * 128.0] * 3 + [16.0] * 3 + [256.0] * 3)
+        gain = np.array([256.0 * arch.AR_LOC_GAIN] * 3 + [16.0] * 3 + [arch.AR_COEF_GAIN] * 3)
         off = np.array([0.0] * 3 + [64.0] * 3 + [0.0] * 3)
         return gain, off
     zc = cfg.zc

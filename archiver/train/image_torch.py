@@ -78,6 +78,9 @@ class QNet(nn.Module):
                     w = torch.randn(op.cout, shapes[n][0], k, k) * gain
                     self.weights[f"{op.out}__{gi}"] = nn.Parameter(w)
                 self.biases[op.out] = nn.Parameter(torch.zeros(op.cout))
+                if graph.name == "ar" and op.act == "raw":
+                    with torch.no_grad():
+                        self.biases[op.out][3:6] = arch.AR_SCALE_BIAS
                 self.in_scales[op.out] = [KIND_SCALE[kinds.get(n, arch.ACT)] for n, _, _ in op.inputs]
                 kinds[op.out] = arch.ACT
             elif isinstance(op, arch.Add):
@@ -251,9 +254,9 @@ class ImageModel(nn.Module):
         r = round_ste if quant else (lambda v: v)
         c0 = arch.CONTEXT
         x = crop[:, :, c0:c0 + arch.BLOCK, c0:c0 + arch.BLOCK]
-        loc = 128.0 * base2 + r(256.0 * 128.0 * y[:, 0:3])
+        loc = 128.0 * base2 + r(256.0 * arch.AR_LOC_GAIN * y[:, 0:3])
         j = torch.clamp(r(16.0 * y[:, 3:6] + 64.0), 0, 127)
-        c = torch.clamp(r(256.0 * y[:, 6:9]), -256, 256)
+        c = torch.clamp(r(arch.AR_COEF_GAIN * y[:, 6:9]), -256, 256)
         d = 2.0 * x - base2
         mu = torch.stack([loc[:, 0], loc[:, 1] + c[:, 0] * d[:, 0],
                           loc[:, 2] + c[:, 1] * d[:, 0] + c[:, 2] * d[:, 1]], 1) / 256.0

@@ -194,6 +194,14 @@ def ar_offsets(r: int) -> list[tuple[int, int]]:
 
 
 AR_FLAGS = 3     # per pixel: row above known, column left known, above-right (dx = +r) known
+# The ar network's raw outputs y map to coder integers by fixed gains (folded into the last
+# conv at export): loc = 128 * base2 + AR_LOC_GAIN * 256 * y (1/256 pixel), scale index
+# 16 * y + 64, colour coefficient AR_COEF_GAIN * y (1/128 per unit of 2x - base2). Small gains
+# keep one optimiser step from moving a prediction by whole pixels; AR_SCALE_BIAS starts the
+# scales near 1 pixel (index 32) instead of 16.
+AR_LOC_GAIN = 8.0
+AR_COEF_GAIN = 64.0
+AR_SCALE_BIAS = -2.0
 
 
 def ar_trunk_net(cfg: Config) -> Graph:
