@@ -51,17 +51,26 @@ def match_from(start: int, base: int, slope: int, top: int, n: int = 32) -> tupl
     return tuple(0 if k < start else min(top, base + slope * (k - start)) for k in range(n))
 
 
+def shipped(**change) -> dict:
+    """The shipped variant 2 settings (archiver/codecs/text.py), with some changed."""
+    kw = dict(orders=text.BLEND_ORDERS, weights=(1,) * len(text.BLEND_ORDERS),
+              blend=(text.BLEND_BETA0, text.BLEND_BETA1), match_min=text.MATCH_MIN,
+              match_weights=text.MATCH_WEIGHTS, match_rweights=text.MATCH_RWEIGHTS)
+    kw.update(change)
+    return kw
+
+
 def candidates():
-    m = dict(match_min=6, match_weights=match_from(8, 32, 32, 2048))
-    for o, b1 in (((2, 3, 4, 6), (24, 20, 16, 12)), ((1, 2, 3, 4, 6), (28, 24, 20, 16, 12)),
-                  ((2, 3, 4, 5, 6), (24, 20, 16, 14, 12)), ((1, 2, 3, 4, 5, 6), (28, 24, 20, 16, 14, 12)),
-                  ((2, 3, 4, 5, 7), (24, 20, 16, 14, 12)), ((1, 2, 3, 4, 5, 7), (28, 24, 20, 16, 14, 12))):
-        n = len(o)
-        yield f"o {o} b1 {b1}", dict(orders=o, weights=(1,) * n, blend=((2,) * n, b1), **m)
-    o, n = (2, 3, 4, 6), 4
-    for mt in ((6, 16, 16, 1024), (8, 16, 32, 2048), (8, 32, 64, 4096), (10, 32, 32, 2048)):
-        yield f"m {mt}", dict(orders=o, weights=(1,) * n, blend=((2,) * n, (24, 20, 16, 12)),
-                              match_min=6, match_weights=match_from(*mt))
+    """Edit to try settings; the neighbourhood of the shipped ones is left as an example."""
+    yield "variant 1 (additive counts)", dict(orders=text.CONTEXT_ORDERS,
+                                              weights=text.CONTEXT_WEIGHTS)
+    yield "variant 2 without match", shipped(match_min=0)
+    yield "variant 2 without recovery", shipped(match_rweights=())
+    yield "variant 2 (shipped)", shipped()
+    yield "beta1 32,24,16,8", shipped(blend=(text.BLEND_BETA0, (32, 24, 16, 8)))
+    yield "beta0 4", shipped(blend=((4,) * 4, text.BLEND_BETA1))
+    yield "match min 5", shipped(match_min=5, match_weights=match_table(5, 16, 16, 1024))
+    yield "recovery 16 + 32 n", shipped(match_rweights=tuple(16 + 32 * n for n in range(32)))
 
 
 def main() -> None:

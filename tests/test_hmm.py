@@ -51,17 +51,20 @@ def test_adaptive_filter_matches_python_integer_reference(tables):
 
 
 MATCH = tuple(0 if n < 4 else 40 * n for n in range(20))
-BLEND = dict(match_min=4, match_weights=MATCH, blend=((2, 0, 7), (16, 3, 1)))
+BLEND = dict(match_min=4, match_weights=MATCH, match_rweights=MATCH[::-1],
+             blend=((2, 0, 7), (16, 3, 1)))
 
 
 @pytest.mark.parametrize("tables", [SPARSE, TEXTY], ids=["sparse", "texty"])
 @pytest.mark.parametrize("kw", [
     dict(orders=(1, 3), weights=(1000, 65536 * 4), match_min=4, match_weights=MATCH),
+    dict(orders=(1, 3), weights=(1000, 65536 * 4), match_min=3, match_weights=MATCH[:9],
+         match_rweights=tuple(range(9))),
     dict(orders=(1, 2, 5), weights=(1, 1, 1), blend=((2, 0, 7), (16, 3, 1))),
     dict(orders=(1, 2, 5), weights=(1, 1, 1), **BLEND),
     dict(orders=(2, 3, 4, 6), weights=(1,) * 4, match_min=6,
          match_weights=(0,) * 6 + (2**24 - 1,) * 26, blend=((1,) * 4, (65535,) * 4)),
-], ids=["additive-match", "blend", "blend-match", "blend-extreme"])
+], ids=["additive-match", "additive-recover", "blend", "blend-match", "blend-extreme"])
 def test_match_and_blend_filter_matches_python_integer_reference(tables, kw):
     """Variant 2's emission terms (hmm_core.c blend, hmm_match_core.c) against the twin written
     from the spec, on text with repeats long and short, runs and all byte values."""
@@ -83,6 +86,22 @@ def test_match_model_predicts_repeats():
     assert preds[17] == (ord("-"), 8)                   # length counted back, then grown
     assert preds[22] == (ord("e"), 13)                  # the miss at "X" is still predicted
     assert preds[23][0] == -1                           # after the miss: "bcdX" is new
+    rec = ref.MatchModel(4, tuple(range(32)), len(data), rweights=tuple(range(100, 132)))
+    preds = [rec.next(data, t) for t in range(len(data))]
+    assert preds[22] == (ord("e"), 13)
+    assert preds[23] == (ord("f"), 100)                 # recovering: the same offset goes on
+    assert preds[25] == (ord("h"), 102)
+
+
+def test_match_recovery_ends_after_two_misses_in_a_row():
+    data = b"0123456789-0123456789-01XY"
+    rec = ref.MatchModel(4, tuple(range(32)), len(data), rweights=tuple(range(100, 132)))
+    preds = [rec.next(data, t) for t in range(len(data))]
+    assert preds[24] == (ord("2"), 13)                  # "3456789-01" grew the match found at 15
+    assert preds[25] == (ord("3"), 100)                 # after "X": recovering
+    data += b"Z"
+    rec = ref.MatchModel(4, tuple(range(32)), len(data), rweights=tuple(range(100, 132)))
+    assert [rec.next(data, t) for t in range(len(data))][26] == (-1, 0)   # "Y" missed too
 
 
 @pytest.mark.parametrize("data", [

@@ -35,12 +35,15 @@ PLAIN, ADAPTIVE, BLEND = 0, 1, 2
 CONTEXT_ORDERS, CONTEXT_WEIGHTS = (2, 3, 4, 6), (1024, 8192, 32768, 131072)
 # Variant 2: the same orders blended as PPM does, escape (BETA0 + BETA1 * distinct) / 4 per
 # order, under a match model of minimum length 6 whose weight grows with the match length
-# (P(predicted byte) ~ M / (M + 256) before the blend below it). Chosen on pieces of the
-# training text (benchmarks/tune_text.py), not on the held-out text the benchmark uses.
+# (P(predicted byte) ~ M / (M + 256) before the blend below it) and that goes on past a
+# mismatch at the same offset (weights MATCH_RWEIGHTS by the length matched since). Chosen on
+# pieces of the training text (benchmarks/tune_text.py), not on the held-out text the
+# benchmark uses.
 BLEND_ORDERS = (2, 3, 4, 6)
 BLEND_BETA0, BLEND_BETA1 = (2, 2, 2, 2), (24, 20, 16, 12)
 MATCH_MIN = 6
 MATCH_WEIGHTS = tuple(0 if n < 6 else 16 + 16 * (n - 6) for n in range(32))   # by length
+MATCH_RWEIGHTS = tuple(16 + 64 * n for n in range(32))
 ENCODER_VARIANTS = (PLAIN, BLEND)
 TRY_BOTH_BELOW = 16 << 10      # small inputs: code with both variants, keep the smaller
 SEGMENT_MIN = 256 << 10        # inputs of 2 x this or more are split for two threads
@@ -87,6 +90,7 @@ class TextCodec(Codec):
                 ADAPTIVE: HmmCoder(tables, CONTEXT_ORDERS, CONTEXT_WEIGHTS),
                 BLEND: HmmCoder(tables, BLEND_ORDERS, (1,) * len(BLEND_ORDERS),
                                 match_min=MATCH_MIN, match_weights=MATCH_WEIGHTS,
+                                match_rweights=MATCH_RWEIGHTS,
                                 blend=(BLEND_BETA0, BLEND_BETA1))}
             self._digest = digest
         return self._coders, digest

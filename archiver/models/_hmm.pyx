@@ -101,7 +101,8 @@ cdef extern from "hmm_match.h" nogil:
         HMM_MATCH_WEIGHT_MAX
     ctypedef struct hmm_match:
         pass
-    hmm_match *hmm_match_new(int minlen, int nweights, const uint32_t *weights, int64_t T)
+    hmm_match *hmm_match_new(int minlen, int nweights, const uint32_t *weights,
+                             const uint32_t *rweights, int64_t T)
     void hmm_match_free(hmm_match *mm)
     uint32_t hmm_match_next(hmm_match *mm, const uint8_t *data, int64_t t, int32_t *pred)
 
@@ -162,18 +163,21 @@ cdef class HmmCoder:
     cdef readonly tuple orders, weights   # adaptive emission contexts (empty: a plain HMM)
     cdef readonly tuple blend             # (beta0s, beta1s): variant 2's blend; () = additive
     cdef readonly int match_min           # match model (hmm_match.h); 0 = none
-    cdef readonly tuple match_weights
+    cdef readonly tuple match_weights, match_rweights
     cdef bint adaptive, blended
     cdef int32_t c_orders[HMM_CTX_MAX_ORDERS]
     cdef uint32_t c_weights[HMM_CTX_MAX_ORDERS]
     cdef uint32_t c_beta0[HMM_CTX_MAX_ORDERS]
     cdef uint32_t c_beta1[HMM_CTX_MAX_ORDERS]
     cdef uint32_t c_match_weights[HMM_MATCH_MAX_WEIGHTS]
+    cdef uint32_t c_match_rweights[HMM_MATCH_MAX_WEIGHTS]
 
-    def __init__(self, tables, orders=(), weights=(), match_min=0, match_weights=(), blend=()):
+    def __init__(self, tables, orders=(), weights=(), match_min=0, match_weights=(), blend=(),
+                 match_rweights=()):
         """`orders`/`weights`: context orders (1..7) and integer weights (1..2^20-1) of the
         adaptive emission counts (hmm_core.h); none gives the plain HMM. `match_min` (2..8) and
-        `match_weights` (weight by match length, hmm_match.h) add the match model; 0 = none.
+        `match_weights` (weight by match length, hmm_match.h) add the match model; 0 = none;
+        `match_rweights` (as many) turn on its recovery past a mismatch, with these weights.
         `blend` = (beta0s, beta1s), one each per order, interpolates the orders and the match
         as PPM does (variant 2, hmm_core.h) instead of adding weighted counts; `weights` are
         then unused (give 1s)."""
@@ -184,10 +188,12 @@ cdef class HmmCoder:
                 raise ValueError(f"HmmCoder: context order {o} / weight {w} out of range")
         if match_min and not (HMM_MATCH_MIN_MIN <= match_min <= HMM_MATCH_MIN_MAX and
                               match_min < len(match_weights) <= HMM_MATCH_MAX_WEIGHTS and
-                              all(0 <= w < HMM_MATCH_WEIGHT_MAX for w in match_weights)):
+                              all(0 <= w < HMM_MATCH_WEIGHT_MAX for w in match_weights) and
+                              len(match_rweights) in (0, len(match_weights)) and
+                              all(0 <= w < HMM_MATCH_WEIGHT_MAX for w in match_rweights)):
             raise ValueError(f"HmmCoder: match model needs 2 <= match_min <= 8 (got {match_min}), "
                              f"match_min < len(match_weights) <= 64 (got {len(match_weights)}) "
-                             "and weights below 2^24")
+                             "and weights below 2^24 (recovery weights: as many)")
         if blend and not (orders and len(blend) == 2 and len(blend[0]) == len(blend[1]) == len(orders)
                           and all(0 <= b0 < 65536 and 0 <= b1 < 65536 and b0 + b1 >= 1
                                   for b0, b1 in zip(*blend))):
@@ -202,8 +208,11 @@ cdef class HmmCoder:
             self.c_beta0[i], self.c_beta1[i] = blend[0][i], blend[1][i]
         self.match_min = match_min
         self.match_weights = tuple(int(w) for w in match_weights) if match_min else ()
+        self.match_rweights = tuple(int(w) for w in match_rweights) if match_min else ()
         for i in range(len(self.match_weights)):
             self.c_match_weights[i] = self.match_weights[i]
+        for i in range(len(self.match_rweights)):
+            self.c_match_rweights[i] = self.match_rweights[i]
         self.adaptive = bool(orders) or match_min > 0
         def cdf(freq):
             flat = freq.reshape(-1, freq.shape[freq.ndim - 1]).astype(np.uint64)
@@ -255,7 +264,9 @@ cdef class HmmCoder:
         if not self.match_min:
             return NULL
         cdef hmm_match *mm = hmm_match_new(self.match_min, len(self.match_weights),
-                                           self.c_match_weights, T)
+                                           self.c_match_weights,
+                                           self.c_match_rweights if self.match_rweights else NULL,
+                                           T)
         if mm == NULL:
             raise MemoryError("text codec: out of memory for the match model")
         return mm

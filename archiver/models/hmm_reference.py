@@ -89,8 +89,10 @@ class MatchModel:
     next(data, t) must be called for t = 0, 1, 2, ... and returns (predicted byte or -1,
     weight) for x_t from data[:t]."""
 
-    def __init__(self, minlen: int, weights, size: int):
+    def __init__(self, minlen: int, weights, size: int, rweights=()):
         self.minlen, self.weights = minlen, tuple(int(w) for w in weights)
+        self.rweights = tuple(int(w) for w in rweights)      # () = no recovery
+        self.recovering = False
         self.bits = 12
         while self.bits < 22 and (1 << self.bits) < size:
             self.bits += 1
@@ -106,21 +108,23 @@ class MatchModel:
         if t > 0 and self.ptr >= 0:
             if data[self.ptr] == data[t - 1]:
                 self.ptr, self.len = self.ptr + 1, min(cap, self.len + 1)
+            elif self.rweights and not (self.recovering and self.len == 0):
+                self.ptr, self.len, self.recovering = self.ptr + 1, 0, True
             else:
-                self.ptr, self.len = -1, 0
+                self.ptr, self.len, self.recovering = -1, 0, False
         if t >= self.minlen:
             h = self._hash(data, t)
             q = self.table.get(h)
-            if self.ptr < 0 and q is not None:
+            if (self.ptr < 0 or (self.recovering and self.len < self.minlen)) and q is not None:
                 n = 0
                 while n < cap and q - n - 1 >= 0 and data[q - n - 1] == data[t - n - 1]:
                     n += 1
                 if n >= self.minlen:
-                    self.ptr, self.len = q, n
+                    self.ptr, self.len, self.recovering = q, n, False
             self.table[h] = t
         if self.ptr < 0:
             return -1, 0
-        return data[self.ptr], self.weights[self.len]
+        return data[self.ptr], (self.rweights if self.recovering else self.weights)[self.len]
 
 
 MATCH_BETA = 256      # HMM_BLEND_MATCH_BETA
@@ -180,12 +184,13 @@ def _emission(m: HmmTables, x: int, score: int, g: int = 1) -> list[int]:
 
 
 def filter_all_adaptive(m: HmmTables, data: bytes, orders, weights, match_min: int = 0,
-                        match_weights=(), blend=()) -> list[list[int]]:
+                        match_weights=(), blend=(), match_rweights=()) -> list[list[int]]:
     """alpha_t of the HMM with adaptive emissions: additive counts (weights) or, with
     blend = (beta0s, beta1s), variant 2's blend; with match_min, the match model too."""
     ctx = ContextCounts(orders, weights)
     mix = Blend(orders, *blend) if blend else None
-    match = MatchModel(match_min, match_weights, len(data)) if match_min else None
+    match = (MatchModel(match_min, match_weights, len(data), match_rweights) if match_min
+             else None)
     out = []
     for t, x in enumerate(data):
         pred, mw = match.next(data, t) if match is not None else (-1, 0)
