@@ -162,9 +162,14 @@ def _plan(weights):
     return ops, n, slot, chans
 
 
-def _threads(threads):
+# Below this batch a pixel step is too short to split: the hand-offs to a second thread (and,
+# on a busy machine, waiting for it to be scheduled) cost more than they save.
+TWO_THREADS_FROM = 128
+
+
+def _threads(threads, nblocks, split_from=TWO_THREADS_FROM):
     if threads is None:
-        return min(2, os.cpu_count() or 1)
+        return 2 if nblocks >= split_from and (os.cpu_count() or 1) >= 2 else 1
     if threads not in (1, 2):
         raise ValueError(f"threads must be 1 or 2, got {threads!r}")
     return threads
@@ -274,8 +279,8 @@ cdef class ArKernel:
         """Pop the pixels of B blocks from msg (a cython_ans.Message) into crop[:, :, 8:40,
         8:40] (crop (B, 3, 40, 48) integer, modified in place), exactly as bitswap's numpy
         loop. known (B, 1, 40, 48) in {0, 1}, tfeat (B, tfeat, 32, 32) the trunk features.
-        threads: 1 or 2 (default: 2 if the machine has two cores); simd=False forces the plain
-        C path (same integers)."""
+        threads: 1 or 2 (default: 2 from TWO_THREADS_FROM blocks if the machine has two
+        cores); simd=False forces the plain C path (same integers)."""
         if not isinstance(msg, Message):
             raise TypeError(f"decode: msg must be a cython_ans.Message, got {type(msg).__name__}")
         if not isinstance(crop, np.ndarray) or not crop.flags.writeable:
@@ -286,7 +291,7 @@ cdef class ArKernel:
         cdef const uint8_t[:, :, ::1] kv = kn
         cdef const int16_t[:, :, :, ::1] tv = tf
         cdef int64_t nb = b
-        cdef int nthreads = _threads(threads)
+        cdef int nthreads = _threads(threads, b)
         cdef int use_simd = HAVE_SIMD if simd is None else bool(simd) and HAVE_SIMD
         cdef unsigned prec = PIXEL_PRECISION
         cdef int err
@@ -300,7 +305,8 @@ cdef class ArKernel:
 
     def raw(self, crop, known, tfeat, threads=None, simd=None):
         """Raw network outputs (B, 9, 32, 32) and base2 (B, 3, 32, 32), int64, for every pixel
-        of fully known blocks: the integers of ImageRuntime.ar_raw."""
+        of fully known blocks: the integers of ImageRuntime.ar_raw (what the encoder needs).
+        threads: 1 or 2 (default 2 on two cores: each takes half of the blocks)."""
         b, pix, kn, tf = self._inputs("raw", crop, known, tfeat)
         y = np.empty((b, AR_BLOCK, AR_BLOCK, AR_PARAMS), np.int64)
         base2 = np.empty((b, AR_BLOCK, AR_BLOCK, 3), np.int64)
@@ -310,7 +316,7 @@ cdef class ArKernel:
         cdef int64_t[:, :, :, ::1] yv = y
         cdef int64_t[:, :, :, ::1] bv = base2
         cdef int64_t nb = b
-        cdef int nthreads = _threads(threads)
+        cdef int nthreads = _threads(threads, b, 2)   # halves: no per-pixel hand-off
         cdef int use_simd = HAVE_SIMD if simd is None else bool(simd) and HAVE_SIMD
         cdef int err
         with nogil:

@@ -86,11 +86,16 @@ static void eval_blocks(const ar_net *n, scratch *s, int64_t b0, int64_t b1, con
     eval_blocks_plain(n, s, b0, b1, pix, known, tfeat, yy, xx, y, base2);
 }
 
-/* ---- two threads over the blocks of one pixel step --------------------------------------- */
+/* ---- two threads over the blocks of one pixel step ---------------------------------------
+ * The caller publishes step s (pixel s of the raster) as one atomic word, step << 32 | next
+ * chunk; either thread claims chunks of blocks with a fetch-add on it, so a chunk is computed
+ * once, by whichever thread is free. The caller then waits only for the chunks the worker
+ * actually took: a worker that is not scheduled (the machine may be busy) costs nothing, the
+ * caller simply computes every chunk itself. Both threads spin briefly before sleeping on a
+ * condition variable (a Dekker handshake on the `*_sleeping` flags prevents lost wake-ups). */
 
-/* Waiting spins briefly (the other thread is usually a few microseconds from done), then
- * sleeps: the machine may be shared, and a descheduled partner must not be spun on. */
-#define SPIN 4000
+#define SPIN 2000                   /* pause iterations before sleeping (~10-50 us) */
+#define QUIT_STEP 0xffffffffull
 
 typedef struct {
     const ar_net *n;
@@ -101,14 +106,12 @@ typedef struct {
     int64_t *y;
     int32_t *base2;
     int simd;
-    int32_t yy, xx;             /* the step being computed (written before `go`) */
-    int quit;
-    atomic_long go;             /* steps published by the caller */
-    atomic_long fin;            /* steps the worker has left */
-    atomic_long next;           /* next chunk of the current step */
+    _Atomic uint64_t task;          /* step << 32 | next chunk */
+    atomic_long done;               /* chunks of the current step finished */
+    atomic_int worker_sleeping, caller_sleeping;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    scratch ws;                 /* the worker's */
+    scratch ws;                     /* the worker's */
 } team;
 
 static inline void relax(void)
@@ -118,47 +121,69 @@ static inline void relax(void)
 #endif
 }
 
-static void wait_for(team *T, atomic_long *v, long target)
+static inline void wake(team *T, atomic_int *sleeping)
 {
-    for (int i = 0; i < SPIN; i++) {
-        if (atomic_load_explicit(v, memory_order_acquire) >= target) return;
-        relax();
+    if (atomic_load(sleeping)) {
+        pthread_mutex_lock(&T->mu);
+        pthread_cond_broadcast(&T->cv);
+        pthread_mutex_unlock(&T->mu);
     }
-    pthread_mutex_lock(&T->mu);
-    while (atomic_load_explicit(v, memory_order_acquire) < target)
-        pthread_cond_wait(&T->cv, &T->mu);
-    pthread_mutex_unlock(&T->mu);
 }
 
-static void publish(team *T, atomic_long *v, long value)
-{
-    pthread_mutex_lock(&T->mu);
-    atomic_store_explicit(v, value, memory_order_release);
-    pthread_cond_broadcast(&T->cv);
-    pthread_mutex_unlock(&T->mu);
-}
-
-/* Claim chunks of blocks of the current step until none is left. */
-static void work(team *T, scratch *s)
+/* Claim and compute chunks of the published step until none is left; returns its step. */
+static uint64_t work(team *T, scratch *s)
 {
     for (;;) {
-        const long c = atomic_fetch_add_explicit(&T->next, 1, memory_order_relaxed);
-        if (c >= T->nchunks) return;
-        const int64_t b0 = c * T->chunk;
+        const uint64_t v = atomic_fetch_add(&T->task, 1);
+        const uint64_t step = v >> 32, c = v & 0xffffffffull;
+        if (step == QUIT_STEP || (int64_t)c >= T->nchunks) return step;
+        const int64_t b0 = (int64_t)c * T->chunk;
         const int64_t b1 = b0 + T->chunk < T->nblocks ? b0 + T->chunk : T->nblocks;
-        eval_blocks(T->n, s, b0, b1, T->pix, T->known, T->tfeat, T->yy, T->xx, T->y, T->base2,
-                    T->simd);
+        const int32_t px = (int32_t)(step - 1);
+        eval_blocks(T->n, s, b0, b1, T->pix, T->known, T->tfeat, px / AR_BLOCK, px % AR_BLOCK,
+                    T->y, T->base2, T->simd);
+        atomic_fetch_add(&T->done, 1);
+        wake(T, &T->caller_sleeping);
     }
 }
 
 static void *worker(void *arg)
 {
     team *T = arg;
-    for (long step = 1;; step++) {
-        wait_for(T, &T->go, step);
-        if (T->quit) return NULL;
-        work(T, &T->ws);
-        publish(T, &T->fin, step);
+    uint64_t seen = 0;              /* the last step whose chunks ran out */
+    for (;;) {
+        int i = 0;
+        while ((atomic_load(&T->task) >> 32) == seen && i++ < SPIN) relax();
+        if ((atomic_load(&T->task) >> 32) == seen) {
+            pthread_mutex_lock(&T->mu);
+            atomic_store(&T->worker_sleeping, 1);
+            while ((atomic_load(&T->task) >> 32) == seen) pthread_cond_wait(&T->cv, &T->mu);
+            atomic_store(&T->worker_sleeping, 0);
+            pthread_mutex_unlock(&T->mu);
+        }
+        seen = work(T, &T->ws);
+        if (seen == QUIT_STEP) return NULL;
+    }
+}
+
+/* Publish step (1-based pixel index) to the worker; the caller then calls work() too. */
+static void team_publish(team *T, uint64_t step)
+{
+    atomic_store(&T->done, 0);
+    atomic_store(&T->task, step << 32);
+    wake(T, &T->worker_sleeping);
+}
+
+/* After the caller's work(): wait for the chunks the worker still holds. */
+static void team_wait(team *T)
+{
+    for (int i = 0; atomic_load(&T->done) < T->nchunks && i < SPIN; i++) relax();
+    if (atomic_load(&T->done) < T->nchunks) {
+        pthread_mutex_lock(&T->mu);
+        atomic_store(&T->caller_sleeping, 1);
+        while (atomic_load(&T->done) < T->nchunks) pthread_cond_wait(&T->cv, &T->mu);
+        atomic_store(&T->caller_sleeping, 0);
+        pthread_mutex_unlock(&T->mu);
     }
 }
 
@@ -168,9 +193,10 @@ static int team_start(team *T, pthread_t *th)
         scratch_free(&T->ws);
         return -1;
     }
-    atomic_init(&T->go, 0);
-    atomic_init(&T->fin, 0);
-    atomic_init(&T->next, 0);
+    atomic_init(&T->task, 0);
+    atomic_init(&T->done, 0);
+    atomic_init(&T->worker_sleeping, 0);
+    atomic_init(&T->caller_sleeping, 0);
     if (pthread_mutex_init(&T->mu, NULL)) goto fail_mutex;
     if (pthread_cond_init(&T->cv, NULL)) goto fail_cond;
     if (pthread_create(th, NULL, worker, T)) goto fail_thread;
@@ -184,10 +210,12 @@ fail_mutex:
     return -1;
 }
 
-static void team_stop(team *T, pthread_t th, long steps)
+static void team_stop(team *T, pthread_t th)
 {
-    T->quit = 1;
-    publish(T, &T->go, steps + 1);
+    atomic_store(&T->task, QUIT_STEP << 32);
+    pthread_mutex_lock(&T->mu);
+    pthread_cond_broadcast(&T->cv);
+    pthread_mutex_unlock(&T->mu);
     pthread_join(th, NULL);
     pthread_cond_destroy(&T->cv);
     pthread_mutex_destroy(&T->mu);
@@ -220,22 +248,18 @@ int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
     }
     team T = {.n = n, .nblocks = nblocks, .pix = pix, .known = known, .tfeat = tfeat, .y = y,
               .base2 = base2, .simd = simd};
-    /* chunks of a few blocks: claiming one costs an atomic, evaluating one block ~1 us */
+    /* chunks of a few blocks: claiming one costs an atomic, evaluating one block ~0.5 us */
     T.chunk = nblocks >= 64 ? 4 : 1;
     T.nchunks = (nblocks + T.chunk - 1) / T.chunk;
     pthread_t th;
     const int two = threads > 1 && nblocks > 1 && team_start(&T, &th) == 0;
     const int64_t lim = n->loc_limit, cmax = n->coef_max;
-    long step = 0;
     for (int32_t yy = 0; yy < AR_BLOCK; yy++) {
         for (int32_t xx = 0; xx < AR_BLOCK; xx++) {
             if (two) {
-                T.yy = yy;
-                T.xx = xx;
-                atomic_store_explicit(&T.next, 0, memory_order_relaxed);
-                publish(&T, &T.go, ++step);
+                team_publish(&T, (uint64_t)(yy * AR_BLOCK + xx) + 1);
                 work(&T, &own);
-                wait_for(&T, &T.fin, step);
+                team_wait(&T);
             } else {
                 eval_blocks(n, &own, 0, nblocks, pix, known, tfeat, yy, xx, y, base2, simd);
             }
@@ -264,7 +288,7 @@ int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
                 for (int c = 0; c < 3; c++) pix[b * AR_PIX_BLOCK + at + c] = (int16_t)px[3 * b + c];
         }
     }
-    if (two) team_stop(&T, th, step);
+    if (two) team_stop(&T, th);
 done:
     scratch_free(&own);
     free(y);
