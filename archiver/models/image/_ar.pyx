@@ -51,6 +51,7 @@ cdef extern from "ar_core.h" nogil:
         int32_t wide
         int32_t m32
         const int16_t *w
+        const int16_t *wt
         const int64_t *m
     ctypedef struct ar_op:
         int32_t type, act, out, cout, coutp, a, b, ncls
@@ -145,7 +146,7 @@ def _plan(weights):
             cls_plans.append(dict(seg_off=[slot[nm] for nm in names],
                                   seg_len=[chans[nm] for nm in names], kp=kp,
                                   wide=bound > INT32_EXACT, m32=np.abs(m).max() <= INT32_EXACT,
-                                  w=packed, m=m))
+                                  w=packed, wt=np.ascontiguousarray(wp.T, np.int16), m=m))
         out = -1
         if not last:
             slot[op.out], chans[op.out] = n, op.cout
@@ -204,6 +205,7 @@ cdef class ArKernel:
         cdef ar_op *o
         cdef ar_class *c
         cdef int16_t[:, :, ::1] wv
+        cdef int16_t[:, ::1] wtv
         cdef int64_t[::1] mv
         cdef int64_t[::1] bv
         cdef int32_t[:, ::1] ov = offs
@@ -226,9 +228,11 @@ cdef class ArKernel:
                 c.kp, c.wide, c.m32 = cd["kp"], cd["wide"], cd["m32"]
                 kmax = max(kmax, cd["kp"])
                 wv = cd["w"]
+                wtv = cd["wt"]
                 mv = cd["m"]
-                self.keep += [cd["w"], cd["m"]]
+                self.keep += [cd["w"], cd["wt"], cd["m"]]
                 c.w = &wv[0, 0, 0]
+                c.wt = &wtv[0, 0]
                 c.m = &mv[0]
         self.net.nops = len(plan)
         self.net.ops = self.ops

@@ -36,7 +36,8 @@ typedef struct {
     int32_t kp;                     /* total inputs, rounded up to even (zero weights) */
     int32_t wide;                   /* partial sums may reach 2^31: accumulate in int64 */
     int32_t m32;                    /* every |m| < 2^31 */
-    const int16_t *w;               /* [kp / 2][coutp][2]: input pairs interleaved */
+    const int16_t *w;               /* [kp / 2][coutp][2]: input pairs interleaved (AVX2) */
+    const int16_t *wt;              /* [kp][coutp]: the same weights row by row (plain C) */
     const int64_t *m;               /* [coutp] multipliers (0 past cout) */
 } ar_class;
 

@@ -52,28 +52,30 @@ static inline __m256i AR_FN(sra64)(__m256i x, __m128i s)
     return _mm256_xor_si256(_mm256_srl_epi64(_mm256_xor_si256(x, neg), s), neg);
 }
 #else
-static void AR_FN(gemv)(const int16_t *x, int32_t kp, const int16_t *w, int32_t coutp,
+/* Plain C over rows [kp][coutp]: a widening int16 multiply-add that compilers vectorise for
+ * any SIMD baseline (SSE2, NEON). */
+static void AR_FN(gemv)(const int16_t *x, int32_t kp, const int16_t *wt, int32_t coutp,
                         int32_t *acc)
 {
     for (int32_t o = 0; o < coutp; o++) acc[o] = 0;
-    for (int32_t k = 0; k < kp / 2; k++) {
-        const int32_t x0 = x[2 * k], x1 = x[2 * k + 1];
-        if (!x0 && !x1) continue;               /* ReLU zeros are common */
-        const int16_t *r = w + (size_t)k * 2 * coutp;
-        for (int32_t o = 0; o < coutp; o++) acc[o] += x0 * r[2 * o] + x1 * r[2 * o + 1];
+    for (int32_t k = 0; k < kp; k++) {
+        const int32_t xk = x[k];
+        if (!xk) continue;                      /* ReLU zeros are common */
+        const int16_t *r = wt + (size_t)k * coutp;
+        for (int32_t o = 0; o < coutp; o++) acc[o] += xk * r[o];
     }
 }
 #endif
 
 /* Classes whose partial sums may reach 2^31 (ar_class.wide) accumulate in int64. */
-static void AR_FN(gemv_wide)(const int16_t *x, int32_t kp, const int16_t *w, int32_t coutp,
+static void AR_FN(gemv_wide)(const int16_t *x, int32_t kp, const int16_t *wt, int32_t coutp,
                              int64_t *acc)
 {
     for (int32_t o = 0; o < coutp; o++) acc[o] = 0;
-    for (int32_t k = 0; k < kp / 2; k++) {
-        const int64_t x0 = x[2 * k], x1 = x[2 * k + 1];
-        const int16_t *r = w + (size_t)k * 2 * coutp;
-        for (int32_t o = 0; o < coutp; o++) acc[o] += x0 * r[2 * o] + x1 * r[2 * o + 1];
+    for (int32_t k = 0; k < kp; k++) {
+        const int64_t xk = x[k];
+        const int16_t *r = wt + (size_t)k * coutp;
+        for (int32_t o = 0; o < coutp; o++) acc[o] += xk * r[o];
     }
 }
 
@@ -119,11 +121,11 @@ static void AR_FN(conv)(const ar_net *n, const ar_op *op, scratch *s, int64_t *y
         }
         if (pos < cl->kp) s->xin[pos] = 0;       /* odd width: the pad input meets zero weights */
         if (cl->wide) {
-            AR_FN(gemv_wide)(s->xin, cl->kp, cl->w, coutp, s->acc64);
+            AR_FN(gemv_wide)(s->xin, cl->kp, cl->wt, coutp, s->acc64);
             for (int32_t o = 0; o < cout; o++) tot[o] += s->acc64[o] * cl->m[o];
             continue;
         }
-        AR_FN(gemv)(s->xin, cl->kp, cl->w, coutp, s->acc32);
+        AR_FN(gemv)(s->xin, cl->kp, AR_SIMD ? cl->w : cl->wt, coutp, s->acc32);
 #if AR_SIMD
         if (cl->m32) {          /* |m| < 2^31: one signed 32 x 32 -> 64 multiply per lane */
             for (int32_t o = 0; o < coutp; o += 4) {
