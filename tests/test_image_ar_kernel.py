@@ -4,6 +4,9 @@ integers of runtime.GraphRunner and the int64 reference, on every path (AVX2 or 
 two threads, int32 or int64 accumulators)."""
 from __future__ import annotations
 
+import os
+import threading
+
 import numpy as np
 import pytest
 
@@ -180,3 +183,48 @@ def test_kernel_refuses_bad_weights_and_inputs():
     kernel.decode(msg, inp.crop.copy(), inp.known, tf)      # pops from the seeded source
     assert msg.initial_bits_drawn > 0
 
+
+
+def test_two_decoders_in_parallel_threads():
+    """The kernel releases the GIL: two Python threads decoding their own messages at once
+    (as two archive workers would) both get their pixels back."""
+    rt = ImageRuntime(random_weights(SMALL_AR, seed=6))
+    jobs = []
+    for seed in (1, 2):
+        inp = _blocks(seed, 6)
+        z = np.random.default_rng(seed).integers(0, arch.LATENT_BINS, size=(6, 4, 8, 8))
+        jobs.append((inp, z, _push_pixels(rt, inp, z, seed)))
+    results = [None, None]
+
+    def run(i):
+        inp, z, data = jobs[i]
+        hidden = inp.context_only()
+        msg = Message.from_bytes(data, seed=i + 1)
+        _ar.decode_ar_pixels(msg, rt.w, hidden.crop, hidden.known, rt.trunk(hidden, z).feats,
+                             threads=2)
+        results[i] = np.array_equal(hidden.crop, inp.crop) and msg.is_initial()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [True, True]
+
+
+@pytest.mark.skipif(os.environ.get("BBX_SLOW_TESTS") != "1", reason="set BBX_SLOW_TESTS=1")
+def test_slow_two_thread_hand_offs_under_many_batch_sizes():
+    """Hundreds of decodes on two threads with batch sizes across the chunking threshold:
+    the per-pixel hand-offs never lose or reorder a block."""
+    rt = ImageRuntime(random_weights(SMALL_AR, seed=3))
+    kernel = _ar.ArKernel(rt.w)
+    rng = np.random.default_rng(0)
+    for _ in range(150):
+        b = int(rng.integers(2, 80))
+        inp = _blocks(int(rng.integers(1 << 30)), b)
+        z = rng.integers(0, arch.LATENT_BINS, size=(b, 4, 8, 8))
+        data = _push_pixels(rt, inp, z, seed=1)
+        hidden = inp.context_only()
+        msg = Message.from_bytes(data, seed=1)
+        kernel.decode(msg, hidden.crop, hidden.known, rt.trunk(hidden, z).feats, threads=2)
+        assert np.array_equal(hidden.crop, inp.crop) and msg.is_initial(), b
