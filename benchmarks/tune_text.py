@@ -54,7 +54,8 @@ def match_from(start: int, base: int, slope: int, top: int, n: int = 32) -> tupl
 def shipped(**change) -> dict:
     """The shipped variant 2 settings (archiver/codecs/text.py), with some changed."""
     kw = dict(orders=text.BLEND_ORDERS, weights=(1,) * len(text.BLEND_ORDERS),
-              blend=(text.BLEND_BETA0, text.BLEND_BETA1), match_min=text.MATCH_MIN,
+              blend=(text.BLEND_BETA0, text.BLEND_BETA1, text.BLEND_BETAD),
+              match_min=text.MATCH_MIN,
               match_weights=text.MATCH_WEIGHTS, match_rweights=text.MATCH_RWEIGHTS)
     kw.update(change)
     return kw
@@ -62,15 +63,11 @@ def shipped(**change) -> dict:
 
 def candidates():
     """Edit to try settings; the neighbourhood of the shipped ones is left as an example."""
-    yield "variant 1 (additive counts)", dict(orders=text.CONTEXT_ORDERS,
-                                              weights=text.CONTEXT_WEIGHTS)
-    yield "variant 2 without match", shipped(match_min=0)
-    yield "variant 2 without recovery", shipped(match_rweights=())
     yield "variant 2 (shipped)", shipped()
-    yield "beta1 32,24,16,8", shipped(blend=(text.BLEND_BETA0, (32, 24, 16, 8)))
-    yield "beta0 4", shipped(blend=((4,) * 4, text.BLEND_BETA1))
-    yield "match min 5", shipped(match_min=5, match_weights=match_table(5, 16, 16, 1024))
-    yield "recovery 16 + 32 n", shipped(match_rweights=tuple(16 + 32 * n for n in range(32)))
+    b0, b1 = text.BLEND_BETA0, text.BLEND_BETA1
+    for bd in ((26, 20, 13, 7), (26, 18, 12, 8), (20, 18, 14, 8), (26, 22, 14, 8), (30, 22, 14, 10)):
+        yield f"betad {bd}", shipped(blend=(b0, b1, bd))
+    yield "b1 32,24,16,8 bd 34,24,14,7", shipped(blend=(b0, (32, 24, 16, 8), (34, 24, 14, 7)))
 
 
 def main() -> None:

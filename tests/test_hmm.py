@@ -61,10 +61,12 @@ BLEND = dict(match_min=4, match_weights=MATCH, match_rweights=MATCH[::-1],
     dict(orders=(1, 3), weights=(1000, 65536 * 4), match_min=3, match_weights=MATCH[:9],
          match_rweights=tuple(range(9))),
     dict(orders=(1, 2, 5), weights=(1, 1, 1), blend=((2, 0, 7), (16, 3, 1))),
+    dict(orders=(1, 2, 5), weights=(1, 1, 1), blend=((2, 0, 7), (16, 3, 1), (1, 60000, 9))),
     dict(orders=(1, 2, 5), weights=(1, 1, 1), **BLEND),
     dict(orders=(2, 3, 4, 6), weights=(1,) * 4, match_min=6,
          match_weights=(0,) * 6 + (2**24 - 1,) * 26, blend=((1,) * 4, (65535,) * 4)),
-], ids=["additive-match", "additive-recover", "blend", "blend-match", "blend-extreme"])
+], ids=["additive-match", "additive-recover", "blend", "blend-betad", "blend-match",
+        "blend-extreme"])
 def test_match_and_blend_filter_matches_python_integer_reference(tables, kw):
     """Variant 2's emission terms (hmm_core.c blend, hmm_match_core.c) against the twin written
     from the spec, on text with repeats long and short, runs and all byte values."""
@@ -141,7 +143,8 @@ def test_bad_context_arguments():
                dict(match_min=4, match_weights=(1,) * 4), dict(match_min=4, match_weights=(1,) * 65),
                dict(match_min=4, match_weights=(1 << 24,) * 8),
                dict(blend=((1,), (1,))), dict(blend=((0, 1), (0, 1))),
-               dict(blend=((1 << 16, 1), (1, 1))), dict(blend=((1, 1, 1), (1, 1, 1)))):
+               dict(blend=((1 << 16, 1), (1, 1))), dict(blend=((1, 1, 1), (1, 1, 1))),
+               dict(blend=((1, 1), (1, 1), (0, 1))), dict(blend=((1, 1), (1, 1), (1, 1 << 16)))):
         with pytest.raises(ValueError):
             HmmCoder(TEXTY, (2, 3), (1, 1), **kw)
     with pytest.raises(ValueError, match="blend needs context orders"):

@@ -34,13 +34,13 @@ PLAIN, ADAPTIVE, BLEND = 0, 1, 2
 # the encoder writes variants 0 and 2.
 CONTEXT_ORDERS, CONTEXT_WEIGHTS = (2, 3, 4, 6), (1024, 8192, 32768, 131072)
 # Variant 2: the same orders blended as PPM does, escape (BETA0 + BETA1 * distinct) / 4 per
-# order, under a match model of minimum length 6 whose weight grows with the match length
+# order (BETAD / 4 in a context that has seen a single byte so far), under a match model of minimum length 6 whose weight grows with the match length
 # (P(predicted byte) ~ M / (M + 256) before the blend below it) and that goes on past a
 # mismatch at the same offset (weights MATCH_RWEIGHTS by the length matched since). Chosen on
 # pieces of the training text (benchmarks/tune_text.py), not on the held-out text the
 # benchmark uses.
 BLEND_ORDERS = (2, 3, 4, 6)
-BLEND_BETA0, BLEND_BETA1 = (2, 2, 2, 2), (24, 20, 16, 12)
+BLEND_BETA0, BLEND_BETA1, BLEND_BETAD = (2, 2, 2, 2), (24, 20, 16, 12), (20, 17, 14, 11)
 MATCH_MIN = 6
 MATCH_WEIGHTS = tuple(0 if n < 6 else 16 + 16 * (n - 6) for n in range(32))   # by length
 MATCH_RWEIGHTS = tuple(16 + 64 * n for n in range(32))
@@ -91,7 +91,7 @@ class TextCodec(Codec):
                 BLEND: HmmCoder(tables, BLEND_ORDERS, (1,) * len(BLEND_ORDERS),
                                 match_min=MATCH_MIN, match_weights=MATCH_WEIGHTS,
                                 match_rweights=MATCH_RWEIGHTS,
-                                blend=(BLEND_BETA0, BLEND_BETA1))}
+                                blend=(BLEND_BETA0, BLEND_BETA1, BLEND_BETAD))}
             self._digest = digest
         return self._coders, digest
 

@@ -78,7 +78,8 @@ cdef extern from "hmm_core.h" nogil:
         uint64_t coef[HMM_CTX_MAX_ORDERS]
         uint64_t match
         int32_t pred
-    int hmm_ctx_set_blend(hmm_ctx *c, const uint32_t *beta0, const uint32_t *beta1)
+    int hmm_ctx_set_blend(hmm_ctx *c, const uint32_t *beta0, const uint32_t *beta1,
+                          const uint32_t *betad)
     void hmm_ctx_blend_at(const hmm_ctx *c, const int64_t *recs, int32_t pred, uint32_t match,
                           hmm_blend *bl)
     uint64_t hmm_blend_score(const hmm_ctx *c, const int64_t *recs, const hmm_blend *bl,
@@ -161,7 +162,7 @@ cdef class HmmCoder:
     cdef const uint32_t *e_freq           # (K, 256)
     cdef readonly int K, D
     cdef readonly tuple orders, weights   # adaptive emission contexts (empty: a plain HMM)
-    cdef readonly tuple blend             # (beta0s, beta1s): variant 2's blend; () = additive
+    cdef readonly tuple blend             # (beta0s, beta1s, betads): variant 2; () = additive
     cdef readonly int match_min           # match model (hmm_match.h); 0 = none
     cdef readonly tuple match_weights, match_rweights
     cdef bint adaptive, blended
@@ -169,6 +170,7 @@ cdef class HmmCoder:
     cdef uint32_t c_weights[HMM_CTX_MAX_ORDERS]
     cdef uint32_t c_beta0[HMM_CTX_MAX_ORDERS]
     cdef uint32_t c_beta1[HMM_CTX_MAX_ORDERS]
+    cdef uint32_t c_betad[HMM_CTX_MAX_ORDERS]
     cdef uint32_t c_match_weights[HMM_MATCH_MAX_WEIGHTS]
     cdef uint32_t c_match_rweights[HMM_MATCH_MAX_WEIGHTS]
 
@@ -178,9 +180,10 @@ cdef class HmmCoder:
         adaptive emission counts (hmm_core.h); none gives the plain HMM. `match_min` (2..8) and
         `match_weights` (weight by match length, hmm_match.h) add the match model; 0 = none;
         `match_rweights` (as many) turn on its recovery past a mismatch, with these weights.
-        `blend` = (beta0s, beta1s), one each per order, interpolates the orders and the match
-        as PPM does (variant 2, hmm_core.h) instead of adding weighted counts; `weights` are
-        then unused (give 1s)."""
+        `blend` = (beta0s, beta1s[, betads]), one each per order, interpolates the orders and
+        the match as PPM does (variant 2, hmm_core.h) instead of adding weighted counts;
+        `weights` are then unused (give 1s). betads (escape of a context that has seen one
+        byte only) default to beta0 + beta1."""
         if len(orders) != len(weights) or len(orders) > HMM_CTX_MAX_ORDERS:
             raise ValueError("HmmCoder: give as many context weights as orders (at most 6)")
         for o, w in zip(orders, weights):
@@ -194,18 +197,22 @@ cdef class HmmCoder:
             raise ValueError(f"HmmCoder: match model needs 2 <= match_min <= 8 (got {match_min}), "
                              f"match_min < len(match_weights) <= 64 (got {len(match_weights)}) "
                              "and weights below 2^24 (recovery weights: as many)")
-        if blend and not (orders and len(blend) == 2 and len(blend[0]) == len(blend[1]) == len(orders)
-                          and all(0 <= b0 < 65536 and 0 <= b1 < 65536 and b0 + b1 >= 1
-                                  for b0, b1 in zip(*blend))):
-            raise ValueError("HmmCoder: blend needs context orders and (beta0s, beta1s), one "
-                             "pair per order, each below 2^16, beta0 + beta1 >= 1")
+        if blend and len(blend) == 2:
+            blend = (blend[0], blend[1], tuple(b0 + b1 for b0, b1 in zip(*blend)))
+        if blend and not (orders and len(blend) == 3 and
+                          len(blend[0]) == len(blend[1]) == len(blend[2]) == len(orders) and
+                          all(0 <= b0 < 65536 and 0 <= b1 < 65536 and b0 + b1 >= 1 and
+                              1 <= bd < 65536 for b0, b1, bd in zip(*blend))):
+            raise ValueError("HmmCoder: blend needs context orders and (beta0s, beta1s[, betads]), "
+                             "one each per order, each below 2^16, beta0 + beta1 >= 1, "
+                             "betad >= 1")
         self.orders, self.weights = tuple(orders), tuple(weights)
         for i in range(len(orders)):
             self.c_orders[i], self.c_weights[i] = orders[i], weights[i]
-        self.blend = (tuple(blend[0]), tuple(blend[1])) if blend else ()
+        self.blend = tuple(tuple(b) for b in blend) if blend else ()
         self.blended = bool(blend)
         for i in range(len(orders) if blend else 0):
-            self.c_beta0[i], self.c_beta1[i] = blend[0][i], blend[1][i]
+            self.c_beta0[i], self.c_beta1[i], self.c_betad[i] = blend[0][i], blend[1][i], blend[2][i]
         self.match_min = match_min
         self.match_weights = tuple(int(w) for w in match_weights) if match_min else ()
         self.match_rweights = tuple(int(w) for w in match_rweights) if match_min else ()
@@ -257,7 +264,7 @@ cdef class HmmCoder:
         if c == NULL:
             raise MemoryError("text codec: out of memory for the context counts")
         if self.blended:
-            hmm_ctx_set_blend(c, self.c_beta0, self.c_beta1)    # arguments checked above
+            hmm_ctx_set_blend(c, self.c_beta0, self.c_beta1, self.c_betad)   # checked above
         return c
 
     cdef hmm_match *_new_match(self, int64_t T) except? NULL:

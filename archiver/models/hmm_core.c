@@ -174,7 +174,8 @@ struct hmm_ctx {
     int32_t norders;
     int32_t orders[HMM_CTX_MAX_ORDERS];
     uint64_t weights[HMM_CTX_MAX_ORDERS];
-    uint64_t beta0[HMM_CTX_MAX_ORDERS], beta1[HMM_CTX_MAX_ORDERS];   /* blend (variant 2) */
+    /* blend (variant 2): escape beta0 + beta1 * distinct, or betad when distinct = 1 */
+    uint64_t beta0[HMM_CTX_MAX_ORDERS], beta1[HMM_CTX_MAX_ORDERS], betad[HMM_CTX_MAX_ORDERS];
     int32_t *slots;            /* record index + 1, 0 = empty */
     uint64_t nslots;           /* power of two */
     ctx_rec *recs;
@@ -381,13 +382,16 @@ void hmm_ctx_weights(const hmm_ctx *c, const uint8_t *data, int64_t t, const uin
     hmm_ctx_weights_at(c, recs, e_row, w);
 }
 
-int hmm_ctx_set_blend(hmm_ctx *c, const uint32_t *beta0, const uint32_t *beta1)
+int hmm_ctx_set_blend(hmm_ctx *c, const uint32_t *beta0, const uint32_t *beta1,
+                      const uint32_t *betad)
 {
     for (int i = 0; i < c->norders; i++) {
-        if (beta0[i] >= (1u << 16) || beta1[i] >= (1u << 16) || beta0[i] + beta1[i] == 0)
+        if (beta0[i] >= (1u << 16) || beta1[i] >= (1u << 16) || beta0[i] + beta1[i] == 0 ||
+            betad[i] == 0 || betad[i] >= (1u << 16))
             return -1;
         c->beta0[i] = beta0[i];
         c->beta1[i] = beta1[i];
+        c->betad[i] = betad[i];
     }
     return 0;
 }
@@ -409,7 +413,8 @@ void hmm_ctx_blend_at(const hmm_ctx *c, const int64_t *recs, int32_t pred, uint3
         if (recs[i] < 0) continue;
         const ctx_rec *r = &c->recs[recs[i]];
         if (r->total == 0) continue;            /* emptied on the encoder's way back */
-        const uint64_t beta = c->beta0[i] + c->beta1[i] * r->distinct;
+        const uint64_t beta = r->distinct == 1 ? c->betad[i]
+                                               : c->beta0[i] + c->beta1[i] * r->distinct;
         const uint64_t d = 4 * (uint64_t)r->total + beta;
         bl->coef[i] = (g << 18) / d;
         g = g * beta / d;

@@ -117,7 +117,8 @@ int32_t hmm_filter_first_scored(const hmm_model *m, int32_t x, uint64_t escale, 
 /* ---- the blend of variant 2 ----------------------------------------------------------------
  * Instead of adding counts with fixed weights, variant 2 interpolates the orders as PPM does
  * (escape estimate beta_o = (beta0_o + beta1_o * distinct_o) / 4 pseudo-counts, distinct_o = the
- * bytes seen in the context so far), highest order first, the match model above them all and the
+ * bytes seen in the context so far, or betad_o / 4 in a context that has seen one byte only:
+ * those deserve more trust), highest order first, the match model above them all and the
  * HMM emission at the bottom:
  *     P(b) = (c_o(b) + beta_o P_lower(b)) / (n_o + beta_o),   P_bottom(b) = E(j, b) / 2^16.
  * Written out, P(b) is proportional to g E(j, b) + sum_o coef_o c_o(b) + [b == pred] match,
@@ -133,9 +134,10 @@ typedef struct {
     int32_t pred;                        /* the match model's byte, -1 = none */
 } hmm_blend;
 
-/* Switch the counts to the blend with these escape parameters (each < 2^16, beta0 + beta1 >= 1);
- * 0 or -1 on bad arguments. */
-int hmm_ctx_set_blend(hmm_ctx *c, const uint32_t *beta0, const uint32_t *beta1);
+/* Switch the counts to the blend with these escape parameters (each < 2^16, beta0 + beta1 >= 1,
+ * betad >= 1); 0 or -1 on bad arguments. */
+int hmm_ctx_set_blend(hmm_ctx *c, const uint32_t *beta0, const uint32_t *beta1,
+                      const uint32_t *betad);
 /* The blend at the position whose records are `recs`, with the match model's prediction
  * (pred < 0 or match = 0: none; match < 2^24). */
 void hmm_ctx_blend_at(const hmm_ctx *c, const int64_t *recs, int32_t pred, uint32_t match,

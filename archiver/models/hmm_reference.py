@@ -134,9 +134,10 @@ class Blend:
     """Twin of variant 2's blend (hmm_core.h): the counts of ContextCounts interpolated from
     the highest order down, the match model above them, the HMM emission at the bottom."""
 
-    def __init__(self, orders, beta0, beta1):
+    def __init__(self, orders, beta0, beta1, betad=None):
         self.ctx = ContextCounts(orders, (1,) * len(orders))
         self.beta0, self.beta1 = tuple(beta0), tuple(beta1)
+        self.betad = tuple(betad) if betad else tuple(a + b for a, b in zip(beta0, beta1))
 
     def coefficients(self, data, t: int, pred: int, match: int):
         """(g, [coef_o per order], match weight): P(b) ~ g E(j, b) + sum coef_o c_o(b) + ..."""
@@ -151,7 +152,8 @@ class Blend:
             total = sum(row.values())
             if total == 0:
                 continue
-            beta = self.beta0[i] + self.beta1[i] * sum(1 for c in row.values() if c)
+            distinct = sum(1 for c in row.values() if c)
+            beta = self.betad[i] if distinct == 1 else self.beta0[i] + self.beta1[i] * distinct
             d = 4 * total + beta
             coef[i] = (g << 18) // d
             g = g * beta // d
