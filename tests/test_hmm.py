@@ -144,7 +144,7 @@ def test_bad_context_arguments():
                dict(match_min=4, match_weights=(1 << 24,) * 8),
                dict(blend=((1,), (1,))), dict(blend=((0, 1), (0, 1))),
                dict(blend=((1 << 16, 1), (1, 1))), dict(blend=((1, 1, 1), (1, 1, 1))),
-               dict(blend=((1, 1), (1, 1), (0, 1))), dict(blend=((1, 1), (1, 1), (1, 1 << 16)))):
+               dict(blend=((1, 1), (1, 1), (0, 1))), dict(blend=((1, 1), (1, 1), (1, (1 << 17) + 1)))):
         with pytest.raises(ValueError):
             HmmCoder(TEXTY, (2, 3), (1, 1), **kw)
     with pytest.raises(ValueError, match="blend needs context orders"):

@@ -202,10 +202,10 @@ cdef class HmmCoder:
         if blend and not (orders and len(blend) == 3 and
                           len(blend[0]) == len(blend[1]) == len(blend[2]) == len(orders) and
                           all(0 <= b0 < 65536 and 0 <= b1 < 65536 and b0 + b1 >= 1 and
-                              1 <= bd < 65536 for b0, b1, bd in zip(*blend))):
+                              1 <= bd <= 131072 for b0, b1, bd in zip(*blend))):
             raise ValueError("HmmCoder: blend needs context orders and (beta0s, beta1s[, betads]), "
                              "one each per order, each below 2^16, beta0 + beta1 >= 1, "
-                             "betad >= 1")
+                             "1 <= betad <= 2^17")
         self.orders, self.weights = tuple(orders), tuple(weights)
         for i in range(len(orders)):
             self.c_orders[i], self.c_weights[i] = orders[i], weights[i]

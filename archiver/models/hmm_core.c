@@ -387,7 +387,7 @@ int hmm_ctx_set_blend(hmm_ctx *c, const uint32_t *beta0, const uint32_t *beta1,
 {
     for (int i = 0; i < c->norders; i++) {
         if (beta0[i] >= (1u << 16) || beta1[i] >= (1u << 16) || beta0[i] + beta1[i] == 0 ||
-            betad[i] == 0 || betad[i] >= (1u << 16))
+            betad[i] == 0 || betad[i] > (1u << 17))
             return -1;
         c->beta0[i] = beta0[i];
         c->beta1[i] = beta1[i];

@@ -135,7 +135,7 @@ typedef struct {
 } hmm_blend;
 
 /* Switch the counts to the blend with these escape parameters (each < 2^16, beta0 + beta1 >= 1,
- * betad >= 1); 0 or -1 on bad arguments. */
+ * 1 <= betad <= 2^17); 0 or -1 on bad arguments. */
 int hmm_ctx_set_blend(hmm_ctx *c, const uint32_t *beta0, const uint32_t *beta1,
                       const uint32_t *betad);
 /* The blend at the position whose records are `recs`, with the match model's prediction
