@@ -1,7 +1,6 @@
 /* Raster-order pixel decoder of the image model: see ar_core.h for the contract. */
 #include "ar_core.h"
 
-#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
