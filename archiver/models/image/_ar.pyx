@@ -84,8 +84,9 @@ class ArKernelError(ValueError):
 
 
 def _plan(weights):
-    """The ar network as slots of one int16 vector per pixel and packed weight classes:
-    (ops, slots, input offsets). Raises ArKernelError for graphs the kernel cannot run."""
+    """The ar network as ranges ("slots") of one int16 vector per pixel and packed weight
+    classes: (ops as dicts, vector length, slot offset and channels of every tensor). Raises
+    ArKernelError for graphs the kernel cannot run."""
     g = weights.graphs["ar"]
     params = weights.convs["ar"]
     kinds = arch.tensor_kinds(g)
@@ -112,6 +113,8 @@ def _plan(weights):
         if not isinstance(op, arch.Conv):
             raise ArKernelError(f"ar op {type(op).__name__} is not supported (1x1 convs and "
                                 "adds only)")
+        if op.act not in _ACTS:
+            raise ArKernelError(f"ar.{op.out}: activation {op.act!r} is not supported")
         if any(k != 1 for _, k, _ in op.inputs):
             raise ArKernelError(f"ar.{op.out}: only 1x1 convolutions run per pixel")
         if (op.act == "raw") != last or (last and (op.out != g.output or op.cout != AR_PARAMS)):
