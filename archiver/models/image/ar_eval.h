@@ -114,18 +114,23 @@ static void AR_FN(conv)(const ar_net *n, const ar_op *op, scratch *s, int64_t *y
     for (int32_t o = 0; o < coutp; o++) tot[o] = op->bias[o];
     for (int32_t c = 0; c < op->ncls; c++) {
         const ar_class *cl = &op->cls[c];
-        int32_t pos = 0;
-        for (int32_t g = 0; g < cl->nseg; g++) {
-            memcpy(s->xin + pos, s->t + cl->seg_off[g], sizeof(int16_t) * (size_t)cl->seg_len[g]);
-            pos += cl->seg_len[g];
+        const int16_t *x = s->t + cl->seg_off[0];
+        if (cl->nseg > 1 || cl->seg_len[0] < cl->kp) {     /* gather into one even run */
+            int32_t pos = 0;
+            for (int32_t g = 0; g < cl->nseg; g++) {
+                memcpy(s->xin + pos, s->t + cl->seg_off[g],
+                       sizeof(int16_t) * (size_t)cl->seg_len[g]);
+                pos += cl->seg_len[g];
+            }
+            if (pos < cl->kp) s->xin[pos] = 0;   /* odd width: the pad input meets zero weights */
+            x = s->xin;
         }
-        if (pos < cl->kp) s->xin[pos] = 0;       /* odd width: the pad input meets zero weights */
         if (cl->wide) {
-            AR_FN(gemv_wide)(s->xin, cl->kp, cl->wt, coutp, s->acc64);
+            AR_FN(gemv_wide)(x, cl->kp, cl->wt, coutp, s->acc64);
             for (int32_t o = 0; o < cout; o++) tot[o] += s->acc64[o] * cl->m[o];
             continue;
         }
-        AR_FN(gemv)(s->xin, cl->kp, AR_SIMD ? cl->w : cl->wt, coutp, s->acc32);
+        AR_FN(gemv)(x, cl->kp, AR_SIMD ? cl->w : cl->wt, coutp, s->acc32);
 #if AR_SIMD
         if (cl->m32) {          /* |m| < 2^31: one signed 32 x 32 -> 64 multiply per lane */
             for (int32_t o = 0; o < coutp; o += 4) {
