@@ -5,8 +5,9 @@
 All on the held-out split (`python -m archiver.train.text_data`), in one run:
  1. bits/byte on pieces of 1 KiB, 4 KiB and 16 KiB cut at random offsets from each kind of
     held-out text, and on whole held-out books/files. "plain" is the plain HMM (variant 0),
-    "hmm" the text codec's payload (the smaller variant below 16 KiB, else the HMM with
-    adaptive emissions), "bbx" what the container keeps (min of hmm and zstd -19);
+    "hmm" the text codec's payload (the smaller of variants 0 and 2 below 16 KiB, else
+    variant 2: the HMM under blended context counts and a match model), "bbx" what the
+    container keeps (min of hmm and zstd -19);
  2. a folder of many held-out text files as a whole: `bbx create` against `tar | zstd -19`
     and `tar | xz -9` (real subprocesses);
  3. speed of the text codec in KB/s (wall clock and CPU time) to compress and to extract.
@@ -138,7 +139,7 @@ def speed(corpus: Path) -> None:
     mixed = b"".join(f.read_bytes() for kind in ("prose", "techdoc", "markup")
                      for f in sorted((corpus / "valid" / kind).iterdir()))[:2 << 20]
     TEXT.encode(book[:1000], 19)                     # load the model outside the timing
-    print("\n### speed of the text codec (adaptive variant)\n")
+    print("\n### speed of the text codec (variant 2)\n")
     print("| input | segments | compress wall KB/s | CPU KB/s | extract wall KB/s | CPU KB/s |")
     print("|---|---|---|---|---|---|")
     for name, data in (("persuasion.txt", book), ("2 MiB of held-out prose+techdoc+markup", mixed)):
@@ -153,15 +154,44 @@ def speed(corpus: Path) -> None:
           f" KB/s (for scale); load average {os.getloadavg()[0]:.2f} on 2 shared cores")
 
 
+def speed_variants(corpus: Path, rounds: int = 2) -> None:
+    """Variants 1 and 2 of the coder on one book, alternating, in this process (same load):
+    what the blend and the match model cost over the additive counts."""
+    from cython_ans import Message
+    from archiver.models._hmm import message_is_initial
+    book = (corpus / "valid/prose/persuasion.txt").read_bytes()
+    coders = TEXT._model()[0]
+    kb = len(book) / 1e3
+    print("\n### coder speed by variant (persuasion.txt, one segment)\n")
+    print("| round | variant | bits/byte | compress wall KB/s | CPU KB/s | extract wall KB/s "
+          "| CPU KB/s |\n|---|---|---|---|---|---|---|")
+    for r in range(rounds):
+        for v in (text.ADAPTIVE, text.BLEND):
+            w, c = time.perf_counter(), time.process_time()
+            msg = Message(seed=text.SEED)
+            coders[v].encode(book, msg)
+            payload = msg.to_bytes()
+            enc = (time.perf_counter() - w, time.process_time() - c)
+            w, c = time.perf_counter(), time.process_time()
+            back = Message.from_bytes(payload, seed=text.SEED)
+            assert coders[v].decode(back, len(book)) == book and message_is_initial(back)
+            dec = (time.perf_counter() - w, time.process_time() - c)
+            print(f"| {r + 1} | {v} | {len(payload) * 8 / len(book):.3f} | {kb / enc[0]:.0f} | "
+                  f"{kb / enc[1]:.0f} | {kb / dec[0]:.0f} | {kb / dec[1]:.0f} |", flush=True)
+    print(f"\nload average {os.getloadavg()[0]:.2f} on 2 shared cores")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, default=Path("data/text/corpus"))
     ap.add_argument("--segments", type=int, default=12)
     ap.add_argument("--speed-only", action="store_true", help="only the speed section")
+    ap.add_argument("--speed-variants", action="store_true",
+                    help="only variants 1 and 2 of the coder timed side by side")
     args = ap.parse_args()
     print(f"text model {TEXT.model_hashes()[0][:16]}...")
-    if args.speed_only:
-        speed(args.corpus)
+    if args.speed_only or args.speed_variants:
+        (speed_variants if args.speed_variants else speed)(args.corpus)
         return
     pieces(args.corpus, args.segments)
     books(args.corpus)

@@ -6,8 +6,9 @@ h(x) = -log2 P(x) by the exact forward algorithm (float64) under the very intege
 coder uses; l(m) is the exact bit length of the rANS message (including its 64-bit head and
 the one-byte payload header is NOT counted: this is the coder alone). Two columns as in the
 paper: data sampled from the model (the shipped text HMM, and a Dirichlet K=64 model over 64
-symbols like the paper's first experiment), and real held-out text under the shipped model, plain and with the
-adaptive emissions the codec uses (h(x) then under that model, exactly as coded).
+symbols like the paper's first experiment), and real held-out text under the shipped model, plain, with the
+additive adaptive emissions (variant 1) and with variant 2's blend and match model (h(x) then
+under that model, exactly as coded).
 Expected: the ratio tends to 1, within 1% by T = 16k.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from archiver.codecs.text import CONTEXT_ORDERS, CONTEXT_WEIGHTS
+from archiver.codecs import text as text_codec
 from archiver.models._hmm import HmmCoder, message_is_initial
 from archiver.models.hmm import load_shipped
 from archiver.models.hmm_params import random_tables
@@ -42,20 +43,24 @@ def main() -> None:
     shipped, digest = load_shipped()
     paper = random_tables(64, 64, seed=0, n_symbols=64)
     text = args.text.read_bytes()
-    ctx = (CONTEXT_ORDERS, CONTEXT_WEIGHTS)
-    cases = [("sampled, Dirichlet K=64", paper, sample(paper, max(lengths), seed=1), ((), ())),
+    v1 = dict(orders=text_codec.CONTEXT_ORDERS, weights=text_codec.CONTEXT_WEIGHTS)
+    c = text_codec.TEXT._model()[0][text_codec.BLEND]        # the shipped variant 2 settings
+    v2 = dict(orders=c.orders, weights=c.weights, blend=c.blend, match_min=c.match_min,
+              match_weights=c.match_weights, match_rweights=c.match_rweights)
+    cases = [("sampled, Dirichlet K=64", paper, sample(paper, max(lengths), seed=1), {}),
              (f"sampled, shipped K={shipped.K}", shipped, sample(shipped, max(lengths), seed=2),
-              ((), ())),
-             (f"real text ({args.text.name})", shipped, text, ((), ())),
-             ("real text, adaptive variant", shipped, text, ctx)]
+              {}),
+             (f"real text ({args.text.name})", shipped, text, {}),
+             ("real text, variant 1", shipped, text, v1),
+             ("real text, variant 2", shipped, text, v2)]
     print(f"model {digest[:16]}...  ratio = l(m) / h(x)")
     print(f"{'T':>7} | " + " | ".join(f"{name:>30}" for name, _, _, _ in cases))
-    coders = [HmmCoder(t, *c) for _, t, _, c in cases]
+    coders = [HmmCoder(t, **c) for _, t, _, c in cases]
     for T in lengths:
         cells = []
         for (name, tables, data, c), coder in zip(cases, coders):
             x = data[:T]
-            bits, h = message_bits(coder, x), information_content(tables, x, *c)
+            bits, h = message_bits(coder, x), information_content(tables, x, **c)
             cells.append(f"{bits / h:8.4f} ({bits / len(x):5.3f} vs {h / len(x):5.3f} b/B)")
         print(f"{T:>7} | " + " | ".join(f"{c:>30}" for c in cells), flush=True)
 

@@ -62,12 +62,19 @@ def shipped(**change) -> dict:
 
 
 def candidates():
-    """Edit to try settings; the neighbourhood of the shipped ones is left as an example."""
+    """Edit to try settings; as committed: the ablation of variant 2 reported in
+    benchmarks/results/text.md, and a few neighbours of the shipped settings."""
+    yield "variant 1 (additive counts)", dict(orders=text.CONTEXT_ORDERS,
+                                              weights=text.CONTEXT_WEIGHTS)
+    yield "variant 2 without match", shipped(match_min=0)
+    yield "variant 2 without recovery", shipped(match_rweights=())
+    b0, b1, bd = text.BLEND_BETA0, text.BLEND_BETA1, text.BLEND_BETAD
+    yield "variant 2 without betad", shipped(blend=(b0, b1))
     yield "variant 2 (shipped)", shipped()
-    b0, b1 = text.BLEND_BETA0, text.BLEND_BETA1
-    for bd in ((26, 20, 13, 7), (26, 18, 12, 8), (20, 18, 14, 8), (26, 22, 14, 8), (30, 22, 14, 10)):
-        yield f"betad {bd}", shipped(blend=(b0, b1, bd))
-    yield "b1 32,24,16,8 bd 34,24,14,7", shipped(blend=(b0, (32, 24, 16, 8), (34, 24, 14, 7)))
+    yield "beta1 32, 24, 16, 8", shipped(blend=(b0, (32, 24, 16, 8), bd))
+    yield "orders 2, 3, 4, 5", shipped(orders=(2, 3, 4, 5))
+    yield "match min 8", shipped(match_min=8, match_weights=match_table(8, 16, 16, 1024))
+    yield "match weights x2", shipped(match_weights=tuple(2 * w for w in text.MATCH_WEIGHTS))
 
 
 def main() -> None:

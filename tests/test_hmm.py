@@ -169,6 +169,17 @@ def test_adaptive_message_length_tends_to_information_content():
     assert 0.99 < len(payload) * 8 / h < 1.03
 
 
+def test_blend_message_length_tends_to_information_content():
+    """Variant 2 is coded exactly by IconoCLaSM too: the message is h(x) plus O(1) bits."""
+    data = sample(TEXTY, 3000, seed=13)
+    data = data[:1500] + data[:700] + data[1500:]       # repeats for the counts and the match
+    kw = dict(orders=(1, 2, 5), weights=(1, 1, 1), **BLEND)
+    _, payload, _ = roundtrip(TEXTY, data, 0, **kw)
+    h = information_content(TEXTY, data, **kw)
+    assert h < 0.9 * information_content(TEXTY, data)
+    assert 0.99 < len(payload) * 8 / h < 1.03
+
+
 def test_garbage_payload_decodes_without_crash_and_is_detected():
     coder = HmmCoder(TEXTY)
     rng = np.random.default_rng(2)

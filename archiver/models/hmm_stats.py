@@ -18,12 +18,16 @@ def _probs(t: HmmTables):
     return t.pi / scale, A, t.e_freq / scale
 
 
-def information_content(t: HmmTables, data: bytes, orders=(), weights=()) -> float:
+def information_content(t: HmmTables, data: bytes, orders=(), weights=(), **variant2) -> float:
     """-log2 P(x_1..T) in bits (0 for empty data); with `orders`/`weights`, under the HMM with
-    adaptive emissions P(b | j, x_<t) = (E(j, b) + sum_o B_o c_o(b)) / (2^16 + sum_o B_o n_o)."""
+    adaptive emissions P(b | j, x_<t) = (E(j, b) + sum_o B_o c_o(b)) / (2^16 + sum_o B_o n_o);
+    with `blend` (and match_min, match_weights, match_rweights) too, under variant 2's blend
+    (HmmCoder's keyword arguments)."""
     from archiver.models.hmm_reference import ContextCounts
     if not data:
         return 0.0
+    if variant2.get("blend"):
+        return _information_content_blend(t, data, orders, **variant2)
     pi, A, E = _probs(t)
     x = np.frombuffer(data, dtype=np.uint8)
     ctx = ContextCounts(orders, weights) if orders else None
@@ -37,6 +41,32 @@ def information_content(t: HmmTables, data: bytes, orders=(), weights=()) -> flo
             total = ctx.score_total(seq, t_)
             e = (t.e_freq[:, x[t_]] + float(score)) / (float(1 << PREC) + float(total))
             ctx.update(seq, t_, int(x[t_]))
+        a = pi * e if a is None else (a @ A) * e
+        c = a.sum()
+        bits -= np.log2(c)
+        a /= c
+    return float(bits)
+
+
+def _information_content_blend(t: HmmTables, data: bytes, orders, blend, match_min=0,
+                               match_weights=(), match_rweights=()) -> float:
+    """Variant 2: P(b | j, x_<t) = W_t(j, b) / sum_b W_t(j, b) with the integer weights of the
+    reference twin (format_spec/codec-text.md 3.3); the sum does not depend on j."""
+    from archiver.models.hmm_reference import Blend, MatchModel
+    pi, A, _ = _probs(t)
+    mix = Blend(orders, *blend)
+    match = MatchModel(match_min, match_weights, len(data), match_rweights) if match_min else None
+    seq = list(data)
+    bits, a = 0.0, None
+    for t_, x in enumerate(seq):
+        pred, mw = match.next(seq, t_) if match is not None else (-1, 0)
+        g, coef, mwt = mix.coefficients(seq, t_, pred, mw)
+        total = g * (1 << PREC) + mwt
+        for i, o in enumerate(orders):
+            total += coef[i] * sum(mix.ctx.counts[i].get(mix.ctx._context(seq, t_, o), {}).values())
+        _, score = mix.terms(seq, t_, x, pred, mw)
+        e = (g * t.e_freq[:, x].astype(np.float64) + float(score)) / float(total)
+        mix.ctx.update(seq, t_, x)
         a = pi * e if a is None else (a @ A) * e
         c = a.sum()
         bits -= np.log2(c)
