@@ -3,9 +3,9 @@
 """The image model's raster-order pixel decoder in C (ar_core.c), for Config(decoder="ar").
 
 Decoding must evaluate the per-pixel network (arch.ar_net) one pixel at a time, since a pixel's
-inputs are the pixels popped just before it; numpy pays ~1 ms of overhead per such step. This
+inputs are the pixels popped just before it; numpy pays ~0.3-1 ms of overhead per such step. This
 kernel runs the whole loop in C without the GIL: per pixel, the network for every block of the
-batch (split between two threads), then the pops, on the same Message and in the same order as
+batch (optionally split between two threads), then the pops, on the same Message and in the same order as
 bitswap's numpy loop (pixels in raster order, R G B within a pixel, blocks within a colour),
 with the same integers as runtime.GraphRunner (see ar_core.h).
 
@@ -13,7 +13,6 @@ with the same integers as runtime.GraphRunner (see ar_core.h).
     kernel.decode(msg, crop, known, tfeat)     # fills crop[:, :, 8:40, 8:40] in place
     y, base2 = kernel.raw(crop, known, tfeat)  # all pixels of known blocks (as ar_raw)
 """
-import os
 
 import numpy as np
 
@@ -166,14 +165,10 @@ def _plan(weights):
     return ops, n, slot, chans
 
 
-# Below this batch a pixel step is too short to split: the hand-offs to a second thread (and,
-# on a busy machine, waiting for it to be scheduled) cost more than they save.
-TWO_THREADS_FROM = 128
-
-
-def _threads(threads, nblocks, split_from=TWO_THREADS_FROM):
-    if threads is None:
-        return 2 if nblocks >= split_from and (os.cpu_count() or 1) >= 2 else 1
+def _threads(threads):
+    """1 unless asked for 2. Measured (benchmarks/bench_image_decode.py): on a shared machine
+    the second thread saves no wall time and costs ~20% more CPU; parallelism across chunks
+    (one decoder per worker thread, the GIL is released) uses two cores better."""
     if threads not in (1, 2):
         raise ValueError(f"threads must be 1 or 2, got {threads!r}")
     return threads
@@ -282,12 +277,12 @@ cdef class ArKernel:
         tf = np.ascontiguousarray(tfeat.transpose(0, 2, 3, 1), np.int16)
         return b, pix, kn, tf
 
-    def decode(self, msg, crop, known, tfeat, threads=None, simd=None):
+    def decode(self, msg, crop, known, tfeat, threads=1, simd=None):
         """Pop the pixels of B blocks from msg (a cython_ans.Message) into crop[:, :, 8:40,
         8:40] (crop (B, 3, 40, 48) integer, modified in place), exactly as bitswap's numpy
         loop. known (B, 1, 40, 48) in {0, 1}, tfeat (B, tfeat, 32, 32) the trunk features.
-        threads: 1 or 2 (default: 2 from TWO_THREADS_FROM blocks if the machine has two
-        cores); simd=False forces the plain C path (same integers)."""
+        threads: 2 splits each pixel's network over the blocks between two threads (the
+        pops stay on one); simd=False forces the plain C path (same integers)."""
         if not isinstance(msg, Message):
             raise TypeError(f"decode: msg must be a cython_ans.Message, got {type(msg).__name__}")
         if not isinstance(crop, np.ndarray) or not crop.flags.writeable:
@@ -298,7 +293,7 @@ cdef class ArKernel:
         cdef const uint8_t[:, :, ::1] kv = kn
         cdef const int16_t[:, :, :, ::1] tv = tf
         cdef int64_t nb = b
-        cdef int nthreads = _threads(threads, b)
+        cdef int nthreads = _threads(threads)
         cdef int use_simd = HAVE_SIMD if simd is None else bool(simd) and HAVE_SIMD
         cdef unsigned prec = PIXEL_PRECISION
         cdef int err
@@ -310,10 +305,10 @@ cdef class ArKernel:
         c, e = AR_CTX, AR_CTX + AR_BLOCK
         crop[:, :, c:e, c:e] = pix[:, c:e, c:e, :].transpose(0, 3, 1, 2)
 
-    def raw(self, crop, known, tfeat, threads=None, simd=None):
+    def raw(self, crop, known, tfeat, threads=1, simd=None):
         """Raw network outputs (B, 9, 32, 32) and base2 (B, 3, 32, 32), int64, for every pixel
         of fully known blocks: the integers of ImageRuntime.ar_raw (what the encoder needs).
-        threads: 1 or 2 (default 2 on two cores: each takes half of the blocks)."""
+        threads: 2 gives each thread half of the blocks."""
         b, pix, kn, tf = self._inputs("raw", crop, known, tfeat)
         y = np.empty((b, AR_BLOCK, AR_BLOCK, AR_PARAMS), np.int64)
         base2 = np.empty((b, AR_BLOCK, AR_BLOCK, 3), np.int64)
@@ -323,7 +318,7 @@ cdef class ArKernel:
         cdef int64_t[:, :, :, ::1] yv = y
         cdef int64_t[:, :, :, ::1] bv = base2
         cdef int64_t nb = b
-        cdef int nthreads = _threads(threads, b, 2)   # halves: no per-pixel hand-off
+        cdef int nthreads = _threads(threads)
         cdef int use_simd = HAVE_SIMD if simd is None else bool(simd) and HAVE_SIMD
         cdef int err
         with nogil:
@@ -347,6 +342,6 @@ def kernel_for(weights):
     return kernel
 
 
-def decode_ar_pixels(msg, weights, crop, known, tfeat, threads=None):
+def decode_ar_pixels(msg, weights, crop, known, tfeat, threads=1):
     """Decode one batch of blocks' pixels in place (see ArKernel.decode)."""
     kernel_for(weights).decode(msg, crop, known, tfeat, threads)
