@@ -3,11 +3,11 @@
 """The image model's raster-order pixel decoder in C (ar_core.c), for Config(decoder="ar").
 
 Decoding must evaluate the per-pixel network (arch.ar_net) one pixel at a time, since a pixel's
-inputs are the pixels popped just before it; numpy pays ~0.3-1 ms of overhead per such step. This
-kernel runs the whole loop in C without the GIL: per pixel, the network for every block of the
-batch (optionally split between two threads), then the pops, on the same Message and in the same order as
-bitswap's numpy loop (pixels in raster order, R G B within a pixel, blocks within a colour),
-with the same integers as runtime.GraphRunner (see ar_core.h).
+inputs are the pixels popped just before it; numpy pays ~0.3-1 ms of overhead per such step.
+This kernel runs the whole loop in C without the GIL: per pixel, the network for every block of
+the batch (optionally split between two threads), then the pops, on the same Message and in the
+same order as bitswap's numpy loop (pixels in raster order, R G B within a pixel, blocks within
+a colour), with the same integers as runtime.GraphRunner (see ar_core.h).
 
     kernel = ArKernel(weights)                 # packs weights.convs["ar"] once
     kernel.decode(msg, crop, known, tfeat)     # fills crop[:, :, 8:40, 8:40] in place
@@ -210,7 +210,8 @@ cdef class ArKernel:
         kmax = cmax = 2
         for i, d in enumerate(plan):
             o = &self.ops[i]
-            o.type, o.act, o.out, o.cout, o.coutp = d["type"], d["act"], d["out"], d["cout"], d["coutp"]
+            o.type, o.act, o.out = d["type"], d["act"], d["out"]
+            o.cout, o.coutp = d["cout"], d["coutp"]
             o.a, o.b, o.ncls = d["a"], d["b"], len(d["cls"])
             cmax = max(cmax, d["coutp"])
             if d["bias"] is not None:

@@ -134,7 +134,8 @@ static void AR_FN(conv)(const ar_net *n, const ar_op *op, scratch *s, int64_t *y
 #if AR_SIMD
         if (cl->m32) {          /* |m| < 2^31: one signed 32 x 32 -> 64 multiply per lane */
             for (int32_t o = 0; o < coutp; o += 4) {
-                const __m256i a = _mm256_cvtepi32_epi64(_mm_loadu_si128((const __m128i *)(s->acc32 + o)));
+                const __m128i a32 = _mm_loadu_si128((const __m128i *)(s->acc32 + o));
+                const __m256i a = _mm256_cvtepi32_epi64(a32);
                 const __m256i m = _mm256_loadu_si256((const __m256i *)(cl->m + o));
                 __m256i *t = (__m256i *)(tot + o);
                 _mm256_storeu_si256(t, _mm256_add_epi64(_mm256_loadu_si256(t),
@@ -160,7 +161,8 @@ static void AR_FN(conv)(const ar_net *n, const ar_op *op, scratch *s, int64_t *y
         for (int32_t o = 0; o < cout; o += 8) {
             __m256i v[2];
             for (int h = 0; h < 2; h++) {
-                __m256i x = AR_FN(sra64)(_mm256_loadu_si256((const __m256i *)(tot + o + 4 * h)), sh);
+                const __m256i t = _mm256_loadu_si256((const __m256i *)(tot + o + 4 * h));
+                __m256i x = AR_FN(sra64)(t, sh);
                 x = _mm256_blendv_epi8(x, vhi, _mm256_cmpgt_epi64(x, vhi));
                 x = _mm256_blendv_epi8(x, vlo, _mm256_cmpgt_epi64(vlo, x));
                 v[h] = _mm256_permutevar8x32_epi32(x, low_dwords);   /* 4 int32 in the low half */
