@@ -1,5 +1,6 @@
 # distutils: sources = archiver/models/image/ar_core.c cython_ans/rans_core.c
 # distutils: include_dirs = cython_ans archiver/models/image
+# distutils: depends = archiver/models/image/ar_core.h archiver/models/image/ar_eval.h cython_ans/rans_core.h
 """The image model's raster-order pixel decoder in C (ar_core.c), for Config(decoder="ar").
 
 Decoding must evaluate the per-pixel network (arch.ar_net) one pixel at a time, since a pixel's
