@@ -180,8 +180,10 @@ def test_blend_message_length_tends_to_information_content():
     assert 0.99 < len(payload) * 8 / h < 1.03
 
 
-def test_garbage_payload_decodes_without_crash_and_is_detected():
-    coder = HmmCoder(TEXTY)
+@pytest.mark.parametrize("kw", [{}, dict(orders=(1, 2, 5), weights=(1, 1, 1), **BLEND)],
+                         ids=["plain", "blend-match"])
+def test_garbage_payload_decodes_without_crash_and_is_detected(kw):
+    coder = HmmCoder(TEXTY, **kw)
     rng = np.random.default_rng(2)
     decoded = flagged = 0
     for trial in range(20):
