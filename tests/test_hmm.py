@@ -139,12 +139,16 @@ def test_bad_context_arguments():
                             ((3, 4), (1,)), ((1, 2, 3, 4, 5, 6, 7), (1,) * 7)):
         with pytest.raises(ValueError):
             HmmCoder(TEXTY, orders, weights)
-    for kw in (dict(match_min=1, match_weights=(1,) * 8), dict(match_min=9, match_weights=(1,) * 16),
-               dict(match_min=4, match_weights=(1,) * 4), dict(match_min=4, match_weights=(1,) * 65),
+    for kw in (dict(match_min=1, match_weights=(1,) * 8),
+               dict(match_min=9, match_weights=(1,) * 16),
+               dict(match_min=4, match_weights=(1,) * 4),
+               dict(match_min=4, match_weights=(1,) * 65),
                dict(match_min=4, match_weights=(1 << 24,) * 8),
+               dict(match_min=4, match_weights=(1,) * 8, match_rweights=(1,) * 7),
                dict(blend=((1,), (1,))), dict(blend=((0, 1), (0, 1))),
                dict(blend=((1 << 16, 1), (1, 1))), dict(blend=((1, 1, 1), (1, 1, 1))),
-               dict(blend=((1, 1), (1, 1), (0, 1))), dict(blend=((1, 1), (1, 1), (1, (1 << 17) + 1)))):
+               dict(blend=((1, 1), (1, 1), (0, 1))),
+               dict(blend=((1, 1), (1, 1), (1, (1 << 17) + 1)))):
         with pytest.raises(ValueError):
             HmmCoder(TEXTY, (2, 3), (1, 1), **kw)
     with pytest.raises(ValueError, match="blend needs context orders"):

@@ -34,11 +34,11 @@ PLAIN, ADAPTIVE, BLEND = 0, 1, 2
 # the encoder writes variants 0 and 2.
 CONTEXT_ORDERS, CONTEXT_WEIGHTS = (2, 3, 4, 6), (1024, 8192, 32768, 131072)
 # Variant 2: the same orders blended as PPM does, escape (BETA0 + BETA1 * distinct) / 4 per
-# order (BETAD / 4 in a context that has seen a single byte so far), under a match model of minimum length 6 whose weight grows with the match length
-# (P(predicted byte) ~ M / (M + 256) before the blend below it) and that goes on past a
-# mismatch at the same offset (weights MATCH_RWEIGHTS by the length matched since). Chosen on
-# pieces of the training text (benchmarks/tune_text.py), not on the held-out text the
-# benchmark uses.
+# order (BETAD / 4 in a context that has seen a single byte so far), under a match model of
+# minimum length 6 whose weight grows with the match length (P(predicted byte) ~ M / (M + 256)
+# before the blend below it) and that goes on past a mismatch at the same offset (weights
+# MATCH_RWEIGHTS by the length matched since). Chosen on pieces of the training text
+# (benchmarks/tune_text.py), not on the held-out text the benchmark uses.
 BLEND_ORDERS = (2, 3, 4, 6)
 BLEND_BETA0, BLEND_BETA1, BLEND_BETAD = (2, 2, 2, 2), (24, 20, 16, 12), (20, 17, 14, 11)
 MATCH_MIN = 6

@@ -212,7 +212,8 @@ cdef class HmmCoder:
         self.blend = tuple(tuple(b) for b in blend) if blend else ()
         self.blended = bool(blend)
         for i in range(len(orders) if blend else 0):
-            self.c_beta0[i], self.c_beta1[i], self.c_betad[i] = blend[0][i], blend[1][i], blend[2][i]
+            self.c_beta0[i], self.c_beta1[i] = blend[0][i], blend[1][i]
+            self.c_betad[i] = blend[2][i]
         self.match_min = match_min
         self.match_weights = tuple(int(w) for w in match_weights) if match_min else ()
         self.match_rweights = tuple(int(w) for w in match_rweights) if match_min else ()
