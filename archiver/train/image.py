@@ -36,6 +36,8 @@ def main(argv=None) -> None:
     t.add_argument("--ar-radius", type=int, default=3)
     t.add_argument("--tfeat", type=int, default=8)
     t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--steps", type=int, default=None,
+                   help="stop at this step (cosine schedule over steps, not --hours)")
     t.add_argument("--float", action="store_true", help="no fake quantisation")
     t.add_argument("--dc-base", action="store_true",
                    help="planes 1-3 predict relative to the plane-0 pixel (also when resuming)")
@@ -63,7 +65,7 @@ def main(argv=None) -> None:
         train(args.data, args.run, args.hours, args.batch, args.lr, args.free_bits, cfg,
               quant=not args.float, eval_minutes=args.eval_minutes,
               val_per_image=args.val_per_image, seed=args.seed, resume_from=args.resume_from,
-              force_dc_base=args.dc_base, threads=args.threads,
+              force_dc_base=args.dc_base, threads=args.threads, steps=args.steps,
               log=lambda m: print(m, flush=True))
     elif args.cmd == "export":
         import torch

@@ -87,7 +87,9 @@ def save(path: Path, model, opt, state: dict) -> None:
 def train(data: Path, run: Path, hours: float, batch: int, lr: float, free_bits: float,
           cfg: arch.Config, quant: bool, eval_minutes: float, val_per_image: int,
           seed: int = 0, resume_from: Path | None = None, force_dc_base: bool = False,
-          threads: int = 2, log=print) -> None:
+          threads: int = 2, steps: int | None = None, log=print) -> None:
+    """Train for `hours`, or until step `steps` if given (the cosine schedule then runs over
+    steps: runs of different models are compared at equal steps, as in the depth ablation)."""
     torch.set_num_threads(threads)
     run.mkdir(parents=True, exist_ok=True)
     ckpt = run / "ckpt.pt"
@@ -118,7 +120,7 @@ def train(data: Path, run: Path, hours: float, batch: int, lr: float, free_bits:
     avg = None
     while True:
         elapsed = time.time() - start
-        done = elapsed >= budget
+        done = elapsed >= budget or (steps is not None and state["step"] >= steps)
         if done or time.time() - last_eval >= eval_minutes * 60 or state["step"] == first_step:
             model.eval()
             terms = evaluate(model, val, quant)
@@ -134,7 +136,7 @@ def train(data: Path, run: Path, hours: float, batch: int, lr: float, free_bits:
             last_eval = time.time()
         if done:
             break
-        frac = min(1.0, elapsed / budget)
+        frac = min(1.0, state["step"] / steps if steps is not None else elapsed / budget)
         warm = min(1.0, (state["step"] + 1) / 200.0)
         for g in opt.param_groups:
             g["lr"] = lr * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
