@@ -271,6 +271,9 @@ cdef class HmmCoder:
     cdef hmm_match *_new_match(self, int64_t T) except? NULL:
         if not self.match_min:
             return NULL
+        if T >= (1 << 32) - 1:
+            raise ValueError(f"text codec: a segment of {T} bytes is too long for the match "
+                             "model (at most 2^32 - 2 bytes per segment)")
         cdef hmm_match *mm = hmm_match_new(self.match_min, len(self.match_weights),
                                            self.c_match_weights,
                                            self.c_match_rweights if self.match_rweights else NULL,
