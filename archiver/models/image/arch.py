@@ -4,11 +4,17 @@ A block is 32x32x3 pixels. The model is a Markov chain z_L -> ... -> z_1 -> x (B
 inference q(z_1|x), q(z_{i+1}|z_i); generative p(x|z_1, context), p(z_i|z_{i+1}), p(z_L) a
 standard logistic. Every latent is `zc` channels at `zs` x `zs`.
 
-p(x|z_1, context) is autoregressive over the four 2x2 sub-lattices of the block ("planes",
-space-to-depth), decoded in four passes, each conditioned on z_1 and on the pixels already known:
-the 8 rows above and 8 columns to the left of the block (decoded earlier in raster order) and the
-planes decoded in earlier passes. A trunk runs once per block; a small head runs once per pass.
-Within a pass the colour channels are chained R -> G -> B by linear coefficients the head predicts.
+p(x|z_1, context) has two forms (Config.decoder):
+  "ar" (shipped): raster order over the block's pixels. A trunk runs once per block on z_1 and
+      the 8 rows above / 8 columns left of the block (decoded earlier, in raster order of
+      blocks) and gives every pixel `tfeat` features; a small per-pixel network (ar_net) reads
+      those and the pixel's causal neighbourhood (radius ar_radius, including pixels of the
+      blocks above, above-right and left). Encoding evaluates all pixels at once; decoding one
+      pixel at a time (C kernel, archiver/models/image/_ar.pyx).
+  "planes": the four 2x2 sub-lattices of the block ("planes", space-to-depth), decoded in four
+      passes, each conditioned on z_1, the context and the planes of earlier passes; a head runs
+      once per pass (the first model; measured 1.41x WebP, see benchmarks/results/image.md).
+In both, the colour channels are chained R -> G -> B by linear coefficients the network predicts.
 
 Networks are lists of ops over named integer tensors (channels-first, no batch axis here):
   Conv      out = sum over input groups of conv(group) + bias, then requantised (see below);
