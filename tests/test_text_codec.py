@@ -85,6 +85,16 @@ CODE = b"".join(
     for name in (b"alpha", b"beta", b"gamma", b"delta", b"epsilon", b"zeta", b"eta", b"theta"))
 
 
+@pytest.mark.parametrize("data", [b"", b"a", bytes(range(256)), bytes(range(256)) * 3, CODE,
+                                  b"ab" * 3000 + b"abX" + b"ab" * 50],
+                         ids=["empty", "one", "all-bytes", "all-bytes-repeated", "code", "runs"])
+def test_variant_2_roundtrips_edge_cases(data):
+    coder = TEXT._model()[0][text.BLEND]
+    payload = TEXT._encode_variant(coder, text.BLEND, data)
+    assert payload[0] == text.BLEND
+    assert TEXT.decode(payload, len(data)) == data
+
+
 def test_repetitive_code_roundtrips_and_beats_zstd():
     payload = TEXT.encode(CODE, 19)
     assert payload[0] & 15 == text.BLEND
