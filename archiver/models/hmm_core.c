@@ -433,7 +433,12 @@ uint64_t hmm_blend_score(const hmm_ctx *c, const int64_t *recs, const hmm_blend 
 void hmm_blend_weights(const hmm_ctx *c, const int64_t *recs, const hmm_blend *bl,
                        const uint32_t *e_row, uint64_t *w)
 {
-    for (int b = 0; b < 256; b++) w[b] = bl->g * e_row[b];
+    if (bl->g >> 32) {                        /* g = 2^32: no counts, no match */
+        for (int b = 0; b < 256; b++) w[b] = (uint64_t)e_row[b] << 32;
+    } else {                                  /* 32 x 32 -> 64-bit products: vectorised */
+        const uint32_t g = (uint32_t)bl->g;
+        for (int b = 0; b < 256; b++) w[b] = (uint64_t)g * e_row[b];
+    }
     for (int i = 0; i < c->norders; i++) {
         if (!bl->coef[i]) continue;
         const ctx_rec *r = &c->recs[recs[i]];
