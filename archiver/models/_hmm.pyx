@@ -552,7 +552,10 @@ cdef class HmmCoder:
                         self._forward_at(ctx, mm, x, t, &e)
                     x[t] = self._pop_byte(m, ctx, &e, z, &w[0], &pre[0])
                     if self.adaptive:
-                        score = self._score(ctx, &e, x[t], &escale)
+                        # the filter's terms of x_t, read off the weights just used:
+                        # w[x_t] = g E(z, x_t) + score (the same integers as _score)
+                        escale = e.bl.g if self.blended else 1
+                        score = w[x[t]] - escale * self.e_freq[<int64_t> z * 256 + x[t]]
                         if ctx != NULL:
                             err |= hmm_ctx_update_at(ctx, x, t, e.recs, x[t], 1)
                     if t == 0:
