@@ -2,7 +2,7 @@
 Bit-Swap decode of a batch (latents + trunk + pixels + q1) against the 0.3 MP/s target.
 
   .venv/bin/python benchmarks/bench_image_decode.py [--batches 16 64 256] [--rounds 2]
-      [--weights weights/image-ar.npz] [--photo data/image/pixels/val/e-Mountain@2.npy]
+      [--weights weights/image-l4.npz] [--photo data/image/pixels/val/e-Mountain@2.npy]
 
 Without --weights the realistic configuration Config(decoder="ar", trunk=24) runs on random
 integer weights (tests/test_image_runtime.random_weights): the same work per pixel as trained
