@@ -44,6 +44,11 @@ cdef extern from "hmm_core.h" nogil:
         const int32_t *pred_start
         const uint16_t *pred_state
         const uint32_t *pred_a
+        int32_t ell_groups
+        const int32_t *ell_off
+        const int32_t *ell_state
+        const int32_t *ell_from
+        const uint32_t *ell_a
     int32_t hmm_filter_first(const hmm_model *m, int32_t x, uint32_t *alpha)
     int32_t hmm_filter_step(const hmm_model *m, const uint32_t *prev, int32_t x,
                             uint32_t *alpha, uint64_t *work)
@@ -147,6 +152,34 @@ cdef struct emit_t:
     hmm_blend bl             # variant 2: the blend's coefficients (hmm_ctx_blend_at)
 
 
+def _sliced_predecessors(start, state, freq):
+    """The predecessor lists (CSR by target state) regrouped for the filter's 8-wide loop
+    (hmm_core.h, ell_*): states sorted by in-degree so that each group of 8 pads little, each
+    group padded to its longest list with entries of frequency 0 (they add nothing)."""
+    lanes = 8
+    K = start.shape[0] - 1
+    deg = np.diff(start)
+    order = np.argsort(-deg, kind="stable")
+    groups = (K + lanes - 1) // lanes
+    lane_state = np.full(groups * lanes, -1, dtype=np.int32)
+    lane_state[:K] = order
+    lane_deg = np.zeros(groups * lanes, dtype=np.int64)
+    lane_deg[:K] = deg[order]
+    rows = lane_deg.reshape(groups, lanes).max(axis=1)
+    off = np.zeros(groups + 1, dtype=np.int32)
+    np.cumsum(rows, out=off[1:])
+    nrows = int(off[groups])
+    ell_from = np.zeros((nrows, lanes), dtype=np.int32)
+    ell_a = np.zeros((nrows, lanes), dtype=np.uint32)
+    for slot in range(K):
+        j = int(lane_state[slot])
+        g, l, n = slot // lanes, slot % lanes, int(deg[j])
+        ell_from[off[g]:off[g] + n, l] = state[start[j]:start[j + 1]]
+        ell_a[off[g]:off[g] + n, l] = freq[start[j]:start[j + 1]]
+    return dict(ell_off=off, ell_state=lane_state, ell_from=np.ascontiguousarray(ell_from.ravel()),
+                ell_a=np.ascontiguousarray(ell_a.ravel()))
+
+
 cdef class HmmCoder:
     """Holds the integer tables (an archiver.models.hmm.HmmTables) in C-friendly form."""
     cdef hmm_model m
@@ -240,6 +273,8 @@ cdef class HmmCoder:
             pred_state16=np.ascontiguousarray(tables.pred_state, dtype=np.uint16),
             pred_a=np.ascontiguousarray(
                 np.asarray(tables.a_freq, dtype=np.uint32)[tables.pred_state, tables.pred_slot]))
+        arrays.update(_sliced_predecessors(arrays["pred_start"], arrays["pred_state"],
+                                           arrays["pred_a"]))
         self._keep = arrays
         self.K = self.m.K = tables.K
         self.D = self.m.D = tables.D
@@ -257,6 +292,11 @@ cdef class HmmCoder:
         self.m.pred_start = self.pred_start
         self.m.pred_state = <const uint16_t *> cnp.PyArray_DATA(arrays["pred_state16"])
         self.m.pred_a = <const uint32_t *> cnp.PyArray_DATA(arrays["pred_a"])
+        self.m.ell_groups = arrays["ell_state"].shape[0] // 8
+        self.m.ell_off = <const int32_t *> cnp.PyArray_DATA(arrays["ell_off"])
+        self.m.ell_state = <const int32_t *> cnp.PyArray_DATA(arrays["ell_state"])
+        self.m.ell_from = <const int32_t *> cnp.PyArray_DATA(arrays["ell_from"])
+        self.m.ell_a = <const uint32_t *> cnp.PyArray_DATA(arrays["ell_a"])
 
     cdef hmm_ctx *_new_ctx(self) except? NULL:
         if not self.orders:

@@ -76,6 +76,71 @@ int32_t hmm_filter_step(const hmm_model *m, const uint32_t *prev, int32_t x,
 #define HMM_HOT
 #endif
 
+/* ---- the pull form over 8 target states at a time (m->ell_*, see hmm_core.h) -------------
+ * acc[l] = sum over the rows of group g of prev(ell_from) * ell_a, in 64 bits; each product is
+ * below 2^32 (alpha < 2^16, A <= 2^16), as in the one-state-at-a-time loop. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* 8 states per row in one vector: the 8 alphas are loaded one by one (hardware gathers are
+ * slow on some CPUs), then multiplied 32 x 32 -> 64 in even and odd lanes. */
+__attribute__((target("avx2"))) static void ell_group_avx2(const hmm_model *m,
+                                                           const uint32_t *restrict prev,
+                                                           int32_t g, uint64_t acc[8])
+{
+    __m256i even = _mm256_setzero_si256(), odd = _mm256_setzero_si256();
+    for (int32_t r = m->ell_off[g], end = m->ell_off[g + 1]; r < end; r++) {
+        const int32_t *f = m->ell_from + (int64_t)r * 8;
+        const __m256i a = _mm256_loadu_si256((const __m256i *)(m->ell_a + (int64_t)r * 8));
+        const __m256i p = _mm256_setr_epi32((int)prev[f[0]], (int)prev[f[1]], (int)prev[f[2]],
+                                            (int)prev[f[3]], (int)prev[f[4]], (int)prev[f[5]],
+                                            (int)prev[f[6]], (int)prev[f[7]]);
+        even = _mm256_add_epi64(even, _mm256_mul_epu32(p, a));
+        odd = _mm256_add_epi64(odd, _mm256_mul_epu32(_mm256_srli_epi64(p, 32),
+                                                     _mm256_srli_epi64(a, 32)));
+    }
+    uint64_t e[4], o[4];
+    _mm256_storeu_si256((__m256i *)e, even);
+    _mm256_storeu_si256((__m256i *)o, odd);
+    for (int l = 0; l < 4; l++) { acc[2 * l] = e[l]; acc[2 * l + 1] = o[l]; }
+}
+#define ELL_AVX2 1
+#endif
+
+static void ell_group_portable(const hmm_model *m, const uint32_t *restrict prev, int32_t g,
+                               uint64_t acc[8])
+{
+    for (int l = 0; l < 8; l++) acc[l] = 0;
+    for (int32_t r = m->ell_off[g], end = m->ell_off[g + 1]; r < end; r++) {
+        const int32_t *f = m->ell_from + (int64_t)r * 8;
+        const uint32_t *a = m->ell_a + (int64_t)r * 8;
+        for (int l = 0; l < 8; l++) acc[l] += (uint64_t)prev[f[l]] * a[l];
+    }
+}
+
+static int32_t filter_step_ell(const hmm_model *m, const uint32_t *restrict prev,
+                               const uint32_t *restrict e, uint64_t escale, uint64_t score, int s,
+                               uint32_t *restrict alpha, uint64_t *restrict w)
+{
+#ifdef ELL_AVX2
+    const int avx2 = __builtin_cpu_supports("avx2");
+#endif
+    uint64_t mx = 0, acc[8];
+    for (int32_t g = 0; g < m->ell_groups; g++) {
+#ifdef ELL_AVX2
+        if (avx2) ell_group_avx2(m, prev, g, acc); else
+#endif
+        ell_group_portable(m, prev, g, acc);
+        for (int l = 0; l < 8; l++) {
+            const int32_t j = m->ell_state[g * 8 + l];
+            if (j < 0) continue;
+            const uint64_t v = acc[l] * ((escale * e[j] + score) >> s);
+            w[j] = v;
+            mx = v > mx ? v : mx;
+        }
+    }
+    return rescale_max(w, m->K, mx, alpha);
+}
+
 /* Below 1/SCATTER_BELOW of the states alive, scattering from the live ones is cheaper. */
 #define SCATTER_BELOW 3
 
@@ -115,6 +180,7 @@ HMM_HOT int32_t hmm_filter_step_scored(const hmm_model *m, const uint32_t *prev,
         }
         return rescale_max(w, K, mx, alpha);
     }
+    if (m->ell_off) return filter_step_ell(m, prev, e, escale, score, s, alpha, w);
     for (int32_t j = 0; j < K; j++) {
         uint64_t acc = 0;
         for (int32_t k = start[j], end = start[j + 1]; k < end; k++)

@@ -32,7 +32,18 @@ typedef struct {
     const int32_t *pred_start;   /* (K+1,) */
     const uint16_t *pred_state;  /* (nnz,) */
     const uint32_t *pred_a;      /* (nnz,) */
+    /* Optional (NULL: unused): the same predecessor lists sliced by 8 target states, so that
+     * the filter works on 8 states per vector. Group g holds lanes 8g .. 8g+7; lane l is state
+     * ell_state[8g + l] (-1: padding); rows ell_off[g] .. ell_off[g+1]-1 hold one predecessor
+     * per lane, row r at ell_from[8r + l] with frequency ell_a[8r + l] (0 past the end of a
+     * lane's list, so padding adds nothing; integer sums are exact in any order). */
+    int32_t ell_groups;
+    const int32_t *ell_off;      /* (ell_groups+1,) */
+    const int32_t *ell_state;    /* (8 ell_groups,) */
+    const int32_t *ell_from;     /* (8 rows,) */
+    const uint32_t *ell_a;       /* (8 rows,) */
 } hmm_model;
+#define HMM_ELL_LANES 8
 
 /* alpha_1 = pi * E(., x); returns the number of nonzero entries. */
 int32_t hmm_filter_first(const hmm_model *m, int32_t x, uint32_t *alpha);
