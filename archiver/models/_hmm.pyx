@@ -49,6 +49,8 @@ cdef extern from "hmm_core.h" nogil:
         const int32_t *ell_state
         const int32_t *ell_from
         const uint32_t *ell_a
+        const int32_t *ell_eo_state
+        const uint32_t *ell_e
     int32_t hmm_filter_first(const hmm_model *m, int32_t x, uint32_t *alpha)
     int32_t hmm_filter_step(const hmm_model *m, const uint32_t *prev, int32_t x,
                             uint32_t *alpha, uint64_t *work)
@@ -152,10 +154,11 @@ cdef struct emit_t:
     hmm_blend bl             # variant 2: the blend's coefficients (hmm_ctx_blend_at)
 
 
-def _sliced_predecessors(start, state, freq):
+def _sliced_predecessors(start, state, freq, e_col):
     """The predecessor lists (CSR by target state) regrouped for the filter's 8-wide loop
     (hmm_core.h, ell_*): states sorted by in-degree so that each group of 8 pads little, each
-    group padded to its longest list with entries of frequency 0 (they add nothing)."""
+    group padded to its longest list with entries of frequency 0 (they add nothing); and the
+    emission table by lane in the vector kernel's even-then-odd order."""
     lanes = 8
     K = start.shape[0] - 1
     deg = np.diff(start)
@@ -176,8 +179,14 @@ def _sliced_predecessors(start, state, freq):
         g, l, n = slot // lanes, slot % lanes, int(deg[j])
         ell_from[off[g]:off[g] + n, l] = state[start[j]:start[j + 1]]
         ell_a[off[g]:off[g] + n, l] = freq[start[j]:start[j + 1]]
+    eo_state = lane_state.reshape(groups, lanes)[:, [0, 2, 4, 6, 1, 3, 5, 7]].ravel()
+    ell_e = np.zeros((e_col.shape[0], groups * lanes), dtype=np.uint32)
+    live = eo_state >= 0
+    ell_e[:, live] = np.asarray(e_col, dtype=np.uint32)[:, eo_state[live]]
     return dict(ell_off=off, ell_state=lane_state, ell_from=np.ascontiguousarray(ell_from.ravel()),
-                ell_a=np.ascontiguousarray(ell_a.ravel()))
+                ell_a=np.ascontiguousarray(ell_a.ravel()),
+                ell_eo_state=np.ascontiguousarray(eo_state, dtype=np.int32),
+                ell_e=np.ascontiguousarray(ell_e.ravel()))
 
 
 cdef class HmmCoder:
@@ -274,7 +283,7 @@ cdef class HmmCoder:
             pred_a=np.ascontiguousarray(
                 np.asarray(tables.a_freq, dtype=np.uint32)[tables.pred_state, tables.pred_slot]))
         arrays.update(_sliced_predecessors(arrays["pred_start"], arrays["pred_state"],
-                                           arrays["pred_a"]))
+                                           arrays["pred_a"], arrays["e_col"]))
         self._keep = arrays
         self.K = self.m.K = tables.K
         self.D = self.m.D = tables.D
@@ -297,6 +306,8 @@ cdef class HmmCoder:
         self.m.ell_state = <const int32_t *> cnp.PyArray_DATA(arrays["ell_state"])
         self.m.ell_from = <const int32_t *> cnp.PyArray_DATA(arrays["ell_from"])
         self.m.ell_a = <const uint32_t *> cnp.PyArray_DATA(arrays["ell_a"])
+        self.m.ell_eo_state = <const int32_t *> cnp.PyArray_DATA(arrays["ell_eo_state"])
+        self.m.ell_e = <const uint32_t *> cnp.PyArray_DATA(arrays["ell_e"])
 
     cdef hmm_ctx *_new_ctx(self) except? NULL:
         if not self.orders:

@@ -81,29 +81,70 @@ int32_t hmm_filter_step(const hmm_model *m, const uint32_t *prev, int32_t x,
  * below 2^32 (alpha < 2^16, A <= 2^16), as in the one-state-at-a-time loop. */
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-/* 8 states per row in one vector: the 8 alphas are loaded one by one (hardware gathers are
- * slow on some CPUs), then multiplied 32 x 32 -> 64 in even and odd lanes. */
-__attribute__((target("avx2"))) static void ell_group_avx2(const hmm_model *m,
-                                                           const uint32_t *restrict prev,
-                                                           int32_t g, uint64_t acc[8])
-{
-    __m256i even = _mm256_setzero_si256(), odd = _mm256_setzero_si256();
-    for (int32_t r = m->ell_off[g], end = m->ell_off[g + 1]; r < end; r++) {
-        const int32_t *f = m->ell_from + (int64_t)r * 8;
-        const __m256i a = _mm256_loadu_si256((const __m256i *)(m->ell_a + (int64_t)r * 8));
-        const __m256i p = _mm256_setr_epi32((int)prev[f[0]], (int)prev[f[1]], (int)prev[f[2]],
-                                            (int)prev[f[3]], (int)prev[f[4]], (int)prev[f[5]],
-                                            (int)prev[f[6]], (int)prev[f[7]]);
-        even = _mm256_add_epi64(even, _mm256_mul_epu32(p, a));
-        odd = _mm256_add_epi64(odd, _mm256_mul_epu32(_mm256_srli_epi64(p, 32),
-                                                     _mm256_srli_epi64(a, 32)));
-    }
-    uint64_t e[4], o[4];
-    _mm256_storeu_si256((__m256i *)e, even);
-    _mm256_storeu_si256((__m256i *)o, odd);
-    for (int l = 0; l < 4; l++) { acc[2 * l] = e[l]; acc[2 * l + 1] = o[l]; }
-}
 #define ELL_AVX2 1
+#define ELL_AVX2_FN __attribute__((target("avx2")))
+
+/* 64-bit products of acc (< 2^44) and f (< 2^17): the 32 x 32 -> 64 multiply twice. */
+ELL_AVX2_FN static inline __m256i mul_acc_factor(__m256i acc, __m256i f)
+{
+    const __m256i lo = _mm256_mul_epu32(acc, f);
+    const __m256i hi = _mm256_mul_epu32(_mm256_srli_epi64(acc, 32), f);
+    return _mm256_add_epi64(lo, _mm256_slli_epi64(hi, 32));
+}
+
+/* The whole step over the groups, 8 states per vector: the 8 alphas of a row are loaded one by
+ * one (hardware gathers are slow on some CPUs) and multiplied 32 x 32 -> 64 in the even and
+ * odd lanes; then the emission factors, the maximum and the rescale, as in the scalar code. */
+ELL_AVX2_FN static int32_t filter_step_ell_avx2(const hmm_model *m,
+                                                const uint32_t *restrict prev, int32_t x,
+                                                uint64_t escale, uint64_t score, int s,
+                                                uint32_t *restrict alpha)
+{
+    const int32_t L = m->ell_groups * 8;
+    const uint32_t *restrict e = m->ell_e + (int64_t)x * L;
+    uint64_t fac[L], v[L];
+    if (escale >> 32) {
+        for (int32_t l = 0; l < L; l++) fac[l] = (((uint64_t)e[l] << 32) + score) >> s;
+    } else {
+        const uint32_t g = (uint32_t)escale;
+        for (int32_t l = 0; l < L; l++) fac[l] = ((uint64_t)g * e[l] + score) >> s;
+    }
+    __m256i vmax = _mm256_setzero_si256();        /* every v < 2^61: signed compares work */
+    for (int32_t g = 0; g < m->ell_groups; g++) {
+        __m256i even = _mm256_setzero_si256(), odd = _mm256_setzero_si256();
+        for (int32_t r = m->ell_off[g], end = m->ell_off[g + 1]; r < end; r++) {
+            const int32_t *f = m->ell_from + (int64_t)r * 8;
+            const __m256i a = _mm256_loadu_si256((const __m256i *)(m->ell_a + (int64_t)r * 8));
+            const __m256i p = _mm256_setr_epi32((int)prev[f[0]], (int)prev[f[1]],
+                                                (int)prev[f[2]], (int)prev[f[3]],
+                                                (int)prev[f[4]], (int)prev[f[5]],
+                                                (int)prev[f[6]], (int)prev[f[7]]);
+            even = _mm256_add_epi64(even, _mm256_mul_epu32(p, a));
+            odd = _mm256_add_epi64(odd, _mm256_mul_epu32(_mm256_srli_epi64(p, 32),
+                                                         _mm256_srli_epi64(a, 32)));
+        }
+        const __m256i ve = mul_acc_factor(even, _mm256_loadu_si256((const __m256i *)(fac + 8 * g)));
+        const __m256i vo = mul_acc_factor(odd, _mm256_loadu_si256((const __m256i *)(fac + 8 * g + 4)));
+        _mm256_storeu_si256((__m256i *)(v + 8 * g), ve);
+        _mm256_storeu_si256((__m256i *)(v + 8 * g + 4), vo);
+        vmax = _mm256_blendv_epi8(vmax, ve, _mm256_cmpgt_epi64(ve, vmax));
+        vmax = _mm256_blendv_epi8(vmax, vo, _mm256_cmpgt_epi64(vo, vmax));
+    }
+    uint64_t lanes[4], mx = 0;
+    _mm256_storeu_si256((__m256i *)lanes, vmax);
+    for (int l = 0; l < 4; l++) mx = lanes[l] > mx ? lanes[l] : mx;
+    /* as rescale_max, written to the states' own places */
+    const int shift = bitlen64(mx) - HMM_ALPHA_BITS;
+    int32_t nz = 0;
+    for (int32_t l = 0; l < L; l++) {
+        const int32_t j = m->ell_eo_state[l];
+        if (j < 0) continue;
+        const uint32_t a = (uint32_t)(shift >= 0 ? v[l] >> shift : v[l] << -shift);
+        alpha[j] = a;
+        nz += a != 0;
+    }
+    return nz;
+}
 #endif
 
 static void ell_group_portable(const hmm_model *m, const uint32_t *restrict prev, int32_t g,
@@ -121,14 +162,8 @@ static int32_t filter_step_ell(const hmm_model *m, const uint32_t *restrict prev
                                const uint32_t *restrict e, uint64_t escale, uint64_t score, int s,
                                uint32_t *restrict alpha, uint64_t *restrict w)
 {
-#ifdef ELL_AVX2
-    const int avx2 = __builtin_cpu_supports("avx2");
-#endif
     uint64_t mx = 0, acc[8];
     for (int32_t g = 0; g < m->ell_groups; g++) {
-#ifdef ELL_AVX2
-        if (avx2) ell_group_avx2(m, prev, g, acc); else
-#endif
         ell_group_portable(m, prev, g, acc);
         for (int l = 0; l < 8; l++) {
             const int32_t j = m->ell_state[g * 8 + l];
@@ -180,7 +215,13 @@ HMM_HOT int32_t hmm_filter_step_scored(const hmm_model *m, const uint32_t *prev,
         }
         return rescale_max(w, K, mx, alpha);
     }
-    if (m->ell_off) return filter_step_ell(m, prev, e, escale, score, s, alpha, w);
+    if (m->ell_off) {
+#ifdef ELL_AVX2
+        if (__builtin_cpu_supports("avx2"))
+            return filter_step_ell_avx2(m, prev, x, escale, score, s, alpha);
+#endif
+        return filter_step_ell(m, prev, e, escale, score, s, alpha, w);
+    }
     for (int32_t j = 0; j < K; j++) {
         uint64_t acc = 0;
         for (int32_t k = start[j], end = start[j + 1]; k < end; k++)

@@ -42,6 +42,11 @@ typedef struct {
     const int32_t *ell_state;    /* (8 ell_groups,) */
     const int32_t *ell_from;     /* (8 rows,) */
     const uint32_t *ell_a;       /* (8 rows,) */
+    /* For the vector kernel: positions 8g .. 8g+7 hold lanes 0, 2, 4, 6, 1, 3, 5, 7 of group g
+     * (its even and odd halves), state ell_eo_state[.] (-1: padding) with emission frequency
+     * ell_e[x * 8 ell_groups + .] (0 for padding). */
+    const int32_t *ell_eo_state; /* (8 ell_groups,) */
+    const uint32_t *ell_e;       /* (256, 8 ell_groups) */
 } hmm_model;
 #define HMM_ELL_LANES 8
 
