@@ -466,6 +466,12 @@ cdef class HmmCoder:
         escale_arr = np.ones(per_pos, dtype=np.uint64)
         mw_arr = np.zeros(per_pos, dtype=np.uint32)
         mpred_arr = np.full(per_pos, -1, dtype=np.int32)
+        # ... and the context records of each position (they never move, and the way back
+        # would find the same ones again)
+        cdef int nord = len(self.orders) if self.adaptive else 0
+        recs_arr = np.zeros(max(per_pos * nord, 1), dtype=np.int32)
+        cdef int32_t[::1] rsave = recs_arr
+        cdef int o
         cdef uint32_t[::1] mw = mw_arr
         cdef int32_t[::1] mpred = mpred_arr
         cdef uint64_t[::1] score = score_arr
@@ -500,6 +506,8 @@ cdef class HmmCoder:
                         score[t] = self._score(ctx, &e, x[t], &escale[t])
                         if ctx != NULL:
                             err |= hmm_ctx_update_at(ctx, x, t, e.recs, x[t], 1)
+                            for o in range(nord):
+                                rsave[t * nord + o] = <int32_t> e.recs[o]
                     u = t if self.adaptive else 0
                     if t == 0:
                         hmm_filter_first_scored(&self.m, x[0], escale[0], score[0], &cur[0, 0])
@@ -524,7 +532,8 @@ cdef class HmmCoder:
                         if self.adaptive:   # the emission as it was before x_t was counted
                             e.pred, e.mw = mpred[t], mw[t]
                             if ctx != NULL:
-                                hmm_ctx_find_all(ctx, x, t, e.recs)
+                                for o in range(nord):
+                                    e.recs[o] = rsave[t * nord + o]
                                 hmm_ctx_update_at(ctx, x, t, e.recs, x[t], -1)
                             self._blend(ctx, &e)
                         err |= self._push_byte(m, ctx, &e, x[t], z, &w[0], &pre[0])
