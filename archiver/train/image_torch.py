@@ -15,6 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from archiver.models.image import arch
+from archiver.models.image.model import ar_inputs as model_ar_inputs
 
 LN2 = math.log(2.0)
 KIND_SCALE = {arch.PIXEL: arch.PIXEL_SCALE, arch.ACT: arch.ACT_SCALE, arch.LATENT: 1.0,
@@ -41,22 +42,14 @@ def d2s(x: torch.Tensor) -> torch.Tensor:
 
 
 def ar_inputs(crop: torch.Tensor, known: torch.Tensor, r: int):
-    """Torch twin of model.ar_inputs for the whole block: (nbr diff integers, flags in act
-    value units, base2), all integer-valued floats."""
-    c = arch.CONTEXT
+    """The ar network's inputs for whole blocks, from the runtime's own integer function
+    (model.ar_inputs): they are data, not differentiated through. Returns (nbr diff integers,
+    flags in act value units, base2) as float tensors."""
     n = arch.BLOCK
-
-    def at(a, dy, dx):
-        return a[:, :, c + dy:c + dy + n, c + dx:c + dx + n]
-
-    w, kw = at(crop, 0, -1), at(known, 0, -1)
-    up, kn = at(crop, -1, 0), at(known, -1, 0)
-    base2 = torch.where(kw * kn > 0, w + up, torch.where(kw > 0, 2 * w,
-                                                         torch.where(kn > 0, 2 * up, 256.0)))
-    nbr = torch.cat([(2 * at(crop, dy, dx) - base2) * at(known, dy, dx)
-                     for dy, dx in arch.ar_offsets(r)], 1)
-    flags = torch.cat([kn, kw, at(known, -1, r)], 1) * (arch.MASK_ON * arch.ACT_SCALE)
-    return nbr, flags, base2
+    feeds, base2 = model_ar_inputs(crop.detach().to(torch.int64).numpy(),
+                                   known.detach().to(torch.int64).numpy(), r, (0, n), (0, n))
+    t = lambda a: torch.from_numpy(a).to(crop.dtype)  # noqa: E731
+    return t(feeds["nbr"]), t(feeds["flags"]) * arch.ACT_SCALE, t(base2)
 
 
 class QNet(nn.Module):
