@@ -68,7 +68,7 @@ def test_sample_tree_round_trip_keeps_modes_and_odd_names(sample_tree, tmp_path)
     assert (tmp_path / "out/src/a.txt").stat().st_mode & 0o777 == 0o600
 
 
-def test_small_files_share_one_chunk_and_large_files_split(tmp_path):
+def test_small_files_share_one_chunk_and_classes_fill_their_own_chunks(tmp_path):
     spec = {f"s{i}.txt".encode(): f"small file {i}\n".encode() for i in range(50)}
     spec[b"big.bin"] = os.urandom(10_000)
     write_tree(tmp_path / "src", spec)
@@ -79,8 +79,9 @@ def test_small_files_share_one_chunk_and_large_files_split(tmp_path):
         assert len(smalls) == 1                          # 50 small files, one chunk
         assert big.offset == 0                           # a large file starts its own chunk
         small_bytes = sum(len(v) for k, v in spec.items() if k.endswith(b".txt"))
-        # big.bin sorts first (by extension); the small files fill its last chunk
-        assert [c.raw_size for c in a.chunks] == [4096, 4096, 1808 + small_bytes]
+        # the text files (router class text) fill a chunk of their own before the binary
+        # file's (class other): binary never shares a chunk with text
+        assert [c.raw_size for c in a.chunks] == [small_bytes, 4096, 4096, 1808]
         assert all(c.raw_size <= 4096 for c in a.chunks)
         assert a.verify().ok
 
@@ -204,3 +205,31 @@ def test_model_codec_winning_on_the_sample_is_run_on_the_whole_chunk(tmp_path, f
     assert sizes == [64 << 10, 300_005]
     with archiver.open(tmp_path / "t.bbx") as a:
         assert {c.codec_id for c in a.chunks} == {0xF0}
+
+
+def test_router_classes_by_content_not_name(tmp_path):
+    from archiver.container import router
+    assert router.classify(b"\x89PNG\r\n\x1a\n" + bytes(20)) == router.IMAGE
+    assert router.classify(b"P6\n3 2\n255\n" + bytes(18)) == router.IMAGE
+    assert router.classify(b"P6 is a plain sentence.\n") == router.TEXT
+    assert router.classify(b"\xff\xd8\xff\xe0" + bytes(20)) == router.JPEG
+    assert router.classify("héllo wörld\n".encode()) == router.TEXT
+    assert router.classify(bytes(range(256))) == router.OTHER
+    # a text file named .png is text; binary data named .txt is other
+    write_tree(tmp_path / "src", {b"a.png": b"just words\n" * 50, b"b.txt": os.urandom(3000)})
+    archiver.create(tmp_path / "t.bbx", [tmp_path / "src"])
+    with archiver.open(tmp_path / "t.bbx") as a:
+        files = {e.path.rsplit(b"/", 1)[-1]: e.chunk for e in a.entries if e.type == FILE}
+        assert files[b"a.png"] != files[b"b.txt"]
+
+
+def test_whole_file_classes_get_one_chunk_each(tmp_path):
+    pngs = {f"p{i}.png".encode(): b"\x89PNG\r\n\x1a\n" + os.urandom(100 + i) for i in range(3)}
+    write_tree(tmp_path / "src", pngs)
+    archiver.create(tmp_path / "t.bbx", [tmp_path / "src"], chunk_size=64)
+    with archiver.open(tmp_path / "t.bbx") as a:
+        files = [e for e in a.entries if e.type == FILE]
+        assert len({e.chunk for e in files}) == 3 and all(e.offset == 0 for e in files)
+        # each whole file is one chunk even above chunk_size
+        assert sorted(c.raw_size for c in a.chunks) == sorted(len(v) for v in pngs.values())
+        assert a.verify().ok

@@ -5,7 +5,8 @@ import zstandard
 
 from archiver.codecs import registry
 from archiver.codecs import text
-from archiver.codecs.text import TEXT, looks_like_text
+from archiver.codecs.text import TEXT
+from archiver.container.router import looks_like_text
 from archiver.errors import CorruptChunk
 from archiver.models.weights import read_manifest
 

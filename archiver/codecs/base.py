@@ -1,29 +1,45 @@
 """The contract every codec fulfils. A codec turns one chunk (whole files concatenated, or a
-piece of a large file) into a payload and back; the container stores its one-byte id with
-the chunk so a reader never has to be told which codec was used."""
+piece of a large file; one whole file for the image and JPEG classes) into a payload and back;
+the container stores its one-byte id with the chunk so a reader never has to be told which
+codec was used.
+
+Which chunks a codec is tried on is decided by the one content router
+(archiver/container/router.py): a codec names the content classes it serves; store and zstd
+serve every class. Progress is reported through one callback, `progress(n)`, called with the
+number of raw bytes finished since the last call (at least about once a second on long
+work); it may raise to interrupt the codec (KeyboardInterrupt)."""
 from __future__ import annotations
 
 import abc
-from typing import ClassVar
+from typing import Callable, ClassVar, Optional
+
+Progress = Optional[Callable[[int], None]]
+
+
+def no_progress(n: int) -> None:
+    """The progress callback used when nobody listens."""
 
 
 class Codec(abc.ABC):
     codec_id: ClassVar[int]      # stable one byte, written with every chunk; never reused
     name: ClassVar[str]
+    # Router classes (archiver.container.router) whose chunks this codec is tried on; None:
+    # every class (store and zstd).
+    content_classes: ClassVar[Optional[frozenset[str]]] = None
 
     def model_hashes(self) -> tuple[str, ...]:
         """Hex SHA-256 of every weights file needed to decode; recorded in the archive header."""
         return ()
 
     def accepts(self, sample: bytes, path: str) -> bool:
-        """Cheap test on the head of a chunk: is this codec worth trying on it?"""
+        """Cheap test on the head of a chunk of a class this codec serves: worth trying?"""
         return True
 
     @abc.abstractmethod
-    def encode(self, data: bytes, level: int) -> bytes:
+    def encode(self, data: bytes, level: int, progress: Progress = None) -> bytes:
         """Payload for `data`; `level` is 1..22 (higher: smaller and slower)."""
 
     @abc.abstractmethod
-    def decode(self, payload: bytes, size: int) -> bytes:
+    def decode(self, payload: bytes, size: int, progress: Progress = None) -> bytes:
         """Exactly `size` bytes back; raise archiver.errors.CorruptChunk on bad input,
         never hang, crash or allocate far beyond `size`."""

@@ -19,12 +19,12 @@ never correctness.
 """
 from __future__ import annotations
 
-import codecs as _codecs
 import struct
 from concurrent.futures import ThreadPoolExecutor
 
-from archiver.codecs.base import Codec
+from archiver.codecs.base import Codec, Progress
 from archiver.codecs.registry import register
+from archiver.container.router import TEXT as TEXT_CLASS, looks_like_text
 from archiver.errors import CorruptChunk, MissingWeights
 
 SEED = 0
@@ -49,28 +49,10 @@ TRY_BOTH_BELOW = 16 << 10      # small inputs: code with both variants, keep the
 SEGMENT_MIN = 256 << 10        # inputs of 2 x this or more are split for two threads
 MAX_SEGMENTS = 2
 SEGMENT = struct.Struct("<QQ")
-PRINTABLE = frozenset(b"\t\n\r\f" + bytes(range(32, 127)))
-MIN_PRINTABLE_SHARE = 0.9
-
-
-def looks_like_text(sample: bytes) -> bool:
-    """Valid UTF-8 (a character cut at the end of the sample is fine) without NULs, or at least
-    90% printable ASCII (legacy 8-bit encodings, logs with a few control bytes)."""
-    if not sample:
-        return False
-    if b"\x00" not in sample:
-        try:
-            _codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
-            return True
-        except UnicodeDecodeError:
-            pass
-    printable = sum(1 for b in sample if b in PRINTABLE)
-    return printable >= MIN_PRINTABLE_SHARE * len(sample)
-
-
 class TextCodec(Codec):
     codec_id = 0x10
     name = "text"
+    content_classes = frozenset({TEXT_CLASS})
 
     def __init__(self):
         self._coders, self._digest = None, None
@@ -104,7 +86,7 @@ class TextCodec(Codec):
     def accepts(self, sample: bytes, path: str) -> bool:
         return looks_like_text(sample) and bool(self.model_hashes())
 
-    def encode(self, data: bytes, level: int) -> bytes:
+    def encode(self, data: bytes, level: int, progress: Progress = None) -> bytes:
         coders, _ = self._model()
         variants = ENCODER_VARIANTS if len(data) < TRY_BOTH_BELOW else ENCODER_VARIANTS[-1:]
         return min((self._encode_variant(coders[v], v, data) for v in variants), key=len)
@@ -131,7 +113,7 @@ class TextCodec(Codec):
             head += b"".join(SEGMENT.pack(len(p), len(m)) for p, m in zip(pieces, messages))
         return head + b"".join(messages)
 
-    def decode(self, payload: bytes, size: int) -> bytes:
+    def decode(self, payload: bytes, size: int, progress: Progress = None) -> bytes:
         from cython_ans import Message
         from archiver.models._hmm import message_is_initial
         if not payload:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import zstandard
 
-from archiver.codecs.base import Codec
+from archiver.codecs.base import Codec, Progress
 from archiver.codecs.registry import register
 from archiver.errors import CorruptChunk
 
@@ -31,11 +31,11 @@ class ZstdCodec(Codec):
     codec_id = 0x01
     name = "zstd"
 
-    def encode(self, data: bytes, level: int) -> bytes:
+    def encode(self, data: bytes, level: int, progress: Progress = None) -> bytes:
         cctx = zstandard.ZstdCompressor(compression_params=_params(level, len(data)))
         return cctx.compress(data)
 
-    def decode(self, payload: bytes, size: int) -> bytes:
+    def decode(self, payload: bytes, size: int, progress: Progress = None) -> bytes:
         try:
             declared = zstandard.frame_content_size(payload)
         except zstandard.ZstdError as exc:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from archiver.codecs import registry
 from archiver.codecs.base import Codec
+from archiver.container.router import OTHER
 from archiver.errors import UnknownCodecName
 
 SAMPLE_BYTES = 64 << 10       # what accepts() sees, and the size of the screening sample
@@ -58,8 +59,9 @@ class ChunkCoder:
     def possible_hashes(self) -> set[str]:
         return {h for hs in self.hashes.values() for h in hs}
 
-    def code(self, raw: bytes, first_path: str) -> tuple[int, bytes]:
-        """(codec id, payload) of the smallest encoding of `raw`."""
+    def code(self, raw: bytes, first_path: str, content_class: str = OTHER) -> tuple[int, bytes]:
+        """(codec id, payload) of the smallest encoding of `raw`, a chunk of the router's class
+        `content_class`; model codecs are tried only on chunks of the classes they serve."""
         best_id, best = STORE_ID, raw
         if self.use_zstd:
             zstd = registry.get(ZSTD_ID).encode(raw, self.level)
@@ -67,6 +69,9 @@ class ChunkCoder:
                 best_id, best = ZSTD_ID, zstd
         sample = raw[:SAMPLE_BYTES]
         for codec in self.model_codecs:
+            classes = codec.content_classes
+            if classes is not None and content_class not in classes:
+                continue
             if not codec.accepts(sample, first_path):
                 continue
             try:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import zstandard
 
 from archiver.codecs import registry
-from archiver.container import layout
+from archiver.container import layout, router
 from archiver.container.chunk_coder import STORE_ID, ZSTD_ID, ChunkCoder, resolve
 from archiver.container.records import DIRECTORY, FILE, SYMLINK, ChunkInfo, Entry, display
 from archiver.container.scanner import Excluder, Item, scan
@@ -54,13 +54,29 @@ class NoProgress:
     def advance(self, files: int = 0, nbytes: int = 0) -> None: ...
 
 
-def _content_order(items: list[Item]) -> list[Item]:
-    """Files with similar content side by side (by extension, then name): better chunks."""
-    def key(item: Item):
+def _route(item: Item) -> str:
+    """The router's class of one file, from its head (OTHER when it cannot be read now: the
+    read that follows reports why). A whole-file class needs the file in one chunk."""
+    try:
+        with open(item.source, "rb") as f:
+            head = f.read(router.HEAD_BYTES)
+    except OSError:
+        return router.OTHER
+    cls = router.classify(head)
+    if cls in router.WHOLE_FILE and item.stat_size > layout.MAX_CHUNK_RAW:
+        return router.OTHER
+    return cls
+
+
+def _content_order(items: list[Item]) -> list[tuple[str, Item]]:
+    """Files grouped by content class, then similar files side by side (by extension, then
+    name): each class fills chunks of its own, and similar neighbours make better chunks."""
+    def key(pair: tuple[str, Item]):
+        cls, item = pair
         base = item.entry.path.rsplit(b"/", 1)[-1]
         ext = base.rsplit(b".", 1)[-1].lower() if b"." in base[1:] else b""
-        return ext, base, item.entry.path
-    return sorted((i for i in items if i.entry.type == FILE), key=key)
+        return router.CLASSES.index(cls), ext, base, item.entry.path
+    return sorted(((_route(i), i) for i in items if i.entry.type == FILE), key=key)
 
 
 def _write_block(out, kind: int, codec_id: int, payload: bytes, raw_size: int) -> ChunkInfo:
@@ -88,6 +104,7 @@ class _ChunkSink:
         self.parts: list[bytes] = []
         self.fill = 0
         self.first_path = ""
+        self.content_class = router.OTHER
         self.chunks: list[ChunkInfo] = []
         self.segments: list[ChunkInfo] = []
         self.pending: list[Entry] = []      # complete entries not yet in an entries block
@@ -127,7 +144,7 @@ class _ChunkSink:
         raw = b"".join(self.parts)
         raw_size = len(raw)
         self.parts, self.fill = [], 0
-        codec_id, payload = self.coder.code(raw, self.first_path)
+        codec_id, payload = self.coder.code(raw, self.first_path, self.content_class)
         del raw
         self.chunks.append(_write_block(self.out, layout.BLOCK_CHUNK, codec_id, payload, raw_size))
         stats = self.report.by_codec.setdefault(registry.get(codec_id).name, CodecStats())
@@ -195,13 +212,20 @@ def _write(out, items: list[Item], coder: ChunkCoder, chunk_size: int, progress,
     reserved = layout.header_size(len(coder.possible_hashes()))
     out.write(bytes(reserved))
     files = _content_order(items)
-    progress.start(len(files), sum(i.stat_size for i in files))
+    progress.start(len(files), sum(i.stat_size for _, i in files))
     sink = _ChunkSink(out, coder, chunk_size, report)
     sink.pending = [i.entry for i in items if i.entry.type != FILE]    # directories and links
     sink.write_entries()
-    for item in files:
+    for cls, item in files:
+        whole = cls in router.WHOLE_FILE
+        if cls != sink.content_class or whole:
+            sink.flush()                    # a class change, or a whole file, starts a chunk
+            sink.content_class = cls
+            sink.chunk_size = max(chunk_size, item.stat_size) if whole else chunk_size
         if _add_file(item, sink, progress, warn):
             sink.pending.append(item.entry)
+        if whole:
+            sink.flush()
     sink.flush()
     sink.write_entries()
     for e in sink.entries:
