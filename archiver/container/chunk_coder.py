@@ -75,10 +75,12 @@ class ChunkCoder:
         return model <= SCREEN_MARGIN * base
 
     def code(self, raw: bytes, first_path: str, content_class: str = OTHER,
-             progress: Progress = None) -> tuple[int, bytes]:
+             progress: Progress = None, warn=None) -> tuple[int, bytes]:
         """(codec id, payload) of the smallest encoding of `raw`, a chunk of the router's class
         `content_class`; model codecs are tried only on chunks of the classes they serve.
-        `progress` goes to the model codec coding the whole chunk."""
+        `progress` goes to the model codec coding the whole chunk; `warn` (default self.warn)
+        hears about a model codec that failed."""
+        warn = warn or self.warn
         best_id, best = STORE_ID, raw
         if self.use_zstd:
             zstd = registry.get(ZSTD_ID).encode(raw, self.level)
@@ -96,7 +98,7 @@ class ChunkCoder:
                     continue
                 payload = codec.encode(raw, self.level, progress)
             except Exception as exc:  # noqa: BLE001 - a failing model must not lose the archive
-                self.warn(f"codec {codec.name} failed on a chunk starting with {first_path} "
+                warn(f"codec {codec.name} failed on a chunk starting with {first_path} "
                           f"({type(exc).__name__}: {exc}); used {registry.get(best_id).name}")
                 continue
             if len(payload) < len(best):
@@ -106,23 +108,28 @@ class ChunkCoder:
 
 # -- what a pool worker runs ------------------------------------------------------------------
 
-def init_encoder(level: int, allowed: set[int] | None, expected: dict[int, tuple[str, ...]]) -> None:
-    """Build this worker's coder once (models loaded and hash-checked here); refuse to code
-    if its weights differ from the writer's, which records those hashes in the header."""
-    from archiver.container.pool import worker_state
+def worker_coder(level: int, allowed: set[int] | None,
+                 expected: dict[int, tuple[str, ...]]) -> ChunkCoder:
+    """A coder whose models are loaded and hash-checked: the one the writer would use. Refused
+    when this machine's weights differ from the writer's (it records their hashes)."""
     from archiver.errors import MissingWeights
     coder = ChunkCoder(level, allowed=allowed)
     if coder.hashes != expected:
         raise MissingWeights("worker", f"its model weights {coder.hashes} differ from the "
                                        f"writer's {expected}; install the same bbx everywhere")
-    worker_state()["coder"] = coder
+    return coder
+
+
+def init_encoder(level: int, allowed: set[int] | None, expected: dict[int, tuple[str, ...]]) -> None:
+    """A pool worker's initializer: its coder, built once."""
+    from archiver.container.pool import worker_state
+    worker_state()["coder"] = worker_coder(level, allowed, expected)
 
 
 def encode_task(seq: int, raw: bytes, first_path: str, content_class: str) -> tuple[int, bytes, list[str]]:
-    """(codec id, payload, warnings) for one chunk, in a worker."""
+    """(codec id, payload, warnings) for one chunk, in a pool worker."""
     from archiver.container.pool import task_progress, worker_state
-    coder: ChunkCoder = worker_state()["coder"]
     warnings: list[str] = []
-    coder.warn = warnings.append
-    codec_id, payload = coder.code(raw, first_path, content_class, task_progress(seq))
+    codec_id, payload = worker_state()["coder"].code(raw, first_path, content_class,
+                                                     task_progress(seq), warnings.append)
     return codec_id, payload, warnings

@@ -37,7 +37,7 @@ def _decode_tasks(reader: ArchiveReader, order: list[int]):
         except CorruptChunk as exc:
             yield Task(decode_chunk, (), ref=i, error=exc)
             continue
-        yield Task(decode_chunk, (i, c.offset, c.codec_id, payload, c.raw_size), ref=i)
+        yield Task(decode_chunk, (i, c.offset, c.codec_id, payload, c.raw_size), c.raw_size, ref=i)
 
 
 def stream_files(reader: ArchiveReader, files: list[Entry], open_sink: Callable[[Entry], Sink],

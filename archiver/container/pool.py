@@ -31,6 +31,9 @@ from typing import Callable, Iterable, Iterator
 
 PROGRESS_INTERVAL = 0.25        # seconds between a worker's progress messages
 POLL = 0.1                      # how often the caller drains progress while it waits
+# Tasks run in the caller until this much work has been submitted: a small archive is done
+# before workers would have started (and a damaged-archive scan opens many small ones).
+PARALLEL_MIN_BYTES = 256 << 10
 ENGINES = ("inline", "thread", "process")
 
 
@@ -157,6 +160,7 @@ class Pool:
         self.executor = None
         self.queue = None
         self._inline_ready = False
+        self.window: deque = deque()      # (seq, task, future) submitted, not yet handed back
 
     def _init_here(self) -> None:
         if not self._inline_ready:
@@ -204,6 +208,11 @@ class Pool:
             return self._submit_inline(task, seq)
         return self.executor.submit(task.fn, *task.args)
 
+    def _wait(self, futures: list) -> set:
+        """The futures done now, waiting at most POLL for one."""
+        done, _ = cf.wait(futures, timeout=POLL, return_when=cf.FIRST_COMPLETED)
+        return done
+
     def _drain(self) -> None:
         if self.queue is None:
             return
@@ -219,42 +228,32 @@ class Pool:
     def map(self, tasks: Iterable[Task]) -> Iterator[tuple[Task, cf.Future]]:
         it = iter(tasks)
         window: deque = deque()
+        self.window = window
         seq = 0
         try:
-            first = next(it, None)
-            if first is None:
-                return
-            second = next(it, None)
-            if self.engine != "inline" and second is not None:
-                self._start(self.engine)            # one task alone is coded right here
-            pending = [first] + ([second] if second is not None else [])
-            exhausted = second is None
-            finished: set = set()
+            submitted = 0
             while True:
-                while len(window) < self.in_flight and (pending or not exhausted):
-                    if pending:
-                        task = pending.pop(0)
-                    else:
-                        task = next(it, None)
-                        if task is None:
-                            exhausted = True
-                            break
+                while len(window) < self.in_flight:
+                    task = next(it, None)
+                    if task is None:
+                        break
+                    submitted += task.size
+                    if (self.executor is None and self.engine != "inline"
+                            and submitted >= PARALLEL_MIN_BYTES):
+                        self._start(self.engine)
                     window.append((seq, task, self._submit(task, seq)))
                     seq += 1
                 if not window:
                     return
                 head_seq, head, fut = window[0]
                 while not fut.done():
-                    done, _ = cf.wait([f for _, _, f in window], timeout=POLL,
-                                      return_when=cf.FIRST_COMPLETED)
+                    done = self._wait([f for _, _, f in window])
                     self._drain()
                     for s, _, f in window:
-                        if f in done and s not in finished:
-                            finished.add(s)
+                        if f in done:
                             self.tracker.finish(s)
                 self._drain()
                 window.popleft()
-                finished.discard(head_seq)
                 self.tracker.finish(head_seq)
                 yield head, fut
         finally:

@@ -215,6 +215,16 @@ def write_archive(output: str | bytes, inputs: list, *, level: int = DEFAULT_LEV
     else:
         pool = Pool(jobs, init=init_encoder, initargs=(level, allowed, coder.hashes),
                     progress=progress)
+    try:
+        _write_tmp(out_path, inputs, exclude, coder, pool, chunk_size, progress, report)
+    finally:
+        pool.close(cancel=True)             # no-op when the pool finished its work
+    return report
+
+
+def _write_tmp(out_path: bytes, inputs, exclude, coder, pool, chunk_size, progress, report):
+    """Write to a temporary file beside the output, renamed into place when complete."""
+    warn = report.warnings.append
     out_dir = os.path.dirname(os.path.abspath(out_path))
     try:
         fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=b"." + os.path.basename(out_path) + b".",
@@ -239,7 +249,6 @@ def write_archive(output: str | bytes, inputs: list, *, level: int = DEFAULT_LEV
         except OSError:
             pass
         raise
-    return report
 
 
 def _inode(st: os.stat_result) -> tuple[int, int]:
