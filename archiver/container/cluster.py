@@ -5,7 +5,7 @@ in order and it is byte-identical to a local create.
 
 Each worker builds its chunk coder once per process (models loaded and checked against the
 hashes the writer records; a worker with other weights refuses). Chunks are sent as bytes
-(scattered straight to a worker), or with `shared` the workers read them from the same
+(inside the task, so that the scheduler can run it again), or with `shared` the workers read them from the same
 paths (a shared filesystem): the writer sends (path, offset, length) pieces and the SHA-256
 of the bytes it read itself, and the worker refuses bytes that differ. A worker that dies
 mid-chunk is handled by the scheduler, which runs the task again elsewhere (up to its
@@ -19,11 +19,13 @@ import hashlib
 import os
 import threading
 import uuid
+import warnings
 
 from archiver.container.chunk_coder import ChunkCoder, worker_coder
 from archiver.container.pool import Pool, Task
 from archiver.errors import ClusterError, InputError
 
+CONNECT_TIMEOUT = "10s"
 _coders: dict = {}
 _lock = threading.Lock()
 
@@ -82,7 +84,7 @@ class DaskPool(Pool):
             self.client, self.own_client = scheduler, False
         else:
             try:
-                self.client, self.own_client = Client(scheduler, timeout="30s"), True
+                self.client, self.own_client = Client(scheduler, timeout=CONNECT_TIMEOUT), True
             except (OSError, TimeoutError, ValueError) as exc:
                 raise ClusterError(scheduler, str(exc) or type(exc).__name__) from None
         workers = max(1, sum(self.client.nthreads().values()))
@@ -104,12 +106,13 @@ class DaskPool(Pool):
 
     def _submit(self, task: Task, seq: int):
         self.tracker.tasks[seq] = [task, 0]
-        data, *rest = task.args
-        if not self.shared:
-            data = self.client.scatter(data, hash=False)
-        fut = self.client.submit(task.fn, data, *rest, *self.settings, pure=False,
-                                 key=f"bbx-chunk-{self.run}-{seq}")
-        return fut
+        # The bytes go inside the task, which the scheduler keeps until the result is fetched:
+        # if a worker dies (mid-chunk, or holding a finished payload) the task runs again
+        # elsewhere. Scattered data would die with its worker and cancel the chunk.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*large graph.*")
+            return self.client.submit(task.fn, *task.args, *self.settings, pure=False,
+                                      key=f"bbx-chunk-{self.run}-{seq}")
 
     def _wait(self, futures: list) -> set:
         from distributed import wait

@@ -19,6 +19,7 @@ kills them at once and cancels what is queued."""
 from __future__ import annotations
 
 import concurrent.futures as cf
+import itertools
 import multiprocessing
 import os
 import queue
@@ -31,8 +32,9 @@ from typing import Callable, Iterable, Iterator
 
 PROGRESS_INTERVAL = 0.25        # seconds between a worker's progress messages
 POLL = 0.1                      # how often the caller drains progress while it waits
-# Tasks run in the caller until this much work has been submitted: a small archive is done
-# before workers would have started (and a damaged-archive scan opens many small ones).
+# Tasks run in the caller until this much work has been submitted, and a last task alone
+# too: a small archive is done before workers would have started (and a damaged-archive
+# scan opens many small ones).
 PARALLEL_MIN_BYTES = 256 << 10
 ENGINES = ("inline", "thread", "process")
 
@@ -240,7 +242,10 @@ class Pool:
                     submitted += task.size
                     if (self.executor is None and self.engine != "inline"
                             and submitted >= PARALLEL_MIN_BYTES):
-                        self._start(self.engine)
+                        after = next(it, None)          # a last task alone is coded right here
+                        if after is not None:
+                            self._start(self.engine)
+                            it = itertools.chain([after], it)
                     window.append((seq, task, self._submit(task, seq)))
                     seq += 1
                 if not window:
