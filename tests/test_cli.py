@@ -121,3 +121,51 @@ def test_truncated_archive_is_listed_and_salvaged_with_nonzero_exit(tmp_path):
     r = bbx("extract", vec, "-C", "out", cwd=tmp_path)
     assert_one_line_error(r, errors.CorruptArchive.exit_code)
     assert (tmp_path / "out/t/part-1").exists() and not (tmp_path / "out/t/part-2").exists()
+
+
+def _chunky_tree(root, mib: int):
+    """Compressible text of `mib` MiB in several files, plus two whole-file image chunks."""
+    import random
+    rng = random.Random(2)
+    words = [bytes(rng.choice(b"etaoinsrhl") for _ in range(rng.randrange(2, 9))) for _ in range(3000)]
+    root.mkdir()
+    for i in range(2):
+        (root / f"p{i}.png").write_bytes(b"\x89PNG\r\n\x1a\n" + rng.randbytes(200_000))
+    text = b" ".join(rng.choice(words) for _ in range(190_000))[:1 << 20]
+    for i in range(mib):
+        (root / f"t{i}.txt").write_bytes(text[i:] + text[:i])
+
+
+def test_jobs_give_the_same_archive(tmp_path):
+    _chunky_tree(tmp_path / "src", 1)
+    for jobs in ("1", "2"):
+        r = bbx("create", "src", "-o", f"j{jobs}.bbx", "-j", jobs, "-q", "--codecs", "zstd", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+    assert (tmp_path / "j1.bbx").read_bytes() == (tmp_path / "j2.bbx").read_bytes()
+    r = bbx("verify", "j2.bbx", "-j", "2", "-q", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = bbx("extract", "j2.bbx", "-C", "out", "-j", "2", "-q", cwd=tmp_path)
+    assert r.returncode == 0 and snapshot(tmp_path / "out" / "src") == snapshot(tmp_path / "src")
+
+
+def test_ctrl_c_ends_workers_and_leaves_no_archive(tmp_path):
+    import signal
+    import time
+    _chunky_tree(tmp_path / "src", 8)
+    p = subprocess.Popen([str(BBX), "create", "src", "-j", "2", "-q", "--level", "22"], cwd=tmp_path,
+                         stderr=subprocess.PIPE, text=True)
+    workers: set[int] = set()
+    deadline = time.monotonic() + 60
+    while len(workers) < 2 and time.monotonic() < deadline and p.poll() is None:
+        ps = subprocess.run(["ps", "-o", "pid=", "--ppid", str(p.pid)], capture_output=True, text=True)
+        workers |= {int(x) for x in ps.stdout.split()}
+        time.sleep(0.1)
+    assert len(workers) >= 2, "workers never started"
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 130 and "Traceback" not in err, err
+    assert sorted(os.listdir(tmp_path)) == ["src"]            # no archive, no temporary file
+    time.sleep(0.5)
+    for pid in workers:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

@@ -118,6 +118,7 @@ cdef enum:
     Q_PREC_ = 24          # precision of the bits-back posteriors Q
     X_PREC_ = 20          # precision of adaptive emissions (quantised per byte)
     CHECKPOINT_ = 128     # the encoder keeps alpha_t for t % CHECKPOINT == 0
+    PROGRESS_MASK_ = 32767  # progress(n) every 32 Ki positions (~0.1 s), when asked for
 
 cdef inline int push_quantised(rans_msg *m, const uint64_t *w, int64_t n, unsigned prec,
                                int64_t s, uint64_t *pre) noexcept nogil:
@@ -446,12 +447,14 @@ cdef class HmmCoder:
                 w[k] = 1
         return n
 
-    def encode(self, const uint8_t[::1] data not None, Message msg not None):
+    def encode(self, const uint8_t[::1] data not None, Message msg not None, progress=None):
         """Push `data` onto `msg` (IconoCLaSM encoding). Raises MemoryError if the message
-        cannot grow."""
+        cannot grow. `progress(n)` (the codec contract's callback) hears of each pass's
+        positions, half a byte each; it may raise to interrupt."""
         cdef int64_t T = data.shape[0]
         if T == 0:
             return
+        cdef bint report = progress is not None
         cdef int32_t K = self.K, D = self.D
         cdef int64_t nblocks = (T + CHECKPOINT_ - 1) // CHECKPOINT_
         cdef int64_t per_pos = T if self.adaptive else 1
@@ -516,6 +519,9 @@ cdef class HmmCoder:
                                                score[u], &cur[t & 1, 0], <uint64_t *> &w[0])
                     if t % CHECKPOINT_ == 0:
                         memcpy(&ckpt[t // CHECKPOINT_, 0], &cur[t & 1, 0], sizeof(uint32_t) * K)
+                    if report and (t & PROGRESS_MASK_) == PROGRESS_MASK_:
+                        with gil:
+                            progress((PROGRESS_MASK_ + 1) // 2)
                 # z_T <- Q(z_T | x_1..T)
                 for j in range(K):
                     w[j] = cur[(T - 1) & 1, j]
@@ -537,6 +543,9 @@ cdef class HmmCoder:
                                 hmm_ctx_update_at(ctx, x, t, e.recs, x[t], -1)
                             self._blend(ctx, &e)
                         err |= self._push_byte(m, ctx, &e, x[t], z, &w[0], &pre[0])
+                        if report and (t & PROGRESS_MASK_) == 0 and t > 0:
+                            with gil:
+                                progress((PROGRESS_MASK_ + 1) // 2)
                         if t == 0:
                             break
                         b = (t - 1) // CHECKPOINT_
@@ -557,9 +566,11 @@ cdef class HmmCoder:
         if err != RANS_OK:
             raise MemoryError("text codec: out of memory while coding")
 
-    def decode(self, Message msg not None, Py_ssize_t size):
+    def decode(self, Message msg not None, Py_ssize_t size, progress=None):
         """Pop `size` bytes from `msg` (IconoCLaSM decoding). Any message decodes to some
-        bytes in exactly `size` steps; the caller checks integrity."""
+        bytes in exactly `size` steps; the caller checks integrity. `progress(n)` as in
+        encode, a byte per position."""
+        cdef bint report = progress is not None
         if size < 0:
             raise ValueError(f"text codec: negative size {size}")
         out_arr = np.zeros(size, dtype=np.uint8)
@@ -623,6 +634,9 @@ cdef class HmmCoder:
                     else:
                         hmm_filter_step_scored(&self.m, &cur[(t - 1) & 1, 0], x[t], escale,
                                                score, &cur[t & 1, 0], <uint64_t *> &w[0])
+                    if report and (t & PROGRESS_MASK_) == PROGRESS_MASK_:
+                        with gil:
+                            progress(PROGRESS_MASK_ + 1)
                 for j in range(K):
                     w[j] = cur[(T - 1) & 1, j]
                 rans_quantize_cdf(&w[0], K, Q_PREC_, &cdf[0])
