@@ -144,7 +144,7 @@ def speed(corpus: Path) -> None:
     print("|---|---|---|---|---|---|")
     for name, data in (("persuasion.txt", book), ("2 MiB of held-out prose+techdoc+markup", mixed)):
         enc, dec = _time(data)
-        segs = 2 if len(data) >= text.MAX_SEGMENTS * text.SEGMENT_MIN else 1
+        segs = text.ENCODE_SEGMENTS if len(data) >= text.ENCODE_SEGMENTS * text.SEGMENT_MIN else 1
         kb = len(data) / 1e3
         print(f"| {name} ({len(data):,} B) | {segs} | {kb / enc[0]:.0f} | {kb / enc[1]:.0f} | "
               f"{kb / dec[0]:.0f} | {kb / dec[1]:.0f} |", flush=True)

@@ -38,7 +38,7 @@ def main() -> int:
     files = sorted(p for p in args.dir.rglob("*") if p.is_file())
     data = b"".join(p.read_bytes() for p in files)[:int(args.mib * (1 << 20))]
     from archiver.codecs import text
-    text.SEGMENT_MIN = 1 << 62            # one segment per call: the split is made here
+    text.ENCODE_SEGMENTS = 1              # one segment per call: the split is made here
     tasks = []
     for n in PARTS:
         cuts = [len(data) * k // n for k in range(n + 1)]

@@ -233,3 +233,23 @@ def test_whole_file_classes_get_one_chunk_each(tmp_path):
         # each whole file is one chunk even above chunk_size
         assert sorted(c.raw_size for c in a.chunks) == sorted(len(v) for v in pngs.values())
         assert a.verify().ok
+
+
+@pytest.mark.parametrize("factor, runs", [(1.02, True), (1.06, False)])
+def test_screen_compares_model_and_zstd_on_the_same_sample(tmp_path, fake_model, factor, runs):
+    """The model's sample payload against zstd's payload of the same sample, within the
+    measured margin (chunk_coder.SCREEN_MARGIN = 1.04)."""
+    from archiver.codecs.zstd_codec import ZSTD
+    sizes = []
+
+    def encode(data, level, progress=None):
+        sizes.append(len(data))
+        if len(sizes) == 1:             # the sample: a payload `factor` x zstd's on it
+            return bytes(int(len(ZSTD.encode(data, level)) * factor))
+        return b"M"                     # the whole chunk: smallest, kept when it runs
+    fake_model.encode = encode
+    rng = __import__("random").Random(8)
+    body = bytes(rng.choice(b"MODEL xyz\n") for _ in range(400_000))
+    write_tree(tmp_path / "src", {b"m.dat": b"MODEL" + body})
+    archiver.create(tmp_path / "t.bbx", [tmp_path / "src"], codecs=MODEL_AND_ZSTD, jobs=1)
+    assert sizes == ([64 << 10, 400_005] if runs else [64 << 10])

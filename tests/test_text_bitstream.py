@@ -25,6 +25,7 @@ PINNED = {  # variant: (payload length, SHA-256 of the payload)
 @pytest.mark.parametrize("variant", sorted(PINNED))
 def test_payload_bytes_are_pinned(monkeypatch, variant):
     monkeypatch.setattr(text, "SEGMENT_MIN", 700)          # two segments on a small input
+    monkeypatch.setattr(text, "ENCODE_SEGMENTS", 2)        # as bbx 0.1 wrote
     data = PROSE * 3 + bytes(range(256)) + PROSE[::-1]
     payload = TEXT._encode_variant(TEXT._model()[0][variant], variant, data)
     assert payload[0] == variant | 0x10

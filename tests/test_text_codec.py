@@ -51,6 +51,7 @@ def test_roundtrip(data):
 @pytest.mark.parametrize("variant", [text.PLAIN, text.ADAPTIVE, text.BLEND])
 def test_both_variants_and_two_segments_roundtrip(monkeypatch, variant):
     monkeypatch.setattr(text, "SEGMENT_MIN", 700)
+    monkeypatch.setattr(text, "ENCODE_SEGMENTS", 2)        # as bbx 0.1 wrote
     coder = TEXT._model()[0][variant]
     data = PROSE + bytes(range(256)) + PROSE[::-1]
     payload = TEXT._encode_variant(coder, variant, data)
@@ -149,6 +150,7 @@ def test_threaded_segments_equal_sequential_coding(monkeypatch):
     segment alone, one after the other (no shared state between threads)."""
     from cython_ans import Message
     monkeypatch.setattr(text, "SEGMENT_MIN", 500)
+    monkeypatch.setattr(text, "ENCODE_SEGMENTS", 2)        # as bbx 0.1 wrote
     coder = TEXT._model()[0][text.BLEND]
     data = PROSE * 2
     half = len(data) // 2

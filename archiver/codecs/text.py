@@ -8,8 +8,11 @@ Payload (all integers little-endian):
     if n > 1: n x (u64 raw size, u64 message size)
     the n rANS messages (cython_ans Message.to_bytes, seed 0), one per segment; with n = 1 the
     message is the rest of the payload and holds the whole chunk
-Segments are coded independently so that large chunks use both cores (one thread each); small
-inputs are one segment. Decoding pops exactly each segment's size and then checks that its
+Segments are coded independently; bbx 0.1 wrote two for chunks of 512 KiB or more so that
+one chunk used both cores. Chunks are now coded in parallel by the container's worker pool
+(archiver/container/pool.py), which gives the speed without the split's size cost
+(benchmarks/bench_text_split.py), so the encoder writes one segment (ENCODE_SEGMENTS) and
+the decoder still reads two. Decoding pops exactly each segment's size and then checks that its
 message is back at the encoder's starting point (the initial bits it drew, and nothing else):
 damage anywhere in a message shows up there and raises CorruptChunk.
 
@@ -46,8 +49,9 @@ MATCH_WEIGHTS = tuple(0 if n < 6 else 16 + 16 * (n - 6) for n in range(32))   # 
 MATCH_RWEIGHTS = tuple(16 + 64 * n for n in range(32))
 ENCODER_VARIANTS = (PLAIN, BLEND)
 TRY_BOTH_BELOW = 16 << 10      # small inputs: code with both variants, keep the smaller
-SEGMENT_MIN = 256 << 10        # inputs of 2 x this or more are split for two threads
-MAX_SEGMENTS = 2
+SEGMENT_MIN = 256 << 10        # inputs of ENCODE_SEGMENTS x this or more are split
+ENCODE_SEGMENTS = 1            # segments the encoder writes (2 in bbx 0.1; see above)
+MAX_SEGMENTS = 2               # segments a payload may have (format)
 SEGMENT = struct.Struct("<QQ")
 class TextCodec(Codec):
     codec_id = 0x10
@@ -89,18 +93,19 @@ class TextCodec(Codec):
     def encode(self, data: bytes, level: int, progress: Progress = None) -> bytes:
         coders, _ = self._model()
         variants = ENCODER_VARIANTS if len(data) < TRY_BOTH_BELOW else ENCODER_VARIANTS[-1:]
-        return min((self._encode_variant(coders[v], v, data) for v in variants), key=len)
+        return min((self._encode_variant(coders[v], v, data, progress) for v in variants),
+                   key=len)
 
     @staticmethod
-    def _encode_variant(coder, variant: int, data: bytes) -> bytes:
+    def _encode_variant(coder, variant: int, data: bytes, progress: Progress = None) -> bytes:
         from cython_ans import Message
-        n = MAX_SEGMENTS if len(data) >= MAX_SEGMENTS * SEGMENT_MIN else 1
+        n = ENCODE_SEGMENTS if len(data) >= ENCODE_SEGMENTS * SEGMENT_MIN else 1
         cuts = [len(data) * k // n for k in range(n + 1)]
         pieces = [data[cuts[k]:cuts[k + 1]] for k in range(n)]
 
         def one(piece: bytes) -> bytes:
             msg = Message(seed=SEED)
-            coder.encode(piece, msg)
+            coder.encode(piece, msg, progress if n == 1 else None)
             return msg.to_bytes()
 
         if n == 1:
@@ -145,7 +150,7 @@ class TextCodec(Codec):
 
         def one(job) -> bytes:
             msg, raw = job
-            out = coder.decode(msg, raw)
+            out = coder.decode(msg, raw, progress if n == 1 else None)
             if not message_is_initial(msg):
                 raise CorruptChunk("text codec: payload does not decode cleanly (damaged data)")
             return out

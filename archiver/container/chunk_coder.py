@@ -5,24 +5,29 @@ therefore used only where it beats zstd, and nothing is ever stored larger than 
 Model codecs are slow (tens to hundreds of KB/s), so on a large chunk each first codes a
 sample (the chunk's first SAMPLE_BYTES) and zstd codes the same sample: like with like. The
 model runs on the whole chunk only if its sample payload is at most SCREEN_MARGIN times zstd's.
-zstd gains more than a model from a longer input, so the margin is below what a whole-chunk
-win needs: it was measured on held-out folders (benchmarks/screen_check.py) as the largest
-sample ratio at which the model still won on the whole chunk, so the screen throws away no
-measured win.
+The margin was measured with benchmarks/screen_check.py: on held-out tune files the model won
+on the whole chunk at sample ratios up to 1.017 (the whole chunk's ratio differs from the
+sample's, either way), plus 0.02 of allowance. On other held-out folders this screen threw away no win (the
+old one, model rate on the sample against zstd on the whole chunk, threw away 4 of 22) and
+ran the model in vain on 4 chunks of 26 (time only: the smaller payload is kept anyway).
 
-The functions at the end are what a pool worker runs (archiver/container/pool.py): the coder
-is built once per worker, its weights hash-checked against the ones the writer records."""
+The functions at the end are what a worker runs (archiver/container/pool.py, or a Dask worker
+through archiver/container/cluster.py): the coder is built once per process and settings, its
+weights hash-checked against the ones the writer records."""
 from __future__ import annotations
 
+import hashlib
+import threading
 from dataclasses import dataclass, field
 
 from archiver.codecs import registry
 from archiver.codecs.base import Codec, Progress
 from archiver.container.router import OTHER
-from archiver.errors import UnknownCodecName
+from archiver.container.records import display
+from archiver.errors import InputError, MissingWeights, UnknownCodecName
 
 SAMPLE_BYTES = 64 << 10       # what accepts() sees, and the size of the screening sample
-SCREEN_MARGIN = 1.10          # model sample payload / zstd sample payload; see the docstring
+SCREEN_MARGIN = 1.04          # model sample payload / zstd sample payload; see the docstring
 STORE_ID, ZSTD_ID = 0x00, 0x01
 
 
@@ -106,30 +111,62 @@ class ChunkCoder:
         return best_id, best
 
 
-# -- what a pool worker runs ------------------------------------------------------------------
+# -- what a worker runs (a local pool process, a thread, or a Dask worker) ------------------
 
-def worker_coder(level: int, allowed: set[int] | None,
-                 expected: dict[int, tuple[str, ...]]) -> ChunkCoder:
-    """A coder whose models are loaded and hash-checked: the one the writer would use. Refused
-    when this machine's weights differ from the writer's (it records their hashes)."""
-    from archiver.errors import MissingWeights
-    coder = ChunkCoder(level, allowed=allowed)
-    if coder.hashes != expected:
-        raise MissingWeights("worker", f"its model weights {coder.hashes} differ from the "
-                                       f"writer's {expected}; install the same bbx everywhere")
+_coders: dict = {}
+_coders_lock = threading.Lock()
+
+
+def coder_for(level: int, allowed: set[int] | None,
+              expected: dict[int, tuple[str, ...]]) -> ChunkCoder:
+    """This process's coder for these settings, built once (models loaded and hash-checked
+    here). Refused when this machine's weights differ from the writer's, which records
+    their hashes in the header."""
+    key = (level, None if allowed is None else tuple(sorted(allowed)),
+           tuple(sorted(expected.items())), tuple(map(id, registry.all_codecs())))
+    with _coders_lock:
+        coder = _coders.get(key)
+        if coder is None:
+            coder = ChunkCoder(level, allowed=allowed)
+            if coder.hashes != expected:
+                raise MissingWeights("worker", f"its model weights {coder.hashes} differ from "
+                                               f"the writer's {expected}; install the same bbx "
+                                               "everywhere")
+            _coders[key] = coder
     return coder
 
 
-def init_encoder(level: int, allowed: set[int] | None, expected: dict[int, tuple[str, ...]]) -> None:
-    """A pool worker's initializer: its coder, built once."""
-    from archiver.container.pool import worker_state
-    worker_state()["coder"] = worker_coder(level, allowed, expected)
+def read_pieces(pieces: list[tuple[bytes, int, int]], digest: bytes) -> bytes:
+    """A chunk's bytes read from (path, offset, length) pieces, refused unless they hash to
+    what the writer read (a file changed meanwhile, or is another file on this machine)."""
+    parts = []
+    for source, offset, length in pieces:
+        try:
+            with open(source, "rb") as f:
+                f.seek(offset)
+                data = f.read(length)
+        except OSError as exc:
+            raise InputError(display(source), f"{exc.strerror} (on a worker: is the path "
+                                              "shared?)") from None
+        if len(data) != length:
+            raise InputError(display(source), "changed while being archived")
+        parts.append(data)
+    raw = b"".join(parts)
+    if hashlib.sha256(raw).digest() != digest:
+        raise InputError(display(pieces[0][0]), "a worker read other bytes than the writer "
+                                                "(changed while being archived, or not the "
+                                                "same file on the worker)")
+    return raw
 
 
-def encode_task(seq: int, raw: bytes, first_path: str, content_class: str) -> tuple[int, bytes, list[str]]:
-    """(codec id, payload, warnings) for one chunk, in a pool worker."""
-    from archiver.container.pool import task_progress, worker_state
+def encode_chunk(seq: int, data, digest: bytes | None, first_path: str, content_class: str,
+                 level: int, allowed: set[int] | None,
+                 expected: dict[int, tuple[str, ...]]) -> tuple[int, bytes, list[str]]:
+    """(codec id, payload, warnings) for chunk `seq`: `data` is its bytes, or with `digest`
+    the pieces to read them from."""
+    from archiver.container.pool import task_progress
+    raw = data if digest is None else read_pieces(data, digest)
     warnings: list[str] = []
-    codec_id, payload = worker_state()["coder"].code(raw, first_path, content_class,
-                                                     task_progress(seq), warnings.append)
+    codec_id, payload = coder_for(level, allowed, expected).code(
+        raw, first_path, content_class, task_progress(seq), warnings.append)
     return codec_id, payload, warnings

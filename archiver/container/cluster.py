@@ -17,64 +17,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 import uuid
 import warnings
 
-from archiver.container.chunk_coder import ChunkCoder, worker_coder
+from archiver.container.chunk_coder import encode_chunk
 from archiver.container.pool import Pool, Task
-from archiver.errors import ClusterError, InputError
+from archiver.errors import ClusterError
 
 CONNECT_TIMEOUT = "10s"
-_coders: dict = {}
-_lock = threading.Lock()
-
-
-def _coder(level: int, allowed, expected) -> ChunkCoder:
-    """This worker process's coder for these settings, built once."""
-    key = (level, None if allowed is None else tuple(sorted(allowed)),
-           tuple(sorted(expected.items())))
-    with _lock:
-        coder = _coders.get(key)
-        if coder is None:
-            coder = _coders[key] = worker_coder(level, allowed, expected)
-    return coder
-
-
-def _read_pieces(pieces, digest: bytes) -> bytes:
-    parts = []
-    for source, offset, length in pieces:
-        try:
-            with open(source, "rb") as f:
-                f.seek(offset)
-                data = f.read(length)
-        except OSError as exc:
-            raise InputError(source.decode(errors="replace"), f"{exc.strerror} (on a Dask "
-                             "worker: is the path shared?)") from None
-        if len(data) != length:
-            raise InputError(source.decode(errors="replace"), "changed while being archived")
-        parts.append(data)
-    raw = b"".join(parts)
-    if hashlib.sha256(raw).digest() != digest:
-        raise InputError(pieces[0][0].decode(errors="replace"),
-                         "the worker read other bytes than the writer (changed while being "
-                         "archived, or not the same file on the worker)")
-    return raw
-
-
-def dask_encode(raw_or_pieces, digest: bytes | None, first_path: str, content_class: str,
-                level: int, allowed, expected) -> tuple[int, bytes, list[str]]:
-    """(codec id, payload, warnings) for one chunk, on a Dask worker."""
-    raw = raw_or_pieces if digest is None else _read_pieces(raw_or_pieces, digest)
-    warnings: list[str] = []
-    codec_id, payload = _coder(level, allowed, expected).code(raw, first_path, content_class,
-                                                              None, warnings.append)
-    return codec_id, payload, warnings
-
-
 class DaskPool(Pool):
-    def __init__(self, scheduler, level: int, allowed, expected: dict, progress=None, *,
-                 shared: bool = False, in_flight: int | None = None):
+    def __init__(self, scheduler, settings: tuple, progress=None, *, shared: bool = False,
+                 in_flight: int | None = None):
         try:
             from distributed import Client
         except ImportError:
@@ -90,7 +43,7 @@ class DaskPool(Pool):
         workers = max(1, sum(self.client.nthreads().values()))
         super().__init__(workers, engine="thread", progress=progress,
                          in_flight=in_flight or 2 * workers + 2)
-        self.settings = (level, allowed, expected)
+        self.settings = settings          # (level, allowed codec ids, model hashes)
         self.shared = shared
         self.run = uuid.uuid4().hex[:12]
         self.executor = self.client       # map() starts nothing: the cluster runs already
@@ -99,10 +52,10 @@ class DaskPool(Pool):
                   cut) -> Task:
         if self.shared:
             pieces = [(os.path.abspath(src), offset, n) for src, offset, n in pieces]
-            return Task(dask_encode, (pieces, hashlib.sha256(raw).digest(), first_path,
-                                      content_class), len(raw), content_class, cut)
-        return Task(dask_encode, (raw, None, first_path, content_class), len(raw),
-                    content_class, cut)
+            return Task(encode_chunk, (seq, pieces, hashlib.sha256(raw).digest(), first_path,
+                                       content_class, *self.settings), len(raw), content_class, cut)
+        return Task(encode_chunk, (seq, raw, None, first_path, content_class, *self.settings),
+                    len(raw), content_class, cut)
 
     def _submit(self, task: Task, seq: int):
         self.tracker.tasks[seq] = [task, 0]
@@ -111,7 +64,7 @@ class DaskPool(Pool):
         # elsewhere. Scattered data would die with its worker and cancel the chunk.
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*large graph.*")
-            return self.client.submit(task.fn, *task.args, *self.settings, pure=False,
+            return self.client.submit(task.fn, *task.args, pure=False,
                                       key=f"bbx-chunk-{self.run}-{seq}")
 
     def _wait(self, futures: list) -> set:

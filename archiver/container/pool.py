@@ -74,17 +74,14 @@ class NoProgress:
 
 # -- worker side -------------------------------------------------------------------------------
 
-_send: Callable[[int, int], None] = lambda seq, n: None
-_worker_state: dict = {}       # what a worker's initializer loaded (models), by purpose
+_send: Callable[[int, int], None] = lambda seq, n: None     # a worker's progress queue
+_inline = threading.local()     # a task run in the caller's thread reports there directly
 
 
 def task_progress(seq: int) -> Callable[[int], None]:
     """The `progress(n)` callback a codec gets for task `seq` in this worker."""
-    return lambda n: _send(seq, n)
-
-
-def worker_state() -> dict:
-    return _worker_state
+    send = getattr(_inline, "send", None) or _send
+    return lambda n: send(seq, n)
 
 
 class _Throttled:
@@ -147,7 +144,9 @@ class _Tracker:
 
 
 class Pool:
-    """`map(tasks)` runs tasks on `jobs` workers and yields (task, done future) in order."""
+    """`map(tasks)` runs tasks on `jobs` workers and yields (task, done future) in order.
+    `init(*initargs)` runs once in each worker process before its first task (to load the
+    models there once), and in the caller before a task runs there."""
 
     def __init__(self, jobs: int | None = None, *, engine: str | None = None,
                  init: Callable | None = None, initargs: tuple = (), progress=None,
@@ -166,7 +165,6 @@ class Pool:
 
     def _init_here(self) -> None:
         if not self._inline_ready:
-            _worker_state.clear()
             if self.init is not None:
                 self.init(*self.initargs)
             self._inline_ready = True
@@ -182,22 +180,22 @@ class Pool:
                 self.jobs, mp_context=ctx, initializer=_init_worker,
                 initargs=(self.queue, self.init, self.initargs, threads))
         elif engine == "thread":                   # threads share the caller's models
-            global _send
             self.queue = queue.Queue()
-            _send = _Throttled(self.queue)
+            throttled = _Throttled(self.queue)
             self._init_here()
-            self.executor = cf.ThreadPoolExecutor(self.jobs)
-        self.started = engine
+            self.executor = cf.ThreadPoolExecutor(
+                self.jobs, initializer=lambda: setattr(_inline, "send", throttled))
 
     def _submit_inline(self, task: Task, seq: int) -> cf.Future:
-        global _send
         self._init_here()
-        _send = self.tracker.add                   # the caller's thread: advance directly
         fut = cf.Future()
+        _inline.send = self.tracker.add
         try:
             fut.set_result(task.fn(*task.args))
         except Exception as exc:  # noqa: BLE001 - handed back like a worker's failure
             fut.set_exception(exc)
+        finally:
+            _inline.send = None
         return fut
 
     def _submit(self, task: Task, seq: int) -> cf.Future:

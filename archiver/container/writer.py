@@ -20,8 +20,8 @@ import zstandard
 
 from archiver.codecs import registry
 from archiver.container import layout, router
-from archiver.container.chunk_coder import (STORE_ID, ZSTD_ID, ChunkCoder, encode_task,
-                                            init_encoder, resolve)
+from archiver.container.chunk_coder import (STORE_ID, ZSTD_ID, ChunkCoder, coder_for,
+                                            encode_chunk, resolve)
 from archiver.container.pool import NoProgress, Pool, Task
 from archiver.container.records import DIRECTORY, FILE, SYMLINK, ChunkInfo, Entry, display
 from archiver.container.scanner import Excluder, Item, scan
@@ -149,9 +149,16 @@ class _Chunker:
         return out
 
 
-def local_task(seq: int, raw: bytes, pieces, first_path: str, content_class: str, cut: _Cut) -> Task:
-    """A chunk sent to a worker as bytes."""
-    return Task(encode_task, (seq, raw, first_path, content_class), len(raw), content_class, cut)
+class _LocalTasks:
+    """Makes the task of a chunk sent to a local worker as bytes."""
+
+    def __init__(self, settings: tuple):
+        self.settings = settings
+
+    def __call__(self, seq: int, raw: bytes, pieces, first_path: str, content_class: str,
+                 cut: _Cut) -> Task:
+        return Task(encode_chunk, (seq, raw, None, first_path, content_class, *self.settings),
+                    len(raw), content_class, cut)
 
 
 class _Blocks:
@@ -209,20 +216,24 @@ def write_archive(output: str | bytes, inputs: list, *, level: int = DEFAULT_LEV
     if os.path.lexists(out_path) and not force:
         raise WouldOverwrite(report.path)
     coder = ChunkCoder(level, warn, allowed, report.notes.append)
+    settings = (level, allowed, coder.hashes)      # a worker's coder is built from these
     if scheduler is not None:
         from archiver.container.cluster import DaskPool
-        pool = DaskPool(scheduler, level, allowed, coder.hashes, progress, shared=shared)
+        pool = DaskPool(scheduler, settings, progress, shared=shared)
+        make_task = pool.make_task
     else:
-        pool = Pool(jobs, init=init_encoder, initargs=(level, allowed, coder.hashes),
-                    progress=progress)
+        pool = Pool(jobs, init=coder_for, initargs=settings, progress=progress)
+        make_task = _LocalTasks(settings)
     try:
-        _write_tmp(out_path, inputs, exclude, coder, pool, chunk_size, progress, report)
+        _write_tmp(out_path, inputs, exclude, coder, pool, make_task, chunk_size, progress,
+                   report)
     finally:
         pool.close(cancel=True)             # no-op when the pool finished its work
     return report
 
 
-def _write_tmp(out_path: bytes, inputs, exclude, coder, pool, chunk_size, progress, report):
+def _write_tmp(out_path: bytes, inputs, exclude, coder, pool, make_task, chunk_size, progress,
+               report):
     """Write to a temporary file beside the output, renamed into place when complete."""
     warn = report.warnings.append
     out_dir = os.path.dirname(os.path.abspath(out_path))
@@ -237,7 +248,7 @@ def _write_tmp(out_path: bytes, inputs, exclude, coder, pool, chunk_size, progre
             if os.path.exists(out_path):
                 skip.add(_inode(os.stat(out_path)))
             items = scan(inputs, Excluder(exclude), skip, warn)
-            _write(out, items, coder, pool, chunk_size, progress, report)
+            _write(out, items, coder, pool, make_task, chunk_size, progress, report)
             out.flush()
             os.fsync(out.fileno())
             report.output_bytes = out.tell()
@@ -261,13 +272,13 @@ def _umask() -> int:
     return mask
 
 
-def _write(out, items: list[Item], coder: ChunkCoder, pool, chunk_size: int, progress,
-           report: CreateReport) -> None:
+def _write(out, items: list[Item], coder: ChunkCoder, pool, make_task, chunk_size: int,
+           progress, report: CreateReport) -> None:
     reserved = layout.header_size(len(coder.possible_hashes()))
     out.write(bytes(reserved))
     files = _content_order(items)
     progress.start(len(files), sum(i.stat_size for _, i in files))
-    chunker = _Chunker(chunk_size, getattr(pool, "make_task", local_task))
+    chunker = _Chunker(chunk_size, make_task)
     blocks = _Blocks(out, report, progress)
     blocks.write_entries([i.entry for i in items if i.entry.type != FILE])  # dirs and links
     for task, result in pool.map(_read(files, chunker, chunk_size, report.warnings.append)):
