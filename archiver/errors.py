@@ -111,7 +111,12 @@ class ClusterError(BBXError):
     exit_code = 24
 
 
+class WorkerDied(BBXError):
+    """a worker process died while coding a chunk ({}); out of memory? try fewer --jobs"""
+    exit_code = 25
+
+
 ALL_ERRORS = [InputNotFound, InputError, OutputError, WouldOverwrite, NotAnArchive,
               UnsupportedVersion, UnsupportedFeature, CorruptArchive, CorruptChunk,
               DigestMismatch, UnknownCodec, UnknownCodecName, MissingWeights, UnsafePath, MemberNotFound,
-              LimitExceeded, ClusterError]
+              LimitExceeded, ClusterError, WorkerDied]

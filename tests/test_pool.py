@@ -176,3 +176,18 @@ def test_damaged_chunk_reported_the_same_when_decoding_ahead(tmp_path):
     assert outcomes[0] == outcomes[1] and outcomes[0][0][0] is CorruptChunk
     assert "chunk 3" in outcomes[0][0][1]
     assert snapshot(tmp_path / "out1") == snapshot(tmp_path / "out2")
+
+
+def _die(i: int) -> int:
+    if i == 3:
+        os._exit(9)                     # as the kernel's OOM killer would end it
+    time.sleep(0.05)
+    return i
+
+
+def test_a_worker_that_dies_is_one_clear_error():
+    from archiver.errors import WorkerDied
+    tasks = (Task(_die, (i,), size=1 << 20) for i in range(8))
+    with pytest.raises(WorkerDied, match="try fewer --jobs"):
+        for _ in Pool(2, engine="process").map(tasks):
+            pass

@@ -28,7 +28,10 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterable, Iterator
+
+from archiver.errors import WorkerDied
 
 PROGRESS_INTERVAL = 0.25        # seconds between a worker's progress messages
 POLL = 0.1                      # how often the caller drains progress while it waits
@@ -256,6 +259,8 @@ class Pool:
                         if f in done:
                             self.tracker.finish(s)
                 self._drain()
+                if isinstance(fut, cf.Future) and isinstance(fut.exception(), BrokenProcessPool):
+                    raise WorkerDied(str(fut.exception()).split(".")[0]) from None
                 window.popleft()
                 self.tracker.finish(head_seq)
                 yield head, fut
