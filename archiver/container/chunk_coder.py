@@ -40,6 +40,9 @@ class ChunkCoder:
     note: object = lambda msg: None          # information only (e.g. weights not installed)
     model_codecs: list[Codec] = field(default_factory=list)
     hashes: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    # Model codecs that would be tried but cannot run here (weights missing or damaged), with
+    # why; the first chunk they would have served warns once, so this is never silent.
+    unusable: dict[int, tuple[Codec, str]] = field(default_factory=dict)
 
     def __post_init__(self):
         self.use_zstd = self.allowed is None or ZSTD_ID in self.allowed
@@ -52,9 +55,17 @@ class ChunkCoder:
             try:
                 self.hashes[codec.codec_id] = tuple(codec.model_hashes())
             except Exception as exc:  # noqa: BLE001 - any failure means "not usable here"
-                self.note(f"codec {codec.name} not used: {exc}")
+                self.unusable[codec.codec_id] = (codec, str(exc))
                 continue
             self.model_codecs.append(codec)
+
+    def _warn_unusable(self, content_class: str) -> None:
+        for cid, (codec, why) in list(self.unusable.items()):
+            classes = codec.content_classes
+            if classes is None or content_class in classes:
+                del self.unusable[cid]           # once per archive
+                self.warn(f"the {codec.name} codec cannot run, so {content_class} files went "
+                          f"to zstd: {why}")
 
     def possible_hashes(self) -> set[str]:
         return {h for hs in self.hashes.values() for h in hs}
@@ -68,6 +79,7 @@ class ChunkCoder:
             if len(zstd) < len(best):
                 best_id, best = ZSTD_ID, zstd
         sample = raw[:SAMPLE_BYTES]
+        self._warn_unusable(content_class)
         for codec in self.model_codecs:
             classes = codec.content_classes
             if classes is not None and content_class not in classes:
