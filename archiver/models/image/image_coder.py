@@ -180,12 +180,8 @@ def encode_image(rt: ImageRuntime, msg, planes: np.ndarray, scheme: int = BITSWA
     if scheme not in SCHEMES:
         raise ValueError(f"unknown coding scheme {scheme!r}")
     channels = planes.shape[0]
-    rgb = _rgb(planes)
-    g = Geometry(rgb.shape[0], rgb.shape[1])
-    canvas = g.canvas()
-    c = arch.CONTEXT
-    canvas[c:c + g.nby * B, c:c + g.nbx * B] = np.pad(
-        rgb, ((0, g.nby * B - g.h), (0, g.nbx * B - g.w), (0, 0)), mode="edge")
+    g = Geometry(planes.shape[1], planes.shape[2])
+    canvas = _filled_canvas(g, _rgb(planes))
     for idx in reversed(g.wavefronts()):
         _encode_wavefront(rt, msg, g.inputs(canvas, idx), g.extent(idx), channels, scheme)
         if done is not None:
@@ -210,3 +206,46 @@ def decode_image(rt: ImageRuntime, msg, channels: int, h: int, w: int, scheme: i
     c = arch.CONTEXT
     out = canvas[c:c + h, c:c + w].transpose(2, 0, 1)
     return np.ascontiguousarray(out[:channels])
+
+
+def _filled_canvas(g: Geometry, rgb: np.ndarray) -> np.ndarray:
+    canvas = g.canvas()
+    c = arch.CONTEXT
+    canvas[c:c + g.nby * B, c:c + g.nbx * B] = np.pad(
+        rgb, ((0, g.nby * B - g.h), (0, g.nbx * B - g.w), (0, 0)), mode="edge")
+    return canvas
+
+
+def code_length(rt: ImageRuntime, planes: np.ndarray, rng: np.random.Generator,
+                batch: int = 256) -> float:
+    """Bits of the image under the model: the discretised -ELBO of its blocks with z drawn from
+    the posterior chain, counting only the coded pixels. A chained message grows by this (in
+    expectation) plus the initial bits paid once."""
+    from archiver.entropy import logistic_codelength
+    from archiver.models.image.codelength import sample_bins
+    channels = planes.shape[0]
+    g = Geometry(planes.shape[1], planes.shape[2])
+    canvas = _filled_canvas(g, _rgb(planes))
+    total = 0.0
+    blocks = np.arange(g.nblocks)
+    for s in range(0, g.nblocks, batch):
+        idx = blocks[s:s + batch]
+        inp, ext = g.inputs(canvas, idx), g.extent(idx)
+        q = rt.q1(inp)
+        zs = []
+        for i in range(1, rt.cfg.levels + 1):
+            if i > 1:
+                q = rt.q_next(i - 1, zs[-1])
+            zs.append(sample_bins(q, rng))
+            total -= logistic_codelength(zs[-1], q.loc, q.scale_idx, LB, LATENT_PRECISION)
+        top = rt.p_top(zs[-1].shape)
+        total += logistic_codelength(zs[-1], top.loc, top.scale_idx, LB, LATENT_PRECISION)
+        for i in range(1, rt.cfg.levels):
+            p = rt.p_prev(i, zs[i])
+            total += logistic_codelength(zs[i - 1], p.loc, p.scale_idx, LB, LATENT_PRECISION)
+        y, base2 = rt.ar_raw(inp, rt.trunk(inp, zs[0]))
+        x = inp.pixels()
+        p = rt.ar_params(y, base2, x)
+        m = _coded_mask(ext, channels)
+        total += logistic_codelength(x[m], p.loc[m], p.scale_idx[m], 256, PIXEL_PRECISION)
+    return total
