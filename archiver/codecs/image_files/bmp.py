@@ -1,0 +1,6 @@
+def decompose(data):
+    return None
+
+
+def rebuild(planes, alpha, body):
+    raise NotImplementedError
