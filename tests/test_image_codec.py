@@ -79,6 +79,9 @@ def _rebuild(planes, alpha, side: bytes) -> bytes:
 PNM_FORMATS = SimpleNamespace(decompose=_decompose, rebuild=_rebuild)
 
 
+REAL_FORMATS = image_codec.formats
+
+
 @pytest.fixture(autouse=True)
 def pnm_formats(monkeypatch):
     monkeypatch.setattr(image_codec, "formats", lambda: PNM_FORMATS)
@@ -188,6 +191,18 @@ def test_damage_is_refused():
         codec.decode(payload, len(data) + 1)            # side bytes rebuild a different size
 
 
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA"])
+def test_png_files_by_pillow_round_trip_with_image_files(monkeypatch, tmp_path, mode):
+    """The real image_files: PNGs written by Pillow come back byte for byte."""
+    from PIL import Image
+    monkeypatch.setattr(image_codec, "formats", REAL_FORMATS)
+    img = photo(35, 41, seed=11)
+    px = {"RGB": img, "RGBA": np.concatenate([img, img[:, :, :1]], 2), "L": img[:, :, 0],
+          "LA": img[:, :, :2]}[mode]
+    Image.fromarray(np.ascontiguousarray(px), mode).save(tmp_path / "x.png")
+    round_trip((tmp_path / "x.png").read_bytes())
+
+
 def test_not_an_exact_image_is_not_applicable():
     with pytest.raises(NotApplicable):
         image_codec.IMAGE.encode(b"P6\n4 4\n255\n" + b"\0" * 10, 19)     # truncated
@@ -233,11 +248,14 @@ def test_damaged_image_chunk_is_named_and_other_files_extract(tmp_path):
 
 
 _THREADS_SCRIPT = """
-import hashlib, sys
+import hashlib, os, sys
 sys.path.insert(0, {tests!r})
 import test_image_codec as t
+from threadpoolctl import threadpool_limits
 from archiver.codecs import image as ic
 ic.formats = lambda: t.PNM_FORMATS
+ic.runtime()                          # (it sets one BLAS thread: set the count under test)
+threadpool_limits(int(os.environ["OPENBLAS_NUM_THREADS"]), user_api="blas")
 print(hashlib.sha256(ic.IMAGE.encode(t.ppm(t.photo(40, 72, seed=10)), 19)).hexdigest())
 """
 

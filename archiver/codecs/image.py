@@ -50,6 +50,11 @@ def runtime():
     global _runtime
     with _lock:
         if _runtime is None:
+            # The networks run tiny GEMMs (one wavefront of blocks): BLAS threads only spin,
+            # up to 7x the wall time on a busy machine (measured), so this process keeps one;
+            # parallelism is across files (the pipeline's workers). Exact at any count.
+            from threadpoolctl import threadpool_limits
+            threadpool_limits(1, user_api="blas")
             from archiver.models import weights
             from archiver.models.image import weights_io
             from archiver.models.image.model import ImageRuntime
