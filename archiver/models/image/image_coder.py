@@ -22,7 +22,7 @@ import numpy as np
 
 from archiver.models.image import arch
 from archiver.models.image.model import (LATENT_PRECISION, PIXEL_PRECISION, BlockInputs,
-                                         ImageRuntime, Params)
+                                         ImageRuntime, Params, s2d)
 
 BITSWAP, BBANS = 0, 1
 SCHEMES = {BITSWAP: "bit-swap", BBANS: "bb-ans"}
@@ -132,10 +132,13 @@ def _pop_pixels(rt: ImageRuntime, msg, inp: BlockInputs, z1: np.ndarray, ext: np
 
 
 def _encode_wavefront(rt: ImageRuntime, msg, inp: BlockInputs, ext: np.ndarray, channels: int,
-                      scheme: int) -> None:
+                      scheme: int, q1: Params | None = None) -> None:
+    """q1: the blocks' q(z_1|x) if already known (the encoder computes it for many blocks
+    at once: it reads only the block's own pixels)."""
     levels = rt.cfg.levels
+    q1 = rt.q1(inp) if q1 is None else q1
     if scheme == BBANS:          # Algorithm 1: all latents popped first, then everything pushed
-        zs = [_pop(msg, rt.q1(inp), LB, LATENT_PRECISION)]
+        zs = [_pop(msg, q1, LB, LATENT_PRECISION)]
         for i in range(1, levels):
             zs.append(_pop(msg, rt.q_next(i, zs[-1]), LB, LATENT_PRECISION))
         _push_pixels(rt, msg, inp, zs[0], ext, channels)
@@ -143,7 +146,7 @@ def _encode_wavefront(rt: ImageRuntime, msg, inp: BlockInputs, ext: np.ndarray, 
             _push(msg, zs[i - 1], rt.p_prev(i, zs[i]), LB, LATENT_PRECISION)
         _push(msg, zs[-1], rt.p_top(zs[-1].shape), LB, LATENT_PRECISION)
         return
-    z = _pop(msg, rt.q1(inp), LB, LATENT_PRECISION)          # Algorithm 2
+    z = _pop(msg, q1, LB, LATENT_PRECISION)                  # Algorithm 2
     _push_pixels(rt, msg, inp, z, ext, channels)
     for i in range(1, levels):
         z_next = _pop(msg, rt.q_next(i, z), LB, LATENT_PRECISION)
@@ -174,6 +177,19 @@ def _decode_wavefront(rt: ImageRuntime, msg, inp: BlockInputs, ext: np.ndarray, 
     _push(msg, z, rt.q1(inp), LB, LATENT_PRECISION)
 
 
+def _q1_all(rt: ImageRuntime, g: Geometry, canvas: np.ndarray, batch: int = 256) -> Params:
+    """q(z_1|x) of every block (block-index order), in batches of whole-image blocks."""
+    c = arch.CONTEXT
+    img = canvas[c:c + g.nby * B, c:c + g.nbx * B]
+    blocks = img.reshape(g.nby, B, g.nbx, B, 3).transpose(0, 2, 4, 1, 3).reshape(-1, 3, B, B)
+    locs, scales = [], []
+    for s in range(0, g.nblocks, batch):
+        p = rt.q1(BlockInputs(s2d(blocks[s:s + batch].astype(np.int64)), None, None))
+        locs.append(p.loc)
+        scales.append(p.scale_idx)
+    return Params(np.concatenate(locs), np.concatenate(scales))
+
+
 def encode_image(rt: ImageRuntime, msg, planes: np.ndarray, scheme: int = BITSWAP,
                  done: Done = None) -> None:
     """Push the image planes (C, H, W) uint8, C in {1, 3}, onto msg."""
@@ -182,8 +198,10 @@ def encode_image(rt: ImageRuntime, msg, planes: np.ndarray, scheme: int = BITSWA
     channels = planes.shape[0]
     g = Geometry(planes.shape[1], planes.shape[2])
     canvas = _filled_canvas(g, _rgb(planes))
+    q1 = _q1_all(rt, g, canvas)
     for idx in reversed(g.wavefronts()):
-        _encode_wavefront(rt, msg, g.inputs(canvas, idx), g.extent(idx), channels, scheme)
+        _encode_wavefront(rt, msg, g.inputs(canvas, idx), g.extent(idx), channels, scheme,
+                          Params(q1.loc[idx], q1.scale_idx[idx]))
         if done is not None:
             done(len(idx))
 
