@@ -16,6 +16,11 @@ from typing import Callable, ClassVar, Optional
 Progress = Optional[Callable[[int], None]]
 
 
+class NotApplicable(Exception):
+    """Raised by encode() when the whole chunk turns out not to be for this codec (e.g. an
+    image file that cannot be rebuilt exactly): the chunk coder skips the codec silently."""
+
+
 def no_progress(n: int) -> None:
     """The progress callback used when nobody listens."""
 

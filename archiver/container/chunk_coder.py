@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from archiver.codecs import registry
-from archiver.codecs.base import Codec
-from archiver.container.router import OTHER
+from archiver.codecs.base import Codec, NotApplicable
+from archiver.container.router import OTHER, WHOLE_FILE
 from archiver.errors import UnknownCodecName
 
 SAMPLE_BYTES = 64 << 10       # what accepts() sees, and the size of the screening sample
@@ -87,11 +87,14 @@ class ChunkCoder:
             if not codec.accepts(sample, first_path):
                 continue
             try:
-                if len(raw) > 2 * SAMPLE_BYTES:
+                # a whole file's head is no sample of it (an image's head is not an image)
+                if len(raw) > 2 * SAMPLE_BYTES and content_class not in WHOLE_FILE:
                     guess = len(codec.encode(sample, self.level)) * len(raw) / len(sample)
                     if guess > SCREEN_SLACK * len(best):
                         continue
                 payload = codec.encode(raw, self.level)
+            except NotApplicable:
+                continue
             except Exception as exc:  # noqa: BLE001 - a failing model must not lose the archive
                 self.warn(f"codec {codec.name} failed on a chunk starting with {first_path} "
                           f"({type(exc).__name__}: {exc}); used {registry.get(best_id).name}")

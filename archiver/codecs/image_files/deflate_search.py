@@ -1,0 +1,189 @@
+"""Finding the deflate parameters that reproduce a given raw deflate stream exactly.
+
+A stream is rebuilt either by one compressor of the zlib family (stock zlib or zlib-ng, with
+level, window bits, memLevel and strategy) or, when it is made only of stored blocks, by its
+block lengths. The search reads the first block (deflate_probe) to rule out most settings,
+then compresses just enough input to emit the first block with each remaining candidate and
+keeps those whose output matches; survivors are confirmed on the whole stream in a fixed
+order. The order is fixed (the most common writers' settings first, ranked by the survey in
+benchmarks/png_rebuild_survey.py) rather than learned while running, so the parameters recorded
+for a file never depend on which files came before it or on the number of workers."""
+from __future__ import annotations
+
+import time
+import zlib
+from dataclasses import dataclass
+
+from zlib_ng import zlib_ng
+
+from archiver.codecs.image_files import deflate_probe
+
+ZLIB, ZLIB_NG = 0, 1
+LIBS = {ZLIB: zlib, ZLIB_NG: zlib_ng}
+DEFAULT, FILTERED, HUFFMAN_ONLY, RLE, FIXED = 0, 1, 2, 3, 4
+MODE_ZLIB, MODE_STORED = 0, 1
+_MIN_LOOKAHEAD = 262          # zlib's MAX_MATCH + MIN_MATCH + 1: the farthest reach is w - this
+
+# (lib, level, strategy) in the order tried: writers' defaults first (libpng and ImageMagick
+# through stock zlib, Pillow through zlib-ng, optipng's trials at level 9), then the rest.
+_PRIORITY = (
+    [(ZLIB_NG, 6, DEFAULT), (ZLIB, 6, FILTERED), (ZLIB, 9, FILTERED), (ZLIB, 6, DEFAULT),
+     (ZLIB, 9, DEFAULT), (ZLIB_NG, 9, DEFAULT), (ZLIB, 7, FILTERED), (ZLIB, 7, DEFAULT),
+     (ZLIB_NG, 1, DEFAULT)]
+    + [(lib, level, DEFAULT) for level in (1, 2, 3, 4, 5, 8) for lib in (ZLIB, ZLIB_NG)]
+    + [(ZLIB_NG, level, DEFAULT) for level in (7,)]
+    + [(lib, level, FILTERED) for level in (4, 5, 8) for lib in (ZLIB,)]
+    + [(ZLIB_NG, level, FILTERED) for level in range(1, 10)]
+    + [(lib, level, FIXED) for level in (6, 9, 1, 2, 3, 4, 5, 7, 8) for lib in (ZLIB, ZLIB_NG)]
+)
+_MEM_ORDER = (8, 9, 7, 6, 5, 4, 3, 2, 1)
+_WBITS_ORDER = (15, 14, 13, 12, 11, 10, 9)
+# Huffman-only and RLE ignore level and window (no matches beyond distance 1).
+_LEVEL_FREE = ((ZLIB, HUFFMAN_ONLY), (ZLIB_NG, HUFFMAN_ONLY), (ZLIB, RLE), (ZLIB_NG, RLE))
+
+
+@dataclass(frozen=True)
+class ZlibParams:
+    lib: int
+    level: int
+    wbits: int
+    mem_level: int
+    strategy: int
+
+
+@dataclass(frozen=True)
+class StoredParams:
+    lengths: tuple[int, ...]
+
+
+DeflateParams = ZlibParams | StoredParams
+
+
+def valid(p: ZlibParams) -> bool:
+    return (p.lib in LIBS and 0 <= p.level <= 9 and 9 <= p.wbits <= 15 and 1 <= p.mem_level <= 9
+            and p.strategy in (DEFAULT, FILTERED, HUFFMAN_ONLY, RLE, FIXED))
+
+
+def deflate(params: DeflateParams, data: bytes) -> bytes:
+    """The raw deflate stream of `data` under `params`."""
+    if isinstance(params, StoredParams):
+        return deflate_probe.stored_stream(list(params.lengths), data)
+    c = LIBS[params.lib].compressobj(params.level, zlib.DEFLATED, -params.wbits,
+                                     params.mem_level, params.strategy)
+    return c.compress(data) + c.flush()
+
+
+def _mem_levels(fb: deflate_probe.FirstBlock | None) -> tuple[int, ...]:
+    """memLevels whose symbol buffer (2^(m+6) - 1 symbols per block) fits the first block."""
+    if fb is None or fb.btype == 0 or fb.end_bit < 0:
+        return _MEM_ORDER
+    if fb.final:
+        return tuple(m for m in _MEM_ORDER if (1 << (m + 6)) - 1 >= fb.symbols)
+    return tuple(m for m in _MEM_ORDER if (1 << (m + 6)) - 1 == fb.symbols)
+
+
+def candidates(fb: deflate_probe.FirstBlock | None, size: int) -> list[ZlibParams]:
+    """Settings that could have written a stream whose first block is `fb`, most likely first."""
+    mems = _mem_levels(fb)
+    reach = fb.max_distance if fb else 0
+    wbits = [w for w in _WBITS_ORDER if (1 << w) - _MIN_LOOKAHEAD >= reach]
+    # Once the whole input fits in a window, a larger window changes nothing: keep the
+    # smallest such window and every smaller one the first block allows.
+    fits = [w for w in wbits if (1 << w) - _MIN_LOOKAHEAD >= size]
+    if fits:
+        wbits = [w for w in wbits if w <= min(fits)]
+        wbits.sort(reverse=True)
+    out: list[ZlibParams] = []
+    level_free = [ZlibParams(lib, 9, 15, m, s) for lib, s in _LEVEL_FREE for m in mems]
+    if fb is not None and fb.matches == 0:
+        out += [p for p in level_free if p.strategy == HUFFMAN_ONLY]
+    if fb is not None and fb.only_distance_one:
+        out += [p for p in level_free if p.strategy == RLE]
+    triples = list(_PRIORITY)
+    if fb is not None and fb.btype == 1:
+        triples.sort(key=lambda t: t[2] != FIXED)
+    for w in wbits:
+        for lib, level, strategy in triples:
+            if lib == ZLIB_NG and level == 1 and strategy != FIXED:
+                # zlib-ng's level 1 (deflate_quick) writes long fixed-code blocks.
+                if fb is not None and not (fb.btype == 1 and (fb.end_bit < 0 or fb.final)):
+                    continue
+                out += [ZlibParams(lib, level, w, m, strategy) for m in _MEM_ORDER]
+                continue
+            out += [ZlibParams(lib, level, w, m, strategy) for m in mems]
+    seen, unique = set(), []
+    for p in out + level_free:
+        if p not in seen:
+            seen.add(p)
+            unique.append(p)
+    return unique
+
+
+def _prefix_matches(p: ZlibParams, data: bytes, target: bytes, need: int, first_feed: int) -> bool:
+    """Compress until at least `need` output bytes came out (or all input went in) and compare
+    them with the target: the cheap test that rules out almost every wrong setting."""
+    c = LIBS[p.lib].compressobj(p.level, zlib.DEFLATED, -p.wbits, p.mem_level, p.strategy)
+    out, at, step = bytearray(), 0, max(first_feed, 1 << 14)
+    while at < len(data):
+        out += c.compress(data[at:at + step])
+        at += step
+        step *= 2
+        if out != target[:len(out)]:
+            return False
+        if len(out) >= need:
+            return True
+    out += c.flush()
+    return bytes(out) == target[:len(out)] and len(out) >= min(need, len(target))
+
+
+def _full_matches(p: ZlibParams, data: bytes, target: bytes) -> bool:
+    """The whole stream, compared as it comes out so a late mismatch still stops early."""
+    c = LIBS[p.lib].compressobj(p.level, zlib.DEFLATED, -p.wbits, p.mem_level, p.strategy)
+    got, step = 0, 1 << 20
+    for at in range(0, len(data), step):
+        piece = c.compress(data[at:at + step])
+        if piece != target[got:got + len(piece)]:
+            return False
+        got += len(piece)
+    piece = c.flush()
+    return got + len(piece) == len(target) and piece == target[got:]
+
+
+@dataclass
+class SearchStats:
+    tried: int = 0
+    confirmed: int = 0
+    seconds: float = 0.0
+    gave_up: bool = False
+
+
+def find(data: bytes, stream: bytes, budget: float = 3.0,
+         stats: SearchStats | None = None) -> DeflateParams | None:
+    """Parameters with deflate(params, data) == stream, or None (also when the first-block
+    tests run past `budget` seconds)."""
+    stats = stats if stats is not None else SearchStats()
+    start = time.perf_counter()
+    try:
+        lengths = deflate_probe.stored_blocks(stream)
+        if lengths is not None:
+            params = StoredParams(tuple(lengths))
+            return params if deflate(params, data) == stream else None
+        fb = deflate_probe.first_block(stream)
+        need = (fb.end_bit + 7) // 8 if fb is not None and fb.end_bit > 0 else 64
+        need = min(need, len(stream))
+        first_feed = (fb.out_length if fb is not None else 0) + (1 << 14)
+        survivors = []
+        for p in candidates(fb, len(data)):
+            if time.perf_counter() - start > budget:
+                stats.gave_up = True
+                break
+            stats.tried += 1
+            if _prefix_matches(p, data, stream, need, first_feed):
+                survivors.append(p)
+                # Confirm at once: the first survivor in priority order is the answer.
+                stats.confirmed += 1
+                if _full_matches(p, data, stream):
+                    return p
+        return None
+    finally:
+        stats.seconds = time.perf_counter() - start
