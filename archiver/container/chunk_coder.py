@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from archiver.codecs import registry
-from archiver.codecs.base import Codec, NotApplicable
+from archiver.codecs.base import Codec, Declined
 from archiver.container.router import OTHER, WHOLE_FILE
 from archiver.errors import UnknownCodecName
 
@@ -93,7 +93,7 @@ class ChunkCoder:
                     if guess > SCREEN_SLACK * len(best):
                         continue
                 payload = codec.encode(raw, self.level)
-            except NotApplicable:
+            except Declined:
                 continue
             except Exception as exc:  # noqa: BLE001 - a failing model must not lose the archive
                 self.warn(f"codec {codec.name} failed on a chunk starting with {first_path} "
