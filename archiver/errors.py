@@ -111,7 +111,12 @@ class LimitExceeded(BBXError):
     exit_code = 23
 
 
+class ClusterError(BBXError):
+    """cannot code on the Dask cluster {}: {}"""
+    exit_code = 24
+
+
 ALL_ERRORS = [InputNotFound, InputError, OutputError, WouldOverwrite, NotAnArchive,
               UnsupportedVersion, UnsupportedFeature, CorruptArchive, CorruptChunk,
               DigestMismatch, UnknownCodec, UnknownCodecName, MissingWeights, UnsafePath, MemberNotFound,
-              LimitExceeded]
+              LimitExceeded, ClusterError]
