@@ -24,16 +24,18 @@ DEFAULT, FILTERED, HUFFMAN_ONLY, RLE, FIXED = 0, 1, 2, 3, 4
 MODE_ZLIB, MODE_STORED = 0, 1
 _MIN_LOOKAHEAD = 262          # zlib's MAX_MATCH + MIN_MATCH + 1: the farthest reach is w - this
 
-# (lib, level, strategy) in the order tried: writers' defaults first (libpng and ImageMagick
-# through stock zlib, Pillow through zlib-ng, optipng's trials at level 9), then the rest.
+# (lib, level, strategy) in the order tried, ranked by how often each setting rebuilt the files
+# of benchmarks/png_rebuild_survey.py (libpng's default filtered strategy at 6 and 9, Pillow's
+# default strategy, ImageMagick at 7), stock zlib before zlib-ng (Pillow wheels that bundle
+# zlib-ng write with it), then the rest. The zlib header's level and window fields reorder this
+# per file (_hint_rank).
 _PRIORITY = (
-    [(ZLIB_NG, 6, DEFAULT), (ZLIB, 6, FILTERED), (ZLIB, 9, FILTERED), (ZLIB, 6, DEFAULT),
-     (ZLIB, 9, DEFAULT), (ZLIB_NG, 9, DEFAULT), (ZLIB, 7, FILTERED), (ZLIB, 7, DEFAULT),
-     (ZLIB_NG, 1, DEFAULT)]
-    + [(lib, level, DEFAULT) for level in (1, 2, 3, 4, 5, 8) for lib in (ZLIB, ZLIB_NG)]
-    + [(ZLIB_NG, level, DEFAULT) for level in (7,)]
-    + [(lib, level, FILTERED) for level in (4, 5, 8) for lib in (ZLIB,)]
-    + [(ZLIB_NG, level, FILTERED) for level in range(1, 10)]
+    [(ZLIB, 9, FILTERED), (ZLIB, 6, FILTERED), (ZLIB, 9, DEFAULT), (ZLIB, 7, FILTERED),
+     (ZLIB, 6, DEFAULT), (ZLIB_NG, 6, DEFAULT), (ZLIB_NG, 9, DEFAULT), (ZLIB, 7, DEFAULT)]
+    + [(ZLIB, level, FILTERED) for level in (4, 5, 8)]
+    + [(ZLIB, level, DEFAULT) for level in (1, 2, 3, 4, 5, 8)]
+    + [(ZLIB_NG, level, DEFAULT) for level in (1, 2, 3, 4, 5, 7, 8)]
+    + [(ZLIB_NG, level, FILTERED) for level in (6, 9, 1, 2, 3, 4, 5, 7, 8)]
     + [(lib, level, FIXED) for level in (6, 9, 1, 2, 3, 4, 5, 7, 8) for lib in (ZLIB, ZLIB_NG)]
 )
 _MEM_ORDER = (8, 9, 7, 6, 5, 4, 3, 2, 1)
@@ -82,8 +84,26 @@ def _mem_levels(fb: deflate_probe.FirstBlock | None) -> tuple[int, ...]:
     return tuple(m for m in _MEM_ORDER if (1 << (m + 6)) - 1 == fb.symbols)
 
 
-def candidates(fb: deflate_probe.FirstBlock | None, size: int) -> list[ZlibParams]:
-    """Settings that could have written a stream whose first block is `fb`, most likely first."""
+def _flevel(p: ZlibParams) -> int:
+    """The FLEVEL field zlib (and zlib-ng) writes in the zlib header for these settings."""
+    if p.strategy >= HUFFMAN_ONLY or p.level < 2:
+        return 0
+    return 1 if p.level < 6 else 2 if p.level == 6 else 3
+
+
+def _hint_rank(p: ZlibParams, header: bytes | None) -> tuple[int, int]:
+    """How far the settings are from what the zlib header says (level class, window)."""
+    if header is None or len(header) < 2:
+        return (0, 0)
+    level_off = int(_flevel(p) != header[1] >> 6)
+    window_off = int(p.wbits != (header[0] >> 4) + 8)
+    return (level_off + window_off, level_off)
+
+
+def candidates(fb: deflate_probe.FirstBlock | None, size: int,
+               header: bytes | None = None) -> list[ZlibParams]:
+    """Settings that could have written a stream whose first block is `fb` (and whose zlib
+    header, if given, is `header`), most likely first."""
     mems = _mem_levels(fb)
     reach = fb.max_distance if fb else 0
     wbits = [w for w in _WBITS_ORDER if (1 << w) - _MIN_LOOKAHEAD >= reach]
@@ -116,7 +136,13 @@ def candidates(fb: deflate_probe.FirstBlock | None, size: int) -> list[ZlibParam
         if p not in seen:
             seen.add(p)
             unique.append(p)
-    return unique
+    # libpng lowers the header's window field for small images; a window that fits the whole
+    # input is then as good as the header's.
+    fit = min((w for w in _WBITS_ORDER if (1 << w) - _MIN_LOOKAHEAD >= size), default=None)
+    if header is not None and len(header) == 2 and fit is not None and (header[0] >> 4) + 8 < fit:
+        header = bytes(((fit - 8) << 4 | header[0] & 0x0F, header[1]))
+    order = {p: i for i, p in enumerate(unique)}
+    return sorted(unique, key=lambda p: (*_hint_rank(p, header), order[p]))
 
 
 def _prefix_matches(p: ZlibParams, data: bytes, target: bytes, need: int, first_feed: int) -> bool:
@@ -155,25 +181,29 @@ class SearchStats:
     confirmed: int = 0
     seconds: float = 0.0
     gave_up: bool = False
+    params: "DeflateParams | None" = None
+    reason: str = ""              # why a file was refused (set by the format modules)
 
 
 def find(data: bytes, stream: bytes, budget: float = 3.0,
-         stats: SearchStats | None = None) -> DeflateParams | None:
+         stats: SearchStats | None = None, header: bytes | None = None) -> DeflateParams | None:
     """Parameters with deflate(params, data) == stream, or None (also when the first-block
-    tests run past `budget` seconds)."""
+    tests run past `budget` seconds). `header`: the zlib header in front of the stream, a hint
+    for the order."""
     stats = stats if stats is not None else SearchStats()
     start = time.perf_counter()
     try:
         lengths = deflate_probe.stored_blocks(stream)
         if lengths is not None:
             params = StoredParams(tuple(lengths))
+            stats.params = params
             return params if deflate(params, data) == stream else None
         fb = deflate_probe.first_block(stream)
         need = (fb.end_bit + 7) // 8 if fb is not None and fb.end_bit > 0 else 64
         need = min(need, len(stream))
         first_feed = (fb.out_length if fb is not None else 0) + (1 << 14)
         survivors = []
-        for p in candidates(fb, len(data)):
+        for p in candidates(fb, len(data), header):
             if time.perf_counter() - start > budget:
                 stats.gave_up = True
                 break
@@ -183,6 +213,7 @@ def find(data: bytes, stream: bytes, budget: float = 3.0,
                 # Confirm at once: the first survivor in priority order is the answer.
                 stats.confirmed += 1
                 if _full_matches(p, data, stream):
+                    stats.params = p
                     return p
         return None
     finally:
