@@ -190,8 +190,11 @@ def main() -> None:
         report(f"Pillow compress_level={level}", pillow_files(images, compress_level=level))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        convert = "/usr/bin/convert" if Path("/usr/bin/convert").exists() else shutil.which("convert")
-        report("ImageMagick convert", tool_files(images, tmp, lambda s, d: [convert, str(s), str(d)]))
+        # /usr/bin/convert: the real ImageMagick, not a stand-in earlier on PATH.
+        real = Path("/usr/bin/convert")
+        convert = str(real) if real.exists() else shutil.which("convert")
+        report("ImageMagick convert", tool_files(
+            images, tmp, lambda s, d: [convert, str(s), str(d)]))
         report("ImageMagick convert -quality 95", tool_files(
             images, tmp, lambda s, d: [convert, str(s), "-quality", "95", str(d)]))
         report("optipng (-o2)", tool_files(
@@ -203,7 +206,8 @@ def main() -> None:
     print("parameters found (all writers):", ", ".join(f"{k} {v}" for k, v in params.most_common()))
     if not args.no_big:
         print()
-        print("| 10 MP photo-like PNG | size | rebuilt | search | candidates tried | decompose total |")
+        print("| 10 MP photo-like PNG | size | rebuilt | search | candidates tried "
+              "| decompose total |")
         print("|---|---|---|---|---|---|")
         for line in big_timing():
             print(line)

@@ -125,10 +125,10 @@ def candidates(fb: deflate_probe.FirstBlock | None, size: int,
     for w in wbits:
         for lib, level, strategy in triples:
             if lib == ZLIB_NG and level == 1 and strategy != FIXED:
-                # zlib-ng's level 1 (deflate_quick) writes long fixed-code blocks.
-                if fb is not None and not (fb.btype == 1 and (fb.end_bit < 0 or fb.final)):
-                    continue
-                out += [ZlibParams(lib, level, w, m, strategy) for m in _MEM_ORDER]
+                # zlib-ng's level 1 (deflate_quick) writes fixed-code blocks that do not end
+                # when a symbol buffer fills.
+                if fb is None or fb.btype == 1:
+                    out += [ZlibParams(lib, level, w, m, strategy) for m in _MEM_ORDER]
                 continue
             out += [ZlibParams(lib, level, w, m, strategy) for m in mems]
     seen, unique = set(), []

@@ -59,7 +59,8 @@ class _Header:
         total = 0
         for y0, x0, dy, dx in self.passes():
             w = len(range(x0, self.width, dx))
-            total += len(range(y0, self.height, dy)) * (1 + (w * self.channels * self.depth + 7) // 8)
+            stride = 1 + (w * self.channels * self.depth + 7) // 8
+            total += len(range(y0, self.height, dy)) * stride
         return total
 
 
@@ -163,8 +164,8 @@ def _join_planes(planes: np.ndarray, alpha, hdr: _Header, chunks) -> np.ndarray:
         has_alpha = pal_alpha is not None
     if planes.shape != (want_c, hdr.height, hdr.width) or planes.dtype != np.uint8:
         raise CorruptChunk(f"image planes {planes.shape} do not match the PNG header")
-    if has_alpha != (alpha is not None) or (
-            alpha is not None and (alpha.shape != (hdr.height, hdr.width) or alpha.dtype != np.uint8)):
+    if has_alpha != (alpha is not None) or (alpha is not None and (
+            alpha.shape != (hdr.height, hdr.width) or alpha.dtype != np.uint8)):
         raise CorruptChunk("image alpha does not match the PNG header")
     if hdr.color == PALETTE:
         s = _reindex(planes, alpha, pal_rgb, pal_alpha)[..., None]
@@ -177,8 +178,12 @@ def _join_planes(planes: np.ndarray, alpha, hdr: _Header, chunks) -> np.ndarray:
     return np.ascontiguousarray(s, dtype=np.uint8).reshape(hdr.height, hdr.width * hdr.channels)
 
 
-def _decode_pixels(data: bytes, hdr: _Header) -> np.ndarray | None:
+def _decode_pixels(chunks, hdr: _Header) -> np.ndarray | None:
+    """The samples, decoded by Pillow from a PNG of only the chunks the pixels depend on, so
+    ancillary chunks Pillow would refuse (bad CRC, animation, unknown) do not matter."""
     from PIL import Image
+    needed = (b"IHDR", b"PLTE", b"IDAT", b"IEND")
+    data = SIGNATURE + b"".join(whole for t, whole, _ in chunks if t in needed)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -220,7 +225,8 @@ def _decompose(data: bytes, search_budget: float, stats):
     if not idats or any(zlib.crc32(w[4:-4]) != int.from_bytes(w[-4:], "big") for w, _ in idats):
         raise _Refused("IDAT missing or CRC wrong")
     zdata = b"".join(body for _, body in idats)
-    if len(zdata) < 2 or zdata[0] & 0x0F != 8 or zdata[1] & 0x20 or ((zdata[0] << 8) | zdata[1]) % 31:
+    if (len(zdata) < 2 or zdata[0] & 0x0F != 8 or zdata[1] & 0x20  # deflate, no preset dictionary
+            or ((zdata[0] << 8) | zdata[1]) % 31):
         raise _Refused("bad zlib header")
     size = hdr.inflated_size()
     d = zlib.decompressobj(-15)
@@ -232,7 +238,7 @@ def _decompose(data: bytes, search_budget: float, stats):
         raise _Refused("IDAT inflates to the wrong size")
     tail = d.unused_data
     stream = zdata[2:len(zdata) - len(tail)]
-    samples = _decode_pixels(data, hdr)
+    samples = _decode_pixels(chunks, hdr)
     if samples is None:
         raise _Refused("Pillow cannot decode it")
     flat = np.frombuffer(inflated, dtype=np.uint8)
