@@ -3,11 +3,12 @@
 A stream is rebuilt either by one compressor of the zlib family (stock zlib or zlib-ng, with
 level, window bits, memLevel and strategy) or, when it is made only of stored blocks, by its
 block lengths. The search reads the first block (deflate_probe) to rule out most settings,
-then compresses just enough input to emit the first block with each remaining candidate and
-keeps those whose output matches; survivors are confirmed on the whole stream in a fixed
-order. The order is fixed (the most common writers' settings first, ranked by the survey in
-benchmarks/png_rebuild_survey.py) rather than learned while running, so the parameters recorded
-for a file never depend on which files came before it or on the number of workers."""
+then compresses just enough input to emit the first block with each remaining candidate; the
+first whose output matches goes on, comparing as it compresses, to the whole stream. The order
+is fixed (the most common writers' settings first, ranked by the survey in
+benchmarks/png_rebuild_survey.py, then reordered by the zlib header's fields) rather than
+learned while running, so the parameters recorded for a file never depend on which files came
+before it or on the number of workers."""
 from __future__ import annotations
 
 import time
@@ -145,40 +146,33 @@ def candidates(fb: deflate_probe.FirstBlock | None, size: int,
     return sorted(unique, key=lambda p: (*_hint_rank(p, header), order[p]))
 
 
-def _prefix_matches(p: ZlibParams, data: bytes, target: bytes, need: int, first_feed: int) -> bool:
-    """Compress until at least `need` output bytes came out (or all input went in) and compare
-    them with the target: the cheap test that rules out almost every wrong setting."""
+def _matches(p: ZlibParams, data: bytes, target: bytes, need: int, first_feed: int,
+             stats: "SearchStats") -> bool:
+    """Compress with `p`, comparing the output with `target` as it comes out. The first
+    `need` bytes (the first block) are the cheap test that rules out almost every wrong
+    setting; a setting that passes it goes on, with the same compressor, to the whole stream."""
     c = LIBS[p.lib].compressobj(p.level, zlib.DEFLATED, -p.wbits, p.mem_level, p.strategy)
-    out, at, step = bytearray(), 0, max(first_feed, 1 << 14)
+    got, at, step, passed = 0, 0, max(first_feed, 1 << 14), False
     while at < len(data):
-        out += c.compress(data[at:at + step])
-        at += step
-        step *= 2
-        if out != target[:len(out)]:
-            return False
-        if len(out) >= need:
-            return True
-    out += c.flush()
-    return bytes(out) == target[:len(out)] and len(out) >= min(need, len(target))
-
-
-def _full_matches(p: ZlibParams, data: bytes, target: bytes) -> bool:
-    """The whole stream, compared as it comes out so a late mismatch still stops early."""
-    c = LIBS[p.lib].compressobj(p.level, zlib.DEFLATED, -p.wbits, p.mem_level, p.strategy)
-    got, step = 0, 1 << 20
-    for at in range(0, len(data), step):
         piece = c.compress(data[at:at + step])
+        at += step
         if piece != target[got:got + len(piece)]:
             return False
         got += len(piece)
+        if not passed and got >= need:
+            passed = True
+            stats.confirmed += 1
+            step = 1 << 20
+        elif not passed:
+            step *= 2
     piece = c.flush()
     return got + len(piece) == len(target) and piece == target[got:]
 
 
 @dataclass
 class SearchStats:
-    tried: int = 0
-    confirmed: int = 0
+    tried: int = 0                # settings compressed
+    confirmed: int = 0            # of those, how many matched the first block
     seconds: float = 0.0
     gave_up: bool = False
     params: "DeflateParams | None" = None
@@ -202,19 +196,15 @@ def find(data: bytes, stream: bytes, budget: float = 3.0,
         need = (fb.end_bit + 7) // 8 if fb is not None and fb.end_bit > 0 else 64
         need = min(need, len(stream))
         first_feed = (fb.out_length if fb is not None else 0) + (1 << 14)
-        survivors = []
         for p in candidates(fb, len(data), header):
             if time.perf_counter() - start > budget:
                 stats.gave_up = True
                 break
             stats.tried += 1
-            if _prefix_matches(p, data, stream, need, first_feed):
-                survivors.append(p)
-                # Confirm at once: the first survivor in priority order is the answer.
-                stats.confirmed += 1
-                if _full_matches(p, data, stream):
-                    stats.params = p
-                    return p
+            # The first setting in priority order that matches is the answer.
+            if _matches(p, data, stream, need, first_feed, stats):
+                stats.params = p
+                return p
         return None
     finally:
         stats.seconds = time.perf_counter() - start
