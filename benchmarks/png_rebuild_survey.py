@@ -1,7 +1,8 @@
 """Which PNG files does archiver.codecs.image_files rebuild byte for byte? Per writer: Pillow
 (default, optimize=True, compress_level 0-9), ImageMagick's convert, optipng, and the PNGs as
 shipped in a few Debian packages. Prints one table row per writer: files, share rebuilt exactly,
-decompose time (mean, max) and why the others were refused. Then the search cost on a 10 MP
+decompose time (mean, max; the whole decompose: decode, search and the rebuild check), how
+many deflate settings were tried for the files found, and why the others were refused. Then the search cost on a 10 MP
 photo-like image: found (Pillow default) and not found (a stream flushed every 64 KB, which no
 zlib setting writes).
 
@@ -47,7 +48,7 @@ def fetch(work: Path, package: str) -> Path:
 def measure(files) -> dict:
     """files: iterable of PNG bytes."""
     n = ok = 0
-    times, reasons, params = [], collections.Counter(), collections.Counter()
+    times, tries, reasons, params = [], [], collections.Counter(), collections.Counter()
     for data in files:
         stats = SearchStats()
         t = time.perf_counter()
@@ -56,19 +57,22 @@ def measure(files) -> dict:
         n += 1
         if got is not None:
             ok += 1
+            tries.append(stats.tried)
             p = stats.params
             params[type(p).__name__ if not hasattr(p, "lib") else
                    f"{'zlib-ng' if p.lib else 'zlib'} L{p.level} s{p.strategy} m{p.mem_level}"] += 1
         else:
             reasons[stats.reason.split(":")[0] or "?"] += 1
-    return {"n": n, "ok": ok, "times": times, "reasons": reasons, "params": params}
+    return {"n": n, "ok": ok, "times": times, "tries": tries, "reasons": reasons,
+            "params": params}
 
 
 def row(name: str, m: dict) -> str:
     t = m["times"] or [0.0]
     why = ", ".join(f"{r} {c}" for r, c in m["reasons"].most_common(3))
+    tries = m["tries"] or [0]
     return (f"| {name} | {m['n']} | {m['ok'] / max(1, m['n']):.1%} | {1000 * sum(t) / len(t):.0f} "
-            f"| {1000 * max(t):.0f} | {why} |")
+            f"| {1000 * max(t):.0f} | {sum(tries) / len(tries):.1f} / {max(tries)} | {why} |")
 
 
 def sources(pngs: list[Path], count: int, rng: random.Random) -> list[Image.Image]:
@@ -175,8 +179,9 @@ def main() -> None:
     images = sources(all_pngs, args.sources, rng)
     print(f"{len(images)} source images ({', '.join(MODES)} in turn), "
           f"{sum(i.size[0] * i.size[1] for i in images) / len(images):.0f} pixels on average")
-    print("| writer | files | rebuilt exactly | mean ms | max ms | refused because |")
-    print("|---|---|---|---|---|---|")
+    print("| writer | files | rebuilt exactly | decompose mean ms | max ms "
+          "| settings tried when found (mean / max) | refused because |")
+    print("|---|---|---|---|---|---|---|")
     params = collections.Counter()
 
     def report(name, files):

@@ -39,6 +39,12 @@ _PRIORITY = (
     + [(ZLIB_NG, level, FILTERED) for level in (6, 9, 1, 2, 3, 4, 5, 7, 8)]
     + [(lib, level, FIXED) for level in (6, 9, 1, 2, 3, 4, 5, 7, 8) for lib in (ZLIB, ZLIB_NG)]
 )
+# Search limits, in work rather than time (see find). A wrong setting costs about one first
+# block of compression (16K-32K symbols, a few milliseconds); one that passes the first-block
+# test and fails later costs up to a whole compression. The survey's files that rebuilt needed
+# at most MAX_TRIES_SEEN tries.
+MAX_TRIES = 160
+MAX_CONFIRMS = 3
 _MEM_ORDER = (8, 9, 7, 6, 5, 4, 3, 2, 1)
 _WBITS_ORDER = (15, 14, 13, 12, 11, 10, 9)
 # Huffman-only and RLE ignore level and window (no matches beyond distance 1).
@@ -154,6 +160,8 @@ def _matches(p: ZlibParams, data: bytes, target: bytes, need: int, first_feed: i
     c = LIBS[p.lib].compressobj(p.level, zlib.DEFLATED, -p.wbits, p.mem_level, p.strategy)
     got, at, step, passed = 0, 0, max(first_feed, 1 << 14), False
     while at < len(data):
+        if not passed and at >= 2 * first_feed + (1 << 16):
+            return False           # no first block where the target has one: other block sizes
         piece = c.compress(data[at:at + step])
         at += step
         if piece != target[got:got + len(piece)]:
@@ -179,11 +187,12 @@ class SearchStats:
     reason: str = ""              # why a file was refused (set by the format modules)
 
 
-def find(data: bytes, stream: bytes, budget: float = 3.0,
+def find(data: bytes, stream: bytes, max_tries: int = MAX_TRIES,
          stats: SearchStats | None = None, header: bytes | None = None) -> DeflateParams | None:
-    """Parameters with deflate(params, data) == stream, or None (also when the first-block
-    tests run past `budget` seconds). `header`: the zlib header in front of the stream, a hint
-    for the order."""
+    """Parameters with deflate(params, data) == stream, or None: none of the first `max_tries`
+    candidates, nor any of the first MAX_CONFIRMS that passed the first-block test, matches.
+    `header`: the zlib header in front of the stream, a hint for the order. The limits count
+    work, not seconds, so the answer never depends on the machine's speed or load."""
     stats = stats if stats is not None else SearchStats()
     start = time.perf_counter()
     try:
@@ -197,7 +206,7 @@ def find(data: bytes, stream: bytes, budget: float = 3.0,
         need = min(need, len(stream))
         first_feed = (fb.out_length if fb is not None else 0) + (1 << 14)
         for p in candidates(fb, len(data), header):
-            if time.perf_counter() - start > budget:
+            if stats.tried >= max_tries or stats.confirmed >= MAX_CONFIRMS:
                 stats.gave_up = True
                 break
             stats.tried += 1

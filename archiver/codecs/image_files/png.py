@@ -196,12 +196,12 @@ def _decode_pixels(chunks, hdr: _Header) -> np.ndarray | None:
         return None
 
 
-def decompose(data: bytes, search_budget: float = 3.0, stats=None):
+def decompose(data: bytes, stats=None):
     """(planes, alpha, side body) or None; `stats` (deflate_search.SearchStats) gets the search
     cost and, on None, the reason."""
     stats = stats if stats is not None else deflate_search.SearchStats()
     try:
-        return _decompose(data, search_budget, stats)
+        return _decompose(data, stats)
     except _Refused as e:
         stats.reason = str(e)
         return None
@@ -211,7 +211,7 @@ class _Refused(Exception):
     pass
 
 
-def _decompose(data: bytes, search_budget: float, stats):
+def _decompose(data: bytes, stats):
     if not data.startswith(SIGNATURE):
         raise _Refused("not PNG")
     try:
@@ -252,7 +252,7 @@ def _decompose(data: bytes, search_budget: float, stats):
     types = np.concatenate(types)
     if types.max(initial=0) > 4 or not np.array_equal(_filtered(samples, hdr, types), flat):
         raise _Refused("pixels do not filter back to the IDAT data")
-    params = deflate_search.find(inflated, stream, budget=search_budget, stats=stats,
+    params = deflate_search.find(inflated, stream, stats=stats,
                                  header=zdata[:2])
     if params is None:
         raise _Refused("no deflate parameters found" + (" (gave up)" if stats.gave_up else ""))
