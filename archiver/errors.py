@@ -106,7 +106,12 @@ class LimitExceeded(BBXError):
     exit_code = 23
 
 
+class MissingLibrary(BBXError):
+    """{}"""
+    exit_code = 24
+
+
 ALL_ERRORS = [InputNotFound, InputError, OutputError, WouldOverwrite, NotAnArchive,
               UnsupportedVersion, UnsupportedFeature, CorruptArchive, CorruptChunk,
               DigestMismatch, UnknownCodec, UnknownCodecName, MissingWeights, UnsafePath, MemberNotFound,
-              LimitExceeded]
+              LimitExceeded, MissingLibrary]

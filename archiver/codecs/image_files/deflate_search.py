@@ -18,9 +18,15 @@ from dataclasses import dataclass
 from zlib_ng import zlib_ng
 
 from archiver.codecs.image_files import deflate_probe
+from archiver.errors import MissingLibrary
 
 ZLIB, ZLIB_NG = 0, 1
 LIBS = {ZLIB: zlib, ZLIB_NG: zlib_ng}
+# "Stock zlib" means Mark Adler's zlib, whose deflate output has stayed the same across the
+# 1.2 and 1.3 releases. Python links whatever zlib the system has; some systems put zlib-ng's
+# compatibility build there (its version string says so), which deflates differently: there
+# the stock-zlib settings are neither searched nor rebuilt.
+STOCK_ZLIB = "zlib-ng" not in zlib.ZLIB_RUNTIME_VERSION
 DEFAULT, FILTERED, HUFFMAN_ONLY, RLE, FIXED = 0, 1, 2, 3, 4
 MODE_ZLIB, MODE_STORED = 0, 1
 _MIN_LOOKAHEAD = 262          # zlib's MAX_MATCH + MIN_MATCH + 1: the farthest reach is w - this
@@ -77,6 +83,10 @@ def deflate(params: DeflateParams, data: bytes) -> bytes:
     """The raw deflate stream of `data` under `params`."""
     if isinstance(params, StoredParams):
         return deflate_probe.stored_stream(list(params.lengths), data)
+    if params.lib == ZLIB and not STOCK_ZLIB:
+        raise MissingLibrary(
+            f"this file needs stock zlib to rebuild, but Python here runs on zlib "
+            f"{zlib.ZLIB_RUNTIME_VERSION}; extract it on a system with zlib 1.2 or 1.3")
     c = LIBS[params.lib].compressobj(params.level, zlib.DEFLATED, -params.wbits,
                                      params.mem_level, params.strategy)
     return c.compress(data) + c.flush()
@@ -148,6 +158,8 @@ def candidates(fb: deflate_probe.FirstBlock | None, size: int,
     fit = min((w for w in _WBITS_ORDER if (1 << w) - _MIN_LOOKAHEAD >= size), default=None)
     if header is not None and len(header) == 2 and fit is not None and (header[0] >> 4) + 8 < fit:
         header = bytes(((fit - 8) << 4 | header[0] & 0x0F, header[1]))
+    if not STOCK_ZLIB:
+        unique = [p for p in unique if p.lib != ZLIB]
     order = {p: i for i, p in enumerate(unique)}
     return sorted(unique, key=lambda p: (*_hint_rank(p, header), order[p]))
 
