@@ -1,6 +1,7 @@
 """Which PNG files does archiver.codecs.image_files rebuild byte for byte? Per writer: Pillow
 (default, optimize=True, compress_level 0-9), ImageMagick's convert, optipng, and the PNGs as
-shipped in a few Debian packages. Prints one table row per writer: files, share rebuilt exactly,
+shipped in a few Debian packages. Pillow wheels that bundle zlib-ng are simulated (see zlib_ng_pillow_files). Prints one table
+row per writer: files, share rebuilt exactly,
 decompose time (mean, max; the whole decompose: decode, search and the rebuild check), how
 many deflate settings were tried for the files found, and why the others were refused. Then the search cost on a 10 MP
 photo-like image: found (Pillow default) and not found (a stream flushed every 64 KB, which no
@@ -99,6 +100,17 @@ def pillow_files(images, **kw):
         yield b.getvalue()
 
 
+def zlib_ng_pillow_files(images, level: int):
+    """What a Pillow wheel that bundles zlib-ng writes (this Pillow runs on the system's zlib):
+    Pillow's own filtered rows, deflated by the zlib-ng package (the zlib-ng release those
+    wheels bundle) with Pillow's settings (window 15, memLevel 9, default strategy)."""
+    from zlib_ng import zlib_ng
+    for data in pillow_files(images, compress_level=level):
+        c = zlib_ng.compressobj(level, zlib.DEFLATED, 15, 9, 0)
+        raw = zlib.decompress(b"".join(_idat_bodies(data)))
+        yield _with_idat(data, c.compress(raw) + c.flush())
+
+
 def tool_files(images, tmp: Path, command):
     for i, im in enumerate(images):
         src, dst = tmp / f"s{i}.png", tmp / f"d{i}.png"
@@ -193,6 +205,8 @@ def main() -> None:
     report("Pillow optimize=True", pillow_files(images, optimize=True))
     for level in range(10):
         report(f"Pillow compress_level={level}", pillow_files(images, compress_level=level))
+    for level in (1, 6, 9):
+        report(f"Pillow + zlib-ng, level {level} (simulated)", zlib_ng_pillow_files(images, level))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         # /usr/bin/convert: the real ImageMagick, not a stand-in earlier on PATH.

@@ -138,7 +138,8 @@ def candidates(fb: deflate_probe.FirstBlock | None, size: int,
         out += [p for p in level_free if p.strategy == RLE]
     triples = list(_PRIORITY)
     if fb is not None and fb.btype == 1:
-        triples.sort(key=lambda t: t[2] != FIXED)
+        # Fixed codes: zlib-ng's level 1 writes only those, then the fixed strategy.
+        triples.sort(key=lambda t: 0 if t == (ZLIB_NG, 1, DEFAULT) else 1 if t[2] == FIXED else 2)
     for w in wbits:
         for lib, level, strategy in triples:
             if lib == ZLIB_NG and level == 1 and strategy != FIXED:
