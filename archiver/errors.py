@@ -91,6 +91,11 @@ class MissingWeights(BBXError):
     exit_code = 20
 
 
+class ModelUnavailable(BBXError):
+    """the {} model cannot be loaded: {}"""
+    exit_code = 20
+
+
 class UnsafePath(BBXError):
     """refusing {!r}: {}"""
     exit_code = 21

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from archiver.codecs import registry
-from archiver.codecs.base import Codec
-from archiver.container.router import OTHER
+from archiver.codecs.base import Codec, Declined
+from archiver.container.router import OTHER, WHOLE_FILE
 from archiver.errors import UnknownCodecName
 
 SAMPLE_BYTES = 64 << 10       # what accepts() sees, and the size of the screening sample
@@ -40,6 +40,9 @@ class ChunkCoder:
     note: object = lambda msg: None          # information only (e.g. weights not installed)
     model_codecs: list[Codec] = field(default_factory=list)
     hashes: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    # Model codecs that would be tried but cannot run here (weights missing or damaged), with
+    # why; the first chunk they would have served warns once, so this is never silent.
+    unusable: dict[int, tuple[Codec, str]] = field(default_factory=dict)
 
     def __post_init__(self):
         self.use_zstd = self.allowed is None or ZSTD_ID in self.allowed
@@ -52,9 +55,17 @@ class ChunkCoder:
             try:
                 self.hashes[codec.codec_id] = tuple(codec.model_hashes())
             except Exception as exc:  # noqa: BLE001 - any failure means "not usable here"
-                self.note(f"codec {codec.name} not used: {exc}")
+                self.unusable[codec.codec_id] = (codec, str(exc))
                 continue
             self.model_codecs.append(codec)
+
+    def _warn_unusable(self, content_class: str) -> None:
+        for cid, (codec, why) in list(self.unusable.items()):
+            classes = codec.content_classes
+            if classes is None or content_class in classes:
+                del self.unusable[cid]           # once per archive
+                self.warn(f"the {codec.name} codec cannot run, so {content_class} files went "
+                          f"to zstd: {why}")
 
     def possible_hashes(self) -> set[str]:
         return {h for hs in self.hashes.values() for h in hs}
@@ -68,6 +79,7 @@ class ChunkCoder:
             if len(zstd) < len(best):
                 best_id, best = ZSTD_ID, zstd
         sample = raw[:SAMPLE_BYTES]
+        self._warn_unusable(content_class)
         for codec in self.model_codecs:
             classes = codec.content_classes
             if classes is not None and content_class not in classes:
@@ -75,11 +87,14 @@ class ChunkCoder:
             if not codec.accepts(sample, first_path):
                 continue
             try:
-                if len(raw) > 2 * SAMPLE_BYTES:
+                # a whole file's head is no sample of it (an image's head is not an image)
+                if len(raw) > 2 * SAMPLE_BYTES and content_class not in WHOLE_FILE:
                     guess = len(codec.encode(sample, self.level)) * len(raw) / len(sample)
                     if guess > SCREEN_SLACK * len(best):
                         continue
                 payload = codec.encode(raw, self.level)
+            except Declined:
+                continue
             except Exception as exc:  # noqa: BLE001 - a failing model must not lose the archive
                 self.warn(f"codec {codec.name} failed on a chunk starting with {first_path} "
                           f"({type(exc).__name__}: {exc}); used {registry.get(best_id).name}")
