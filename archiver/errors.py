@@ -116,7 +116,12 @@ class ClusterError(BBXError):
     exit_code = 24
 
 
+class MissingLibrary(BBXError):
+    """{}"""
+    exit_code = 25
+
+
 ALL_ERRORS = [InputNotFound, InputError, OutputError, WouldOverwrite, NotAnArchive,
               UnsupportedVersion, UnsupportedFeature, CorruptArchive, CorruptChunk,
               DigestMismatch, UnknownCodec, UnknownCodecName, MissingWeights, UnsafePath, MemberNotFound,
-              LimitExceeded, ClusterError]
+              LimitExceeded, ClusterError, MissingLibrary]
