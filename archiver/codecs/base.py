@@ -20,12 +20,21 @@ def no_progress(n: int) -> None:
     """The progress callback used when nobody listens."""
 
 
+class Declined(Exception):
+    """Raised by encode() for an input the codec cannot code exactly (e.g. a JPEG its library
+    does not take, or one that would not come back byte for byte): the chunk coder moves on to
+    the other codecs without a warning. Any other exception is a failure and is warned about."""
+
+
 class Codec(abc.ABC):
     codec_id: ClassVar[int]      # stable one byte, written with every chunk; never reused
     name: ClassVar[str]
     # Router classes (archiver.container.router) whose chunks this codec is tried on; None:
     # every class (store and zstd).
     content_classes: ClassVar[Optional[frozenset[str]]] = None
+    # May the chunk coder judge this codec on the head of a large chunk before coding all of
+    # it? False for codecs that only take whole files (a JPEG's head is no JPEG).
+    screens_on_head: ClassVar[bool] = True
 
     def model_hashes(self) -> tuple[str, ...]:
         """Hex SHA-256 of every weights file needed to decode; recorded in the archive header."""

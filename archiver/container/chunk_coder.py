@@ -1,6 +1,8 @@
 """Codec choice for one chunk: every codec that accepts it is tried, the smallest payload wins
 (ties go to the cheaper decoder: store, then zstd, then model codecs). A model codec is
-therefore used only where it beats zstd, and nothing is ever stored larger than it is.
+therefore used only where it beats zstd, and nothing is ever stored larger than it is. A codec
+that cannot code a chunk exactly raises Declined and is passed over quietly; any other
+exception is warned about.
 
 Model codecs are slow (tens of KB/s), so on a large chunk each first codes a sample of the
 chunk's head; it runs on the whole chunk only if its rate there, extrapolated to the chunk,
@@ -12,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from archiver.codecs import registry
-from archiver.codecs.base import Codec
+from archiver.codecs.base import Codec, Declined
 from archiver.container.router import OTHER
 from archiver.errors import UnknownCodecName
 
@@ -75,11 +77,13 @@ class ChunkCoder:
             if not codec.accepts(sample, first_path):
                 continue
             try:
-                if len(raw) > 2 * SAMPLE_BYTES:
+                if codec.screens_on_head and len(raw) > 2 * SAMPLE_BYTES:
                     guess = len(codec.encode(sample, self.level)) * len(raw) / len(sample)
                     if guess > SCREEN_SLACK * len(best):
                         continue
                 payload = codec.encode(raw, self.level)
+            except Declined:                 # cannot code this chunk exactly: not a failure
+                continue
             except Exception as exc:  # noqa: BLE001 - a failing model must not lose the archive
                 self.warn(f"codec {codec.name} failed on a chunk starting with {first_path} "
                           f"({type(exc).__name__}: {exc}); used {registry.get(best_id).name}")
