@@ -125,6 +125,8 @@ class JpegCodec(Codec):
         if version != LEPTON_FORMAT:
             raise CorruptChunk(f"JPEG payload in Lepton format {version}; this bbx reads format "
                                f"{LEPTON_FORMAT}; a newer bbx may read it")
+        if importlib.util.find_spec(MODULE) is None:
+            raise self._missing("not installed")
         try:
             out = self._helper().decode(payload[2:], size)
         except Refused as exc:

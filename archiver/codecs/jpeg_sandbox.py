@@ -94,9 +94,12 @@ class Sandbox:
                 self._proc.stdin.write(data)
                 self._proc.stdin.flush()
                 status, body = self._read_reply(deadline)
-            except (Refused, OSError) as exc:
+            except Refused:
                 self._stop()            # dead, hung or out of step: a fresh one next time
-                raise Refused(str(exc) or "JPEG helper process died") from None
+                raise
+            except OSError as exc:      # the pipe broke: it died while reading the request
+                self._stop()
+                raise Refused(f"JPEG helper process died ({exc.strerror})") from None
             if status != b"K":
                 raise Refused(body.decode("utf-8", "replace"))
             return body
