@@ -185,7 +185,7 @@ def test_time_limit_is_enforced(monkeypatch):
 def test_memory_limit_is_enforced():
     """A helper capped below what Lepton needs for a large image says no; bbx lives on."""
     from tests.jpeg_samples import photo, save
-    big = save(photo(4096, 2048, seed=8), quality=90)      # Lepton needs ~45 MB for it
+    big = save(photo(512, 256, seed=8).resize((4096, 2048)), quality=90)   # Lepton needs ~45 MB
     small = jpeg_sandbox.Sandbox(memory_limit=30 << 20)     # the helper starts in ~16 MB
     try:
         with pytest.raises(jpeg_sandbox.Refused):
