@@ -86,6 +86,11 @@ class UnknownCodecName(BBXError):
     exit_code = 19
 
 
+class MissingDecoder(UnknownCodec):
+    """{} chunks need the Python package {}, which cannot be loaded ({}); install it (pip install {}) to extract them"""
+    exit_code = 26
+
+
 class MissingWeights(BBXError):
     """{}: archive needs model weights this bbx does not have ({}); install the bbx version that wrote it"""
     exit_code = 20
@@ -123,5 +128,5 @@ class MissingLibrary(BBXError):
 
 ALL_ERRORS = [InputNotFound, InputError, OutputError, WouldOverwrite, NotAnArchive,
               UnsupportedVersion, UnsupportedFeature, CorruptArchive, CorruptChunk,
-              DigestMismatch, UnknownCodec, UnknownCodecName, MissingWeights, UnsafePath, MemberNotFound,
-              LimitExceeded, ClusterError, MissingLibrary]
+              DigestMismatch, UnknownCodec, UnknownCodecName, MissingDecoder, MissingWeights,
+              UnsafePath, MemberNotFound, LimitExceeded, ClusterError, MissingLibrary]

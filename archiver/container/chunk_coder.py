@@ -1,6 +1,8 @@
 """Codec choice for one chunk: every codec that accepts it is tried, the smallest payload wins
 (ties go to the cheaper decoder: store, then zstd, then model codecs). A model codec is
-therefore used only where it beats zstd, and nothing is ever stored larger than it is.
+therefore used only where it beats zstd, and nothing is ever stored larger than it is. A codec
+that cannot code a chunk exactly raises Declined and is passed over quietly; any other
+exception is warned about.
 
 Model codecs are slow (tens to hundreds of KB/s), so on a large chunk each first codes a
 sample (the chunk's first SAMPLE_BYTES) and zstd codes the same sample: like with like. The
