@@ -86,8 +86,18 @@ class UnknownCodecName(BBXError):
     exit_code = 19
 
 
+class MissingDecoder(UnknownCodec):
+    """{} chunks need the Python package {}, which cannot be loaded ({}); install it (pip install {}) to extract them"""
+    exit_code = 26
+
+
 class MissingWeights(BBXError):
     """{}: archive needs model weights this bbx does not have ({}); install the bbx version that wrote it"""
+    exit_code = 20
+
+
+class ModelUnavailable(BBXError):
+    """the {} model cannot be loaded: {}"""
     exit_code = 20
 
 
@@ -111,12 +121,17 @@ class ClusterError(BBXError):
     exit_code = 24
 
 
+class MissingLibrary(BBXError):
+    """{}"""
+    exit_code = 25
+
+
 class WorkerDied(BBXError):
     """a worker process died while coding a chunk ({}); out of memory? try fewer --jobs"""
-    exit_code = 25
+    exit_code = 27
 
 
 ALL_ERRORS = [InputNotFound, InputError, OutputError, WouldOverwrite, NotAnArchive,
               UnsupportedVersion, UnsupportedFeature, CorruptArchive, CorruptChunk,
-              DigestMismatch, UnknownCodec, UnknownCodecName, MissingWeights, UnsafePath, MemberNotFound,
-              LimitExceeded, ClusterError, WorkerDied]
+              DigestMismatch, UnknownCodec, UnknownCodecName, MissingDecoder, MissingWeights,
+              UnsafePath, MemberNotFound, LimitExceeded, ClusterError, MissingLibrary, WorkerDied]

@@ -1,6 +1,8 @@
 """Codec choice for one chunk: every codec that accepts it is tried, the smallest payload wins
 (ties go to the cheaper decoder: store, then zstd, then model codecs). A model codec is
-therefore used only where it beats zstd, and nothing is ever stored larger than it is.
+therefore used only where it beats zstd, and nothing is ever stored larger than it is. A codec
+that cannot code a chunk exactly raises Declined and is passed over quietly; any other
+exception is warned about.
 
 Model codecs are slow (tens to hundreds of KB/s), so on a large chunk each first codes a
 sample (the chunk's first SAMPLE_BYTES) and zstd codes the same sample: like with like. The
@@ -21,9 +23,9 @@ import threading
 from dataclasses import dataclass, field
 
 from archiver.codecs import registry
-from archiver.codecs.base import Codec, Progress
-from archiver.container.router import OTHER
+from archiver.codecs.base import Codec, Declined, Progress
 from archiver.container.records import display
+from archiver.container.router import OTHER, WHOLE_FILE
 from archiver.errors import InputError, MissingWeights, UnknownCodecName
 
 SAMPLE_BYTES = 64 << 10       # what accepts() sees, and the size of the screening sample
@@ -50,6 +52,9 @@ class ChunkCoder:
     note: object = lambda msg: None          # information only (e.g. weights not installed)
     model_codecs: list[Codec] = field(default_factory=list)
     hashes: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    # Model codecs that would be tried but cannot run here (weights missing or damaged), with
+    # why; the first chunk they would have served warns once, so this is never silent.
+    unusable: dict[int, tuple[Codec, str]] = field(default_factory=dict)
 
     def __post_init__(self):
         self.use_zstd = self.allowed is None or ZSTD_ID in self.allowed
@@ -62,9 +67,19 @@ class ChunkCoder:
             try:
                 self.hashes[codec.codec_id] = tuple(codec.model_hashes())
             except Exception as exc:  # noqa: BLE001 - any failure means "not usable here"
-                self.note(f"codec {codec.name} not used: {exc}")
+                self.unusable[codec.codec_id] = (codec, str(exc))
                 continue
             self.model_codecs.append(codec)
+
+    def warn_unusable(self, content_class: str) -> None:
+        """Called by the writer for each class its files fall in (in the main process: pool
+        workers build coders of their own)."""
+        for cid, (codec, why) in list(self.unusable.items()):
+            classes = codec.content_classes
+            if classes is None or content_class in classes:
+                del self.unusable[cid]           # once per archive
+                self.warn(f"the {codec.name} codec cannot run, so {content_class} files went "
+                          f"to zstd: {why}")
 
     def possible_hashes(self) -> set[str]:
         return {h for hs in self.hashes.values() for h in hs}
@@ -99,12 +114,16 @@ class ChunkCoder:
             if not codec.accepts(sample, first_path):
                 continue
             try:
-                if len(raw) > 2 * SAMPLE_BYTES and not self.screen(codec, sample):
+                # a whole file's head is no sample of it (an image's head is not an image)
+                if (len(raw) > 2 * SAMPLE_BYTES and content_class not in WHOLE_FILE
+                        and not self.screen(codec, sample)):
                     continue
                 payload = codec.encode(raw, self.level, progress)
+            except Declined:
+                continue
             except Exception as exc:  # noqa: BLE001 - a failing model must not lose the archive
                 warn(f"codec {codec.name} failed on a chunk starting with {first_path} "
-                          f"({type(exc).__name__}: {exc}); used {registry.get(best_id).name}")
+                     f"({type(exc).__name__}: {exc}); used {registry.get(best_id).name}")
                 continue
             if len(payload) < len(best):
                 best_id, best = codec.codec_id, payload

@@ -282,6 +282,8 @@ def _write(out, items: list[Item], coder: ChunkCoder, pool, make_task, chunk_siz
     out.write(bytes(reserved))
     files = _content_order(items)
     progress.start(len(files), sum(i.stat_size for _, i in files))
+    for cls in sorted({cls for cls, _ in files}):
+        coder.warn_unusable(cls)        # a model that would apply but cannot run: say so once
     chunker = _Chunker(chunk_size, make_task)
     blocks = _Blocks(out, report, progress)
     blocks.write_entries([i.entry for i in items if i.entry.type != FILE])  # dirs and links
