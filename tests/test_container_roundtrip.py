@@ -254,11 +254,3 @@ def test_screen_compares_model_and_zstd_on_the_same_sample(tmp_path, fake_model,
     archiver.create(tmp_path / "t.bbx", [tmp_path / "src"], codecs=MODEL_AND_ZSTD, jobs=1)
     assert sizes == ([64 << 10, 400_005] if runs else [64 << 10])
 
-
-def test_text_fills_chunks_of_one_mib_other_classes_the_chunk_size(tmp_path):
-    rng = __import__("random").Random(9)
-    write_tree(tmp_path / "src", {b"a.txt": bytes(rng.choice(b"ab cd\n") for _ in range(2_500_000)),
-                                  b"b.bin": rng.randbytes(2_500_000)})
-    archiver.create(tmp_path / "t.bbx", [tmp_path / "src"], level=1, codecs=["zstd"], jobs=1)
-    with archiver.open(tmp_path / "t.bbx") as a:
-        assert [c.raw_size for c in a.chunks] == [1 << 20, 1 << 20, 2_500_000 - (2 << 20), 2_500_000]

@@ -30,10 +30,6 @@ from archiver.errors import InputError, OutputError, WouldOverwrite
 DEFAULT_LEVEL = 19
 DEFAULT_CHUNK_SIZE = 16 << 20
 READ_BLOCK = 1 << 20
-# Text chunks are cut smaller: the text codec codes ~250 KB/s a core, so a folder of a few MB
-# must give several chunks to keep every worker busy. It costs no size: on 4 MiB of held-out
-# text, 1 MiB parts came out 1.4% smaller than one part (benchmarks/bench_text_split.py).
-CLASS_CHUNK_SIZE = {router.TEXT: 1 << 20}
 INDEX_LEVEL = 19
 
 
@@ -315,8 +311,7 @@ def _read(files: list[tuple[str, Item]], chunker: _Chunker, chunk_size: int, war
         if cls != chunker.content_class or whole:
             chunker.flush()                 # a class change, or a whole file, starts a chunk
             chunker.content_class = cls
-            chunker.chunk_size = (max(chunk_size, item.stat_size) if whole
-                                  else min(chunk_size, CLASS_CHUNK_SIZE.get(cls, chunk_size)))
+            chunker.chunk_size = max(chunk_size, item.stat_size) if whole else chunk_size
         if (yield from _add_file(item, chunker, warn)):
             chunker.pending.append(item.entry)
         if whole:
