@@ -25,7 +25,12 @@ from archiver.container.pool import Pool, Task
 from archiver.errors import ClusterError
 
 CONNECT_TIMEOUT = "10s"
+
+
 class DaskPool(Pool):
+    """The pool's ordered loop over a Dask cluster: one worker thread of the cluster counts as
+    one job; about two chunks per worker thread are in flight."""
+
     def __init__(self, scheduler, settings: tuple, progress=None, *, shared: bool = False,
                  in_flight: int | None = None):
         try:

@@ -27,8 +27,8 @@ import signal
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
 from archiver.errors import WorkerDied
