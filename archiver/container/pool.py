@@ -279,6 +279,12 @@ class Pool:
                     p.kill()
                 except Exception:  # noqa: BLE001 - already gone
                     pass
+            # A chunk half-written into the call queue's pipe would never drain now that its
+            # readers are dead (this process holds the read end too): joining the queue's
+            # feeder thread, at shutdown or at exit, would hang. Abandon it instead.
+            call_queue = getattr(ex, "_call_queue", None)
+            if call_queue is not None:
+                call_queue.cancel_join_thread()
             ex.shutdown(wait=False, cancel_futures=True)
         else:
             ex.shutdown(wait=True)
