@@ -18,7 +18,7 @@ from archiver.cli.verify import verify
 from archiver.errors import BBXError
 
 EXIT_CODES = ("Exit codes: 0 all well; 1 warnings (something skipped); 2 usage; "
-              "10-23 errors, one per kind (see archiver/errors.py); 130 interrupted.")
+              "10-25 errors, one per kind (see archiver/errors.py); 128+n killed by signal n (130 Ctrl-C).")
 
 app = typer.Typer(name="bbx", add_completion=False, no_args_is_help=True,
                   pretty_exceptions_enable=False, epilog=EXIT_CODES,

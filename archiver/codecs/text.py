@@ -53,6 +53,9 @@ class TextCodec(Codec):
     codec_id = 0x10
     name = "text"
     content_classes = frozenset({TEXT_CLASS})
+    # Honest text codes at 2-10:1; beyond 64:1 (long repeats) zstd is nearly as small, and the
+    # bound keeps a hostile chunk's decoding time to ~0.2 s per KB of payload.
+    max_ratio = 64
 
     def __init__(self):
         self._coders, self._digest = None, None
@@ -118,6 +121,8 @@ class TextCodec(Codec):
         from archiver.models._hmm import message_is_initial
         if not payload:
             raise CorruptChunk("text codec: empty payload")
+        if not self.ratio_ok(size, len(payload)):
+            raise CorruptChunk(f"text codec: {len(payload)} bytes cannot hold {size} bytes")
         variant, n = payload[0] & 15, (payload[0] >> 4) + 1
         if variant not in (PLAIN, ADAPTIVE, BLEND):
             raise CorruptChunk(f"text codec: unknown variant {variant}; the archive is damaged "

@@ -7,7 +7,7 @@ FILE, DIRECTORY, SYMLINK = 0, 1, 2
 TYPE_NAMES = {FILE: "file", DIRECTORY: "dir", SYMLINK: "symlink"}
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     path: bytes                 # relative, b"/"-separated, validated by archiver.container.paths
     type: int                   # FILE, DIRECTORY or SYMLINK
@@ -35,7 +35,7 @@ def display(raw) -> str:
     return os.fsencode(raw).decode("utf-8", "backslashreplace").translate(_CONTROL)
 
 
-@dataclass
+@dataclass(slots=True)
 class ChunkInfo:
     offset: int                 # file position of the chunk's block header
     codec_id: int

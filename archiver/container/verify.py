@@ -39,7 +39,7 @@ def verify(reader: ArchiveReader, quick: bool = False, on_bytes=lambda n: None) 
         for i, c in enumerate(reader.chunks):
             try:
                 reader.read_stored(i)
-                registry.get(c.codec_id)
+                reader.check_ratio(i, registry.get(c.codec_id))
             except KeyError:
                 report.errors.append(UnknownCodec(i, c.codec_id))
             except CorruptChunk as exc:

@@ -88,9 +88,11 @@ def _write_block(out, kind: int, codec_id: int, payload: bytes, raw_size: int) -
 
 
 def _write_meta(out, kind: int, raw: bytes) -> ChunkInfo:
-    """An index or entries block: zstd when that is smaller, else stored."""
+    """An index or entries block: zstd when that is smaller and within the format's ratio
+    limit (readers refuse more, as they would a zstd bomb), else stored."""
     packed = zstandard.ZstdCompressor(level=INDEX_LEVEL, write_content_size=True).compress(raw)
-    codec, payload = (ZSTD_ID, packed) if len(packed) < len(raw) else (STORE_ID, raw)
+    use_zstd = len(packed) < len(raw) and layout.meta_size_ok(len(raw), len(packed))
+    codec, payload = (ZSTD_ID, packed) if use_zstd else (STORE_ID, raw)
     return _write_block(out, kind, codec, payload, len(raw))
 
 
