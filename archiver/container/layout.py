@@ -259,19 +259,18 @@ class EntryParser:
 
 
 def _check_entry(e: Entry, chunks: list[ChunkInfo], total_raw: int, where: str) -> None:
-    label = f"entry {e.name}"
     if e.type not in (FILE, DIRECTORY, SYMLINK):
-        raise CorruptArchive(where, f"{label}: unknown type {e.type}")
+        raise CorruptArchive(where, f"entry {e.name}: unknown type {e.type}")
     if not e.path:
         raise CorruptArchive(where, "an entry has an empty path")
     if (e.type == SYMLINK) != bool(e.link):
-        raise CorruptArchive(where, f"{label}: link target present only for symlinks")
+        raise CorruptArchive(where, f"entry {e.name}: link target present only for symlinks")
     if e.type != FILE or e.size == 0:
         if e.size or e.chunk or e.offset or (e.type != FILE and any(e.sha256)):
-            raise CorruptArchive(where, f"{label}: content fields set on an entry without content")
+            raise CorruptArchive(where, f"entry {e.name}: content fields set on an entry without content")
         return
     if e.chunk >= len(chunks) or e.offset >= chunks[e.chunk].raw_size:
-        raise CorruptArchive(where, f"{label}: content position chunk {e.chunk} "
+        raise CorruptArchive(where, f"entry {e.name}: content position chunk {e.chunk} "
                                     f"offset {e.offset} outside the archive")
     if chunks[e.chunk].raw_start + e.offset + e.size > total_raw:
-        raise CorruptArchive(where, f"{label}: content runs past the last chunk")
+        raise CorruptArchive(where, f"entry {e.name}: content runs past the last chunk")
