@@ -43,7 +43,10 @@ class Archive:
     def rows(self) -> builtins.list[dict]:
         """One dict per entry: what `bbx list --json` prints. A file's compressed size is its
         share of its chunks' stored bytes, in proportion to its size."""
-        out = []
+        return builtins.list(self.iter_rows())
+
+    def iter_rows(self):
+        """rows(), one at a time (a listing of many entries never holds them all)."""
         for e in self.entries:
             row = {"path": e.name, "type": TYPE_NAMES[e.type], "size": e.size,
                    "mode": f"{e.mode:04o}", "mtime_ns": e.mtime_ns}
@@ -56,8 +59,7 @@ class Archive:
                 row.update(compressed=0, codec="", ratio=None)
             if e.link:
                 row["link"] = display(e.link)
-            out.append(row)
-        return out
+            yield row
 
     def _share(self, e) -> tuple[int, builtins.list[str]]:
         start, end = self._reader.content_span(e)
@@ -71,8 +73,10 @@ class Archive:
                 codecs.append(name)
         return round(stored), codecs
 
-    def extract(self, dest=".", members=None, *, force: bool = False, on_bytes=lambda n: None) -> ExtractReport:
-        return extract(self._reader, dest, members, force, on_bytes)
+    def extract(self, dest=".", members=None, *, force: bool = False, on_bytes=lambda n: None,
+                keep_setid: bool = False) -> ExtractReport:
+        """Extract into `dest`; setuid/setgid bits are restored only with keep_setid."""
+        return extract(self._reader, dest, members, force, on_bytes, keep_setid)
 
     def verify(self, quick: bool = False, on_bytes=lambda n: None) -> VerifyReport:
         return verify(self._reader, quick, on_bytes)

@@ -14,13 +14,16 @@ def extract(
     members: List[str] = typer.Argument(None, help="Members to extract (a directory selects its contents); default all."),
     directory: str = typer.Option(".", "-C", "--directory", help="Extract into this directory."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing files."),
+    keep_setid: bool = typer.Option(False, "--keep-setid",
+                                    help="Restore setuid/setgid bits too (dropped by default, as tar does without -p)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary."),
 ) -> None:
     """Extract ARCHIVE (or only MEMBERS) into a directory, restoring mode and mtime."""
     with api_open(archive) as a:
         with BarProgress("extracting", quiet) as bar:
             bar.start(0, sum(e.size for e in a.entries))
-            report = a.extract(directory, members or None, force=force, on_bytes=bar.on_bytes)
+            report = a.extract(directory, members or None, force=force, on_bytes=bar.on_bytes,
+                               keep_setid=keep_setid)
     for exc in report.errors:
         say_error(exc)
     if not quiet:

@@ -16,23 +16,32 @@ def list_(
 ) -> None:
     """List the members of ARCHIVE: name, size, compressed size, codec, ratio."""
     with api_open(archive) as a:
-        rows = a.rows()
         problems = a.problems
         if as_json:
-            print(json.dumps({"archive": a.path, "model_hashes": a.model_hashes,
-                              "chunks": len(a.chunks), "entries": rows,
-                              "errors": [{"exit_code": e.exit_code, "kind": type(e).__name__,
-                                          "message": e.message()} for e in problems]}, indent=1))
+            _print_json(a)
             _fail_on(problems, quiet=True)
             return
-    _print_columns(rows)
+        _print_columns(a.iter_rows())
     _fail_on(problems)
+
+
+def _print_json(a) -> None:
+    """The listing as one JSON object, written entry by entry (json.dumps of the whole
+    listing would hold it twice in memory)."""
+    write = sys.stdout.write
+    head = json.dumps({"archive": a.path, "model_hashes": a.model_hashes, "chunks": len(a.chunks)})
+    write(head[:-1] + ', "entries": [')
+    for i, row in enumerate(a.iter_rows()):
+        write(("\n " if i == 0 else ",\n ") + json.dumps(row))
+    errors = [{"exit_code": e.exit_code, "kind": type(e).__name__, "message": e.message()}
+              for e in a.problems]
+    write('\n], "errors": ' + json.dumps(errors) + "}\n")
 
 
 NAME_WIDTH = 60       # longer names push their line's other columns right
 
 
-def _print_columns(rows: list[dict]) -> None:
+def _print_columns(rows) -> None:
     """Name, size, compressed, codec, ratio as plain aligned columns: a rich table takes
     minutes on hundreds of thousands of entries, this takes a second."""
     lines = [("name", "size", "compressed", "codec", "ratio")]

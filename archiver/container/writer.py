@@ -7,6 +7,7 @@ file beside the output and renamed into place only when complete, so an interrup
 never leaves a truncated archive under the final name."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
@@ -19,8 +20,9 @@ from archiver.codecs import registry
 from archiver.container import layout, router
 from archiver.container.chunk_coder import STORE_ID, ZSTD_ID, ChunkCoder, resolve
 from archiver.container.records import DIRECTORY, FILE, SYMLINK, ChunkInfo, Entry, display
-from archiver.container.scanner import Excluder, Item, scan
-from archiver.errors import InputError, OutputError, WouldOverwrite
+from archiver.container.scanner import Excluder, Item, Skipped, open_input, scan
+from archiver import tempfiles
+from archiver.errors import BBXError, DiskFull, InputError, OutputError, WouldOverwrite
 
 DEFAULT_LEVEL = 19
 DEFAULT_CHUNK_SIZE = 16 << 20
@@ -58,9 +60,9 @@ def _route(item: Item) -> str:
     """The router's class of one file, from its head (OTHER when it cannot be read now: the
     read that follows reports why). A whole-file class needs the file in one chunk."""
     try:
-        with open(item.source, "rb") as f:
-            head = f.read(router.HEAD_BYTES)
-    except OSError:
+        with open_input(item) as f:
+            head = f.read(router.HEAD_BYTES) or b""
+    except (OSError, Skipped):
         return router.OTHER
     cls = router.classify(head)
     if cls in router.WHOLE_FILE and item.stat_size > layout.MAX_CHUNK_RAW:
@@ -171,12 +173,19 @@ def write_archive(output: str | bytes, inputs: list, *, level: int = DEFAULT_LEV
         raise OutputError(report.path, "it is a directory")
     if os.path.lexists(out_path) and not force:
         raise WouldOverwrite(report.path)
+    if os.path.islink(out_path):
+        # As cp and tar do, an output that is a symlink is written through: the file it
+        # points at is replaced and the link stays.
+        out_path = os.path.realpath(out_path)
+        if os.path.isdir(out_path):
+            raise OutputError(report.path, "it is a symlink to a directory")
     out_dir = os.path.dirname(os.path.abspath(out_path))
     try:
         fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=b"." + os.path.basename(out_path) + b".",
                                    suffix=b".tmp")
     except OSError as exc:
-        raise OutputError(report.path, exc.strerror) from None
+        raise _output_error(report.path, exc) from None
+    token = tempfiles.track(tmp)
     try:
         with os.fdopen(fd, "wb") as out:
             skip = {_inode(os.fstat(out.fileno()))}     # never archive the archive itself
@@ -189,13 +198,28 @@ def write_archive(output: str | bytes, inputs: list, *, level: int = DEFAULT_LEV
             report.output_bytes = out.tell()
         os.chmod(tmp, 0o644 & ~_umask())
         os.replace(tmp, out_path)
+    except OSError as exc:             # reading errors are InputError already: this is output
+        _remove(tmp)
+        raise _output_error(report.path, exc) from None
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _remove(tmp)
         raise
+    finally:
+        tempfiles.forget(token)
     return report
+
+
+def _remove(tmp: bytes) -> None:
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
+
+
+def _output_error(path: str, exc: OSError) -> BBXError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFull(path)
+    return OutputError(path, exc.strerror)
 
 
 def _inode(st: os.stat_result) -> tuple[int, int]:
@@ -247,14 +271,17 @@ def _write(out, items: list[Item], coder: ChunkCoder, chunk_size: int, progress,
 
 
 def _add_file(item: Item, sink: _ChunkSink, progress, warn) -> bool:
-    """Stream one file into the chunks; False when it vanished before it could be read."""
+    """Stream one file into the chunks; False when it could not be read as a regular file
+    (vanished, or replaced by a FIFO, device or symlink since the scan): skipped with a
+    warning. A file that changes while it is read is archived as read, with a warning."""
     e, name = item.entry, item.entry.name
     try:
-        f = open(item.source, "rb")
-    except OSError as exc:
-        warn(f"skipped {display(item.source)}: {exc.strerror}")
+        f = open_input(item)
+    except Skipped as exc:
+        warn(f"skipped {display(item.source)}: {exc.args[0]}")
         return False
     with f:
+        before = os.fstat(f.fileno())
         if sink.fill and (item.stat_size >= sink.chunk_size or item.stat_size > sink.room):
             sink.flush()       # a file that does not fit starts a chunk of its own
         e.chunk, e.offset = sink.position()
@@ -264,12 +291,21 @@ def _add_file(item: Item, sink: _ChunkSink, progress, warn) -> bool:
                 data = f.read(min(READ_BLOCK, sink.room))
             except OSError as exc:
                 raise InputError(display(item.source), exc.strerror) from None
+            if data is None:            # would block: not an ordinary file after all
+                if not size:
+                    warn(f"skipped {display(item.source)}: reading it would block")
+                    return False
+                raise InputError(display(item.source), "reading would block")
             if not data:
                 break
             sha.update(data)
             size += len(data)
             sink.add(data, name)
             progress.advance(nbytes=len(data))
+        after = os.fstat(f.fileno())
+    if (after.st_mtime_ns, after.st_size) != (before.st_mtime_ns, before.st_size) or (
+            size != before.st_size and before.st_size):
+        warn(f"{display(item.source)} changed while it was read; the archive holds what was read")
     e.size, e.sha256 = size, sha.digest()
     if not size:
         e.chunk = e.offset = 0
