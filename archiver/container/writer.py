@@ -281,7 +281,6 @@ def _add_file(item: Item, sink: _ChunkSink, progress, warn) -> bool:
         warn(f"skipped {display(item.source)}: {exc.args[0]}")
         return False
     with f:
-        before = os.fstat(f.fileno())
         if sink.fill and (item.stat_size >= sink.chunk_size or item.stat_size > sink.room):
             sink.flush()       # a file that does not fit starts a chunk of its own
         e.chunk, e.offset = sink.position()
@@ -303,8 +302,10 @@ def _add_file(item: Item, sink: _ChunkSink, progress, warn) -> bool:
             sink.add(data, name)
             progress.advance(nbytes=len(data))
         after = os.fstat(f.fileno())
-    if (after.st_mtime_ns, after.st_size) != (before.st_mtime_ns, before.st_size) or (
-            size != before.st_size and before.st_size):
+    # Against the scan's stat, whose mtime the archive records (as tar does); a size of 0
+    # is not believed (files in /proc have content but no size).
+    if (after.st_mtime_ns, after.st_size) != (e.mtime_ns, item.stat_size) or (
+            size != item.stat_size and item.stat_size):
         warn(f"{display(item.source)} changed while it was read; the archive holds what was read")
     e.size, e.sha256 = size, sha.digest()
     if not size:
