@@ -15,6 +15,7 @@ class BBXError(Exception):
     """{}"""
     exit_code = 29
     detail = ""     # appended after "; ", e.g. the files a damaged chunk takes with it
+    lost: tuple[str, ...] = ()    # every file the damage costs (the message names a few)
 
     def message(self) -> str:
         try:

@@ -64,3 +64,23 @@ def test_empty_chunk_in_a_files_span_is_damage_not_a_crash(tmp_path):
     with archiver.open(path) as a:      # the index is refused; the salvage stops at the chunk
         assert a.problems and "out of range" in str(a.problems[0])
         assert a.rows() == [] and not a.verify().ok
+
+
+def test_json_names_every_file_a_damaged_chunk_loses(tmp_path):
+    import json
+    import subprocess
+    from conftest import BBX, write_tree
+    names = {b"f%02d.txt" % i: b"file %d\n" % i * 20 for i in range(12)}
+    write_tree(tmp_path / "src", names)
+    archiver.create(tmp_path / "t.bbx", [tmp_path / "src"], codecs=["zstd"])
+    with archiver.open(tmp_path / "t.bbx") as a:
+        (c,) = a.chunks
+    data = bytearray((tmp_path / "t.bbx").read_bytes())
+    data[c.offset + layout.BLOCK.size + 3] ^= 0x10
+    (tmp_path / "t.bbx").write_bytes(bytes(data))
+    for args in (["--quick"], []):
+        r = subprocess.run([str(BBX), "verify", "--json", *args, str(tmp_path / "t.bbx")],
+                           capture_output=True, text=True)
+        (err,) = json.loads(r.stdout)["errors"]
+        assert "and 7 more" in err["message"]
+        assert sorted(err["lost"]) == sorted("src/" + n.decode() for n in names)

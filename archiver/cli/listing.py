@@ -7,7 +7,7 @@ import sys
 import typer
 
 from archiver.api import open as api_open
-from archiver.cli.console import human, say_error
+from archiver.cli.console import error_json, human, say_error
 
 
 def list_(
@@ -33,8 +33,7 @@ def _print_json(a) -> None:
     write(head[:-1] + ', "entries": [')
     for i, row in enumerate(a.iter_rows()):
         write(("\n " if i == 0 else ",\n ") + json.dumps(row))
-    errors = [{"exit_code": e.exit_code, "kind": type(e).__name__, "message": e.message()}
-              for e in a.problems]
+    errors = [error_json(e) for e in a.problems]
     write('\n], "errors": ' + json.dumps(errors) + "}\n")
 
 

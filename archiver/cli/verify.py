@@ -6,7 +6,7 @@ import json
 import typer
 
 from archiver.api import open as api_open
-from archiver.cli.console import BarProgress, out, say_error
+from archiver.cli.console import BarProgress, error_json, out, say_error
 
 
 def verify(
@@ -23,8 +23,7 @@ def verify(
     if as_json:
         print(json.dumps({"archive": archive, "ok": report.ok, "quick": quick,
                           "chunks": report.chunks, "files": report.files, "bytes": report.bytes,
-                          "errors": [{"exit_code": e.exit_code, "kind": type(e).__name__,
-                                      "message": e.message()} for e in report.errors]}, indent=1))
+                          "errors": [error_json(e) for e in report.errors]}, indent=1))
     else:
         for exc in report.errors:
             say_error(exc)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from archiver.codecs import registry
-from archiver.container.content import lost_files_message, stream_files
+from archiver.container.content import mark_lost, stream_files
 from archiver.container.extract import refused
 from archiver.container.reader import ArchiveReader
 from archiver.container.records import FILE
@@ -47,7 +47,7 @@ def verify(reader: ArchiveReader, quick: bool = False, on_bytes=lambda n: None) 
             except KeyError:
                 report.errors.append(UnknownCodec(i, c.codec_id))
             except CorruptChunk as exc:
-                exc.detail = lost_files_message([e.name for e in reader.chunk_files(i)])
+                mark_lost(exc, [e.name for e in reader.chunk_files(i)])
                 report.errors.append(exc)
             on_bytes(c.raw_size)
         return report
