@@ -13,7 +13,7 @@ from archiver.codecs import registry
 from archiver.container import layout
 from archiver.container.records import FILE, ChunkInfo, Entry, display
 from archiver.errors import (CorruptArchive, CorruptChunk, InputError, InputNotFound,
-                             NotAnArchive, UnknownCodec, UnsupportedFeature)
+                             NotAnArchive, UnknownCodec, UnsupportedFeature, UnsupportedVersion)
 
 PIECE = 1 << 20             # entries blocks are decoded and parsed this many bytes at a time
 
@@ -56,19 +56,46 @@ class ArchiveReader:
         fixed = self._pread(0, layout.HEADER_FIXED.size)
         if len(fixed) < len(layout.MAGIC) or fixed[:len(layout.MAGIC)] != layout.MAGIC:
             raise NotAnArchive(self.path)
-        _, size = layout.parse_header_fixed(fixed, self.path)
-        buf = self._pread(0, size)
-        hashes, self.header_size = layout.parse_header(buf, self.path)
+        self.header_damage = None
+        try:
+            try:
+                _, size = layout.parse_header_fixed(fixed, self.path)
+            except UnsupportedVersion as newer:
+                self._newer_or_damaged(fixed, newer)
+            buf = self._pread(0, size)
+            hashes, self.header_size = layout.parse_header(buf, self.path)
+        except CorruptArchive as exc:
+            # A damaged header costs only what it alone holds (the model hashes): the tail
+            # index says where every block is. Without an intact tail the archive is lost.
+            self.header_damage = exc
+            self.header_size, hashes = layout.header_size(0), []
         self.model_hashes = [h.hex() for h in hashes]
         if self.header_size + layout.TRAILER.size > self.size:
             raise CorruptArchive(self.path, "file ends before the first chunk (truncated)")
+
+    def _newer_or_damaged(self, fixed: bytes, newer: UnsupportedVersion) -> None:
+        """A major version above ours: a newer archive if the header's CRC holds (re-raise),
+        else a damaged version byte (CorruptArchive, so the reader goes on from the tail)."""
+        size = layout.HEADER_FIXED.unpack(fixed)[6]
+        buf = self._pread(0, size) if layout.HEADER_CRC.size <= size <= layout.MAX_HEADER else b""
+        if len(buf) == size and buf[-4:] == layout.HEADER_CRC.pack(zlib.crc32(buf[:-4])):
+            raise newer
+        raise CorruptArchive(self.path, "header checksum mismatch")
 
     def _read_index(self) -> None:
         try:
             chunks, segments, count = self._read_tail()
         except CorruptArchive as exc:
+            if self.header_damage is not None:
+                raise self.header_damage from None
             self._salvage(exc.args[1])
             return
+        if self.header_damage is not None:
+            self.header_size = min([c.offset for c in chunks + segments] + [self.index_offset])
+            self.header_damage.detail = ("read on from the intact index; the model weights "
+                                         "it needs are unknown, so only the files' SHA-256 "
+                                         "shows whether the installed ones fit")
+            self.problems.append(self.header_damage)
         self.chunks, self.entries = chunks, []
         for i, seg in enumerate(segments):
             try:
