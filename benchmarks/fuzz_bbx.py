@@ -11,8 +11,8 @@ anything else is a crash, a run over -timeout seconds a hang, over -rss_limit_mb
 failure (libFuzzer reports all three and saves the input). Every crash found is kept in
 tests/fuzz_corpus/TARGET/ and replayed by tests/test_fuzz_regressions.py.
 
-Codec inputs: 4 bytes little-endian raw size (mod 1 MiB; the container never asks a codec for
-more than the chunk it stored), then the payload."""
+Codec inputs: 4 bytes little-endian raw size (reduced to at most 1 MiB and to what the
+container lets a codec be asked for: its max_ratio bound), then the payload."""
 from __future__ import annotations
 
 import os
@@ -23,6 +23,7 @@ import zlib
 
 from archiver import errors
 from archiver.codecs import registry
+from archiver.codecs.base import RATIO_SLACK
 from archiver.container import layout
 from archiver.container.reader import ArchiveReader
 from archiver.container.verify import verify
@@ -80,11 +81,12 @@ def fix_checksums(data: bytes) -> bytes:
 def run_codec(codec_id: int, data: bytes) -> None:
     if len(data) < 4:
         return
-    size = int.from_bytes(data[:4], "little") % MAX_CODEC_RAW
     codec = registry.get(codec_id)
     payload = data[4:]
-    if not codec.ratio_ok(size, len(payload)):      # as the container refuses it
-        return
+    limit = MAX_CODEC_RAW
+    if codec.max_ratio is not None:         # what the container lets through to the decoder
+        limit = min(limit, codec.max_ratio * len(payload) + RATIO_SLACK)
+    size = int.from_bytes(data[:4], "little") % (limit + 1)
     try:
         out = codec.decode(payload, size)
     except errors.BBXError:
