@@ -88,8 +88,18 @@ class UnknownCodecName(BBXError):
     exit_code = 19
 
 
+class MissingDecoder(UnknownCodec):
+    """{} chunks need the Python package {}, which cannot be loaded ({}); install it (pip install {}) to extract them"""
+    exit_code = 26
+
+
 class MissingWeights(BBXError):
     """{}: archive needs model weights this bbx does not have ({}); install the bbx version that wrote it"""
+    exit_code = 20
+
+
+class ModelUnavailable(BBXError):
+    """the {} model cannot be loaded: {}"""
     exit_code = 20
 
 
@@ -108,17 +118,28 @@ class LimitExceeded(BBXError):
     exit_code = 23
 
 
+class ClusterError(BBXError):
+    """cannot code on the Dask cluster {}: {}"""
+    exit_code = 24
+
+
+class MissingLibrary(BBXError):
+    """{}"""
+    exit_code = 25
+
+
 class NameTooLong(BBXError):
     """cannot create {}: a name in it is too long for this file system (255 bytes per name on most); extract elsewhere or rename it in a new archive"""
-    exit_code = 24
+    exit_code = 27
 
 
 class DiskFull(BBXError):
     """cannot write {}: no space left on the device; free some space or write elsewhere"""
-    exit_code = 25
+    exit_code = 28
 
 
 ALL_ERRORS = [InputNotFound, InputError, OutputError, WouldOverwrite, NotAnArchive,
               UnsupportedVersion, UnsupportedFeature, CorruptArchive, CorruptChunk,
-              DigestMismatch, UnknownCodec, UnknownCodecName, MissingWeights, UnsafePath, MemberNotFound,
-              LimitExceeded, NameTooLong, DiskFull]
+              DigestMismatch, UnknownCodec, UnknownCodecName, MissingDecoder, MissingWeights,
+              UnsafePath, MemberNotFound, LimitExceeded, ClusterError, MissingLibrary,
+              NameTooLong, DiskFull]

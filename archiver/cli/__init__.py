@@ -13,6 +13,7 @@ import typer
 
 from archiver import __version__, tempfiles
 from archiver.cli.console import say_error
+from archiver.cli.codecs import codecs
 from archiver.cli.create import create
 from archiver.cli.extract import extract
 from archiver.cli.listing import list_
@@ -20,7 +21,7 @@ from archiver.cli.verify import verify
 from archiver.errors import BBXError
 
 EXIT_CODES = ("Exit codes: 0 all well; 1 warnings (something skipped); 2 usage; "
-              "10-25 errors, one per kind (see archiver/errors.py); 128+n killed by signal n (130 Ctrl-C).")
+              "10-28 errors, one per kind (see archiver/errors.py); 128+n killed by signal n (130 Ctrl-C).")
 
 app = typer.Typer(name="bbx", add_completion=False, no_args_is_help=True,
                   pretty_exceptions_enable=False, epilog=EXIT_CODES,
@@ -29,6 +30,7 @@ app.command("create")(create)
 app.command("extract")(extract)
 app.command("list")(list_)
 app.command("verify")(verify)
+app.command("codecs")(codecs)
 
 
 def _version(value: bool) -> None:
@@ -38,7 +40,7 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+def _root(version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
                                        help="Print the version and exit.")) -> None:
     """bbx: lossless archiver with learned models over exact rANS."""
 

@@ -16,6 +16,8 @@ def extract(
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing files."),
     keep_setid: bool = typer.Option(False, "--keep-setid",
                                     help="Restore setuid/setgid bits too (dropped by default, as tar does without -p)."),
+    jobs: int = typer.Option(0, "--jobs", "-j", min=0,
+                             help="Worker processes (default 0: every core)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary."),
 ) -> None:
     """Extract ARCHIVE (or only MEMBERS) into a directory, restoring mode and mtime."""
@@ -23,7 +25,7 @@ def extract(
         with BarProgress("extracting", quiet) as bar:
             bar.start(0, sum(e.size for e in a.entries))
             report = a.extract(directory, members or None, force=force, on_bytes=bar.on_bytes,
-                               keep_setid=keep_setid)
+                               jobs=jobs, keep_setid=keep_setid)
     for exc in report.errors:
         say_error(exc)
     if not quiet:
