@@ -6,7 +6,8 @@ container reader (open, list, verify --quick, verify) and each codec's decoder. 
               -print_final_stats=1 /tmp/corpus-container tests/fuzz_corpus/container
 
 TARGET: container, container-fixed (the same after every header, block and trailer checksum
-in the input is recomputed, so mutations reach the checks behind the CRCs), store, zstd, text. Only archiver.errors.BBXError may come out of a target;
+in the input is recomputed, so mutations reach the checks behind the CRCs), store, zstd, text,
+image, jpeg. Only archiver.errors.BBXError may come out of a target;
 anything else is a crash, a run over -timeout seconds a hang, over -rss_limit_mb a memory
 failure (libFuzzer reports all three and saves the input). Every crash found is kept in
 tests/fuzz_corpus/TARGET/ and replayed by tests/test_fuzz_regressions.py.
@@ -28,7 +29,7 @@ from archiver.container import layout
 from archiver.container.reader import ArchiveReader
 from archiver.container.verify import verify
 
-CODEC_IDS = {"store": 0x00, "zstd": 0x01, "text": 0x10}
+CODEC_IDS = {"store": 0x00, "zstd": 0x01, "text": 0x10, "image": 0x20, "jpeg": 0x30}
 MAX_CODEC_RAW = 1 << 20
 _scratch = tempfile.NamedTemporaryFile(prefix="bbx-fuzz-", suffix=".bbx",
                                        dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
