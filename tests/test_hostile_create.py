@@ -102,15 +102,33 @@ def test_disk_full_during_create_is_one_error_and_leaves_nothing(tmp_path, small
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_signal_during_create_removes_the_temporary_archive(tmp_path, signum):
     # enough incompressible data at zstd level 22 to keep bbx busy for a while
-    write_tree(tmp_path / "src", {b"f%d" % i: os.urandom(4 << 20) for i in range(4)})
+    write_tree(tmp_path / "src", {b"f%d" % i: os.urandom(12 << 20) for i in range(4)})
     p = subprocess.Popen([str(BBX), "create", str(tmp_path / "src"), "-o", str(tmp_path / "t.bbx"),
                           "--level", "22", "-q"], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]:
         assert p.poll() is None and time.monotonic() < deadline, "create ended too early"
         time.sleep(0.05)
+    time.sleep(1.5)                    # workers busy coding chunks
+    assert p.poll() is None
     p.send_signal(signum)
     _, err = p.communicate(timeout=30)
     assert p.returncode == 128 + signum
     assert err == "bbx: interrupted\n"
     assert sorted(os.listdir(tmp_path)) == ["src"]
+    time.sleep(1)                      # no worker process goes on coding after bbx ended
+    assert not _processes_mentioning(str(tmp_path / "t.bbx"))
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if text.encode() in f.read():
+                    with open(f"/proc/{pid}/stat") as g:
+                        if g.read().split(") ")[-1][0] != "Z":      # zombies are done
+                            found.append(int(pid))
+        except OSError:
+            continue
+    return found

@@ -4,6 +4,7 @@ User errors (archiver.errors.BBXError) print one line, `bbx: <message>`, and exi
 error's own code; no traceback."""
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import sys
@@ -86,6 +87,8 @@ def main() -> None:
             signal.signal(signum, signal.SIG_DFL if signum != signal.SIGINT else signal.default_int_handler)
     except _Signalled as exc:
         tempfiles.remove_all()
+        for child in multiprocessing.active_children():     # pool workers mid-chunk
+            child.kill()
         if sys.stderr.isatty():
             sys.stderr.write("\x1b[?25h")      # a progress bar may have hidden the cursor
         say_error("interrupted")
