@@ -119,8 +119,6 @@ class TextCodec(Codec):
         from archiver.models._hmm import message_is_initial
         if not payload:
             raise CorruptChunk("text codec: empty payload")
-        if not self.ratio_ok(size, len(payload)):
-            raise CorruptChunk(f"text codec: {len(payload)} bytes cannot hold {size} bytes")
         variant, n = payload[0] & 15, (payload[0] >> 4) + 1
         if variant not in (PLAIN, ADAPTIVE, BLEND):
             raise CorruptChunk(f"text codec: unknown variant {variant}; the archive is damaged "
