@@ -3,12 +3,18 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 BBX = REPO / ".venv" / "bin" / "bbx"
+# The command under test: the installed `bbx` of this checkout's venv, or (a worktree without
+# its own venv) this checkout's package run as `python -m archiver`.
+BBX_CMD = [str(BBX)] if BBX.exists() else [sys.executable, "-m", "archiver"]
+BBX_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
 
 
 def snapshot(root: Path) -> dict[bytes, tuple]:

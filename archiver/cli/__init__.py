@@ -4,6 +4,7 @@ User errors (archiver.errors.BBXError) print one line, `bbx: <message>`, and exi
 error's own code; no traceback."""
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
@@ -20,7 +21,7 @@ from archiver.errors import BBXError
 EXIT_CODES = ("Exit codes: 0 all well; 1 warnings (something skipped); 2 usage; "
               "10-23 errors, one per kind (see archiver/errors.py); 130 interrupted.")
 
-app = typer.Typer(name="bbx", add_completion=False, no_args_is_help=True,
+app = typer.Typer(name="bbx", add_completion=False, invoke_without_command=True,
                   pretty_exceptions_enable=False, epilog=EXIT_CODES,
                   help="bbx: lossless archiver with learned models over exact rANS.")
 app.command("create")(create)
@@ -36,9 +37,13 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+def _root(ctx: typer.Context,
+          version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
                                        help="Print the version and exit.")) -> None:
     """bbx: lossless archiver with learned models over exact rANS."""
+    if ctx.invoked_subcommand is None:      # plain `bbx`: help, and success, like git
+        print(ctx.get_help())
+        raise typer.Exit(0)
 
 
 def _terminate(signum, frame):
@@ -55,3 +60,6 @@ def main() -> None:
     except KeyboardInterrupt:
         say_error("interrupted")
         sys.exit(130)
+    except BrokenPipeError:         # `bbx list a.bbx | head`: the reader has gone; so do we
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)

@@ -6,7 +6,9 @@ Model codecs are slow (tens of KB/s), so on a large chunk each first codes a sam
 chunk's head; it runs on the whole chunk only if its rate there, extrapolated to the chunk,
 comes within SCREEN_SLACK of the best payload so far (zstd on the whole chunk). A model's rate
 hardly depends on the input's length, while zstd gains from a longer input, so a model that
-fails this test would lose on the whole chunk."""
+fails this test would lose on the whole chunk. `screen=False` skips the test (bbx create
+--best): the model then codes every chunk of its classes, which costs its full time but never
+misses a chunk where it would have won."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -38,6 +40,7 @@ class ChunkCoder:
     warn: object = lambda msg: None
     allowed: set[int] | None = None          # codec ids that may be tried; None: all
     note: object = lambda msg: None          # information only (e.g. weights not installed)
+    screen: bool = True                      # screen model codecs on a sample first
     model_codecs: list[Codec] = field(default_factory=list)
     hashes: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
@@ -75,7 +78,7 @@ class ChunkCoder:
             if not codec.accepts(sample, first_path):
                 continue
             try:
-                if len(raw) > 2 * SAMPLE_BYTES:
+                if self.screen and len(raw) > 2 * SAMPLE_BYTES:
                     guess = len(codec.encode(sample, self.level)) * len(raw) / len(sample)
                     if guess > SCREEN_SLACK * len(best):
                         continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 import zlib
 from dataclasses import dataclass, field
 
@@ -34,6 +35,7 @@ class CodecStats:
     chunks: int = 0
     raw: int = 0
     stored: int = 0
+    seconds: float = 0.0    # spent coding its chunks (every codec tried on them included)
 
 
 @dataclass
@@ -144,20 +146,23 @@ class _ChunkSink:
         raw = b"".join(self.parts)
         raw_size = len(raw)
         self.parts, self.fill = [], 0
+        t0 = time.perf_counter()
         codec_id, payload = self.coder.code(raw, self.first_path, self.content_class)
+        seconds = time.perf_counter() - t0
         del raw
         self.chunks.append(_write_block(self.out, layout.BLOCK_CHUNK, codec_id, payload, raw_size))
         stats = self.report.by_codec.setdefault(registry.get(codec_id).name, CodecStats())
         stats.chunks += 1
         stats.raw += raw_size
         stats.stored += len(payload) + layout.BLOCK.size
+        stats.seconds += seconds
         self.write_entries()
 
 
 def write_archive(output: str | bytes, inputs: list, *, level: int = DEFAULT_LEVEL,
                   exclude: tuple[str, ...] = (), force: bool = False,
                   chunk_size: int = DEFAULT_CHUNK_SIZE, progress=None,
-                  codecs: list[str] | None = None) -> CreateReport:
+                  codecs: list[str] | None = None, screen: bool = True) -> CreateReport:
     if not 0 < chunk_size <= layout.MAX_CHUNK_RAW:
         raise ValueError(f"chunk size must be in 1..{layout.MAX_CHUNK_RAW}")
     progress = progress or NoProgress()
@@ -181,7 +186,7 @@ def write_archive(output: str | bytes, inputs: list, *, level: int = DEFAULT_LEV
             if os.path.exists(out_path):
                 skip.add(_inode(os.stat(out_path)))
             items = scan(inputs, Excluder(exclude), skip, warn)
-            _write(out, items, ChunkCoder(level, warn, allowed, report.notes.append), chunk_size, progress, report)
+            _write(out, items, ChunkCoder(level, warn, allowed, report.notes.append, screen=screen), chunk_size, progress, report)
             out.flush()
             os.fsync(out.fileno())
             report.output_bytes = out.tell()
