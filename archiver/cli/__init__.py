@@ -4,6 +4,7 @@ User errors (archiver.errors.BBXError) print one line, `bbx: <message>`, and exi
 error's own code; no traceback."""
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -24,10 +25,26 @@ EXIT_CODES = ("Exit codes: 0 all well; 1 warnings (something skipped); 2 usage; 
 app = typer.Typer(name="bbx", add_completion=False, invoke_without_command=True,
                   pretty_exceptions_enable=False, epilog=EXIT_CODES,
                   help="bbx: lossless archiver with learned models over exact rANS.")
-app.command("create")(create)
-app.command("extract")(extract)
-app.command("list")(list_)
-app.command("verify")(verify)
+
+
+def _interruptible(command):
+    """Ctrl-C ends a command with `bbx: interrupted` and exit code 130 (typer would turn the
+    KeyboardInterrupt into a silent exit 130 before main() sees it). Temporary files are gone
+    by then: the with-blocks that own them have unwound."""
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except KeyboardInterrupt:
+            say_error("interrupted")
+            raise typer.Exit(130) from None
+    return run
+
+
+app.command("create")(_interruptible(create))
+app.command("extract")(_interruptible(extract))
+app.command("list")(_interruptible(list_))
+app.command("verify")(_interruptible(verify))
 
 
 def _version(value: bool) -> None:
