@@ -133,8 +133,9 @@ class TextCodec(Codec):
         return min((self._encode_variant(coders[v], v, data, ticker) for v in variants), key=len)
 
     @staticmethod
-    def _encode_variant(coder, variant: int, data: bytes, ticker: _Ticker) -> bytes:
+    def _encode_variant(coder, variant: int, data: bytes, ticker: _Ticker | None = None) -> bytes:
         from cython_ans import Message
+        ticker = ticker or _Ticker(None, len(data), len(data))
         n = MAX_SEGMENTS if len(data) >= MAX_SEGMENTS * SEGMENT_MIN else 1
         cuts = [len(data) * k // n for k in range(n + 1)]
         pieces = [data[cuts[k]:cuts[k + 1]] for k in range(n)]
