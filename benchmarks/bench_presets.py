@@ -31,7 +31,7 @@ def tar_bytes(folder: str) -> bytes:
 def one(folder: str, p, tmp: str) -> tuple[int, float, float]:
     out = os.path.join(tmp, "x.bbx")
     t0 = time.perf_counter()
-    archiver.create(out, [folder], level=p.level, force=True, screen=p.screen,
+    archiver.create(out, [folder], level=p.level, force=True, chunk_size=p.chunk_size,
                     codecs=None if p.models else ["zstd"])
     t1 = time.perf_counter()
     with archiver.open(out) as a:
@@ -62,7 +62,7 @@ def main() -> None:
                 zs = len(zstandard.ZstdCompressor(level=p.level).compress(raw))
                 size, tc, tv = one(folder, p, tmp)
                 mb = len(raw) / 1e6
-                models = ("screened" if p.screen else "every chunk") if p.models else "no"
+                models = "yes" if p.models else "no"
                 print(f"| -{n} | {p.level} | {models} | {size:,} | {len(raw) / size:.2f} "
                       f"| {zs:,} | {size / zs:.3f} | {tc:.1f} | {mb / tc:.2f} | {tv:.1f} "
                       f"| {mb / tv:.2f} |", flush=True)

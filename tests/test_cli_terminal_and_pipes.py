@@ -248,3 +248,15 @@ def test_ctrl_c_during_model_coding_stops_within_seconds(tmp_path):
     assert "bbx: interrupted" in out and "Traceback" not in out
     assert after < 10, after                                 # not minutes: the chunk was cut
     assert sorted(os.listdir(tmp_path)) == ["t"]             # no archive, no temporary file
+
+
+def test_a_reader_that_stops_early_ends_list_quietly(tmp_path):
+    """`bbx list big.bbx | head -1`: no traceback, the exit code of a process SIGPIPE ended."""
+    write_tree(tmp_path / "many", {b"d%04d/%s.txt" % (i, b"x" * 80): b"" for i in range(1500)})
+    assert bbx("create", "many", "-o", "many.bbx", "-1", "-q", cwd=tmp_path).returncode == 0
+    p = subprocess.Popen([*BBX_CMD, "list", "many.bbx"], cwd=tmp_path, env=BBX_ENV,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout.readline() == b"many/\n"
+    p.stdout.close()                                  # more than a pipe buffer is still unread
+    assert p.wait(timeout=120) == 128 + signal.SIGPIPE
+    assert p.stderr.read() == b""

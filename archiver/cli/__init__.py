@@ -13,6 +13,7 @@ import typer
 
 from archiver import __version__
 from archiver.cli.console import say_error
+from archiver.cli.codecs import codecs
 from archiver.cli.create import create
 from archiver.cli.extract import extract
 from archiver.cli.listing import list_
@@ -30,7 +31,8 @@ app = typer.Typer(name="bbx", add_completion=False, invoke_without_command=True,
 def _interruptible(command):
     """Ctrl-C ends a command with `bbx: interrupted` and exit code 130 (typer would turn the
     KeyboardInterrupt into a silent exit 130 before main() sees it). Temporary files are gone
-    by then: the with-blocks that own them have unwound."""
+    by then: the with-blocks that own them have unwound. A closed pipe on stdout ends it
+    quietly with 141, as SIGPIPE ends tar."""
     @functools.wraps(command)
     def run(*args, **kwargs):
         try:
@@ -38,6 +40,9 @@ def _interruptible(command):
         except KeyboardInterrupt:
             say_error("interrupted")
             raise typer.Exit(130) from None
+        except BrokenPipeError:     # `bbx list a.bbx | head`: the reader left; end as tar does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(128 + signal.SIGPIPE) from None
     return run
 
 
@@ -45,6 +50,7 @@ app.command("create")(_interruptible(create))
 app.command("extract")(_interruptible(extract))
 app.command("list")(_interruptible(list_))
 app.command("verify")(_interruptible(verify))
+app.command("codecs")(_interruptible(codecs))
 
 
 def _version(value: bool) -> None:
@@ -77,6 +83,3 @@ def main() -> None:
     except KeyboardInterrupt:
         say_error("interrupted")
         sys.exit(130)
-    except BrokenPipeError:         # `bbx list a.bbx | head`: the reader has gone; so do we
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(141)

@@ -1,6 +1,8 @@
 """bbx create: archive files and directories (to a file, or to stdout with -o -)."""
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import time
 from typing import List, Optional
@@ -37,8 +39,8 @@ def create(
     fast: bool = typer.Option(False, "--fast", "-1", help="Fastest: zstd -1, no model codecs. "
                                                           + PRESET_HELP),
     best: bool = typer.Option(False, "--best", "-9",
-                              help="Smallest: zstd -22 and model codecs on every chunk they serve "
-                                   "(text: about 0.1-0.2 MB/s on two cores, to create and to "
+                              help="Smallest: zstd -22, model codecs, 64 MiB chunks (text through "
+                                   "the model: about 0.1-0.3 MB/s per core, to create and to "
                                    "extract)."),
     p2: bool = typer.Option(False, "-2", hidden=True), p3: bool = typer.Option(False, "-3", hidden=True),
     p4: bool = typer.Option(False, "-4", hidden=True), p5: bool = typer.Option(False, "-5", hidden=True),
@@ -54,7 +56,14 @@ def create(
                                          help="Comma-separated codecs to try, e.g. 'zstd', overriding "
                                               "the preset's (default: all installed; store is always allowed)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing archive."),
+    jobs: int = typer.Option(0, "--jobs", "-j", min=0,
+                             help="Worker processes (default 0: every core)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler",
+                                            help="Code the chunks on this Dask scheduler (e.g. tcp://host:8786); needs bbx[dask]."),
+    shared: bool = typer.Option(False, "--shared",
+                                help="With --scheduler: the workers see the inputs under the same paths and read them there."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display and no summary."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report (codecs, sizes, warnings) as JSON."),
 ) -> None:
     """Archive INPUTS into one .bbx file."""
     n = _preset({2: p2, 3: p3, 4: p4, 5: p5, 6: p6, 7: p7, 8: p8}, fast, best)
@@ -65,16 +74,22 @@ def create(
         chosen = None if preset.models else ["zstd"]
     to_stdout = output == "-"
     target = output or default_output(inputs[0])
+    if to_stdout and as_json:
+        raise UsageError("--json prints to stdout, which -o - uses for the archive; "
+                         "leave out one of them")
     started = time.monotonic()
-    with BarProgress("archiving", quiet) as bar, streams.output(target if not to_stdout else None,
-                                                                force) as path:
+    with BarProgress("archiving", quiet or as_json) as bar, \
+            streams.output(None if to_stdout else target) as path:
         report = api_create(path, inputs, level=level or preset.level, exclude=exclude,
                             force=force or to_stdout, progress=bar, codecs=chosen,
-                            screen=preset.screen)
+                            chunk_size=preset.chunk_size, jobs=jobs, scheduler=scheduler,
+                            shared=shared)
     wall = time.monotonic() - started
     for text in report.warnings:
         warn(text)
-    if not quiet:
+    if as_json:
+        print(json.dumps(dataclasses.asdict(report), indent=1))
+    elif not quiet:
         for text in report.notes:
             err.print(f"bbx: note: {text}", markup=False, style="dim")
         if to_stdout:

@@ -18,14 +18,17 @@ def extract(
                                                    "them); default all."),
     directory: str = typer.Option(".", "-C", "--directory", help="Extract into this directory."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing files."),
+    jobs: int = typer.Option(0, "--jobs", "-j", min=0,
+                             help="Worker processes (default 0: every core)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary."),
 ) -> None:
     """Extract ARCHIVE (or only MEMBERS) into a directory, restoring mode and mtime."""
     with streams.input(archive) as path, api_open(path) as a:
         with BarProgress("extracting", quiet) as bar:
-            chosen = [e for e in a.select(members or None) if e.type == FILE]
-            bar.start(len(chosen), sum(e.size for e in chosen))
-            report = a.extract(directory, members or None, force=force, on_bytes=bar.on_bytes)
+            chosen = a.select(members or None)
+            bar.start(0, sum(e.size for e in chosen if e.type == FILE))
+            report = a.extract(directory, members or None, force=force, on_bytes=bar.on_bytes,
+                               jobs=jobs)
     for exc in report.errors:
         say_error(exc)
     if not quiet:

@@ -21,7 +21,7 @@ COPY_BLOCK = 1 << 20
 
 
 @contextlib.contextmanager
-def output(path: str | None, force: bool):
+def output(path: str | None):
     """Yield the path to write the archive to: `path`, or (None: stdout) a temporary file
     whose bytes go to stdout when the body finishes without error."""
     if path is not None:
