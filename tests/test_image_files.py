@@ -382,3 +382,17 @@ def test_wrong_planes_raise_corrupt_chunk():
         image_files.rebuild(_DECOMPOSED["png"].planes, None, _DECOMPOSED["png"].side)
     with pytest.raises(CorruptChunk):
         image_files.rebuild(_DECOMPOSED["ppm"].planes, None, b"\x02\x02\x00")
+
+
+def test_stock_zlib_settings_refused_where_zlib_is_zlib_ng(monkeypatch):
+    """Where Python's zlib is zlib-ng's compat build, a stock-zlib recipe would rebuild other
+    bytes: it is neither found nor followed."""
+    from archiver.errors import MissingLibrary
+    data = make_png(photo(30, 40, 3), 2, compress=zlib_with(zlib, 6, 15, 8, 1))
+    d = image_files.decompose(data)
+    assert d is not None
+    monkeypatch.setattr(deflate_search, "STOCK_ZLIB", False)
+    with pytest.raises(MissingLibrary):
+        image_files.rebuild(d.planes, d.alpha, d.side)
+    again = image_files.decompose(data)
+    assert again is None or image_files.rebuild(again.planes, again.alpha, again.side) == data
