@@ -172,6 +172,7 @@ def test_palette_low_depth_and_duplicates():
     plte = _chunk(b"PLTE", bytes([0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255]))
     for depth in (2, 4, 8):
         check_exact(make_png(idx, 3, depth, before=[plte]))
+        check_exact(make_png(idx, 3, depth, interlace=1, before=[plte]))
     # Entry 3 repeats entry 0: pixels using 3 cannot be told from pixels using 0.
     dup = _chunk(b"PLTE", bytes([0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 0]))
     data = make_png(idx, 3, 8, before=[dup])
