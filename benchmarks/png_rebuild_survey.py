@@ -1,10 +1,10 @@
 """Which PNG files does archiver.codecs.image_files rebuild byte for byte? Per writer: Pillow
 (default, optimize=True, compress_level 0-9), ImageMagick's convert, optipng, and the PNGs as
-shipped in a few Debian packages. Pillow wheels that bundle zlib-ng are simulated (see zlib_ng_pillow_files). Prints one table
-row per writer: files, share rebuilt exactly,
-decompose time (mean, max; the whole decompose: decode, search and the rebuild check), how
-many deflate settings were tried for the files found, and why the others were refused. Then the search cost on a 10 MP
-photo-like image: found (Pillow default) and not found (a stream flushed every 64 KB, which no
+shipped in a few Debian packages. Pillow deflating with zlib-ng is simulated (see
+zlib_ng_pillow_files). Prints one table row per writer: files, share rebuilt exactly, decompose
+time (mean, max; the whole decompose: decode, search and the rebuild check), how many deflate
+settings were tried for the files found, and why the others were refused. Then the search cost
+on a 10 MP photo-like image: found (Pillow default) and not found (a stream flushed every 64 KB, which no
 zlib setting writes).
 
     nice python benchmarks/png_rebuild_survey.py [--work DIR] [--per-package N] [--sources N]
@@ -101,14 +101,17 @@ def pillow_files(images, **kw):
 
 
 def zlib_ng_pillow_files(images, level: int):
-    """What a Pillow wheel that bundles zlib-ng writes (this Pillow runs on the system's zlib):
-    Pillow's own filtered rows, deflated by the zlib-ng package (the zlib-ng release those
-    wheels bundle) with Pillow's settings (window 15, memLevel 9, default strategy)."""
+    """What a Pillow wheel deflating with zlib-ng writes (this Pillow deflates with the system's
+    zlib): Pillow's own filtered rows, deflated by the zlib-ng package (the zlib-ng release
+    Pillow's wheels are built with) with Pillow's settings (window 15, memLevel 9, default
+    strategy), one scanline per deflate() call as Pillow's encoder feeds it."""
     from zlib_ng import zlib_ng
-    for data in pillow_files(images, compress_level=level):
+    for data, im in zip(pillow_files(images, compress_level=level), images):
         c = zlib_ng.compressobj(level, zlib.DEFLATED, 15, 9, 0)
         raw = zlib.decompress(b"".join(_idat_bodies(data)))
-        yield _with_idat(data, c.compress(raw) + c.flush())
+        row = len(raw) // im.size[1]
+        z = b"".join(c.compress(raw[i:i + row]) for i in range(0, len(raw), row)) + c.flush()
+        yield _with_idat(data, z)
 
 
 def tool_files(images, tmp: Path, command):

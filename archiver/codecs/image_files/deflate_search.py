@@ -79,8 +79,35 @@ def valid(p: ZlibParams) -> bool:
             and p.strategy in (DEFAULT, FILTERED, HUFFMAN_ONLY, RLE, FIXED))
 
 
-def deflate(params: DeflateParams, data: bytes) -> bytes:
-    """The raw deflate stream of `data` under `params`."""
+Rows = list  # of (bytes per deflate() call, number of such calls): how a writer fed its data
+
+
+def _pieces(p: ZlibParams, data: bytes, rows: Rows | None, first: int):
+    """The input as the compressor is fed. Stock zlib's output does not depend on how its input
+    is cut (measured, levels 1-9), so it gets pieces that grow from `first` bytes, cheap to
+    test early. zlib-ng's output does: it is fed one scanline per call, as Pillow and libpng
+    feed it (or all at once when there are no rows)."""
+    if p.lib == ZLIB_NG:
+        if rows is None:
+            yield data
+            return
+        at = 0
+        for size, count in rows:
+            for _ in range(count):
+                yield data[at:at + size]
+                at += size
+        if at < len(data):
+            yield data[at:]
+        return
+    at, step = 0, max(first, 1 << 14)
+    while at < len(data):
+        yield data[at:at + step]
+        at += step
+        step = min(step * 2, 1 << 22)
+
+
+def deflate(params: DeflateParams, data: bytes, rows: Rows | None = None) -> bytes:
+    """The raw deflate stream of `data` under `params`; `rows`: how zlib-ng is fed (_pieces)."""
     if isinstance(params, StoredParams):
         return deflate_probe.stored_stream(list(params.lengths), data)
     if params.lib == ZLIB and not STOCK_ZLIB:
@@ -89,7 +116,9 @@ def deflate(params: DeflateParams, data: bytes) -> bytes:
             f"{zlib.ZLIB_RUNTIME_VERSION}; extract it on a system with zlib 1.2 or 1.3")
     c = LIBS[params.lib].compressobj(params.level, zlib.DEFLATED, -params.wbits,
                                      params.mem_level, params.strategy)
-    return c.compress(data) + c.flush()
+    if params.lib == ZLIB:
+        return c.compress(data) + c.flush()
+    return b"".join([c.compress(piece) for piece in _pieces(params, data, rows, 0)] + [c.flush()])
 
 
 def _mem_levels(fb: deflate_probe.FirstBlock | None) -> tuple[int, ...]:
@@ -165,27 +194,24 @@ def candidates(fb: deflate_probe.FirstBlock | None, size: int,
     return sorted(unique, key=lambda p: (*_hint_rank(p, header), order[p]))
 
 
-def _matches(p: ZlibParams, data: bytes, target: bytes, need: int, first_feed: int,
-             stats: "SearchStats") -> bool:
+def _matches(p: ZlibParams, data: bytes, rows: Rows | None, target: bytes, need: int,
+             first_feed: int, stats: "SearchStats") -> bool:
     """Compress with `p`, comparing the output with `target` as it comes out. The first
     `need` bytes (the first block) are the cheap test that rules out almost every wrong
     setting; a setting that passes it goes on, with the same compressor, to the whole stream."""
     c = LIBS[p.lib].compressobj(p.level, zlib.DEFLATED, -p.wbits, p.mem_level, p.strategy)
-    got, at, step, passed = 0, 0, max(first_feed, 1 << 14), False
-    while at < len(data):
-        if not passed and at >= 2 * first_feed + (1 << 16):
+    got, fed, passed = 0, 0, False
+    for piece in _pieces(p, data, rows, first_feed):
+        if not passed and fed >= 2 * first_feed + (1 << 16):
             return False           # no first block where the target has one: other block sizes
-        piece = c.compress(data[at:at + step])
-        at += step
-        if piece != target[got:got + len(piece)]:
+        out = c.compress(piece)
+        fed += len(piece)
+        if out != target[got:got + len(out)]:
             return False
-        got += len(piece)
+        got += len(out)
         if not passed and got >= need:
             passed = True
             stats.confirmed += 1
-            step = 1 << 20
-        elif not passed:
-            step *= 2
     piece = c.flush()
     return got + len(piece) == len(target) and piece == target[got:]
 
@@ -201,10 +227,12 @@ class SearchStats:
 
 
 def find(data: bytes, stream: bytes, max_tries: int = MAX_TRIES,
-         stats: SearchStats | None = None, header: bytes | None = None) -> DeflateParams | None:
+         stats: SearchStats | None = None, header: bytes | None = None,
+         rows: Rows | None = None) -> DeflateParams | None:
     """Parameters with deflate(params, data) == stream, or None: none of the first `max_tries`
     candidates, nor any of the first MAX_CONFIRMS that passed the first-block test, matches.
-    `header`: the zlib header in front of the stream, a hint for the order. The limits count
+    `header`: the zlib header in front of the stream, a hint for the order; `rows`: how a
+    writer fed zlib-ng (_pieces). The limits count
     work, not seconds, so the answer never depends on the machine's speed or load."""
     stats = stats if stats is not None else SearchStats()
     start = time.perf_counter()
@@ -224,7 +252,7 @@ def find(data: bytes, stream: bytes, max_tries: int = MAX_TRIES,
                 break
             stats.tried += 1
             # The first setting in priority order that matches is the answer.
-            if _matches(p, data, stream, need, first_feed, stats):
+            if _matches(p, data, rows, stream, need, first_feed, stats):
                 stats.params = p
                 return p
         return None
