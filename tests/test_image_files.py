@@ -411,3 +411,16 @@ def test_zlib_ng_fed_by_scanline_many_blocks(level):
     feeds one scanline per call, and so does the rebuild."""
     s = (photo(260, 400, 3, seed=level) // 8).astype(np.uint8)
     check_exact(make_png(s, 2, filters=(1, 2, 4), compress=zlib_with(zlib_ng, level, 15, 9, 0)))
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.sampled_from(sorted(_SAMPLES)), edits=st.lists(
+    st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=3),
+    cut=st.integers(0, 10_000))
+def test_damaged_files_are_refused_or_exact(kind, edits, cut):
+    data = bytearray(_SAMPLES[kind])
+    for at, value in edits:
+        data[at % len(data)] = value
+    data = bytes(data[:cut]) if cut < len(data) else bytes(data)
+    d = image_files.decompose(data)
+    assert d is None or image_files.rebuild(d.planes, d.alpha, d.side) == data
