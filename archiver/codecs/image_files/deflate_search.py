@@ -50,7 +50,7 @@ _PRIORITY = (
 # test and fails later costs up to a whole compression. The survey's files that rebuilt needed
 # at most MAX_TRIES_SEEN tries.
 MAX_TRIES = 160
-MAX_CONFIRMS = 3
+MAX_CONFIRMS = 2
 _MEM_ORDER = (8, 9, 7, 6, 5, 4, 3, 2, 1)
 _WBITS_ORDER = (15, 14, 13, 12, 11, 10, 9)
 # Huffman-only and RLE ignore level and window (no matches beyond distance 1).
@@ -220,7 +220,7 @@ def _matches(p: ZlibParams, data: bytes, rows: Rows | None, target: bytes, need:
 class SearchStats:
     tried: int = 0                # settings compressed
     confirmed: int = 0            # of those, how many matched the first block
-    seconds: float = 0.0
+    seconds: float = 0.0          # CPU seconds of the search (load on the machine aside)
     gave_up: bool = False
     params: "DeflateParams | None" = None
     reason: str = ""              # why a file was refused (set by the format modules)
@@ -235,7 +235,7 @@ def find(data: bytes, stream: bytes, max_tries: int = MAX_TRIES,
     writer fed zlib-ng (_pieces). The limits count
     work, not seconds, so the answer never depends on the machine's speed or load."""
     stats = stats if stats is not None else SearchStats()
-    start = time.perf_counter()
+    start = time.process_time()
     try:
         lengths = deflate_probe.stored_blocks(stream)
         if lengths is not None:
@@ -257,4 +257,4 @@ def find(data: bytes, stream: bytes, max_tries: int = MAX_TRIES,
                 return p
         return None
     finally:
-        stats.seconds = time.perf_counter() - start
+        stats.seconds = time.process_time() - start
