@@ -191,6 +191,7 @@ def main() -> None:
     ap.add_argument("--per-package", type=int, default=300)
     ap.add_argument("--sources", type=int, default=40)
     ap.add_argument("--no-big", action="store_true", help="skip the 10 MP search timing")
+    ap.add_argument("--only", default="", help="only the writers whose name contains this")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     rng = random.Random(1)
@@ -207,6 +208,8 @@ def main() -> None:
     params = collections.Counter()
 
     def report(name, files):
+        if args.only not in name:
+            return
         m = measure(files)
         params.update(m["params"])
         print(row(name, m), flush=True)
@@ -226,6 +229,8 @@ def main() -> None:
             images, tmp, lambda s, d: [convert, str(s), str(d)]))
         report("ImageMagick convert -quality 95", tool_files(
             images, tmp, lambda s, d: [convert, str(s), "-quality", "95", str(d)]))
+        report("ImageMagick convert -interlace PNG (Adam7)", tool_files(
+            images, tmp, lambda s, d: [convert, str(s), "-interlace", "PNG", str(d)]))
         report("optipng (-o2)", tool_files(
             images, tmp, lambda s, d: ["optipng", "-quiet", "-out", str(d), str(s)]))
     for package, files in shipped.items():
@@ -233,7 +238,7 @@ def main() -> None:
         report(f"shipped in {package}", (f.read_bytes() for f in pick))
     print()
     print("parameters found (all writers):", ", ".join(f"{k} {v}" for k, v in params.most_common()))
-    if not args.no_big:
+    if not args.no_big and not args.only:
         print()
         print("| 10 MP photo-like PNG | size | rebuilt | search (CPU) | settings tried "
               "| decompose total (CPU) |")
