@@ -47,9 +47,14 @@ _PRIORITY = (
 )
 # Search limits, in work rather than time (see find). A wrong setting costs about one first
 # block of compression (16K-32K symbols, a few milliseconds); one that passes the first-block
-# test and fails later costs up to a whole compression. The survey's files that rebuilt needed
-# at most MAX_TRIES_SEEN tries.
+# test and fails later costs up to a whole compression. The search stops once it has tried
+# MAX_TRIES settings and fed MAX_FED bytes to compressors (small images get more settings: they
+# are cheap), after MAX_ANY_TRIES settings whatever they cost, or after MAX_CONFIRMS late
+# failures. In the survey (benchmarks/results/png_rebuild.md) files that rebuilt needed at most
+# 58 settings.
 MAX_TRIES = 160
+MAX_FED = 32 << 20
+MAX_ANY_TRIES = 2000
 MAX_CONFIRMS = 2
 _MEM_ORDER = (8, 9, 7, 6, 5, 4, 3, 2, 1)
 _WBITS_ORDER = (15, 14, 13, 12, 11, 10, 9)
@@ -142,7 +147,8 @@ def _hint_rank(p: ZlibParams, header: bytes | None) -> tuple[int, int]:
     if header is None or len(header) < 2:
         return (0, 0)
     level_off = int(_flevel(p) != header[1] >> 6)
-    window_off = int(p.wbits != (header[0] >> 4) + 8)
+    # Huffman-only and RLE are tried with one window: the header's says nothing against them.
+    window_off = int(p.wbits != (header[0] >> 4) + 8 and p.strategy not in (HUFFMAN_ONLY, RLE))
     return (level_off + window_off, level_off)
 
 
@@ -206,6 +212,7 @@ def _matches(p: ZlibParams, data: bytes, rows: Rows | None, target: bytes, need:
             return False           # no first block where the target has one: other block sizes
         out = c.compress(piece)
         fed += len(piece)
+        stats.fed += len(piece)
         if out != target[got:got + len(out)]:
             return False
         got += len(out)
@@ -220,6 +227,7 @@ def _matches(p: ZlibParams, data: bytes, rows: Rows | None, target: bytes, need:
 class SearchStats:
     tried: int = 0                # settings compressed
     confirmed: int = 0            # of those, how many matched the first block
+    fed: int = 0                  # bytes fed to compressors
     seconds: float = 0.0          # CPU seconds of the search (load on the machine aside)
     gave_up: bool = False
     params: "DeflateParams | None" = None
@@ -229,8 +237,8 @@ class SearchStats:
 def find(data: bytes, stream: bytes, max_tries: int = MAX_TRIES,
          stats: SearchStats | None = None, header: bytes | None = None,
          rows: Rows | None = None) -> DeflateParams | None:
-    """Parameters with deflate(params, data) == stream, or None: none of the first `max_tries`
-    candidates, nor any of the first MAX_CONFIRMS that passed the first-block test, matches.
+    """Parameters with deflate(params, data) == stream, or None: none of the candidates tried
+    within the limits above (`max_tries`: MAX_TRIES) matches.
     `header`: the zlib header in front of the stream, a hint for the order; `rows`: how a
     writer fed zlib-ng (_pieces). The limits count
     work, not seconds, so the answer never depends on the machine's speed or load."""
@@ -247,7 +255,8 @@ def find(data: bytes, stream: bytes, max_tries: int = MAX_TRIES,
         need = min(need, len(stream))
         first_feed = (fb.out_length if fb is not None else 0) + (1 << 14)
         for p in candidates(fb, len(data), header):
-            if stats.tried >= max_tries or stats.confirmed >= MAX_CONFIRMS:
+            if ((stats.tried >= max_tries and stats.fed >= MAX_FED)
+                    or stats.tried >= MAX_ANY_TRIES or stats.confirmed >= MAX_CONFIRMS):
                 stats.gave_up = True
                 break
             stats.tried += 1
