@@ -16,6 +16,12 @@ from typing import Callable, ClassVar, Optional
 Progress = Optional[Callable[[int], None]]
 
 
+class Declined(Exception):
+    """Raised by encode() for an input the codec cannot code exactly (e.g. an image file that
+    cannot be rebuilt byte for byte, a JPEG its library does not take): the chunk coder moves
+    on to the other codecs without a warning. Any other exception is a failure, warned about."""
+
+
 def no_progress(n: int) -> None:
     """The progress callback used when nobody listens."""
 
@@ -32,9 +38,6 @@ class Codec(abc.ABC):
     # Router classes (archiver.container.router) whose chunks this codec is tried on; None:
     # every class (store and zstd).
     content_classes: ClassVar[Optional[frozenset[str]]] = None
-    # May the chunk coder judge this codec on the head of a large chunk before coding all of
-    # it? False for codecs that only take whole files (a JPEG's head is no JPEG).
-    screens_on_head: ClassVar[bool] = True
 
     def model_hashes(self) -> tuple[str, ...]:
         """Hex SHA-256 of every weights file needed to decode; recorded in the archive header."""

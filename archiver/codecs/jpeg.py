@@ -79,7 +79,6 @@ class JpegCodec(Codec):
     codec_id = 0x30
     name = "jpeg"
     content_classes = frozenset({JPEG_CLASS})
-    screens_on_head = False          # a JPEG's head alone is no JPEG: code whole files only
 
     def __init__(self):
         self._sandbox: Sandbox | None = None
