@@ -150,8 +150,9 @@ def main() -> None:
     for n in shapes:
         if (work / "out" / "photos" / n).read_bytes() != (photos / n).read_bytes():
             raise SystemExit(f"extract gave back {n} changed")
-    listing = json.loads(subprocess.run(bbx + ["list", "--json", str(archive)], env=env,
-                                        check=True, capture_output=True, text=True).stdout)
+    listed = subprocess.run(bbx + ["list", "--json", str(archive)], env=env, check=True,
+                            capture_output=True, text=True).stdout
+    listing = json.loads(listed)["entries"]
     codecs = sorted({r["codec"] for r in listing if r["type"] == "file"})
     rows = [("bbx create", archive.stat().st_size, enc, dec)]
     for name in ("optipng -o2", "cwebp -z9", "cjxl -e7", "cjxl -e9"):
