@@ -272,3 +272,27 @@ def test_same_payload_at_one_and_two_blas_threads():
     local = image_codec.IMAGE.encode(ppm(photo(40, 72, seed=10)), 19)
     digests.add(hashlib.sha256(local).hexdigest())
     assert len(digests) == 1
+
+
+def test_golden_messages_decode_and_re_encode_byte_for_byte():
+    """format_spec/vectors/image: the bitstream is pinned for the shipped weights (new weights
+    must come with regenerated vectors: make_image_vectors.py)."""
+    import importlib.util
+    import json
+    from archiver.models import weights
+    here = REPO / "format_spec" / "vectors" / "image"
+    pinned = json.loads((here / "weights.json").read_text())["image-l4.npz"]
+    assert weights.verified_path("image-l4.npz")[1] == pinned, \
+        "the image weights changed: run format_spec/vectors/image/make_image_vectors.py"
+    spec = importlib.util.spec_from_file_location("make_image_vectors",
+                                                  here / "make_image_vectors.py")
+    maker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(maker)
+    for channels in (3, 1):
+        golden = (here / f"bitswap-{maker.W}x{maker.H}-c{channels}.msg").read_bytes()
+        msg = Message.from_bytes(golden, seed=0)
+        got = image_coder.decode_image(image_codec.runtime(), msg, channels, maker.H, maker.W)
+        assert np.array_equal(got, maker.image(channels)) and msg.is_initial()
+    assert maker.vectors() == {f"bitswap-{maker.W}x{maker.H}-c{c}.msg":
+                               (here / f"bitswap-{maker.W}x{maker.H}-c{c}.msg").read_bytes()
+                               for c in (3, 1)}
