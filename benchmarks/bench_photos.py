@@ -131,6 +131,7 @@ def main() -> None:
                     help="prepared validation pixels (python -m archiver.train.image prepare)")
     ap.add_argument("--keep", type=Path, help="keep the photos and outputs here")
     args = ap.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)
     work = Path(tempfile.mkdtemp(prefix="bench_photos_")) if args.keep is None else args.keep
     photos = work / "photos"
     shapes = build_photos(args.val, photos)
