@@ -20,7 +20,7 @@ import pytest
 
 import archiver
 from archiver.codecs import image as image_codec
-from archiver.codecs.base import NotApplicable
+from archiver.codecs.base import Declined
 from archiver.errors import CorruptChunk
 from archiver.models.image import image_coder
 from cython_ans import Message
@@ -204,7 +204,7 @@ def test_png_files_by_pillow_round_trip_with_image_files(monkeypatch, tmp_path, 
 
 
 def test_not_an_exact_image_is_not_applicable():
-    with pytest.raises(NotApplicable):
+    with pytest.raises(Declined):
         image_codec.IMAGE.encode(b"P6\n4 4\n255\n" + b"\0" * 10, 19)     # truncated
 
 

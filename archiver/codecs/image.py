@@ -4,7 +4,7 @@ the bytes that rebuild the original file exactly from the pixels ("side", writte
 archiver/codecs/image_files). Payload layout: format_spec/codec-image.md.
 
 The router gives this codec whole image files, one per chunk. A file that image_files cannot
-rebuild exactly is not for this codec (NotApplicable): the chunk coder then keeps zstd or
+rebuild exactly is not for this codec (Declined): the chunk coder then keeps zstd or
 store, and it keeps them anyway whenever they are smaller."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import threading
 import numpy as np
 import zstandard
 
-from archiver.codecs.base import Codec, NotApplicable, Progress
+from archiver.codecs.base import Codec, Declined, Progress
 from archiver.codecs.registry import register
 from archiver.errors import CorruptChunk
 
@@ -93,7 +93,7 @@ class ImageCodec(Codec):
 
     def accepts(self, sample: bytes, path: str) -> bool:
         # the router has classed the file as an image from its content; whether it rebuilds
-        # exactly is known only from the whole file (encode raises NotApplicable if not)
+        # exactly is known only from the whole file (encode raises Declined if not)
         return True
 
     def encode(self, data: bytes, level: int, progress: Progress = None) -> bytes:
@@ -101,12 +101,12 @@ class ImageCodec(Codec):
         from cython_ans import Message
         dec = formats().decompose(data)
         if dec is None:
-            raise NotApplicable("not an image file this bbx rebuilds exactly")
+            raise Declined("not an image file this bbx rebuilds exactly")
         planes = np.ascontiguousarray(dec.planes, np.uint8)
         c, h, w = planes.shape
         alpha = None if dec.alpha is None else np.ascontiguousarray(dec.alpha, np.uint8)
         if c * h * w + (0 if alpha is None else h * w) > pixel_limit(len(data)):
-            raise NotApplicable(f"{w}x{h} pixels in {len(data)} bytes exceed the codec's limit")
+            raise Declined(f"{w}x{h} pixels in {len(data)} bytes exceed the codec's limit")
         flags = self.scheme
         coded = planes
         if c == 1:

@@ -37,22 +37,27 @@ def _sniff(data: bytes) -> int | None:
     return None
 
 
-def decompose(data: bytes) -> Decomposed | None:
+def decompose(data: bytes, stats=None) -> Decomposed | None:
     """None when this file cannot be rebuilt exactly (the caller then falls back to zstd).
-    A result is always checked: rebuild(result) == data."""
+    A result is always checked: rebuild(result) == data. `stats` (a
+    deflate_search.SearchStats) receives the PNG search cost and the reason for a None."""
     data = bytes(data)
     fmt = _sniff(data)
     if fmt is None:
         return None
-    got = _FORMATS[fmt].decompose(data)
+    got = png.decompose(data, stats=stats) if fmt == PNG else _FORMATS[fmt].decompose(data)
     if got is None:
         return None
     planes, alpha, body = got
     result = Decomposed(planes, alpha, _side.seal(fmt, body))
     try:
         if rebuild(result.planes, result.alpha, result.side) != data:
+            if stats is not None:
+                stats.reason = "rebuild differs"
             return None
-    except CorruptChunk:
+    except CorruptChunk as e:
+        if stats is not None:
+            stats.reason = f"rebuild failed: {e}"
         return None
     return result
 

@@ -106,7 +106,10 @@ class SideReader:
 
 def seal(format_id: int, body: bytes) -> bytes:
     """Envelope: version, format id, body encoding, (zstd: raw length), body."""
-    packed = zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(body)
+    # Level 19 on the usual few hundred bytes; a big verbatim part (an embedded profile or
+    # thumbnail of megabytes) gets a level that does not dominate the file's time.
+    level = _ZSTD_LEVEL if len(body) <= 1 << 20 else 9
+    packed = zstandard.ZstdCompressor(level=level).compress(body)
     if len(packed) + 4 < len(body):
         head = SideWriter().u8(SIDE_VERSION).u8(format_id).u8(BODY_ZSTD).uint(len(body))
         return head.getvalue() + packed

@@ -34,7 +34,8 @@ class _Bits:
 
     def peek(self, n: int) -> int:
         p = self.pos
-        return (int.from_bytes(self.data[p >> 3:(p >> 3) + 4], "little") >> (p & 7)) & ((1 << n) - 1)
+        word = int.from_bytes(self.data[p >> 3:(p >> 3) + 4], "little")
+        return (word >> (p & 7)) & ((1 << n) - 1)
 
     def read(self, n: int) -> int:
         if self.pos + n > self.limit:

@@ -59,7 +59,8 @@ class _Header:
         total = 0
         for y0, x0, dy, dx in self.passes():
             w = len(range(x0, self.width, dx))
-            total += len(range(y0, self.height, dy)) * (1 + (w * self.channels * self.depth + 7) // 8)
+            stride = 1 + (w * self.channels * self.depth + 7) // 8
+            total += len(range(y0, self.height, dy)) * stride
         return total
 
 
@@ -163,8 +164,8 @@ def _join_planes(planes: np.ndarray, alpha, hdr: _Header, chunks) -> np.ndarray:
         has_alpha = pal_alpha is not None
     if planes.shape != (want_c, hdr.height, hdr.width) or planes.dtype != np.uint8:
         raise CorruptChunk(f"image planes {planes.shape} do not match the PNG header")
-    if has_alpha != (alpha is not None) or (
-            alpha is not None and (alpha.shape != (hdr.height, hdr.width) or alpha.dtype != np.uint8)):
+    if has_alpha != (alpha is not None) or (alpha is not None and (
+            alpha.shape != (hdr.height, hdr.width) or alpha.dtype != np.uint8)):
         raise CorruptChunk("image alpha does not match the PNG header")
     if hdr.color == PALETTE:
         s = _reindex(planes, alpha, pal_rgb, pal_alpha)[..., None]
@@ -177,8 +178,12 @@ def _join_planes(planes: np.ndarray, alpha, hdr: _Header, chunks) -> np.ndarray:
     return np.ascontiguousarray(s, dtype=np.uint8).reshape(hdr.height, hdr.width * hdr.channels)
 
 
-def _decode_pixels(data: bytes, hdr: _Header) -> np.ndarray | None:
+def _decode_pixels(chunks, hdr: _Header) -> np.ndarray | None:
+    """The samples, decoded by Pillow from a PNG of only the chunks the pixels depend on, so
+    ancillary chunks Pillow would refuse (bad CRC, animation, unknown) do not matter."""
     from PIL import Image
+    needed = (b"IHDR", b"PLTE", b"IDAT", b"IEND")
+    data = SIGNATURE + b"".join(whole for t, whole, _ in chunks if t in needed)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -191,36 +196,51 @@ def _decode_pixels(data: bytes, hdr: _Header) -> np.ndarray | None:
         return None
 
 
-def decompose(data: bytes, search_budget: float = 3.0, stats=None):
-    """(planes, alpha, side body) or None."""
-    if not data.startswith(SIGNATURE):
+def decompose(data: bytes, stats=None):
+    """(planes, alpha, side body) or None; `stats` (deflate_search.SearchStats) gets the search
+    cost and, on None, the reason."""
+    stats = stats if stats is not None else deflate_search.SearchStats()
+    try:
+        return _decompose(data, stats)
+    except _Refused as e:
+        stats.reason = str(e)
         return None
+
+
+class _Refused(Exception):
+    pass
+
+
+def _decompose(data: bytes, stats):
+    if not data.startswith(SIGNATURE):
+        raise _Refused("not PNG")
     try:
         chunks, trailing = _chunks(data)
         if chunks[0][0] != b"IHDR":
-            return None
+            raise _Refused("no IHDR first")
         hdr = _Header(chunks[0][2])
-    except (ValueError, struct.error):
-        return None
+    except (ValueError, struct.error) as e:
+        raise _Refused(f"header: {e}") from None
     idats = [(whole, body) for t, whole, body in chunks if t == b"IDAT"]
     if not idats or any(zlib.crc32(w[4:-4]) != int.from_bytes(w[-4:], "big") for w, _ in idats):
-        return None
+        raise _Refused("IDAT missing or CRC wrong")
     zdata = b"".join(body for _, body in idats)
-    if len(zdata) < 2 or zdata[0] & 0x0F != 8 or zdata[1] & 0x20 or ((zdata[0] << 8) | zdata[1]) % 31:
-        return None
+    if (len(zdata) < 2 or zdata[0] & 0x0F != 8 or zdata[1] & 0x20  # deflate, no preset dictionary
+            or ((zdata[0] << 8) | zdata[1]) % 31):
+        raise _Refused("bad zlib header")
     size = hdr.inflated_size()
     d = zlib.decompressobj(-15)
     try:
         inflated = d.decompress(zdata[2:], size + 1)
     except zlib.error:
-        return None
+        raise _Refused("IDAT does not inflate") from None
     if len(inflated) != size or not d.eof:
-        return None
+        raise _Refused("IDAT inflates to the wrong size")
     tail = d.unused_data
     stream = zdata[2:len(zdata) - len(tail)]
-    samples = _decode_pixels(data, hdr)
+    samples = _decode_pixels(chunks, hdr)
     if samples is None:
-        return None
+        raise _Refused("Pillow cannot decode it")
     flat = np.frombuffer(inflated, dtype=np.uint8)
     types, at = [], 0
     for y0, x0, dy, dx in hdr.passes():
@@ -231,11 +251,15 @@ def decompose(data: bytes, search_budget: float = 3.0, stats=None):
         at += h * stride
     types = np.concatenate(types)
     if types.max(initial=0) > 4 or not np.array_equal(_filtered(samples, hdr, types), flat):
-        return None
-    params = deflate_search.find(inflated, stream, budget=search_budget, stats=stats)
+        raise _Refused("pixels do not filter back to the IDAT data")
+    params = deflate_search.find(inflated, stream, stats=stats,
+                                 header=zdata[:2])
     if params is None:
-        return None
-    planes, alpha = _split_planes(samples, hdr, chunks)
+        raise _Refused("no deflate parameters found" + (" (gave up)" if stats.gave_up else ""))
+    try:
+        planes, alpha = _split_planes(samples, hdr, chunks)
+    except ValueError as e:
+        raise _Refused(str(e)) from None
 
     w = SideWriter()
     w.uint(len(chunks))

@@ -35,30 +35,38 @@ def filter_rows(raw: np.ndarray, types: np.ndarray, bpp: int) -> np.ndarray:
     out = np.empty((h, stride + 1), dtype=np.uint8)
     out[:, 0] = types
     band = max(1, _BAND_BYTES // max(1, stride))
+    # One padded copy per band: a zero row above (or the previous band's last row) and bpp
+    # zero columns on the left, so x, left, up and up-left are views of it.
+    xp = np.zeros((min(h, band) + 1, stride + bpp), dtype=np.int16)
     for y0 in range(0, h, band):
         y1 = min(h, y0 + band)
-        x = raw[y0:y1].astype(np.int16)
-        up = np.zeros_like(x)
-        if y0 > 0:
-            up[0] = raw[y0 - 1]
-        up[1:] = x[:-1]
-        left = np.zeros_like(x)
-        left[:, bpp:] = x[:, :-bpp]
-        upleft = np.zeros_like(x)
-        upleft[:, bpp:] = up[:, :-bpp]
+        n = y1 - y0
+        xp[0, bpp:] = raw[y0 - 1] if y0 > 0 else 0
+        xp[1:n + 1, bpp:] = raw[y0:y1]
+        x, a = xp[1:n + 1, bpp:], xp[1:n + 1, :-bpp]
+        b, c = xp[:n, bpp:], xp[:n, :-bpp]
         t = types[y0:y1]
-        pred = np.zeros_like(x)
-        rows = t == SUB
-        pred[rows] = left[rows]
-        rows = t == UP
-        pred[rows] = up[rows]
-        rows = t == AVERAGE
-        pred[rows] = (left[rows] + up[rows]) >> 1
-        rows = t == PAETH
-        if rows.any():
-            a, b, c = left[rows], up[rows], upleft[rows]
-            p = a + b - c
-            pa, pb, pc = np.abs(p - a), np.abs(p - b), np.abs(p - c)
-            pred[rows] = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
-        out[y0:y1, 1:] = (x - pred).astype(np.uint8)
+        dst = out[y0:y1, 1:]
+        for ftype in np.unique(t):
+            rows = np.flatnonzero(t == ftype)
+            whole = len(rows) == n
+            sel = (lambda v: v) if whole else (lambda v: v[rows])
+            xr = sel(x)
+            if ftype == NONE:
+                res = xr
+            elif ftype == SUB:
+                res = xr - sel(a)
+            elif ftype == UP:
+                res = xr - sel(b)
+            elif ftype == AVERAGE:
+                res = xr - ((sel(a) + sel(b)) >> 1)
+            else:
+                ar, br, cr = sel(a), sel(b), sel(c)
+                p = ar + br - cr
+                pa, pb, pc = np.abs(p - ar), np.abs(p - br), np.abs(p - cr)
+                res = xr - np.where((pa <= pb) & (pa <= pc), ar, np.where(pb <= pc, br, cr))
+            if whole:
+                dst[...] = res
+            else:
+                dst[rows] = res
     return out

@@ -29,12 +29,13 @@ def _ifd(data: bytes):
         return None
     tags = {}
     for i in range(n):
-        tag, typ, count, value = struct.unpack(order + "HHII", data[at + 2 + 12 * i:at + 14 + 12 * i])
+        entry = at + 2 + 12 * i
+        tag, typ, count, value = struct.unpack(order + "HHII", data[entry:entry + 12])
         if typ not in (_SHORT, _LONG):
             continue
         size = _TYPE_SIZES[typ] * count
         if size <= 4:
-            raw = data[at + 10 + 12 * i:at + 10 + 12 * i + size]
+            raw = data[entry + 8:entry + 8 + size]
         elif value + size <= len(data):
             raw = data[value:value + size]
         else:
