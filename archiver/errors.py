@@ -28,6 +28,11 @@ class BBXError(Exception):
         return self.message()
 
 
+class UsageError(BBXError):
+    """{}"""
+    exit_code = 2       # the code typer/click give their own usage errors
+
+
 class InputNotFound(BBXError):
     """{}: no such file or directory"""
     exit_code = 10

@@ -3,7 +3,9 @@ files being extracted). When a signal ends bbx the command line removes them all
 main thread, even while a worker is busy inside a codec."""
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import threading
 
 _lock = threading.Lock()
@@ -12,8 +14,8 @@ _next = 0
 
 
 def track(name: bytes, dir_fd: int | None = None) -> int:
-    """Remember a temporary file (a path, or a name in the directory `dir_fd`); the token
-    given back forgets it again."""
+    """Remember a temporary file or directory (a path, or a name in the directory `dir_fd`);
+    the token given back forgets it again."""
     global _next
     with _lock:
         _next += 1
@@ -34,5 +36,17 @@ def remove_all() -> None:
     for name, dir_fd in live:
         try:
             os.unlink(name, dir_fd=dir_fd)
+        except IsADirectoryError:           # a spool directory (archiver.cli.streams)
+            shutil.rmtree(name, ignore_errors=True)
         except OSError:
             pass
+
+
+@contextlib.contextmanager
+def tracked(path):
+    """Track `path` (a temporary file or directory) while the with-block runs."""
+    token = track(os.fsencode(path))
+    try:
+        yield path
+    finally:
+        forget(token)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from archiver import tempfiles
 from archiver.container.content import stream_files
+from archiver.container.members import select as members_select
 from archiver.container.paths import member_problems
 from archiver.container.reader import ArchiveReader
 from archiver.container.records import DIRECTORY, FILE, SYMLINK, Entry, display
@@ -38,21 +39,12 @@ class ExtractReport:
 
 
 def select(reader: ArchiveReader, members: list[str] | None) -> list[Entry]:
-    """Entries named by `members` (a directory selects everything under it), or all."""
+    """Entries selected by the member patterns (archiver.container.members), or all."""
     if not members:
         return list(reader.entries)
-    wanted = [os.fsencode(m).rstrip(b"/") for m in members]
-    hits = {w: False for w in wanted}
-    out = []
-    for e in reader.entries:
-        for w in wanted:
-            if e.path == w or e.path.startswith(w + b"/"):
-                hits[w] = True
-                out.append(e)
-                break
-    for w, hit in hits.items():
-        if not hit:
-            raise MemberNotFound(reader.path, display(w))
+    out, unmatched = members_select(reader.entries, members)
+    if unmatched:
+        raise MemberNotFound(reader.path, display(unmatched[0]))
     return out
 
 

@@ -41,6 +41,7 @@ class CodecStats:
     chunks: int = 0
     raw: int = 0
     stored: int = 0
+    seconds: float = 0.0    # spent coding its chunks, summed over workers (every codec tried)
 
 
 @dataclass
@@ -182,13 +183,14 @@ class _Blocks:
         if files:
             self.progress.advance(files=files, content_class=content_class)
 
-    def write_chunk(self, cut: _Cut, codec_id: int, payload: bytes) -> None:
+    def write_chunk(self, cut: _Cut, codec_id: int, payload: bytes, seconds: float = 0.0) -> None:
         self.chunks.append(_write_block(self.out, layout.BLOCK_CHUNK, codec_id, payload,
                                         cut.raw_size))
         stats = self.report.by_codec.setdefault(registry.get(codec_id).name, CodecStats())
         stats.chunks += 1
         stats.raw += cut.raw_size
         stats.stored += len(payload) + layout.BLOCK.size
+        stats.seconds += seconds
         self.write_entries(cut.done, cut.content_class)
 
 
@@ -299,9 +301,9 @@ def _write(out, items: list[Item], coder: ChunkCoder, pool, chunk_size: int, pro
     blocks = _Blocks(out, report, progress)
     blocks.write_entries([i.entry for i in items if i.entry.type != FILE])  # dirs and links
     for task, result in pool.map(_read(files, chunker, chunk_size, report.warnings.append)):
-        codec_id, payload, warnings = result.result()
+        codec_id, payload, warnings, seconds = result.result()
         report.warnings += warnings
-        blocks.write_chunk(task.ref, codec_id, payload)
+        blocks.write_chunk(task.ref, codec_id, payload, seconds)
     blocks.write_entries(chunker.pending)
     for e in blocks.entries:
         report.files += e.type == FILE
