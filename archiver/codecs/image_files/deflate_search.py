@@ -51,7 +51,7 @@ _PRIORITY = (
 # MAX_TRIES settings and fed MAX_FED bytes to compressors (small images get more settings: they
 # are cheap), after MAX_ANY_TRIES settings whatever they cost, or after MAX_CONFIRMS late
 # failures. In the survey (benchmarks/results/png_rebuild.md) files that rebuilt needed at most
-# 58 settings.
+# 46 settings.
 MAX_TRIES = 160
 MAX_FED = 32 << 20
 MAX_ANY_TRIES = 2000
