@@ -11,6 +11,7 @@ BUILTIN_MODULES = [
     "archiver.codecs.zstd_codec",
     "archiver.codecs.text",
     "archiver.codecs.image",
+    "archiver.codecs.jpeg",
 ]
 
 _BY_ID: dict[int, Codec] = {}
