@@ -113,5 +113,7 @@ def summary(console, report, wall: float) -> None:
     rows.append(["total (with index)", str(report.files), "", human(report.input_bytes),
                  human(report.output_bytes), ratio, f"{wall:.1f} s",
                  mb_per_s(report.input_bytes, wall)])
+    # "coding" sums the time every worker spent on the codec's chunks, so "speed/job" is the
+    # speed of one worker process; the total row is wall time and overall speed.
     print_table(console, title, ["codec", "files", "chunks", "input", "output", "ratio",
-                                 "coding", "speed"], rows, last_bold=True)
+                                 "coding", "speed/job"], rows, last_bold=True)
