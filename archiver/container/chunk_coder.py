@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from dataclasses import dataclass, field
 
 from archiver.codecs import registry
@@ -125,7 +126,7 @@ class ChunkCoder:
                 warn(f"codec {codec.name} failed on a chunk starting with {first_path} "
                      f"({type(exc).__name__}: {exc}); used {registry.get(best_id).name}")
                 continue
-            if len(payload) < len(best):
+            if len(payload) < len(best) and codec.ratio_ok(len(raw), len(payload)):
                 best_id, best = codec.codec_id, payload
         return best_id, best
 
@@ -179,13 +180,14 @@ def read_pieces(pieces: list[tuple[bytes, int, int]], digest: bytes) -> bytes:
 
 
 def encode_chunk(seq: int, data, digest: bytes | None, first_path: str, content_class: str,
-                 level: int, allowed: set[int] | None,
-                 expected: dict[int, tuple[str, ...]]) -> tuple[int, bytes, list[str]]:
-    """(codec id, payload, warnings) for chunk `seq`: `data` is its bytes, or with `digest`
-    the pieces to read them from."""
+                 level: int, allowed: set[int] | None, expected: dict[int, tuple[str, ...]]
+                 ) -> tuple[int, bytes, list[str], float]:
+    """(codec id, payload, warnings, seconds spent coding) for chunk `seq`: `data` is its
+    bytes, or with `digest` the pieces to read them from."""
     from archiver.container.pool import task_progress
     raw = data if digest is None else read_pieces(data, digest)
     warnings: list[str] = []
+    started = time.perf_counter()
     codec_id, payload = coder_for(level, allowed, expected).code(
         raw, first_path, content_class, task_progress(seq), warnings.append)
-    return codec_id, payload, warnings
+    return codec_id, payload, warnings, time.perf_counter() - started

@@ -118,7 +118,7 @@ cdef enum:
     Q_PREC_ = 24          # precision of the bits-back posteriors Q
     X_PREC_ = 20          # precision of adaptive emissions (quantised per byte)
     CHECKPOINT_ = 128     # the encoder keeps alpha_t for t % CHECKPOINT == 0
-    PROGRESS_MASK_ = 32767  # progress(n) every 32 Ki positions (~0.1 s), when asked for
+    TICK_MASK_ = 16383    # the coding loops call `tick` every 16,384 positions (~0.1 s)
 
 cdef inline int push_quantised(rans_msg *m, const uint64_t *w, int64_t n, unsigned prec,
                                int64_t s, uint64_t *pre) noexcept nogil:
@@ -447,14 +447,17 @@ cdef class HmmCoder:
                 w[k] = 1
         return n
 
-    def encode(self, const uint8_t[::1] data not None, Message msg not None, progress=None):
+    def encode(self, const uint8_t[::1] data not None, Message msg not None, tick=None):
         """Push `data` onto `msg` (IconoCLaSM encoding). Raises MemoryError if the message
-        cannot grow. `progress(n)` (the codec contract's callback) hears of each pass's
-        positions, half a byte each; it may raise to interrupt."""
+        cannot grow. `tick(n)`, if given, is called with the GIL every 16,384 positions with
+        the positions' worth of work done since its last call (the forward pass counts for
+        half of the data, the way back for the other half; n sums to len(data)); whatever it
+        raises (KeyboardInterrupt, a cancellation) stops the coding and propagates."""
         cdef int64_t T = data.shape[0]
         if T == 0:
             return
-        cdef bint report = progress is not None
+        cdef bint ticking = tick is not None
+        cdef int64_t reported = 0, target
         cdef int32_t K = self.K, D = self.D
         cdef int64_t nblocks = (T + CHECKPOINT_ - 1) // CHECKPOINT_
         cdef int64_t per_pos = T if self.adaptive else 1
@@ -519,9 +522,11 @@ cdef class HmmCoder:
                                                score[u], &cur[t & 1, 0], <uint64_t *> &w[0])
                     if t % CHECKPOINT_ == 0:
                         memcpy(&ckpt[t // CHECKPOINT_, 0], &cur[t & 1, 0], sizeof(uint32_t) * K)
-                    if report and (t & PROGRESS_MASK_) == PROGRESS_MASK_:
+                    if ticking and (t & TICK_MASK_) == TICK_MASK_:
+                        target = t // 2
                         with gil:
-                            progress((PROGRESS_MASK_ + 1) // 2)
+                            tick(target - reported)
+                        reported = target
                 # z_T <- Q(z_T | x_1..T)
                 for j in range(K):
                     w[j] = cur[(T - 1) & 1, j]
@@ -535,6 +540,11 @@ cdef class HmmCoder:
                     err = -1        # reported as MemoryError below
                 else:
                     for t in range(T - 1, -1, -1):
+                        if ticking and (t & TICK_MASK_) == 0 and t:
+                            target = T // 2 + (T - 1 - t) * (T - T // 2) // T
+                            with gil:
+                                tick(target - reported)
+                            reported = target
                         if self.adaptive:   # the emission as it was before x_t was counted
                             e.pred, e.mw = mpred[t], mw[t]
                             if ctx != NULL:
@@ -543,9 +553,6 @@ cdef class HmmCoder:
                                 hmm_ctx_update_at(ctx, x, t, e.recs, x[t], -1)
                             self._blend(ctx, &e)
                         err |= self._push_byte(m, ctx, &e, x[t], z, &w[0], &pre[0])
-                        if report and (t & PROGRESS_MASK_) == 0 and t > 0:
-                            with gil:
-                                progress((PROGRESS_MASK_ + 1) // 2)
                         if t == 0:
                             break
                         b = (t - 1) // CHECKPOINT_
@@ -565,12 +572,15 @@ cdef class HmmCoder:
             hmm_match_free(mm)
         if err != RANS_OK:
             raise MemoryError("text codec: out of memory while coding")
+        if ticking:
+            tick(T - reported)
 
-    def decode(self, Message msg not None, Py_ssize_t size, progress=None):
+    def decode(self, Message msg not None, Py_ssize_t size, tick=None):
         """Pop `size` bytes from `msg` (IconoCLaSM decoding). Any message decodes to some
-        bytes in exactly `size` steps; the caller checks integrity. `progress(n)` as in
-        encode, a byte per position."""
-        cdef bint report = progress is not None
+        bytes in exactly `size` steps; the caller checks integrity. `tick(n)` as for encode
+        (n: bytes decoded since its last call)."""
+        cdef bint ticking = tick is not None
+        cdef int64_t reported = 0
         if size < 0:
             raise ValueError(f"text codec: negative size {size}")
         out_arr = np.zeros(size, dtype=np.uint8)
@@ -602,6 +612,10 @@ cdef class HmmCoder:
             with nogil:
                 z = <int32_t> rans_pop_cdf(m, self.pi_cdf, K, HMM_PREC)
                 for t in range(T):
+                    if ticking and (t & TICK_MASK_) == 0 and t:
+                        with gil:
+                            tick(t - reported)
+                        reported = t
                     if t > 0:
                         d = <int32_t> rans_pop_cdf(m, self.a_cdf + <int64_t> z * (D + 1), D,
                                                    HMM_PREC)
@@ -634,9 +648,6 @@ cdef class HmmCoder:
                     else:
                         hmm_filter_step_scored(&self.m, &cur[(t - 1) & 1, 0], x[t], escale,
                                                score, &cur[t & 1, 0], <uint64_t *> &w[0])
-                    if report and (t & PROGRESS_MASK_) == PROGRESS_MASK_:
-                        with gil:
-                            progress(PROGRESS_MASK_ + 1)
                 for j in range(K):
                     w[j] = cur[(T - 1) & 1, j]
                 rans_quantize_cdf(&w[0], K, Q_PREC_, &cdf[0])
@@ -646,6 +657,8 @@ cdef class HmmCoder:
             hmm_match_free(mm)
         if err != RANS_OK:
             raise MemoryError("text codec: out of memory while coding")
+        if ticking:
+            tick(T - reported)
         return out_arr.tobytes()
 
 
