@@ -152,8 +152,8 @@ def test_ctrl_c_ends_workers_and_leaves_no_archive(tmp_path):
     import signal
     import time
     _chunky_tree(tmp_path / "src", 8)
-    p = subprocess.Popen([str(BBX), "create", "src", "-j", "2", "-q", "--level", "22"], cwd=tmp_path,
-                         stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen([*BBX_CMD, "create", "src", "-j", "2", "-q", "--level", "22"],
+                         cwd=tmp_path, env=BBX_ENV, stderr=subprocess.PIPE, text=True)
     workers: set[int] = set()
     deadline = time.monotonic() + 120
     while len(workers) < 2 and time.monotonic() < deadline and p.poll() is None:

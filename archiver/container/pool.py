@@ -211,7 +211,10 @@ class Pool:
             return fut
         if self.executor is None:
             return self._submit_inline(task, seq)
-        return self.executor.submit(task.fn, *task.args)
+        try:
+            return self.executor.submit(task.fn, *task.args)
+        except BrokenProcessPool as exc:       # a worker died before this task was handed out
+            raise WorkerDied(str(exc).split(",")[0]) from None
 
     def _wait(self, futures: list) -> set:
         """The futures done now, waiting at most POLL for one."""
