@@ -55,6 +55,15 @@ class _Header:
     def rows(self) -> int:
         return sum(len(range(y0, self.height, dy)) for y0, _, dy, _ in self.passes())
 
+    def row_runs(self) -> list[tuple[int, int]]:
+        """(scanline bytes with the filter byte, count) per pass: how writers feed deflate."""
+        runs = []
+        for y0, x0, dy, dx in self.passes():
+            w = len(range(x0, self.width, dx))
+            stride = 1 + (w * self.channels * self.depth + 7) // 8
+            runs.append((stride, len(range(y0, self.height, dy))))
+        return runs
+
     def inflated_size(self) -> int:
         total = 0
         for y0, x0, dy, dx in self.passes():
@@ -252,8 +261,8 @@ def _decompose(data: bytes, stats):
     types = np.concatenate(types)
     if types.max(initial=0) > 4 or not np.array_equal(_filtered(samples, hdr, types), flat):
         raise _Refused("pixels do not filter back to the IDAT data")
-    params = deflate_search.find(inflated, stream, stats=stats,
-                                 header=zdata[:2])
+    params = deflate_search.find(inflated, stream, stats=stats, header=zdata[:2],
+                                 rows=hdr.row_runs())
     if params is None:
         raise _Refused("no deflate parameters found" + (" (gave up)" if stats.gave_up else ""))
     try:
@@ -322,7 +331,7 @@ def rebuild(planes: np.ndarray, alpha, body: bytes) -> bytes:
     inflated = _filtered(samples, hdr, types_arr).tobytes()
     if isinstance(params, deflate_search.StoredParams) and sum(params.lengths) != len(inflated):
         raise CorruptChunk("PNG side data's stored blocks do not cover the image")
-    zdata = zhead + deflate_search.deflate(params, inflated) + tail
+    zdata = zhead + deflate_search.deflate(params, inflated, hdr.row_runs()) + tail
     if sum(n for t, n in items if isinstance(n, int)) != len(zdata):
         raise CorruptChunk("PNG side data's IDAT lengths do not match the rebuilt stream")
     out, at = [SIGNATURE], 0
