@@ -104,7 +104,8 @@ class _FileSink:
 
 
 def extract(reader: ArchiveReader, dest: str | bytes = ".", members: list[str] | None = None,
-            force: bool = False, on_bytes=lambda n: None, jobs: int | None = None) -> ExtractReport:
+            force: bool = False, on_bytes=lambda n: None, jobs: int | None = None,
+            progress=None) -> ExtractReport:
     report = ExtractReport(errors=list(reader.problems))    # damage found on opening
     root = os.fsencode(dest)
     entries = select(reader, members)
@@ -130,7 +131,7 @@ def extract(reader: ArchiveReader, dest: str | bytes = ".", members: list[str] |
     def open_sink(e: Entry) -> _FileSink:
         return _FileSink(root, e, report)
 
-    report.errors += _wrap_stream(reader, files, open_sink, on_bytes, jobs)
+    report.errors += _wrap_stream(reader, files, open_sink, on_bytes, jobs, progress)
     for e in (e for e in safe if e.type == SYMLINK):
         _guard(report, lambda e=e: _make_link(root, e, report))
     for e in sorted(dirs, key=lambda e: e.path.count(b"/"), reverse=True):
@@ -138,9 +139,9 @@ def extract(reader: ArchiveReader, dest: str | bytes = ".", members: list[str] |
     return report
 
 
-def _wrap_stream(reader, files, open_sink, on_bytes, jobs) -> list[BBXError]:
+def _wrap_stream(reader, files, open_sink, on_bytes, jobs, progress) -> list[BBXError]:
     try:
-        return stream_files(reader, files, open_sink, on_bytes, jobs)
+        return stream_files(reader, files, open_sink, on_bytes, jobs, progress)
     except OutputError as exc:      # the disk, not the archive: stop here
         return [exc]
 
