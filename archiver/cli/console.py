@@ -65,6 +65,14 @@ def say_error(exc: BBXError | str) -> None:
     print(f"bbx: {text}", file=sys.stderr, flush=True)
 
 
+def error_json(exc: BBXError) -> dict:
+    """An error for --json output; `lost` lists every file it costs, however many."""
+    out = {"exit_code": exc.exit_code, "kind": type(exc).__name__, "message": exc.message()}
+    if exc.lost:
+        out["lost"] = list(exc.lost)
+    return out
+
+
 def warn(text: str) -> None:
     print(f"bbx: warning: {text}", file=sys.stderr, flush=True)
 

@@ -7,7 +7,7 @@ import typer
 
 from archiver.api import open as api_open
 from archiver.cli import streams
-from archiver.cli.console import BarProgress, out, say_error
+from archiver.cli.console import BarProgress, error_json, out, say_error
 
 
 def verify(
@@ -29,8 +29,7 @@ def verify(
     if as_json:
         print(json.dumps({"archive": archive, "ok": report.ok, "quick": quick,
                           "chunks": report.chunks, "files": report.files, "bytes": report.bytes,
-                          "errors": [{"exit_code": e.exit_code, "kind": type(e).__name__,
-                                      "message": e.message()} for e in report.errors]}, indent=1))
+                          "errors": [error_json(e) for e in report.errors]}, indent=1))
     else:
         for exc in report.errors:
             say_error(exc)

@@ -93,6 +93,9 @@ class TextCodec(Codec):
     codec_id = 0x10
     name = "text"
     content_classes = frozenset({TEXT_CLASS})
+    # Honest text codes at 2-10:1; beyond 64:1 (long repeats) zstd is nearly as small, and the
+    # bound keeps a hostile chunk's decoding time to ~0.2 s per KB of payload.
+    max_ratio = 64
 
     def __init__(self):
         self._coders, self._digest = None, None
