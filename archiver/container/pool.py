@@ -258,7 +258,9 @@ class Pool:
                     return
                 head_seq, head, fut = window[0]
                 while not fut.done():
-                    done = self._wait([f for _, _, f in window])
+                    # only the unfinished: a finished one would end every wait at once and
+                    # spin this loop on a core the workers need
+                    done = self._wait([f for _, _, f in window if not f.done()])
                     self._drain()
                     for s, _, f in window:
                         if f in done:
