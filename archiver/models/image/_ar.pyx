@@ -65,6 +65,11 @@ cdef extern from "ar_core.h" nogil:
         int32_t radius, nbr, flags, tfeat, ntfeat, slots, kmax, cmax, shift, mask_on
         int32_t scale_max, coef_max
         int64_t loc_limit
+        int32_t adapt, adapt_shift, adapt_buckets
+        int64_t adapt_prior, adapt_clip
+        int32_t adapt_dmax
+        const int64_t *adapt_mad
+        const int64_t *adapt_steps
     int ar_decode(const ar_net *net, rans_msg *m, int64_t nblocks, int16_t *pix,
                   const uint8_t *known, const int16_t *tfeat, unsigned precision, int threads,
                   int simd)
@@ -208,6 +213,8 @@ cdef class ArKernel:
         cdef int64_t[::1] mv
         cdef int64_t[::1] bv
         cdef int32_t[:, ::1] ov = offs
+        cdef const int64_t[::1] madv
+        cdef const int64_t[::1] stepv
         kmax = cmax = 2
         for i, d in enumerate(plan):
             o = &self.ops[i]
@@ -247,6 +254,23 @@ cdef class ArKernel:
         self.net.mask_on = arch.MASK_ON
         self.net.scale_max, self.net.coef_max = SCALE_MAX, 256
         self.net.loc_limit = LOC_LIMIT
+        adapt = int(getattr(cfg, "scale_adapt", 0))
+        if adapt not in (0, 1):
+            raise ArKernelError(f"scale_adapt {adapt} is not a known adaptation (0 or 1)")
+        mad = np.ascontiguousarray(arch.ADAPT_MAD, np.int64)
+        steps = np.ascontiguousarray(arch.ADAPT_STEPS, np.int64)
+        if mad.shape[0] != SCALE_MAX + 1 or steps.shape[0] != 2 * arch.ADAPT_DMAX:
+            raise ArKernelError("scale adaptation tables do not match SCALE_MAX / ADAPT_DMAX")
+        self.keep += [mad, steps]
+        madv = mad
+        stepv = steps
+        self.net.adapt = adapt
+        self.net.adapt_shift = arch.ADAPT_BUCKET_SHIFT
+        self.net.adapt_buckets = (SCALE_MAX + 1) >> arch.ADAPT_BUCKET_SHIFT
+        self.net.adapt_prior, self.net.adapt_clip = arch.ADAPT_PRIOR, arch.ADAPT_CLIP
+        self.net.adapt_dmax = arch.ADAPT_DMAX
+        self.net.adapt_mad = &madv[0]
+        self.net.adapt_steps = &stepv[0]
         self.radius, self.ntfeat, self.nbr_channels = r, chans["tfeat"], chans["nbr"]
 
     def __dealloc__(self):

@@ -228,6 +228,17 @@ static inline int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
+/* Scale adaptation (adapt.py): the bucket sums a (actual |errors|) and b (expected) of one
+ * block and colour, the network's scale index j -> the index to code with. */
+static inline int32_t adapt_scale(const ar_net *n, int64_t a, int64_t b, int32_t j)
+{
+    const int64_t prior = n->adapt_prior * n->adapt_mad[j];
+    const int64_t num = (a + prior) << 16, den = b + prior;
+    int64_t d = -n->adapt_dmax;
+    for (int32_t i = 0; i < 2 * n->adapt_dmax; i++) d += num >= n->adapt_steps[i] * den;
+    return (int32_t)clamp64(j + d, 0, n->scale_max);
+}
+
 int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
               const uint8_t *known, const int16_t *tfeat, unsigned precision, int threads,
               int simd)
@@ -239,9 +250,13 @@ int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
     int32_t *loc = malloc(sizeof *loc * nb), *j = malloc(sizeof *j * nb);
     int64_t *out = malloc(sizeof *out * nb);
     int64_t *px = malloc(sizeof *px * nb * 3);
+    int32_t *jn = malloc(sizeof *jn * nb);         /* the network's scale index */
+    /* adaptation sums [block][colour][bucket]: actual and expected |errors| */
+    const size_t nsum = n->adapt ? nb * 3 * (size_t)n->adapt_buckets : 1;
+    int64_t *sa = calloc(nsum, sizeof *sa), *sb = calloc(nsum, sizeof *sb);
     scratch own;
     int err = scratch_init(&own, n);
-    if (err || !y || !base2 || !loc || !j || !out || !px) {
+    if (err || !y || !base2 || !loc || !j || !out || !px || !jn || !sa || !sb) {
         err = -1;
         goto done;
     }
@@ -277,10 +292,25 @@ int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
                         l += clamp64(yb[7], -cmax, cmax) * (2 * xb[0] - b2[0])
                              + clamp64(yb[8], -cmax, cmax) * (2 * xb[1] - b2[1]);
                     loc[b] = (int32_t)clamp64(l, -lim, lim);
-                    j[b] = (int32_t)clamp64(yb[3 + c], 0, n->scale_max);
+                    j[b] = jn[b] = (int32_t)clamp64(yb[3 + c], 0, n->scale_max);
+                    if (n->adapt) {
+                        const size_t at = (b * 3 + c) * n->adapt_buckets
+                                          + (jn[b] >> n->adapt_shift);
+                        j[b] = adapt_scale(n, sa[at], sb[at], jn[b]);
+                    }
                 }
                 rans_logistic_pop(m, out, nb, loc, j, 256, precision);
                 for (size_t b = 0; b < nb; b++) px[3 * b + c] = out[b];
+                if (n->adapt) {
+                    for (size_t b = 0; b < nb; b++) {
+                        const size_t at = (b * 3 + c) * n->adapt_buckets
+                                          + (jn[b] >> n->adapt_shift);
+                        const int64_t e = 256 * out[b] - loc[b];
+                        sa[at] += e < 0 ? (-e < n->adapt_clip ? -e : n->adapt_clip)
+                                        : (e < n->adapt_clip ? e : n->adapt_clip);
+                        sb[at] += n->adapt_mad[jn[b]];
+                    }
+                }
             }
             const size_t at = ((size_t)(AR_CTX + yy) * AR_CROP_W + AR_CTX + xx) * 3;
             for (size_t b = 0; b < nb; b++)
@@ -296,6 +326,9 @@ done:
     free(j);
     free(out);
     free(px);
+    free(jn);
+    free(sa);
+    free(sb);
     return err;
 }
 
