@@ -130,6 +130,9 @@ def main() -> None:
     ap.add_argument("--skip", nargs="*", default=None, help="image name suffixes to leave out "
                     "(e.g. @1: the full-size 4K photos, slow for cjxl -e 9)")
     ap.add_argument("--fresh", action="store_true", help="recompute the baselines")
+    ap.add_argument("--exclude", nargs="*", default=(),
+                    help="image names shown but left out of the totals (e.g. images a setting "
+                         "was chosen on)")
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--speed-blocks", type=int, default=256)
     args = ap.parse_args()
@@ -165,7 +168,10 @@ def main() -> None:
             for m, rt in zip(models, rts):
                 res[m] = model_bits(rt, img)
             res["dims"] = float(img.size)
-            for group in ("all", path.stem.split("-", 1)[0]):
+            groups = ("all", path.stem.split("-", 1)[0])
+            if path.stem in args.exclude:
+                groups = ("excluded",)
+            for group in groups:
                 t = totals.setdefault(group, {})
                 for k, v in res.items():
                     t[k] = t.get(k, 0.0) + v
@@ -180,6 +186,8 @@ def main() -> None:
           " | ".join(f"{m}/jxl -e7" for m in models) + " |")
     print("|---" * (2 + len(cols) + 2 * len(models)) + "|")
     for group in ["all"] + sorted(k for k in totals if k != "all"):
+        if group not in totals:
+            continue
         t = totals[group]
         print(f"| {group} | {int(t['dims'])} | "
               + " | ".join(f"{t[k] / t['dims']:.3f}" for k in cols) + " | "
