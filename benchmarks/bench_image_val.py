@@ -161,6 +161,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as td:
         for path in paths:
             img = load_png(path)
+            if cache_file.exists() and not args.fresh:   # another run may have added entries
+                cache = {**json.loads(cache_file.read_text()), **cache}
             res = baselines(img, Path(td), cache, versions)
             if cache_file.exists():     # merge: another run may have added entries
                 cache = {**json.loads(cache_file.read_text()), **cache}
