@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import builtins
 
-from archiver.container.extract import ExtractReport, extract
+from archiver.container.extract import ExtractReport, extract, select
 from archiver.container.reader import ArchiveReader, codec_name
 from archiver.container.records import FILE, TYPE_NAMES, display
 from archiver.container.verify import VerifyReport, verify
@@ -19,14 +19,20 @@ from archiver.container.writer import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, CreateR
 
 
 def create(output, inputs, *, level: int = DEFAULT_LEVEL, exclude=(), force: bool = False,
-           chunk_size: int = DEFAULT_CHUNK_SIZE, progress=None, codecs=None) -> CreateReport:
+           chunk_size: int = DEFAULT_CHUNK_SIZE, progress=None, codecs=None,
+           jobs: int | None = None, scheduler=None, shared: bool = False) -> CreateReport:
     """Archive `inputs` (paths of files or directories) into `output`. `codecs` names the
-    codecs that may be tried (default: all installed; store is always allowed)."""
+    codecs that may be tried (default: all installed; store is always allowed). Chunks are
+    coded by `jobs` worker processes (None: every core), or on a Dask cluster: `scheduler`
+    is its address (or a distributed.Client); `shared` when its workers see the inputs under
+    the same paths (they read them instead of being sent the bytes). The archive is the same
+    byte for byte either way."""
     if isinstance(inputs, (str, bytes)):
         inputs = [inputs]
     return write_archive(output, builtins.list(inputs), level=level, exclude=tuple(exclude),
                          force=force, chunk_size=chunk_size, progress=progress,
-                         codecs=None if codecs is None else builtins.list(codecs))
+                         codecs=None if codecs is None else builtins.list(codecs), jobs=jobs,
+                         scheduler=scheduler, shared=shared)
 
 
 class Archive:
@@ -40,24 +46,33 @@ class Archive:
         self.model_hashes = self._reader.model_hashes
         self.problems = self._reader.problems      # damage found on opening (salvaged archive)
 
-    def rows(self) -> builtins.list[dict]:
+    def rows(self, members=None) -> builtins.list[dict]:
         """One dict per entry: what `bbx list --json` prints. A file's compressed size is its
-        share of its chunks' stored bytes, in proportion to its size."""
+        share of its chunks' stored bytes, in proportion to its size; `shared` says whether
+        other files were coded in the same (solid) chunks, so that the size is such a share
+        rather than the file's own cost."""
         out = []
-        for e in self.entries:
+        for e in self.select(members):
             row = {"path": e.name, "type": TYPE_NAMES[e.type], "size": e.size,
                    "mode": f"{e.mode:04o}", "mtime_ns": e.mtime_ns}
             if e.type == FILE:
                 stored, codecs = self._share(e)
-                row.update(compressed=stored, codec="+".join(codecs),
+                shared = any(f is not e for i in self._reader.chunks_of(e)
+                             for f in self._reader.chunk_files(i))
+                row.update(compressed=stored, shared=shared, codec="+".join(codecs),
                            ratio=round(e.size / stored, 3) if stored else None,
                            sha256=e.sha256.hex())
             else:
-                row.update(compressed=0, codec="", ratio=None)
+                row.update(compressed=0, shared=False, codec="", ratio=None)
             if e.link:
                 row["link"] = display(e.link)
             out.append(row)
         return out
+
+    def select(self, members=None) -> builtins.list:
+        """Entries selected by member patterns (wildcards, directories; see
+        archiver.container.members), or all; MemberNotFound names a pattern matching none."""
+        return select(self._reader, members)
 
     def _share(self, e) -> tuple[int, builtins.list[str]]:
         start, end = self._reader.content_span(e)
@@ -71,11 +86,14 @@ class Archive:
                 codecs.append(name)
         return round(stored), codecs
 
-    def extract(self, dest=".", members=None, *, force: bool = False, on_bytes=lambda n: None) -> ExtractReport:
-        return extract(self._reader, dest, members, force, on_bytes)
+    def extract(self, dest=".", members=None, *, force: bool = False, on_bytes=lambda n: None,
+                jobs: int | None = None) -> ExtractReport:
+        """`jobs` worker processes decode chunks ahead (None: every core)."""
+        return extract(self._reader, dest, members, force, on_bytes, jobs)
 
-    def verify(self, quick: bool = False, on_bytes=lambda n: None) -> VerifyReport:
-        return verify(self._reader, quick, on_bytes)
+    def verify(self, quick: bool = False, on_bytes=lambda n: None,
+               jobs: int | None = None) -> VerifyReport:
+        return verify(self._reader, quick, on_bytes, jobs)
 
     def close(self) -> None:
         self._reader.close()

@@ -26,6 +26,11 @@ class BBXError(Exception):
         return self.message()
 
 
+class UsageError(BBXError):
+    """{}"""
+    exit_code = 2       # the code typer/click give their own usage errors
+
+
 class InputNotFound(BBXError):
     """{}: no such file or directory"""
     exit_code = 10
@@ -86,8 +91,18 @@ class UnknownCodecName(BBXError):
     exit_code = 19
 
 
+class MissingDecoder(UnknownCodec):
+    """{} chunks need the Python package {}, which cannot be loaded ({}); install it (pip install {}) to extract them"""
+    exit_code = 26
+
+
 class MissingWeights(BBXError):
     """{}: archive needs model weights this bbx does not have ({}); install the bbx version that wrote it"""
+    exit_code = 20
+
+
+class ModelUnavailable(BBXError):
+    """the {} model cannot be loaded: {}"""
     exit_code = 20
 
 
@@ -106,7 +121,17 @@ class LimitExceeded(BBXError):
     exit_code = 23
 
 
+class ClusterError(BBXError):
+    """cannot code on the Dask cluster {}: {}"""
+    exit_code = 24
+
+
+class MissingLibrary(BBXError):
+    """{}"""
+    exit_code = 25
+
+
 ALL_ERRORS = [InputNotFound, InputError, OutputError, WouldOverwrite, NotAnArchive,
               UnsupportedVersion, UnsupportedFeature, CorruptArchive, CorruptChunk,
-              DigestMismatch, UnknownCodec, UnknownCodecName, MissingWeights, UnsafePath, MemberNotFound,
-              LimitExceeded]
+              DigestMismatch, UnknownCodec, UnknownCodecName, MissingDecoder, MissingWeights,
+              UnsafePath, MemberNotFound, LimitExceeded, ClusterError, MissingLibrary]

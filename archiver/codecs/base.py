@@ -16,6 +16,12 @@ from typing import Callable, ClassVar, Optional
 Progress = Optional[Callable[[int], None]]
 
 
+class Declined(Exception):
+    """Raised by encode() for an input the codec cannot code exactly (e.g. an image file that
+    cannot be rebuilt byte for byte, a JPEG its library does not take): the chunk coder moves
+    on to the other codecs without a warning. Any other exception is a failure, warned about."""
+
+
 def no_progress(n: int) -> None:
     """The progress callback used when nobody listens."""
 

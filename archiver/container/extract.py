@@ -13,6 +13,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from archiver.container.content import stream_files
+from archiver.container.members import select as members_select
 from archiver.container.paths import link_problem, path_problem
 from archiver.container.reader import ArchiveReader
 from archiver.container.records import DIRECTORY, FILE, SYMLINK, Entry, display
@@ -32,21 +33,12 @@ class ExtractReport:
 
 
 def select(reader: ArchiveReader, members: list[str] | None) -> list[Entry]:
-    """Entries named by `members` (a directory selects everything under it), or all."""
+    """Entries selected by the member patterns (archiver.container.members), or all."""
     if not members:
         return list(reader.entries)
-    wanted = [os.fsencode(m).rstrip(b"/") for m in members]
-    hits = {w: False for w in wanted}
-    out = []
-    for e in reader.entries:
-        for w in wanted:
-            if e.path == w or e.path.startswith(w + b"/"):
-                hits[w] = True
-                out.append(e)
-                break
-    for w, hit in hits.items():
-        if not hit:
-            raise MemberNotFound(reader.path, display(w))
+    out, unmatched = members_select(reader.entries, members)
+    if unmatched:
+        raise MemberNotFound(reader.path, display(unmatched[0]))
     return out
 
 
@@ -112,7 +104,7 @@ class _FileSink:
 
 
 def extract(reader: ArchiveReader, dest: str | bytes = ".", members: list[str] | None = None,
-            force: bool = False, on_bytes=lambda n: None) -> ExtractReport:
+            force: bool = False, on_bytes=lambda n: None, jobs: int | None = None) -> ExtractReport:
     report = ExtractReport(errors=list(reader.problems))    # damage found on opening
     root = os.fsencode(dest)
     entries = select(reader, members)
@@ -138,7 +130,7 @@ def extract(reader: ArchiveReader, dest: str | bytes = ".", members: list[str] |
     def open_sink(e: Entry) -> _FileSink:
         return _FileSink(root, e, report)
 
-    report.errors += _wrap_stream(reader, files, open_sink, on_bytes)
+    report.errors += _wrap_stream(reader, files, open_sink, on_bytes, jobs)
     for e in (e for e in safe if e.type == SYMLINK):
         _guard(report, lambda e=e: _make_link(root, e, report))
     for e in sorted(dirs, key=lambda e: e.path.count(b"/"), reverse=True):
@@ -146,9 +138,9 @@ def extract(reader: ArchiveReader, dest: str | bytes = ".", members: list[str] |
     return report
 
 
-def _wrap_stream(reader, files, open_sink, on_bytes) -> list[BBXError]:
+def _wrap_stream(reader, files, open_sink, on_bytes, jobs) -> list[BBXError]:
     try:
-        return stream_files(reader, files, open_sink, on_bytes)
+        return stream_files(reader, files, open_sink, on_bytes, jobs)
     except OutputError as exc:      # the disk, not the archive: stop here
         return [exc]
 

@@ -33,16 +33,20 @@ def abs_error(x: np.ndarray, loc: np.ndarray) -> np.ndarray:
     return np.minimum(np.abs(256 * np.asarray(x, np.int64) - loc), arch.ADAPT_CLIP)
 
 
-def adapt_scales(x: np.ndarray, loc: np.ndarray, j: np.ndarray) -> np.ndarray:
+def adapt_scales(x: np.ndarray, loc: np.ndarray, j: np.ndarray,
+                 coded: np.ndarray | None = None) -> np.ndarray:
     """Scale indices to code the pixels x (B, 3, 32, 32) with, given their locations and the
-    network's scale indices (same shape, int64): each pixel's bucket sums run over the pixels
-    before it in raster order in its block and colour (exclusive prefix sums per bucket)."""
+    network's scale indices (same shape, int64): each pixel's bucket sums run over the coded
+    pixels before it in raster order in its block and colour (exclusive prefix sums per
+    bucket). coded (same shape, bool; default all): the pixels actually pushed (an image's
+    edge padding and the copied colours of grey images are not, and do not count)."""
     shape = x.shape
     xs = np.asarray(x, np.int64).reshape(shape[0], shape[1], -1)
     ls = np.asarray(loc, np.int64).reshape(xs.shape)
     js = np.asarray(j, np.int64).reshape(xs.shape)
-    err = abs_error(xs, ls)
-    mad = MAD[js]
+    keep = np.ones(xs.shape, bool) if coded is None else np.asarray(coded, bool).reshape(xs.shape)
+    err = np.where(keep, abs_error(xs, ls), 0)
+    mad = np.where(keep, MAD[js], 0)
     bucket = js >> arch.ADAPT_BUCKET_SHIFT
     a = np.zeros_like(err)
     b = np.zeros_like(err)

@@ -213,12 +213,14 @@ class ImageRuntime:
         feeds["tfeat"] = trunk.feats[:, :, rows[0]:rows[1], cols[0]:cols[1]]
         return self.nets["ar"](feeds), base2
 
-    def ar_params(self, y: np.ndarray, base2: np.ndarray, x: np.ndarray | None = None):
+    def ar_params(self, y: np.ndarray, base2: np.ndarray, x: np.ndarray | None = None,
+                  coded: np.ndarray | None = None):
         """Coder parameters from the ar outputs: means relative to base (1/256 units:
         + 128 * base2), chained R -> G -> B on (2x - base2). Returns (loc_base, scale_idx,
         coeffs) if x is None (the network's scale indices: a decoder adapts them pixel by
         pixel with adapt.ScaleState), else Params for whole blocks x (B, 3, 32, 32) (R, G read
-        for G, B; scale indices adapted under Config.scale_adapt)."""
+        for G, B; scale indices adapted under Config.scale_adapt from the pixels `coded`
+        (bool, x's shape; default all) that precede each pixel)."""
         base = y[:, 0:3] + 128 * base2
         j = np.clip(y[:, 3:6], 0, SCALE_MAX)
         c = np.clip(y[:, 6:9], -256, 256)
@@ -226,7 +228,7 @@ class ImageRuntime:
             return base, j, c
         loc = chain_locs(base, c, 2 * np.asarray(x, np.int64), base2)
         if self.cfg.scale_adapt:
-            j = adapt_scales(x, loc, j)
+            j = adapt_scales(x, loc, j, coded)
         return Params(loc, j)
 
     def chain_ref(self, inp: BlockInputs, plane: int) -> np.ndarray | None:
