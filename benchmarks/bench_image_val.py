@@ -135,6 +135,7 @@ def main() -> None:
                          "was chosen on)")
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--speed-blocks", type=int, default=256)
+    ap.add_argument("--speed-only", action="store_true", help="only the speed measurement")
     args = ap.parse_args()
     paths = sorted(args.val.glob("*.png"))
     if args.only:
@@ -148,6 +149,12 @@ def main() -> None:
     rts = [ImageRuntime(weights_io.load(p)) for p in wpaths]
     for p in wpaths:
         print(f"model {p.name}: {sha256_file(p)[:16]}")
+    if args.speed_only:
+        with tempfile.TemporaryDirectory() as td:
+            for p, rt in zip(wpaths, rts):
+                print(f"{p.name}: ", end="")
+                speed(rt, load_png(paths[0]), Path(td), args.speed_blocks)
+        return
     cache_file = args.val / "baselines.json"
     cache = {} if args.fresh or not cache_file.exists() else json.loads(cache_file.read_text())
     versions = tool_versions()
