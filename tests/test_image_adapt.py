@@ -77,3 +77,20 @@ def test_whole_images_with_edge_padding_and_grey_round_trip_with_adaptation():
         back = Message.from_bytes(msg.to_bytes(), seed=1)
         assert np.array_equal(image_coder.decode_image(rt, back, channels, h, w), img)
         assert back.is_initial()
+
+
+def test_the_c_rule_equals_the_numpy_rule_with_and_without_a_coded_mask():
+    from archiver.models.image import _ar
+    from archiver.models.image.model import ImageRuntime
+    from tests.test_image_runtime import SMALL_AR, random_weights
+    rt = ImageRuntime(random_weights(arch.Config(**{**SMALL_AR.to_dict(), "scale_adapt": 1}), 3))
+    kernel = _ar.ArKernel(rt.w)
+    x, loc, j = _case(9, nblocks=4)
+    coded = np.random.default_rng(2).random(x.shape) < 0.7
+    for mask in (None, coded):
+        want = adapt.adapt_scales(x, loc, j, mask)
+        got = kernel.adapt(x, loc, j, mask)
+        keep = np.ones(x.shape, bool) if mask is None else mask
+        assert np.array_equal(got[keep], want[keep])
+    assert not np.array_equal(adapt.adapt_scales(x, loc, j, coded)[coded],
+                              adapt.adapt_scales(x, loc, j)[coded])

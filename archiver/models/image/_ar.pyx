@@ -76,6 +76,8 @@ cdef extern from "ar_core.h" nogil:
     int ar_raw_all(const ar_net *net, int64_t nblocks, const int16_t *pix,
                    const uint8_t *known, const int16_t *tfeat, int64_t *y, int64_t *base2,
                    int threads, int simd)
+    void ar_adapt_all(const ar_net *net, int64_t nblocks, const int64_t *x,
+                      const int64_t *loc, const int64_t *j, const uint8_t *coded, int64_t *out)
     int ar_have_simd()
 
 
@@ -367,6 +369,40 @@ cdef class ArKernel:
         if err:
             raise MemoryError(f"raw: out of memory for {b} blocks")
         return y.transpose(0, 3, 1, 2), base2.transpose(0, 3, 1, 2)
+
+
+    def adapt(self, x, loc, j, coded=None):
+        """adapt.adapt_scales in C (same integers): scale indices to code known blocks x
+        (B, 3, 32, 32) with, from their locations and the network's indices j (clipped to
+        0..127); coded (same shape, bool) the pixels that are pushed (default all)."""
+        x = np.ascontiguousarray(x, np.int64)
+        b = x.shape[0] if x.ndim == 4 else -1
+        if x.shape != (b, 3, AR_BLOCK, AR_BLOCK) or b < 1:
+            raise ValueError(f"adapt: x must be (B, 3, {AR_BLOCK}, {AR_BLOCK}), got {x.shape}")
+        loc = np.ascontiguousarray(loc, np.int64)
+        j = np.ascontiguousarray(j, np.int64)
+        if loc.shape != x.shape or j.shape != x.shape:
+            raise ValueError("adapt: loc and j must have x's shape")
+        if j.size and (j.min() < 0 or j.max() > SCALE_MAX):
+            raise ValueError(f"adapt: scale indices must lie in 0..{SCALE_MAX}")
+        out = np.empty_like(j)
+        cdef const int64_t[:, :, :, ::1] xv = x
+        cdef const int64_t[:, :, :, ::1] lv = loc
+        cdef const int64_t[:, :, :, ::1] jv = j
+        cdef int64_t[:, :, :, ::1] ov = out
+        cdef const uint8_t[:, :, :, ::1] cv
+        cdef const uint8_t *cp = NULL
+        if coded is not None:
+            cm = np.ascontiguousarray(coded, np.uint8)
+            if cm.shape != x.shape:
+                raise ValueError("adapt: coded must have x's shape")
+            cv = cm
+            cp = &cv[0, 0, 0, 0]
+        cdef int64_t nb = b
+        with nogil:
+            ar_adapt_all(&self.net, nb, &xv[0, 0, 0, 0], &lv[0, 0, 0, 0], &jv[0, 0, 0, 0], cp,
+                         &ov[0, 0, 0, 0])
+        return out
 
 
 _last = (None, None)        # (weights, kernel) of the latest call: packing costs ~1 ms

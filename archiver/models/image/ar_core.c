@@ -395,3 +395,28 @@ int ar_raw_all(const ar_net *n, int64_t nblocks, const int16_t *pix, const uint8
     if (two) pthread_join(th, NULL);
     return a.err || b.err ? -1 : 0;
 }
+
+/* ---- scale adaptation of known blocks (the encoder's view) -------------------------------- */
+
+void ar_adapt_all(const ar_net *n, int64_t nblocks, const int64_t *x, const int64_t *loc,
+                  const int64_t *j, const uint8_t *coded, int64_t *out)
+{
+    int64_t sa[128], sb[128];              /* adapt_buckets <= scale_max + 1 = 128 */
+    const size_t per = (size_t)AR_BLOCK * AR_BLOCK;
+    for (size_t bc = 0; bc < (size_t)nblocks * 3; bc++) {
+        for (int32_t k = 0; k < n->adapt_buckets; k++) sa[k] = sb[k] = 0;
+        for (size_t p = bc * per; p < (bc + 1) * per; p++) {
+            const int32_t jn = (int32_t)j[p];
+            if (coded && !coded[p]) {
+                out[p] = jn;
+                continue;
+            }
+            const int32_t k = jn >> n->adapt_shift;
+            out[p] = adapt_scale(n, sa[k], sb[k], jn);
+            const int64_t e = 256 * x[p] - loc[p];
+            sa[k] += e < 0 ? (-e < n->adapt_clip ? -e : n->adapt_clip)
+                           : (e < n->adapt_clip ? e : n->adapt_clip);
+            sb[k] += n->adapt_mad[jn];
+        }
+    }
+}

@@ -107,6 +107,12 @@ int ar_decode(const ar_net *net, rans_msg *m, int64_t nblocks, int16_t *pix,
 int ar_raw_all(const ar_net *net, int64_t nblocks, const int16_t *pix, const uint8_t *known,
                const int16_t *tfeat, int64_t *y, int64_t *base2, int threads, int simd);
 
+/* Scale adaptation over whole known blocks (the encoder's view, adapt.adapt_scales): x, loc,
+ * j [nblocks][3][BLOCK * BLOCK] int64 in raster order, coded the same shape in {0, 1} (NULL:
+ * all); writes the indices to code with into out (the network's j where not coded). */
+void ar_adapt_all(const ar_net *net, int64_t nblocks, const int64_t *x, const int64_t *loc,
+                  const int64_t *j, const uint8_t *coded, int64_t *out);
+
 /* 1 if the vectorised (AVX2) path can run on this CPU. */
 int ar_have_simd(void);
 

@@ -228,7 +228,11 @@ class ImageRuntime:
             return base, j, c
         loc = chain_locs(base, c, 2 * np.asarray(x, np.int64), base2)
         if self.cfg.scale_adapt:
-            j = adapt_scales(x, loc, j, coded)
+            if USE_AR_KERNEL:      # the same rule in C (ar_core.c), ~free beside the network
+                from archiver.models.image._ar import kernel_for
+                j = kernel_for(self.w).adapt(x, loc, j, coded)
+            else:
+                j = adapt_scales(x, loc, j, coded)
         return Params(loc, j)
 
     def chain_ref(self, inp: BlockInputs, plane: int) -> np.ndarray | None:
