@@ -31,6 +31,7 @@ import zstandard
 
 from archiver.codecs import text
 from archiver.codecs.text import TEXT
+from needs_data import MAKE_TEXT, require
 
 KINDS = ["prose", "fortunes", "techdoc", "markup", "code"]
 BOOKS = ["prose/persuasion.txt", "prose/kjv-acts.txt", "markup/devil.txt",
@@ -189,6 +190,7 @@ def main() -> None:
     ap.add_argument("--speed-variants", action="store_true",
                     help="only variants 1 and 2 of the coder timed side by side")
     args = ap.parse_args()
+    require(args.corpus, MAKE_TEXT)
     print(f"text model {TEXT.model_hashes()[0][:16]}...")
     if args.speed_only or args.speed_variants:
         (speed_variants if args.speed_variants else speed)(args.corpus)

@@ -118,6 +118,7 @@ cdef enum:
     Q_PREC_ = 24          # precision of the bits-back posteriors Q
     X_PREC_ = 20          # precision of adaptive emissions (quantised per byte)
     CHECKPOINT_ = 128     # the encoder keeps alpha_t for t % CHECKPOINT == 0
+    TICK_MASK_ = 16383    # the coding loops call `tick` every 16,384 positions (~0.1 s)
 
 cdef inline int push_quantised(rans_msg *m, const uint64_t *w, int64_t n, unsigned prec,
                                int64_t s, uint64_t *pre) noexcept nogil:
@@ -446,12 +447,17 @@ cdef class HmmCoder:
                 w[k] = 1
         return n
 
-    def encode(self, const uint8_t[::1] data not None, Message msg not None):
+    def encode(self, const uint8_t[::1] data not None, Message msg not None, tick=None):
         """Push `data` onto `msg` (IconoCLaSM encoding). Raises MemoryError if the message
-        cannot grow."""
+        cannot grow. `tick(n)`, if given, is called with the GIL every 16,384 positions with
+        the positions' worth of work done since its last call (the forward pass counts for
+        half of the data, the way back for the other half; n sums to len(data)); whatever it
+        raises (KeyboardInterrupt, a cancellation) stops the coding and propagates."""
         cdef int64_t T = data.shape[0]
         if T == 0:
             return
+        cdef bint ticking = tick is not None
+        cdef int64_t reported = 0, target
         cdef int32_t K = self.K, D = self.D
         cdef int64_t nblocks = (T + CHECKPOINT_ - 1) // CHECKPOINT_
         cdef int64_t per_pos = T if self.adaptive else 1
@@ -516,6 +522,11 @@ cdef class HmmCoder:
                                                score[u], &cur[t & 1, 0], <uint64_t *> &w[0])
                     if t % CHECKPOINT_ == 0:
                         memcpy(&ckpt[t // CHECKPOINT_, 0], &cur[t & 1, 0], sizeof(uint32_t) * K)
+                    if ticking and (t & TICK_MASK_) == TICK_MASK_:
+                        target = t // 2
+                        with gil:
+                            tick(target - reported)
+                        reported = target
                 # z_T <- Q(z_T | x_1..T)
                 for j in range(K):
                     w[j] = cur[(T - 1) & 1, j]
@@ -529,6 +540,11 @@ cdef class HmmCoder:
                     err = -1        # reported as MemoryError below
                 else:
                     for t in range(T - 1, -1, -1):
+                        if ticking and (t & TICK_MASK_) == 0 and t:
+                            target = T // 2 + (T - 1 - t) * (T - T // 2) // T
+                            with gil:
+                                tick(target - reported)
+                            reported = target
                         if self.adaptive:   # the emission as it was before x_t was counted
                             e.pred, e.mw = mpred[t], mw[t]
                             if ctx != NULL:
@@ -556,10 +572,15 @@ cdef class HmmCoder:
             hmm_match_free(mm)
         if err != RANS_OK:
             raise MemoryError("text codec: out of memory while coding")
+        if ticking:
+            tick(T - reported)
 
-    def decode(self, Message msg not None, Py_ssize_t size):
+    def decode(self, Message msg not None, Py_ssize_t size, tick=None):
         """Pop `size` bytes from `msg` (IconoCLaSM decoding). Any message decodes to some
-        bytes in exactly `size` steps; the caller checks integrity."""
+        bytes in exactly `size` steps; the caller checks integrity. `tick(n)` as for encode
+        (n: bytes decoded since its last call)."""
+        cdef bint ticking = tick is not None
+        cdef int64_t reported = 0
         if size < 0:
             raise ValueError(f"text codec: negative size {size}")
         out_arr = np.zeros(size, dtype=np.uint8)
@@ -591,6 +612,10 @@ cdef class HmmCoder:
             with nogil:
                 z = <int32_t> rans_pop_cdf(m, self.pi_cdf, K, HMM_PREC)
                 for t in range(T):
+                    if ticking and (t & TICK_MASK_) == 0 and t:
+                        with gil:
+                            tick(t - reported)
+                        reported = t
                     if t > 0:
                         d = <int32_t> rans_pop_cdf(m, self.a_cdf + <int64_t> z * (D + 1), D,
                                                    HMM_PREC)
@@ -632,6 +657,8 @@ cdef class HmmCoder:
             hmm_match_free(mm)
         if err != RANS_OK:
             raise MemoryError("text codec: out of memory while coding")
+        if ticking:
+            tick(T - reported)
         return out_arr.tobytes()
 
 
