@@ -7,7 +7,9 @@ On the held-out validation text of benchmarks/text_corpus.py (ten kinds, whole f
 run: bits/byte per kind on whole files and on 16 KiB pieces (`--pieces` per kind, cut at random
 whole-16 KiB offsets, seed 0), and compress / extract speed in KB/s of wall time per tool on the
 whole files, one worker each (7z -mmt=1, zpaq -t1; bbx one segment per call as the codec
-decides). "bbx" is the text codec's payload (TEXT.encode), checked to decode back. 7z and zpaq
+decides). "bbx" is the text codec's payload (TEXT.encode), checked to decode back;
+"cm-only" the information content of variant 3's context-mixing model without the HMM (its
+-log2 probabilities summed: what the mixture would cost with no HMM, the HMM's share). 7z and zpaq
 write their archive formats (a file name and headers: about 100-200 bytes per file), as a user
 would get them. Needs `apt-get install p7zip-full zpaq brotli`.
 """
@@ -80,7 +82,22 @@ TOOLS = {
     "zpaq-m5": lambda d: _archiver(d, ["zpaq", "a", "ARC", "f", "-m5", "-t1"],
                                    ["zpaq", "x", "ARC", "-t1"], "a.zpaq"),
     "bbx": lambda d: _timed(lambda x: _bbx().encode(x, 19), _bbx().decode, d),
+    "cm-only": lambda d: (_cm_only_bytes(d), 0.0, 0.0),
 }
+
+
+def _cm_only_bytes(data: bytes) -> float:
+    """Information content in bytes of the context-mixing model alone (variant 3 without the
+    HMM): sum of -log2 Q_t(x_t) / 2^32 per segment. Against "bbx" it is the HMM's own share."""
+    from archiver.codecs import text
+    coder = _bbx()._model()[0][text.MIXED]
+    n = max(1, -(-len(data) // text.SEGMENT_MAX))
+    cuts = [len(data) * k // n for k in range(n + 1)]
+    bits = 0.0
+    for k in range(n):
+        _, q = coder.cm_masses(data[cuts[k]:cuts[k + 1]])
+        bits += float(np.sum(32.0 - np.log2(q.astype(np.float64))))
+    return bits / 8
 NAMES = list(TOOLS)
 
 
@@ -134,7 +151,7 @@ def measure(corpus: Path, npieces: int) -> None:
               f"{g['bbx'][0] / g['zpaq-m5'][0]:.3f} |")
     print("\nspeed, KB/s of wall time, one worker (whole files | 16 KiB pieces)\n")
     print("| tool | compress | extract | compress 16 KiB | extract 16 KiB |\n|---|---|---|---|---|")
-    for t in NAMES:
+    for t in NAMES[:-1]:
         w, p = grand["whole"][t], grand["16 KiB"][t]
         print(f"| {t} | {raw['whole'] / 1e3 / w[1]:.0f} | {raw['whole'] / 1e3 / w[2]:.0f} | "
               f"{raw['16 KiB'] / 1e3 / p[1]:.0f} | {raw['16 KiB'] / 1e3 / p[2]:.0f} |")

@@ -20,7 +20,7 @@ PINNED = {  # variant: (payload length, SHA-256 of the payload)
     text.PLAIN: (1989, "e62c3026c5484938785793ccf15f8445d4b366f8db7cdfb4853109a6ff64d210"),
     text.ADAPTIVE: (1581, "ab144cb38a9db2749ad2443d1a5e2e4b9e1617b4988d5e5ae93987d3addc6243"),
     text.BLEND: (1533, "43313a0bfcc11feef80420e73d9acff907059f3e0efaa8435d0a60d18d1f6276"),
-    text.MIXED: (2145, "1caae449f7b4ef62e81967186d3f0a589772ff556d01d6d9be0cf7841e9d5359"),
+    text.MIXED: (2085, "0e3d3a3773f6c1a374ffcab2d68cf060f0fb6498addbd43f7db7126c54f102c3"),
 }
 
 
@@ -43,7 +43,7 @@ PINNED_EDGES = {
     text.PLAIN: "3f4a6573b7f662925cd49499f382f4e780d3deb342136f980013521473d705df",
     text.ADAPTIVE: "35085edb155eb093497e5a944dc4aa40b545fbbd4ffcf0334e111b6ee4c8bb8c",
     text.BLEND: "5b79fb7a9b48117544dfd57d288df0a6ccbea0f7bce92875a72be3af6a22cbeb",
-    text.MIXED: "a8749891d73900d3bc032d50e82d761c2edd1b9ef0fb613367bab0f6b30620e5",  # + 511..513
+    text.MIXED: "77c5c9a2297dd34c45497ebb278a921560a2de6fc55aa77f7b83632ec5b98dce",  # + 511..513
 }
 EDGE_DATA = (PROSE + bytes(range(256)) + PROSE[::-1]) * 20
 

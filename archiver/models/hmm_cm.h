@@ -1,8 +1,9 @@
 /* Context-mixing byte model of the text codec's payload variant 3 (format_spec/codec-text.md 3.4).
  *
- * Predicts a byte bit by bit, most significant first, as lpaq/zpaq do: nine predictors (orders
+ * Predicts a byte bit by bit, most significant first, as lpaq/zpaq do: ten predictors (orders
  * 0 and 1 direct; orders 2, 3, 4 and 6, the current word, the column/byte-above context of
- * tables and a sparse context, hashed into buckets of 16 counters, one bucket per nibble) and a
+ * tables, a sparse context and the field of a separated record (field number and the bytes so
+ * far), hashed into buckets of 16 counters, one bucket per nibble) and a
  * match model, mixed in the logistic domain by two weight sets (one chosen by the partial byte
  * and the match state, one by the previous byte and the bit position) with weights learned
  * online, then refined by an adaptive probability map on the order-1 context.
@@ -20,7 +21,7 @@
 
 #include <stdint.h>
 
-#define HMM_CM_INPUTS 11          /* 9 context counters, the match model, a bias */
+#define HMM_CM_INPUTS 12          /* 10 context counters, the match model, a bias */
 #define HMM_CM_MAX_BITS 17        /* hashed contexts: at most 2^17 buckets of 16 counters */
 #define HMM_CM_MATCH_MIN 5        /* bytes hashed to find a match */
 #define HMM_CM_MATCH_MAX 63       /* match length cap */

@@ -6,8 +6,8 @@
 
 #include "hmm_cm.h"
 
-#define NCTX 9                    /* counters: o0, o1, o2, o3, o4, o6, word, column, sparse */
-#define NHASHED 7                 /* of which hashed into buckets: o2 .. sparse */
+#define NCTX 10                   /* counters: o0, o1, o2, o3, o4, o6, word, column, sparse, field */
+#define NHASHED 8                 /* of which hashed into buckets: o2 .. field */
 #define COUNT_LIMIT 12           /* counters adapt at rate 1/(n + 1.5), n capped here */
 #define MATCH_LIMIT 1023
 #define MIXER_SETS (256 * 3)      /* partial byte x match state (none, short, long) */
@@ -58,6 +58,8 @@ struct hmm_cm {
     uint32_t *bucket[NHASHED];    /* this nibble's bucket */
     /* word and column state */
     uint64_t word;
+    uint64_t field;               /* hash of the current field's bytes */
+    int64_t nfield;               /* separators since the line start */
     int64_t line_start, prev_line_start;
     /* match model */
     uint32_t *mtable;             /* hash of the last MATCH_MIN bytes -> position + 1 */
@@ -75,6 +77,7 @@ struct hmm_cm {
     int32_t *weights2;
     int pmix;
     int lr;                       /* weight step: x * err * lr >> 16 */
+    int lr_now;                   /* lr (1 + 2 * 2^14 / (t + 2^14)): faster while young */
     /* APM on the order-1 context: 65536 x 33 */
     uint16_t *apm;
     int apm_idx;
@@ -179,6 +182,13 @@ void hmm_cm_begin(hmm_cm *cm, const uint8_t *data, int64_t t)
         if (c1 == '\n') {
             cm->prev_line_start = cm->line_start;
             cm->line_start = t;
+            cm->nfield = 0;
+            cm->field = 0;
+        } else if (c1 == ',' || c1 == ';' || c1 == '\t' || c1 == '|') {
+            cm->nfield++;
+            cm->field = 0;
+        } else {
+            cm->field = (cm->field + (uint64_t)c1 + 1) * 0x2F0F3D8Bull;
         }
     }
     uint64_t key = 0;
@@ -195,7 +205,8 @@ void hmm_cm_begin(hmm_cm *cm, const uint8_t *data, int64_t t)
     const int above = up < cm->line_start ? data[up] : 0;
     const uint64_t ccol = (uint64_t)(col < 255 ? col : 255);
     cm->ctxhash[5] = (((uint64_t)above << 16 | ccol << 8 | (uint64_t)c1) + (8ull << 56)) * PHI;
-    cm->ctxhash[6] = ((key & 0xFFFF00FF00ull) + (9ull << 56)) * PHI;   /* sparse: x[t-2], x[t-4], x[t-5] */
+    cm->ctxhash[6] = ((key & 0xFFFF00FF00ull) + (9ull << 56)) * PHI;
+    cm->ctxhash[7] = ((cm->field << 8) + (uint64_t)(cm->nfield < 255 ? cm->nfield : 255) + (10ull << 56)) * PHI;   /* sparse: x[t-2], x[t-4], x[t-5] */
     /* match model: follow the match, or look one up */
     if (cm->mlen > 0 && cm->mbyte == c1 && cm->mptr >= 0) {
         cm->mptr++;
@@ -223,6 +234,7 @@ void hmm_cm_begin(hmm_cm *cm, const uint8_t *data, int64_t t)
     cm->c0 = 1;
     cm->bitpos = 0;
     cm->c1 = c1;
+    cm->lr_now = cm->lr + (int)((int64_t)cm->lr * 2 * 16384 / (t + 16384));
 }
 
 static inline int counter_p(uint32_t s) { return (int)(s >> 20); }   /* 12 bits of p22 */
@@ -291,7 +303,7 @@ void hmm_cm_update(hmm_cm *cm, int y)
         counter_update(cm->mslot, y, MATCH_LIMIT);
         if (cm->mexp != y) cm->mbyte = -1;                    /* no prediction for the rest */
     }
-    const int64_t err = (int64_t)((y << 12) - cm->pmix) * cm->lr;
+    const int64_t err = (int64_t)((y << 12) - cm->pmix) * cm->lr_now;
     int32_t *w2 = cm->weights2 + cm->wset2;
     for (int i = 0; i < HMM_CM_INPUTS; i++) {
         int64_t v = w2[i] + (((int64_t)cm->x[i] * err) >> 16);

@@ -7,7 +7,7 @@ from __future__ import annotations
 M64 = (1 << 64) - 1
 PHI = 0x9E3779B97F4A7C15
 NIB = 0xD6E8FEB86659FD93
-NCTX, NHASHED, INPUTS = 9, 7, 11
+NCTX, NHASHED, INPUTS = 10, 8, 12
 COUNT_LIMIT, MATCH_LIMIT = 12, 1023
 MATCH_MIN, MATCH_MAX = 5, 63
 LR, WEIGHT_MAX, APM_RATE = 24, 1 << 22, 7
@@ -72,7 +72,7 @@ class CMModel:
         init = [squash((j - 16) * 128) * 16 for j in range(33)]
         self.apm: dict[int, int] = {}
         self.apm_init = init
-        self.word = 0
+        self.word = self.field = self.nfield = 0
         self.line_start = self.prev_line_start = 0
         self.mptr, self.mlen, self.mbyte = -1, 0, -1
 
@@ -88,6 +88,12 @@ class CMModel:
                 self.word = 0
             if c1 == 10:
                 self.prev_line_start, self.line_start = self.line_start, t
+                self.nfield = self.field = 0
+            elif c1 in b",;\t|":
+                self.nfield += 1
+                self.field = 0
+            else:
+                self.field = ((self.field + c1 + 1) * 0x2F0F3D8B) & M64
         key = 0
         for k in range(1, 7):
             key |= (data[t - k] if t >= k else 0) << (8 * (k - 1))
@@ -100,6 +106,8 @@ class CMModel:
         above = data[up] if up < self.line_start else 0
         self.ctxhash[5] = (((above << 16 | min(col, 255) << 8 | c1) + (8 << 56)) * PHI) & M64
         self.ctxhash[6] = (((key & 0xFFFF00FF00) + (9 << 56)) * PHI) & M64
+        self.ctxhash[7] = (((((self.field << 8) & M64) + min(self.nfield, 255) + (10 << 56))
+                            * PHI) & M64)
         if self.mlen > 0 and self.mbyte == c1:
             self.mptr += 1
             self.mlen = min(self.mlen + 1, MATCH_MAX)
@@ -120,6 +128,7 @@ class CMModel:
             self.mtable[h] = t + 1
         self.mbyte = data[self.mptr] if self.mlen > 0 else -1
         self.c0, self.bitpos, self.c1 = 1, 0, c1
+        self.lr_now = LR + LR * 2 * 16384 // (t + 16384)
 
     def predict(self) -> int:
         c0, bp = self.c0, self.bitpos
@@ -165,7 +174,7 @@ class CMModel:
             self.mcount[self.mslot] = _counter_update(self.mcount[self.mslot], y, MATCH_LIMIT)
             if self.mexp != y:
                 self.mbyte = -1
-        err = ((y << 12) - self.pmix) * LR
+        err = ((y << 12) - self.pmix) * self.lr_now
         for weights, base in ((self.weights2, self.wset2), (self.weights, self.wset)):
             for i in range(INPUTS):
                 v = weights[base + i] + ((self.x[i] * err) >> 16)
