@@ -51,3 +51,18 @@ def test_foreign_payloads_are_refused():
         except CorruptChunk:
             refused += 1
     assert refused == 20
+
+
+def test_variant_3_message_length_tends_to_information_content():
+    """IconoCLaSM codes the mixture exactly: the message is h(x) under variant 3 plus O(1) bits
+    (h by the forward algorithm over the coder's own integer frequencies)."""
+    from cython_ans import Message
+    from archiver.models.hmm import load_shipped
+    from archiver.models.hmm_stats import information_content_mixed
+    tables, _ = load_shipped()
+    coder = TEXT._model()[0][text.MIXED]
+    data = (MIXED_KINDS * 4)[:3000]
+    msg = Message(seed=text.SEED)
+    coder.encode(data, msg)
+    h = information_content_mixed(tables, data, coder)
+    assert 0.99 < msg.bit_length() / h < 1.03, (msg.bit_length(), h)
