@@ -54,8 +54,9 @@ def test_foreign_payloads_are_refused():
 
 
 def test_variant_3_message_length_tends_to_information_content():
-    """IconoCLaSM codes the mixture exactly: the message is h(x) under variant 3 plus O(1) bits
-    (h by the forward algorithm over the coder's own integer frequencies)."""
+    """IconoCLaSM codes the mixture exactly: the message is h(x) under variant 3 plus O(1) bits,
+    the 64-bit head and the initial bits (h by the forward algorithm over the coder's own
+    integer frequencies)."""
     from cython_ans import Message
     from archiver.models.hmm import load_shipped
     from archiver.models.hmm_stats import information_content_mixed
@@ -65,4 +66,5 @@ def test_variant_3_message_length_tends_to_information_content():
     msg = Message(seed=text.SEED)
     coder.encode(data, msg)
     h = information_content_mixed(tables, data, coder)
-    assert 0.99 < msg.bit_length() / h < 1.03, (msg.bit_length(), h)
+    assert h < 0.6 * 8 * len(data)                                   # it learned the repeats
+    assert -32 < msg.bit_length() - h < 128, (msg.bit_length(), h)
