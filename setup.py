@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 from Cython.Build import cythonize
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 
 ROOT = Path(__file__).parent
-FLAGS = ["-O3", "-ffp-contract=off", "-fno-fast-math", "-std=c11"]
+# -g0: no debug sections in the shipped extensions (smaller wheel).
+FLAGS = ["-O3", "-ffp-contract=off", "-fno-fast-math", "-std=c11", "-g0"]
 
 
 def _extensions():
@@ -24,5 +25,13 @@ def _extensions():
     return exts
 
 
-setup(ext_modules=cythonize(_extensions(), language_level=3,
+# The repository keeps weights/ at the top level; installed, it is the package data of
+# archiver.weights, found with importlib.resources (archiver/models/weights.py).
+PACKAGES = find_packages(include=["archiver*", "cython_ans*"]) + ["archiver.weights"]
+SOURCES = ["*.pyx", "*.pxd", "*.pyi", "*.h", "*.c"]
+
+setup(packages=PACKAGES,
+      package_dir={"archiver.weights": "weights"},
+      package_data={"": SOURCES, "archiver.weights": ["*.npz", "SHA256SUMS", "README.md"]},
+      ext_modules=cythonize(_extensions(), language_level=3,
                             compiler_directives={"boundscheck": False, "wraparound": False}))

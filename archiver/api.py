@@ -19,14 +19,20 @@ from archiver.container.writer import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, CreateR
 
 
 def create(output, inputs, *, level: int = DEFAULT_LEVEL, exclude=(), force: bool = False,
-           chunk_size: int = DEFAULT_CHUNK_SIZE, progress=None, codecs=None) -> CreateReport:
+           chunk_size: int = DEFAULT_CHUNK_SIZE, progress=None, codecs=None,
+           jobs: int | None = None, scheduler=None, shared: bool = False) -> CreateReport:
     """Archive `inputs` (paths of files or directories) into `output`. `codecs` names the
-    codecs that may be tried (default: all installed; store is always allowed)."""
+    codecs that may be tried (default: all installed; store is always allowed). Chunks are
+    coded by `jobs` worker processes (None: every core), or on a Dask cluster: `scheduler`
+    is its address (or a distributed.Client); `shared` when its workers see the inputs under
+    the same paths (they read them instead of being sent the bytes). The archive is the same
+    byte for byte either way."""
     if isinstance(inputs, (str, bytes)):
         inputs = [inputs]
     return write_archive(output, builtins.list(inputs), level=level, exclude=tuple(exclude),
                          force=force, chunk_size=chunk_size, progress=progress,
-                         codecs=None if codecs is None else builtins.list(codecs))
+                         codecs=None if codecs is None else builtins.list(codecs), jobs=jobs,
+                         scheduler=scheduler, shared=shared)
 
 
 class Archive:
@@ -71,11 +77,14 @@ class Archive:
                 codecs.append(name)
         return round(stored), codecs
 
-    def extract(self, dest=".", members=None, *, force: bool = False, on_bytes=lambda n: None) -> ExtractReport:
-        return extract(self._reader, dest, members, force, on_bytes)
+    def extract(self, dest=".", members=None, *, force: bool = False, on_bytes=lambda n: None,
+                jobs: int | None = None) -> ExtractReport:
+        """`jobs` worker processes decode chunks ahead (None: every core)."""
+        return extract(self._reader, dest, members, force, on_bytes, jobs)
 
-    def verify(self, quick: bool = False, on_bytes=lambda n: None) -> VerifyReport:
-        return verify(self._reader, quick, on_bytes)
+    def verify(self, quick: bool = False, on_bytes=lambda n: None,
+               jobs: int | None = None) -> VerifyReport:
+        return verify(self._reader, quick, on_bytes, jobs)
 
     def close(self) -> None:
         self._reader.close()

@@ -86,8 +86,18 @@ class UnknownCodecName(BBXError):
     exit_code = 19
 
 
+class MissingDecoder(UnknownCodec):
+    """{} chunks need the Python package {}, which cannot be loaded ({}); install it (pip install {}) to extract them"""
+    exit_code = 26
+
+
 class MissingWeights(BBXError):
     """{}: archive needs model weights this bbx does not have ({}); install the bbx version that wrote it"""
+    exit_code = 20
+
+
+class ModelUnavailable(BBXError):
+    """the {} model cannot be loaded: {}"""
     exit_code = 20
 
 
@@ -106,7 +116,17 @@ class LimitExceeded(BBXError):
     exit_code = 23
 
 
+class ClusterError(BBXError):
+    """cannot code on the Dask cluster {}: {}"""
+    exit_code = 24
+
+
+class MissingLibrary(BBXError):
+    """{}"""
+    exit_code = 25
+
+
 ALL_ERRORS = [InputNotFound, InputError, OutputError, WouldOverwrite, NotAnArchive,
               UnsupportedVersion, UnsupportedFeature, CorruptArchive, CorruptChunk,
-              DigestMismatch, UnknownCodec, UnknownCodecName, MissingWeights, UnsafePath, MemberNotFound,
-              LimitExceeded]
+              DigestMismatch, UnknownCodec, UnknownCodecName, MissingDecoder, MissingWeights,
+              UnsafePath, MemberNotFound, LimitExceeded, ClusterError, MissingLibrary]

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-BBX = REPO / ".venv" / "bin" / "bbx"
+# The bbx command of the interpreter running the tests (the venv it is installed in).
+BBX = Path(sys.executable).parent / "bbx"
 
 
 def snapshot(root: Path) -> dict[bytes, tuple]:

@@ -107,10 +107,10 @@ class _FakeModel(Codec):
     def accepts(self, sample, path):
         return sample.startswith(b"MODEL")
 
-    def encode(self, data, level):
+    def encode(self, data, level, progress=None):
         return b"M" + len(data).to_bytes(4, "little")[:1]      # absurdly small: always wins
 
-    def decode(self, payload, size):
+    def decode(self, payload, size, progress=None):
         return b"MODEL" + b"x" * (size - 5)
 
 
@@ -164,7 +164,7 @@ def test_archive_inside_its_own_input_is_not_archived(sample_tree):
 def test_interrupted_create_leaves_nothing_under_the_final_name(sample_tree, tmp_path):
     class Boom:
         def start(self, files, total): ...
-        def advance(self, files=0, nbytes=0):
+        def advance(self, files=0, nbytes=0, content_class=None):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -189,7 +189,7 @@ def test_replaced_archive_inside_the_input_is_not_archived(sample_tree):
 
 def test_model_codec_losing_on_the_sample_is_not_run_on_the_whole_chunk(tmp_path, fake_model):
     sizes = []
-    fake_model.encode = lambda data, level: sizes.append(len(data)) or bytes(len(data))
+    fake_model.encode = lambda data, level, progress=None: sizes.append(len(data)) or bytes(len(data))
     write_tree(tmp_path / "src", {b"m.dat": b"MODEL" + b"x" * 300_000})
     archiver.create(tmp_path / "t.bbx", [tmp_path / "src"], codecs=MODEL_AND_ZSTD)
     assert sizes == [64 << 10]                       # the sample only: zstd won the race
@@ -199,7 +199,7 @@ def test_model_codec_losing_on_the_sample_is_not_run_on_the_whole_chunk(tmp_path
 
 def test_model_codec_winning_on_the_sample_is_run_on_the_whole_chunk(tmp_path, fake_model):
     sizes = []
-    fake_model.encode = lambda data, level: sizes.append(len(data)) or b"M"
+    fake_model.encode = lambda data, level, progress=None: sizes.append(len(data)) or b"M"
     write_tree(tmp_path / "src", {b"m.dat": b"MODEL" + b"x" * 300_000})
     archiver.create(tmp_path / "t.bbx", [tmp_path / "src"], codecs=MODEL_AND_ZSTD)
     assert sizes == [64 << 10, 300_005]

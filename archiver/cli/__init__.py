@@ -11,6 +11,7 @@ import typer
 
 from archiver import __version__
 from archiver.cli.console import say_error
+from archiver.cli.codecs import codecs
 from archiver.cli.create import create
 from archiver.cli.extract import extract
 from archiver.cli.listing import list_
@@ -27,6 +28,7 @@ app.command("create")(create)
 app.command("extract")(extract)
 app.command("list")(list_)
 app.command("verify")(verify)
+app.command("codecs")(codecs)
 
 
 def _version(value: bool) -> None:
@@ -36,7 +38,7 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+def _root(version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
                                        help="Print the version and exit.")) -> None:
     """bbx: lossless archiver with learned models over exact rANS."""
 

@@ -59,7 +59,7 @@ class BarProgress:
             self.task = self.bar.add_task(self.label, total=max(total_bytes, 1))
             self.files_done = 0
 
-    def advance(self, files: int = 0, nbytes: int = 0) -> None:
+    def advance(self, files: int = 0, nbytes: int = 0, content_class: str | None = None) -> None:
         if self.bar is not None:
             self.files_done += files
             label = (f"{self.label} {self.files_done}/{self.files_total} files"

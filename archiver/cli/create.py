@@ -1,6 +1,8 @@
 """bbx create: archive files and directories."""
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 from typing import List, Optional
 
@@ -28,16 +30,26 @@ def create(
     codecs: Optional[str] = typer.Option(None, "--codecs",
                                          help="Comma-separated codecs to try, e.g. 'zstd' (default: all installed; store is always allowed)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing archive."),
+    jobs: int = typer.Option(0, "--jobs", "-j", min=0,
+                             help="Worker processes (default 0: every core)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler",
+                                            help="Code the chunks on this Dask scheduler (e.g. tcp://host:8786); needs bbx[dask]."),
+    shared: bool = typer.Option(False, "--shared",
+                                help="With --scheduler: the workers see the inputs under the same paths and read them there."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report (codecs, sizes, warnings) as JSON."),
 ) -> None:
     """Archive INPUTS into one .bbx file."""
     target = output or default_output(inputs[0])
-    with BarProgress("archiving", quiet) as bar:
+    with BarProgress("archiving", quiet or as_json) as bar:
         report = api_create(target, inputs, level=level, exclude=exclude, force=force, progress=bar,
-                            codecs=[c.strip() for c in codecs.split(",") if c.strip()] if codecs else None)
+                            codecs=[c.strip() for c in codecs.split(",") if c.strip()] if codecs else None,
+                            jobs=jobs, scheduler=scheduler, shared=shared)
     for text in report.warnings:
         warn(text)
-    if not quiet:
+    if as_json:
+        print(json.dumps(dataclasses.asdict(report), indent=1))
+    elif not quiet:
         for text in report.notes:
             err.print(f"bbx: note: {text}", markup=False, style="dim")
         out.print(summary_table(report))

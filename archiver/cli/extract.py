@@ -14,13 +14,15 @@ def extract(
     members: List[str] = typer.Argument(None, help="Members to extract (a directory selects its contents); default all."),
     directory: str = typer.Option(".", "-C", "--directory", help="Extract into this directory."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing files."),
+    jobs: int = typer.Option(0, "--jobs", "-j", min=0,
+                             help="Worker processes (default 0: every core)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary."),
 ) -> None:
     """Extract ARCHIVE (or only MEMBERS) into a directory, restoring mode and mtime."""
     with api_open(archive) as a:
         with BarProgress("extracting", quiet) as bar:
             bar.start(0, sum(e.size for e in a.entries))
-            report = a.extract(directory, members or None, force=force, on_bytes=bar.on_bytes)
+            report = a.extract(directory, members or None, force=force, on_bytes=bar.on_bytes, jobs=jobs)
     for exc in report.errors:
         say_error(exc)
     if not quiet:

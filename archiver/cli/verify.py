@@ -13,13 +13,15 @@ def verify(
     archive: str = typer.Argument(..., help="The .bbx archive."),
     quick: bool = typer.Option(False, "--quick", help="Only structure and chunk checksums; no decoding."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    jobs: int = typer.Option(0, "--jobs", "-j", min=0,
+                             help="Worker processes (default 0: every core)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar; errors only."),
 ) -> None:
     """Check ARCHIVE; exit code 0 only when all is well."""
     with api_open(archive) as a:
         with BarProgress("verifying", quiet or as_json) as bar:
             bar.start(0, sum(c.raw_size for c in a.chunks) if quick else sum(e.size for e in a.entries))
-            report = a.verify(quick=quick, on_bytes=bar.on_bytes)
+            report = a.verify(quick=quick, on_bytes=bar.on_bytes, jobs=jobs)
     if as_json:
         print(json.dumps({"archive": archive, "ok": report.ok, "quick": quick,
                           "chunks": report.chunks, "files": report.files, "bytes": report.bytes,

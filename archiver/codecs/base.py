@@ -16,8 +16,20 @@ from typing import Callable, ClassVar, Optional
 Progress = Optional[Callable[[int], None]]
 
 
+class Declined(Exception):
+    """Raised by encode() for an input the codec cannot code exactly (e.g. an image file that
+    cannot be rebuilt byte for byte, a JPEG its library does not take): the chunk coder moves
+    on to the other codecs without a warning. Any other exception is a failure, warned about."""
+
+
 def no_progress(n: int) -> None:
     """The progress callback used when nobody listens."""
+
+
+class Declined(Exception):
+    """Raised by encode() for an input the codec cannot code exactly (e.g. a JPEG its library
+    does not take, or one that would not come back byte for byte): the chunk coder moves on to
+    the other codecs without a warning. Any other exception is a failure and is warned about."""
 
 
 class Codec(abc.ABC):

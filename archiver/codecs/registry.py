@@ -10,6 +10,8 @@ BUILTIN_MODULES = [
     "archiver.codecs.store",
     "archiver.codecs.zstd_codec",
     "archiver.codecs.text",
+    "archiver.codecs.image",
+    "archiver.codecs.jpeg",
 ]
 
 _BY_ID: dict[int, Codec] = {}

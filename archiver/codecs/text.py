@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from archiver.codecs.base import Codec, Progress
 from archiver.codecs.registry import register
 from archiver.container.router import TEXT as TEXT_CLASS, looks_like_text
-from archiver.errors import CorruptChunk, MissingWeights
+from archiver.errors import CorruptChunk, ModelUnavailable
 
 SEED = 0
 PLAIN, ADAPTIVE, BLEND, MIXED = 0, 1, 2, 3
@@ -71,12 +71,12 @@ class TextCodec(Codec):
 
     def _model(self):
         """(coders by variant, SHA-256 of the weights); loaded once, rebuilt if they change."""
-        from archiver.models.hmm import WEIGHTS_NAME, load_shipped
+        from archiver.models.hmm import load_shipped
         from archiver.models.weights import WeightsError
         try:
             tables, digest = load_shipped()
         except WeightsError as exc:
-            raise MissingWeights("text codec", f"{WEIGHTS_NAME}: {exc}") from None
+            raise ModelUnavailable("text", exc) from None
         if self._coders is None or self._digest != digest:
             from archiver.models._hmm import HmmCoder
             self._coders = {
@@ -91,13 +91,11 @@ class TextCodec(Codec):
         return self._coders, digest
 
     def model_hashes(self) -> tuple[str, ...]:
-        try:
-            return (self._model()[1],)
-        except MissingWeights:
-            return ()
+        """The weights' SHA-256; ModelUnavailable when they are missing or damaged."""
+        return (self._model()[1],)
 
     def accepts(self, sample: bytes, path: str) -> bool:
-        return looks_like_text(sample) and bool(self.model_hashes())
+        return looks_like_text(sample)
 
     def encode(self, data: bytes, level: int, progress: Progress = None) -> bytes:
         coders, _ = self._model()

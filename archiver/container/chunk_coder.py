@@ -1,23 +1,30 @@
 """Codec choice for one chunk: every codec that accepts it is tried, the smallest payload wins
 (ties go to the cheaper decoder: store, then zstd, then model codecs). A model codec is
-therefore used only where it beats zstd, and nothing is ever stored larger than it is.
+therefore used only where it beats zstd, and nothing is ever stored larger than it is. A codec
+that cannot code a chunk exactly raises Declined and is passed over quietly; any other
+exception is warned about.
 
-Model codecs are slow (tens of KB/s), so on a large chunk each first codes a sample of the
-chunk's head; it runs on the whole chunk only if its rate there, extrapolated to the chunk,
-comes within SCREEN_SLACK of the best payload so far (zstd on the whole chunk). A model's rate
-hardly depends on the input's length, while zstd gains from a longer input, so a model that
-fails this test would lose on the whole chunk."""
+Model codecs are slow (tens to hundreds of KB/s), so on a large chunk each first codes a
+sample (the chunk's first SAMPLE_BYTES) and zstd codes the same sample: like with like. The
+model runs on the whole chunk only if its sample payload is at most SCREEN_MARGIN times zstd's.
+zstd gains more than a model from a longer input, so the margin is below what a whole-chunk
+win needs: it was measured on held-out folders (benchmarks/screen_check.py) as the largest
+sample ratio at which the model still won on the whole chunk, so the screen throws away no
+measured win.
+
+The functions at the end are what a pool worker runs (archiver/container/pool.py): the coder
+is built once per worker, its weights hash-checked against the ones the writer records."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from archiver.codecs import registry
-from archiver.codecs.base import Codec
-from archiver.container.router import OTHER
+from archiver.codecs.base import Codec, Declined, Progress
+from archiver.container.router import OTHER, WHOLE_FILE
 from archiver.errors import UnknownCodecName
 
 SAMPLE_BYTES = 64 << 10       # what accepts() sees, and the size of the screening sample
-SCREEN_SLACK = 1.05
+SCREEN_MARGIN = 1.10          # model sample payload / zstd sample payload; see the docstring
 STORE_ID, ZSTD_ID = 0x00, 0x01
 
 
@@ -40,6 +47,9 @@ class ChunkCoder:
     note: object = lambda msg: None          # information only (e.g. weights not installed)
     model_codecs: list[Codec] = field(default_factory=list)
     hashes: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    # Model codecs that would be tried but cannot run here (weights missing or damaged), with
+    # why; the first chunk they would have served warns once, so this is never silent.
+    unusable: dict[int, tuple[Codec, str]] = field(default_factory=dict)
 
     def __post_init__(self):
         self.use_zstd = self.allowed is None or ZSTD_ID in self.allowed
@@ -52,16 +62,40 @@ class ChunkCoder:
             try:
                 self.hashes[codec.codec_id] = tuple(codec.model_hashes())
             except Exception as exc:  # noqa: BLE001 - any failure means "not usable here"
-                self.note(f"codec {codec.name} not used: {exc}")
+                self.unusable[codec.codec_id] = (codec, str(exc))
                 continue
             self.model_codecs.append(codec)
+
+    def warn_unusable(self, content_class: str) -> None:
+        """Called by the writer for each class its files fall in (in the main process: pool
+        workers build coders of their own)."""
+        for cid, (codec, why) in list(self.unusable.items()):
+            classes = codec.content_classes
+            if classes is None or content_class in classes:
+                del self.unusable[cid]           # once per archive
+                self.warn(f"the {codec.name} codec cannot run, so {content_class} files went "
+                          f"to zstd: {why}")
 
     def possible_hashes(self) -> set[str]:
         return {h for hs in self.hashes.values() for h in hs}
 
-    def code(self, raw: bytes, first_path: str, content_class: str = OTHER) -> tuple[int, bytes]:
+    def screen(self, codec: Codec, sample: bytes) -> bool:
+        """Worth coding the whole chunk with `codec`? Its payload on the sample against zstd's
+        on the same sample (store's when zstd is not allowed)."""
+        model = len(codec.encode(sample, self.level))
+        if self.use_zstd:
+            base = min(len(sample), len(registry.get(ZSTD_ID).encode(sample, self.level)))
+        else:
+            base = len(sample)
+        return model <= SCREEN_MARGIN * base
+
+    def code(self, raw: bytes, first_path: str, content_class: str = OTHER,
+             progress: Progress = None, warn=None) -> tuple[int, bytes]:
         """(codec id, payload) of the smallest encoding of `raw`, a chunk of the router's class
-        `content_class`; model codecs are tried only on chunks of the classes they serve."""
+        `content_class`; model codecs are tried only on chunks of the classes they serve.
+        `progress` goes to the model codec coding the whole chunk; `warn` (default self.warn)
+        hears about a model codec that failed."""
+        warn = warn or self.warn
         best_id, best = STORE_ID, raw
         if self.use_zstd:
             zstd = registry.get(ZSTD_ID).encode(raw, self.level)
@@ -75,15 +109,46 @@ class ChunkCoder:
             if not codec.accepts(sample, first_path):
                 continue
             try:
-                if len(raw) > 2 * SAMPLE_BYTES:
-                    guess = len(codec.encode(sample, self.level)) * len(raw) / len(sample)
-                    if guess > SCREEN_SLACK * len(best):
-                        continue
-                payload = codec.encode(raw, self.level)
+                # a whole file's head is no sample of it (an image's head is not an image)
+                if (len(raw) > 2 * SAMPLE_BYTES and content_class not in WHOLE_FILE
+                        and not self.screen(codec, sample)):
+                    continue
+                payload = codec.encode(raw, self.level, progress)
+            except Declined:
+                continue
             except Exception as exc:  # noqa: BLE001 - a failing model must not lose the archive
-                self.warn(f"codec {codec.name} failed on a chunk starting with {first_path} "
-                          f"({type(exc).__name__}: {exc}); used {registry.get(best_id).name}")
+                warn(f"codec {codec.name} failed on a chunk starting with {first_path} "
+                     f"({type(exc).__name__}: {exc}); used {registry.get(best_id).name}")
                 continue
             if len(payload) < len(best):
                 best_id, best = codec.codec_id, payload
         return best_id, best
+
+
+# -- what a pool worker runs ------------------------------------------------------------------
+
+def worker_coder(level: int, allowed: set[int] | None,
+                 expected: dict[int, tuple[str, ...]]) -> ChunkCoder:
+    """A coder whose models are loaded and hash-checked: the one the writer would use. Refused
+    when this machine's weights differ from the writer's (it records their hashes)."""
+    from archiver.errors import MissingWeights
+    coder = ChunkCoder(level, allowed=allowed)
+    if coder.hashes != expected:
+        raise MissingWeights("worker", f"its model weights {coder.hashes} differ from the "
+                                       f"writer's {expected}; install the same bbx everywhere")
+    return coder
+
+
+def init_encoder(level: int, allowed: set[int] | None, expected: dict[int, tuple[str, ...]]) -> None:
+    """A pool worker's initializer: its coder, built once."""
+    from archiver.container.pool import worker_state
+    worker_state()["coder"] = worker_coder(level, allowed, expected)
+
+
+def encode_task(seq: int, raw: bytes, first_path: str, content_class: str) -> tuple[int, bytes, list[str]]:
+    """(codec id, payload, warnings) for one chunk, in a pool worker."""
+    from archiver.container.pool import task_progress, worker_state
+    warnings: list[str] = []
+    codec_id, payload = worker_state()["coder"].code(raw, first_path, content_class,
+                                                     task_progress(seq), warnings.append)
+    return codec_id, payload, warnings

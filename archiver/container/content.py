@@ -1,12 +1,14 @@
-"""Stream the content of selected files out of an archive, one decoded chunk in memory at a
-time, checking every file's SHA-256 before handing it over. A damaged chunk costs only the
-files that touch it; the error names the chunk and those files."""
+"""Stream the content of selected files out of an archive, checking every file's SHA-256
+before handing it over. Chunks are decoded ahead in the one pool (archiver/container/pool.py,
+`jobs` workers, a bounded number in flight) and delivered to the sinks in archive order. A
+damaged chunk costs only the files that touch it; the error names the chunk and those files."""
 from __future__ import annotations
 
 import hashlib
 from typing import Callable, Protocol
 
-from archiver.container.reader import ArchiveReader
+from archiver.container.pool import Pool, Task
+from archiver.container.reader import ArchiveReader, decode_chunk
 from archiver.container.records import Entry
 from archiver.errors import BBXError, CorruptChunk, DigestMismatch, UnknownCodec
 
@@ -25,14 +27,31 @@ def lost_files_message(names: list[str]) -> str:
     return f"lost: {shown}{more}" if names else "no selected file uses it"
 
 
+def _decode_tasks(reader: ArchiveReader, order: list[int]):
+    """A decode task per chunk, in order; a chunk whose payload fails its checks here is a
+    task already failed."""
+    for i in order:
+        c = reader.chunks[i]
+        try:
+            payload = reader.read_stored(i)
+        except CorruptChunk as exc:
+            yield Task(decode_chunk, (), ref=i, error=exc)
+            continue
+        yield Task(decode_chunk, (i, c.offset, c.codec_id, payload, c.raw_size), c.raw_size, ref=i)
+
+
 def stream_files(reader: ArchiveReader, files: list[Entry], open_sink: Callable[[Entry], Sink],
-                 on_bytes: Callable[[int], None] = lambda n: None) -> list[BBXError]:
+                 on_bytes: Callable[[int], None] = lambda n: None,
+                 jobs: int | None = 1) -> list[BBXError]:
     """Feed each file's content to its sink; return the errors met (the rest went through)."""
     errors: list[BBXError] = []
     selected = {id(e) for e in files}
     bad_chunks: dict[int, BBXError] = {}
     cached: tuple[int, bytes] | None = None
     lost: set[int] = set()
+    files = sorted(files, key=lambda e: reader.content_span(e))
+    order = list(dict.fromkeys(i for e in files for i in reader.chunks_of(e)))
+    decoded = Pool(jobs).map(_decode_tasks(reader, order))
 
     def chunk(i: int) -> memoryview | None:
         nonlocal cached
@@ -40,8 +59,11 @@ def stream_files(reader: ArchiveReader, files: list[Entry], open_sink: Callable[
             return None
         if cached is None or cached[0] != i:
             cached = None
+            for task, fut in decoded:        # chunks come in order; skip those nobody needs now
+                if task.ref == i:
+                    break
             try:
-                cached = (i, reader.read_chunk(i))
+                cached = (i, fut.result())
             except (CorruptChunk, UnknownCodec) as exc:
                 victims = [e for e in reader.chunk_files(i) if id(e) in selected]
                 lost.update(id(e) for e in victims)
@@ -51,23 +73,26 @@ def stream_files(reader: ArchiveReader, files: list[Entry], open_sink: Callable[
                 return None
         return memoryview(cached[1])
 
-    for e in sorted(files, key=lambda e: reader.content_span(e)):
-        if id(e) in lost:
-            continue
-        try:
-            sink = open_sink(e)
-        except BBXError as exc:
-            errors.append(exc)
-            continue
-        try:
-            ok = _feed(reader, e, sink, chunk, on_bytes, errors)
-        except BaseException:          # interrupted or the disk failed: leave no partial file
-            sink.abort()
-            raise
-        if ok:
-            sink.commit()
-        else:
-            sink.abort()
+    try:
+        for e in files:
+            if id(e) in lost:
+                continue
+            try:
+                sink = open_sink(e)
+            except BBXError as exc:
+                errors.append(exc)
+                continue
+            try:
+                ok = _feed(reader, e, sink, chunk, on_bytes, errors)
+            except BaseException:      # interrupted or the disk failed: leave no partial file
+                sink.abort()
+                raise
+            if ok:
+                sink.commit()
+            else:
+                sink.abort()
+    finally:
+        decoded.close()                # stops the workers (kills them when interrupted)
     return errors
 
 

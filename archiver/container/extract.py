@@ -112,7 +112,7 @@ class _FileSink:
 
 
 def extract(reader: ArchiveReader, dest: str | bytes = ".", members: list[str] | None = None,
-            force: bool = False, on_bytes=lambda n: None) -> ExtractReport:
+            force: bool = False, on_bytes=lambda n: None, jobs: int | None = None) -> ExtractReport:
     report = ExtractReport(errors=list(reader.problems))    # damage found on opening
     root = os.fsencode(dest)
     entries = select(reader, members)
@@ -138,7 +138,7 @@ def extract(reader: ArchiveReader, dest: str | bytes = ".", members: list[str] |
     def open_sink(e: Entry) -> _FileSink:
         return _FileSink(root, e, report)
 
-    report.errors += _wrap_stream(reader, files, open_sink, on_bytes)
+    report.errors += _wrap_stream(reader, files, open_sink, on_bytes, jobs)
     for e in (e for e in safe if e.type == SYMLINK):
         _guard(report, lambda e=e: _make_link(root, e, report))
     for e in sorted(dirs, key=lambda e: e.path.count(b"/"), reverse=True):
@@ -146,9 +146,9 @@ def extract(reader: ArchiveReader, dest: str | bytes = ".", members: list[str] |
     return report
 
 
-def _wrap_stream(reader, files, open_sink, on_bytes) -> list[BBXError]:
+def _wrap_stream(reader, files, open_sink, on_bytes, jobs) -> list[BBXError]:
     try:
-        return stream_files(reader, files, open_sink, on_bytes)
+        return stream_files(reader, files, open_sink, on_bytes, jobs)
     except OutputError as exc:      # the disk, not the archive: stop here
         return [exc]
 

@@ -199,15 +199,7 @@ class ArchiveReader:
     def read_chunk(self, index: int) -> bytes:
         """The chunk's raw content, checked and decoded."""
         c = self.chunks[index]
-        payload = self.read_stored(index)
-        try:
-            codec = registry.get(c.codec_id)
-        except KeyError:
-            raise UnknownCodec(index, c.codec_id) from None
-        try:
-            return codec.decode(payload, c.raw_size)
-        except CorruptChunk as exc:
-            raise CorruptChunk(f"chunk {index} at byte {c.offset}: {exc.args[0]}") from None
+        return decode_chunk(index, c.offset, c.codec_id, self.read_stored(index), c.raw_size)
 
     def content_span(self, e: Entry) -> tuple[int, int]:
         """(start, end) of a file's content in the concatenated raw data of all chunks."""
@@ -225,6 +217,19 @@ class ArchiveReader:
         while self.chunks[last].raw_start + self.chunks[last].raw_size < end:
             last += 1
         return range(e.chunk, last + 1)
+
+
+def decode_chunk(index: int, offset: int, codec_id: int, payload: bytes, raw_size: int,
+                 progress=None) -> bytes:
+    """A chunk's raw content from its checked payload; runs in a pool worker too."""
+    try:
+        codec = registry.get(codec_id)
+    except KeyError:
+        raise UnknownCodec(index, codec_id) from None
+    try:
+        return codec.decode(payload, raw_size, progress)
+    except CorruptChunk as exc:
+        raise CorruptChunk(f"chunk {index} at byte {offset}: {exc.args[0]}") from None
 
 
 def _unzstd(payload: bytes, raw: int, where: str, what: str) -> bytes:

@@ -30,7 +30,8 @@ class _Discard:
     def abort(self) -> None: ...
 
 
-def verify(reader: ArchiveReader, quick: bool = False, on_bytes=lambda n: None) -> VerifyReport:
+def verify(reader: ArchiveReader, quick: bool = False, on_bytes=lambda n: None,
+           jobs: int | None = None) -> VerifyReport:
     report = VerifyReport(chunks=len(reader.chunks), errors=list(reader.problems))
     files = [e for e in reader.entries if e.type == FILE]
     report.files = len(files)
@@ -52,5 +53,5 @@ def verify(reader: ArchiveReader, quick: bool = False, on_bytes=lambda n: None) 
     except BBXError as exc:
         report.errors.append(exc)
         return report
-    report.errors += stream_files(reader, files, lambda e: _Discard(), on_bytes)
+    report.errors += stream_files(reader, files, lambda e: _Discard(), on_bytes, jobs)
     return report

@@ -1,8 +1,11 @@
 """Write a .bbx archive: scan the inputs, cut their content into chunks, code each chunk with
 the best codec, then write the index, the trailer and finally the header.
 
-Memory stays bounded by the chunk size: content is read in blocks, small files are grouped
-into one chunk, a large file is split across several. The archive is written to a temporary
+Chunks are cut here, in reading order, and coded in the one pool (archiver/container/pool.py,
+or Dask workers through archiver/container/cluster.py), which hands them back in order: this
+module alone writes, so the archive is the same whatever the number of workers. Memory stays
+bounded: content is read in blocks and reading waits while the pool has its bound of chunks
+in flight; small files are grouped into one chunk, a large file is split across several. The archive is written to a temporary
 file beside the output and renamed into place only when complete, so an interrupted create
 never leaves a truncated archive under the final name."""
 from __future__ import annotations
@@ -17,7 +20,9 @@ import zstandard
 
 from archiver.codecs import registry
 from archiver.container import layout, router
-from archiver.container.chunk_coder import STORE_ID, ZSTD_ID, ChunkCoder, resolve
+from archiver.container.chunk_coder import (STORE_ID, ZSTD_ID, ChunkCoder, encode_task,
+                                            init_encoder, resolve)
+from archiver.container.pool import NoProgress, Pool, Task
 from archiver.container.records import DIRECTORY, FILE, SYMLINK, ChunkInfo, Entry, display
 from archiver.container.scanner import Excluder, Item, scan
 from archiver.errors import InputError, OutputError, WouldOverwrite
@@ -47,11 +52,6 @@ class CreateReport:
     by_codec: dict[str, CodecStats] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)     # something was skipped: exit code 1
     notes: list[str] = field(default_factory=list)        # for information only
-
-
-class NoProgress:
-    def start(self, files: int, total_bytes: int) -> None: ...
-    def advance(self, files: int = 0, nbytes: int = 0) -> None: ...
 
 
 def _route(item: Item) -> str:
@@ -94,46 +94,42 @@ def _write_meta(out, kind: int, raw: bytes) -> ChunkInfo:
     return _write_block(out, kind, codec, payload, len(raw))
 
 
-class _ChunkSink:
-    """Collects content into chunks of at most chunk_size bytes and writes each coded chunk,
-    followed by an entries block for the files completed in it (so that the blocks before
-    any point of the archive describe themselves)."""
+@dataclass
+class _Cut:
+    """What the writer needs back with a coded chunk."""
+    raw_size: int
+    content_class: str
+    done: list[Entry]          # entries completed before the cut: their entries block follows
 
-    def __init__(self, out, coder: ChunkCoder, chunk_size: int, report: CreateReport):
-        self.out, self.coder, self.chunk_size, self.report = out, coder, chunk_size, report
+
+class _Chunker:
+    """Collects content into chunks of at most chunk_size bytes; each full chunk becomes a
+    pool Task (made by `make_task`) waiting in `ready`. Chunk numbers are fixed here, in
+    reading order, so the archive does not depend on how the chunks are coded."""
+
+    def __init__(self, chunk_size: int, make_task):
+        self.chunk_size, self.make_task = chunk_size, make_task
         self.parts: list[bytes] = []
+        self.pieces: list[tuple[bytes, int, int]] = []    # (source, offset, length) of parts
         self.fill = 0
         self.first_path = ""
         self.content_class = router.OTHER
-        self.chunks: list[ChunkInfo] = []
-        self.segments: list[ChunkInfo] = []
-        self.pending: list[Entry] = []      # complete entries not yet in an entries block
-        self.entries: list[Entry] = []      # every entry written
-        self.entries_raw = 0
-
-    def write_entries(self) -> None:
-        if not self.pending:
-            return
-        raw = layout.pack_entries(self.pending)
-        self.entries_raw += len(raw)
-        if self.entries_raw > layout.MAX_INDEX_RAW:
-            raise OutputError(self.out.name, "more entries than the format allows in one "
-                                             "archive; split the input into several archives")
-        self.segments.append(_write_meta(self.out, layout.BLOCK_ENTRIES, raw))
-        self.entries += self.pending
-        self.pending = []
+        self.count = 0
+        self.pending: list[Entry] = []      # complete entries not yet after a chunk
+        self.ready: list = []
 
     @property
     def room(self) -> int:
         return self.chunk_size - self.fill
 
     def position(self) -> tuple[int, int]:
-        return len(self.chunks), self.fill
+        return self.count, self.fill
 
-    def add(self, data: bytes, path: str) -> None:
+    def add(self, data: bytes, path: str, source: bytes, offset: int) -> None:
         if not self.fill:
             self.first_path = path
         self.parts.append(data)
+        self.pieces.append((source, offset, len(data)))
         self.fill += len(data)
         if self.fill >= self.chunk_size:
             self.flush()
@@ -142,22 +138,65 @@ class _ChunkSink:
         if not self.fill:
             return
         raw = b"".join(self.parts)
-        raw_size = len(raw)
-        self.parts, self.fill = [], 0
-        codec_id, payload = self.coder.code(raw, self.first_path, self.content_class)
-        del raw
-        self.chunks.append(_write_block(self.out, layout.BLOCK_CHUNK, codec_id, payload, raw_size))
+        cut = _Cut(len(raw), self.content_class, self.pending)
+        self.ready.append(self.make_task(self.count, raw, self.pieces, self.first_path,
+                                         self.content_class, cut))
+        self.parts, self.pieces, self.fill, self.pending = [], [], 0, []
+        self.count += 1
+
+    def take(self) -> list:
+        out, self.ready = self.ready, []
+        return out
+
+
+def local_task(seq: int, raw: bytes, pieces, first_path: str, content_class: str, cut: _Cut) -> Task:
+    """A chunk sent to a worker as bytes."""
+    return Task(encode_task, (seq, raw, first_path, content_class), len(raw), content_class, cut)
+
+
+class _Blocks:
+    """Writes coded chunks, and entries blocks after them, in order."""
+
+    def __init__(self, out, report: CreateReport, progress):
+        self.out, self.report, self.progress = out, report, progress
+        self.chunks: list[ChunkInfo] = []
+        self.segments: list[ChunkInfo] = []
+        self.entries: list[Entry] = []      # every entry written
+        self.entries_raw = 0
+
+    def write_entries(self, entries: list[Entry], content_class: str | None = None) -> None:
+        if not entries:
+            return
+        raw = layout.pack_entries(entries)
+        self.entries_raw += len(raw)
+        if self.entries_raw > layout.MAX_INDEX_RAW:
+            raise OutputError(self.out.name, "more entries than the format allows in one "
+                                             "archive; split the input into several archives")
+        self.segments.append(_write_meta(self.out, layout.BLOCK_ENTRIES, raw))
+        self.entries += entries
+        files = sum(e.type == FILE for e in entries)
+        if files:
+            self.progress.advance(files=files, content_class=content_class)
+
+    def write_chunk(self, cut: _Cut, codec_id: int, payload: bytes) -> None:
+        self.chunks.append(_write_block(self.out, layout.BLOCK_CHUNK, codec_id, payload,
+                                        cut.raw_size))
         stats = self.report.by_codec.setdefault(registry.get(codec_id).name, CodecStats())
         stats.chunks += 1
-        stats.raw += raw_size
+        stats.raw += cut.raw_size
         stats.stored += len(payload) + layout.BLOCK.size
-        self.write_entries()
+        self.write_entries(cut.done, cut.content_class)
 
 
 def write_archive(output: str | bytes, inputs: list, *, level: int = DEFAULT_LEVEL,
                   exclude: tuple[str, ...] = (), force: bool = False,
                   chunk_size: int = DEFAULT_CHUNK_SIZE, progress=None,
-                  codecs: list[str] | None = None) -> CreateReport:
+                  codecs: list[str] | None = None, jobs: int | None = None,
+                  scheduler=None, shared: bool = False) -> CreateReport:
+    """`jobs` worker processes code the chunks (None or 0: every core); with `scheduler` (a
+    Dask scheduler address or distributed.Client) the chunks are coded on that cluster, and
+    with `shared` its workers read the inputs from the same paths instead of being sent the
+    bytes. The archive is the same byte for byte in every case."""
     if not 0 < chunk_size <= layout.MAX_CHUNK_RAW:
         raise ValueError(f"chunk size must be in 1..{layout.MAX_CHUNK_RAW}")
     progress = progress or NoProgress()
@@ -169,6 +208,23 @@ def write_archive(output: str | bytes, inputs: list, *, level: int = DEFAULT_LEV
         raise OutputError(report.path, "it is a directory")
     if os.path.lexists(out_path) and not force:
         raise WouldOverwrite(report.path)
+    coder = ChunkCoder(level, warn, allowed, report.notes.append)
+    if scheduler is not None:
+        from archiver.container.cluster import DaskPool
+        pool = DaskPool(scheduler, level, allowed, coder.hashes, progress, shared=shared)
+    else:
+        pool = Pool(jobs, init=init_encoder, initargs=(level, allowed, coder.hashes),
+                    progress=progress)
+    try:
+        _write_tmp(out_path, inputs, exclude, coder, pool, chunk_size, progress, report)
+    finally:
+        pool.close(cancel=True)             # no-op when the pool finished its work
+    return report
+
+
+def _write_tmp(out_path: bytes, inputs, exclude, coder, pool, chunk_size, progress, report):
+    """Write to a temporary file beside the output, renamed into place when complete."""
+    warn = report.warnings.append
     out_dir = os.path.dirname(os.path.abspath(out_path))
     try:
         fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=b"." + os.path.basename(out_path) + b".",
@@ -181,7 +237,7 @@ def write_archive(output: str | bytes, inputs: list, *, level: int = DEFAULT_LEV
             if os.path.exists(out_path):
                 skip.add(_inode(os.stat(out_path)))
             items = scan(inputs, Excluder(exclude), skip, warn)
-            _write(out, items, ChunkCoder(level, warn, allowed, report.notes.append), chunk_size, progress, report)
+            _write(out, items, coder, pool, chunk_size, progress, report)
             out.flush()
             os.fsync(out.fileno())
             report.output_bytes = out.tell()
@@ -193,7 +249,6 @@ def write_archive(output: str | bytes, inputs: list, *, level: int = DEFAULT_LEV
         except OSError:
             pass
         raise
-    return report
 
 
 def _inode(st: os.stat_result) -> tuple[int, int]:
@@ -206,46 +261,58 @@ def _umask() -> int:
     return mask
 
 
-def _write(out, items: list[Item], coder: ChunkCoder, chunk_size: int, progress,
+def _write(out, items: list[Item], coder: ChunkCoder, pool, chunk_size: int, progress,
            report: CreateReport) -> None:
-    warn = report.warnings.append
     reserved = layout.header_size(len(coder.possible_hashes()))
     out.write(bytes(reserved))
     files = _content_order(items)
     progress.start(len(files), sum(i.stat_size for _, i in files))
-    sink = _ChunkSink(out, coder, chunk_size, report)
-    sink.pending = [i.entry for i in items if i.entry.type != FILE]    # directories and links
-    sink.write_entries()
-    for cls, item in files:
-        whole = cls in router.WHOLE_FILE
-        if cls != sink.content_class or whole:
-            sink.flush()                    # a class change, or a whole file, starts a chunk
-            sink.content_class = cls
-            sink.chunk_size = max(chunk_size, item.stat_size) if whole else chunk_size
-        if _add_file(item, sink, progress, warn):
-            sink.pending.append(item.entry)
-        if whole:
-            sink.flush()
-    sink.flush()
-    sink.write_entries()
-    for e in sink.entries:
+    for cls in sorted({cls for cls, _ in files}):
+        coder.warn_unusable(cls)        # a model that would apply but cannot run: say so once
+    chunker = _Chunker(chunk_size, getattr(pool, "make_task", local_task))
+    blocks = _Blocks(out, report, progress)
+    blocks.write_entries([i.entry for i in items if i.entry.type != FILE])  # dirs and links
+    for task, result in pool.map(_read(files, chunker, chunk_size, report.warnings.append)):
+        codec_id, payload, warnings = result.result()
+        report.warnings += warnings
+        blocks.write_chunk(task.ref, codec_id, payload)
+    blocks.write_entries(chunker.pending)
+    for e in blocks.entries:
         report.files += e.type == FILE
         report.dirs += e.type == DIRECTORY
         report.links += e.type == SYMLINK
         report.input_bytes += e.size
         if e.type == FILE and e.size:
-            report.by_codec[registry.get(sink.chunks[e.chunk].codec_id).name].files += 1
+            report.by_codec[registry.get(blocks.chunks[e.chunk].codec_id).name].files += 1
     index = _write_meta(out, layout.BLOCK_INDEX,
-                        layout.pack_index(sink.chunks, sink.segments, len(sink.entries)))
+                        layout.pack_index(blocks.chunks, blocks.segments, len(blocks.entries)))
     out.write(layout.pack_trailer(index.offset))
-    used = sorted({h for c in {c.codec_id for c in sink.chunks} for h in coder.hashes.get(c, ())})
+    used = sorted({h for c in {c.codec_id for c in blocks.chunks} for h in coder.hashes.get(c, ())})
     out.seek(0)
     out.write(layout.pack_header([bytes.fromhex(h) for h in used], reserved))
     out.seek(0, os.SEEK_END)
 
 
-def _add_file(item: Item, sink: _ChunkSink, progress, warn) -> bool:
-    """Stream one file into the chunks; False when it vanished before it could be read."""
+def _read(files: list[tuple[str, Item]], chunker: _Chunker, chunk_size: int, warn):
+    """Read the files in content order and yield the chunk tasks as they fill."""
+    for cls, item in files:
+        whole = cls in router.WHOLE_FILE
+        if cls != chunker.content_class or whole:
+            chunker.flush()                 # a class change, or a whole file, starts a chunk
+            chunker.content_class = cls
+            chunker.chunk_size = max(chunk_size, item.stat_size) if whole else chunk_size
+        if (yield from _add_file(item, chunker, warn)):
+            chunker.pending.append(item.entry)
+        if whole:
+            chunker.flush()
+        yield from chunker.take()
+    chunker.flush()
+    yield from chunker.take()
+
+
+def _add_file(item: Item, chunker: _Chunker, warn):
+    """Stream one file into the chunks, yielding chunks as they fill; returns False when the
+    file vanished before it could be read."""
     e, name = item.entry, item.entry.name
     try:
         f = open(item.source, "rb")
@@ -253,23 +320,22 @@ def _add_file(item: Item, sink: _ChunkSink, progress, warn) -> bool:
         warn(f"skipped {display(item.source)}: {exc.strerror}")
         return False
     with f:
-        if sink.fill and (item.stat_size >= sink.chunk_size or item.stat_size > sink.room):
-            sink.flush()       # a file that does not fit starts a chunk of its own
-        e.chunk, e.offset = sink.position()
+        if chunker.fill and (item.stat_size >= chunker.chunk_size or item.stat_size > chunker.room):
+            chunker.flush()      # a file that does not fit starts a chunk of its own
+        e.chunk, e.offset = chunker.position()
         sha, size = hashlib.sha256(), 0
         while True:
             try:
-                data = f.read(min(READ_BLOCK, sink.room))
+                data = f.read(min(READ_BLOCK, chunker.room))
             except OSError as exc:
                 raise InputError(display(item.source), exc.strerror) from None
             if not data:
                 break
             sha.update(data)
+            chunker.add(data, name, item.source, size)
             size += len(data)
-            sink.add(data, name)
-            progress.advance(nbytes=len(data))
+            yield from chunker.take()
     e.size, e.sha256 = size, sha.digest()
     if not size:
         e.chunk = e.offset = 0
-    progress.advance(files=1)
     return True

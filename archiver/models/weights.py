@@ -1,4 +1,8 @@
-"""Shipped weights: located under weights/, named by file, checked against weights/SHA256SUMS.
+"""Shipped weights: named by file, checked against the manifest SHA256SUMS beside them.
+
+Where they are: $BBX_WEIGHTS_DIR if set; else, running from a source checkout (editable
+install or PYTHONPATH), the repository's weights/ folder; else the installed package data
+`archiver.weights` (the same folder, installed under that name by setup.py).
 
 Every codec that depends on a model records that model's SHA-256 in the archive header, so a
 reader can refuse an archive whose weights it does not hold (instead of decoding garbage).
@@ -9,18 +13,33 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+from importlib import util
 from pathlib import Path
 
 MANIFEST = "SHA256SUMS"
+REINSTALL = ("reinstall bbx (`pip install --force-reinstall bbx`) or point BBX_WEIGHTS_DIR at "
+             "a folder holding the weights and their SHA256SUMS")
 
 
 class WeightsError(Exception):
     """The weights a model needs are missing or differ from the manifest."""
 
 
+SOURCE_TREE_DIR = Path(__file__).resolve().parents[2] / "weights"
+
+
 def weights_dir() -> Path:
     env = os.environ.get("BBX_WEIGHTS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "weights"
+    if env:
+        return Path(env)
+    if (SOURCE_TREE_DIR / MANIFEST).is_file():
+        return SOURCE_TREE_DIR
+    # Installed: a namespace package (no __init__.py), so ask its spec where it lies.
+    spec = util.find_spec("archiver.weights")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(location) / MANIFEST).is_file():
+            return Path(location)
+    return SOURCE_TREE_DIR          # nothing installed: errors name the folder looked in
 
 
 def sha256_file(path: Path) -> str:
@@ -51,13 +70,14 @@ def verified_path(name: str) -> tuple[Path, str]:
     expected = read_manifest(directory).get(name)
     if expected is None:
         raise WeightsError(f"weights '{name}' are not listed in {directory / MANIFEST}; "
-                           "reinstall bbx or run `python -m archiver.models.weights` after training")
+                           f"{REINSTALL} (or run `python -m archiver.models.weights` after training)")
     if not path.exists():
-        raise WeightsError(f"weights file {path} is missing; reinstall bbx (weights/ ships with it)")
+        raise WeightsError(f"weights file {path} is missing; {REINSTALL}")
     actual = sha256_file(path)
     if actual != expected:
         raise WeightsError(f"weights file {path} has SHA-256 {actual[:16]}..., the manifest says "
-                           f"{expected[:16]}...; the file is damaged or from another version")
+                           f"{expected[:16]}...; the file is damaged or from another version: "
+                           f"{REINSTALL}")
     return path, actual
 
 

@@ -67,7 +67,7 @@ cdef extern from "ar_core.h" nogil:
         int64_t loc_limit
     int ar_decode(const ar_net *net, rans_msg *m, int64_t nblocks, int16_t *pix,
                   const uint8_t *known, const int16_t *tfeat, unsigned precision, int threads,
-                  int simd)
+                  int simd, const int32_t *extent, int channels)
     int ar_raw_all(const ar_net *net, int64_t nblocks, const int16_t *pix,
                    const uint8_t *known, const int16_t *tfeat, int64_t *y, int64_t *base2,
                    int threads, int simd)
@@ -279,12 +279,15 @@ cdef class ArKernel:
         tf = np.ascontiguousarray(tfeat.transpose(0, 2, 3, 1), np.int16)
         return b, pix, kn, tf
 
-    def decode(self, msg, crop, known, tfeat, threads=1, simd=None):
+    def decode(self, msg, crop, known, tfeat, threads=1, simd=None, extent=None, channels=3):
         """Pop the pixels of B blocks from msg (a cython_ans.Message) into crop[:, :, 8:40,
         8:40] (crop (B, 3, 40, 48) integer, modified in place), exactly as bitswap's numpy
         loop. known (B, 1, 40, 48) in {0, 1}, tfeat (B, tfeat, 32, 32) the trunk features.
         threads: 2 splits each pixel's network over the blocks between two threads (the
-        pops stay on one); simd=False forces the plain C path (same integers)."""
+        pops stay on one); simd=False forces the plain C path (same integers).
+        extent (B, 2) (h, w) in 1..32 per block: only pixels y < h, x < w are popped, the rest
+        (an image's edge padding) copy the nearest popped pixel of their block; channels
+        (1..3): colours popped per pixel, the others copy colour 0 (grey)."""
         if not isinstance(msg, Message):
             raise TypeError(f"decode: msg must be a cython_ans.Message, got {type(msg).__name__}")
         if not isinstance(crop, np.ndarray) or not crop.flags.writeable:
@@ -299,9 +302,20 @@ cdef class ArKernel:
         cdef int use_simd = HAVE_SIMD if simd is None else bool(simd) and HAVE_SIMD
         cdef unsigned prec = PIXEL_PRECISION
         cdef int err
+        if channels not in (1, 2, 3):
+            raise ValueError(f"decode: channels must be 1, 2 or 3, got {channels!r}")
+        cdef int nch = channels
+        cdef const int32_t[:, ::1] ev
+        cdef const int32_t *ep = NULL
+        if extent is not None:
+            ext = np.ascontiguousarray(extent, np.int32)
+            if ext.shape != (b, 2) or ext.min() < 1 or ext.max() > AR_BLOCK:
+                raise ValueError(f"decode: extent must be ({b}, 2) with values 1..{AR_BLOCK}")
+            ev = ext
+            ep = &ev[0, 0]
         with nogil:
             err = ar_decode(&self.net, &m.m, nb, &pv[0, 0, 0, 0], &kv[0, 0, 0], &tv[0, 0, 0, 0],
-                            prec, nthreads, use_simd)
+                            prec, nthreads, use_simd, ep, nch)
         if err:
             raise MemoryError(f"decode: out of memory for {b} blocks")
         c, e = AR_CTX, AR_CTX + AR_BLOCK

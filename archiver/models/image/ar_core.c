@@ -230,7 +230,7 @@ static inline int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
 
 int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
               const uint8_t *known, const int16_t *tfeat, unsigned precision, int threads,
-              int simd)
+              int simd, const int32_t *extent, int channels)
 {
     if (nblocks <= 0) return 0;
     const size_t nb = (size_t)nblocks;
@@ -265,8 +265,11 @@ int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
             /* model.ImageRuntime.ar_params and chain_locs, one colour at a time over the
              * blocks: loc_c = y_c + 128 base2_c, plus for G and B the colour coefficients
              * times (2x - base2) of the colours popped before; clamped as the numpy path */
-            for (int c = 0; c < 3; c++) {
+            const size_t at = ((size_t)(AR_CTX + yy) * AR_CROP_W + AR_CTX + xx) * 3;
+            for (int c = 0; c < channels; c++) {
+                size_t k = 0;
                 for (size_t b = 0; b < nb; b++) {
+                    if (extent && (yy >= extent[2 * b] || xx >= extent[2 * b + 1])) continue;
                     const int64_t *yb = y + AR_PARAMS * b;
                     const int32_t *b2 = base2 + 3 * b;
                     const int64_t *xb = px + 3 * b;
@@ -276,15 +279,32 @@ int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
                     if (c == 2)
                         l += clamp64(yb[7], -cmax, cmax) * (2 * xb[0] - b2[0])
                              + clamp64(yb[8], -cmax, cmax) * (2 * xb[1] - b2[1]);
-                    loc[b] = (int32_t)clamp64(l, -lim, lim);
-                    j[b] = (int32_t)clamp64(yb[3 + c], 0, n->scale_max);
+                    loc[k] = (int32_t)clamp64(l, -lim, lim);
+                    j[k] = (int32_t)clamp64(yb[3 + c], 0, n->scale_max);
+                    k++;
                 }
-                rans_logistic_pop(m, out, nb, loc, j, 256, precision);
-                for (size_t b = 0; b < nb; b++) px[3 * b + c] = out[b];
+                if (k) rans_logistic_pop(m, out, k, loc, j, 256, precision);
+                k = 0;
+                for (size_t b = 0; b < nb; b++) {
+                    if (extent && (yy >= extent[2 * b] || xx >= extent[2 * b + 1])) continue;
+                    px[3 * b + c] = out[k++];
+                }
             }
-            const size_t at = ((size_t)(AR_CTX + yy) * AR_CROP_W + AR_CTX + xx) * 3;
-            for (size_t b = 0; b < nb; b++)
-                for (int c = 0; c < 3; c++) pix[b * AR_PIX_BLOCK + at + c] = (int16_t)px[3 * b + c];
+            for (size_t b = 0; b < nb; b++) {
+                int16_t *pb = pix + b * AR_PIX_BLOCK;
+                if (extent && (yy >= extent[2 * b] || xx >= extent[2 * b + 1])) {
+                    /* padding: a copy of the nearest coded pixel of the block, decoded before
+                     * this one in raster order (edge replication, never coded) */
+                    const int32_t sy = yy < extent[2 * b] ? yy : extent[2 * b] - 1;
+                    const int32_t sx = xx < extent[2 * b + 1] ? xx : extent[2 * b + 1] - 1;
+                    const size_t src = ((size_t)(AR_CTX + sy) * AR_CROP_W + AR_CTX + sx) * 3;
+                    for (int c = 0; c < 3; c++) pb[at + c] = pb[src + c];
+                } else {
+                    /* channels past `channels` repeat the first (grey coded as one plane) */
+                    for (int c = 0; c < 3; c++)
+                        pb[at + c] = (int16_t)px[3 * b + (c < channels ? c : 0)];
+                }
+            }
         }
     }
     if (two) team_stop(&T, th);

@@ -81,11 +81,16 @@ typedef struct {
  *   known  [nblocks][CROP_H][CROP_W] uint8 in {0, 1} (1 over the whole block)
  *   tfeat  [nblocks][BLOCK][BLOCK][ntfeat] int16 trunk features
  * threads: 1 or 2 (the network over the blocks is split between the caller and one worker; the
- * pops stay on the caller). simd: 0 forces the plain C path. Returns 0, or -1 if out of memory
+ * pops stay on the caller). simd: 0 forces the plain C path.
+ *   extent [nblocks][2] int32 (h, w) or NULL: only pixels yy < h, xx < w of a block are popped;
+ *          the others (an image's edge padding) copy pixel (min(yy, h-1), min(xx, w-1)),
+ *          decoded before them, and cost no bits
+ *   channels 1..3: colours popped per pixel; the others copy colour 0 (grey images)
+ * Returns 0, or -1 if out of memory
  * (message unchanged then). Call without the GIL. */
 int ar_decode(const ar_net *net, rans_msg *m, int64_t nblocks, int16_t *pix,
               const uint8_t *known, const int16_t *tfeat, unsigned precision, int threads,
-              int simd);
+              int simd, const int32_t *extent, int channels);
 
 /* The network's raw outputs and base2 for every pixel of fully known blocks (what the encoder
  * needs): y [nblocks][BLOCK][BLOCK][AR_PARAMS] int64, base2 [nblocks][BLOCK][BLOCK][3] int64.

@@ -1,0 +1,269 @@
+"""A whole image of any size coded with the image model on ONE rANS message (Bit-Swap, paper
+Algorithm 2; BB-ANS, Algorithm 1, selectable for comparison).
+
+The image is cut into 32x32 blocks; the last row and column of blocks are padded by edge
+replication up to 32 for the networks only: padded pixels are never pushed and cost no bits,
+the decoder's pixel kernel rebuilds them from the pixels it has just popped (each padded pixel
+copies the nearest real pixel of its block, which precedes it in raster order).
+
+A block is decoded given the blocks left, above-left, above and above-right of it, so blocks go
+in wavefronts t = bx + 2 * by: every block of a wavefront depends only on earlier wavefronts,
+and each wavefront is one batch through the networks. The encoder codes the wavefronts in
+reverse (a stack), so the first pop of the first block coded draws the initial bits, paid once
+per image; the decoder ends exactly at that initial state (a check against damage).
+
+Grey images (one plane) are given to the model as R = G = B and only R is coded.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import numpy as np
+
+from archiver.models.image import arch
+from archiver.models.image.model import (LATENT_PRECISION, PIXEL_PRECISION, BlockInputs,
+                                         ImageRuntime, Params, s2d)
+
+BITSWAP, BBANS = 0, 1
+SCHEMES = {BITSWAP: "bit-swap", BBANS: "bb-ans"}
+LB = arch.LATENT_BINS
+B = arch.BLOCK
+Done = Optional[Callable[[int], None]]      # called with the number of blocks just finished
+
+
+class Geometry:
+    """Block grid and decode order of an H x W image."""
+
+    def __init__(self, h: int, w: int):
+        if h < 1 or w < 1:
+            raise ValueError(f"an image needs at least one pixel, got {w}x{h}")
+        self.h, self.w = h, w
+        self.nby, self.nbx = -(-h // B), -(-w // B)
+        self.nblocks = self.nby * self.nbx
+
+    def wavefronts(self) -> list[np.ndarray]:
+        """Block indices (by * nbx + bx) of each wavefront, in decode order."""
+        by, bx = np.divmod(np.arange(self.nblocks), self.nbx)
+        t = bx + 2 * by
+        order = np.argsort(t, kind="stable")
+        cuts = np.flatnonzero(np.diff(t[order])) + 1
+        return np.split(order, cuts)
+
+    def extent(self, idx: np.ndarray) -> np.ndarray:
+        """(len(idx), 2) real rows and columns of each block (32 but at the bottom/right)."""
+        by, bx = np.divmod(idx, self.nbx)
+        return np.stack([np.minimum(B, self.h - by * B), np.minimum(B, self.w - bx * B)], 1)
+
+    def canvas(self) -> np.ndarray:
+        """Zeroed (8 + Hp, 8 + Wp + 8, 3) uint8: the padded image with its context margins."""
+        c, r = arch.CONTEXT, arch.RIGHT
+        return np.zeros((c + self.nby * B, c + self.nbx * B + r, 3), np.uint8)
+
+    def inputs(self, canvas: np.ndarray, idx: np.ndarray) -> BlockInputs:
+        """Network inputs of blocks idx, read from the canvas (context from earlier blocks)."""
+        by, bx = np.divmod(idx, self.nbx)
+        crops = np.stack([canvas[y * B:y * B + arch.CROP_H, x * B:x * B + arch.CROP_W]
+                          for y, x in zip(by, bx)])
+        return BlockInputs.from_crops(crops, by > 0, bx > 0, (by > 0) & (bx < self.nbx - 1))
+
+    def put(self, canvas: np.ndarray, idx: np.ndarray, pixels: np.ndarray) -> None:
+        """Store blocks' pixels (n, 3, 32, 32) (padding included) on the canvas."""
+        c = arch.CONTEXT
+        by, bx = np.divmod(idx, self.nbx)
+        for k, (y, x) in enumerate(zip(by, bx)):
+            canvas[c + y * B:c + (y + 1) * B, c + x * B:c + (x + 1) * B] = \
+                pixels[k].transpose(1, 2, 0)
+
+
+def _rgb(planes: np.ndarray) -> np.ndarray:
+    """(C, H, W) uint8, C in {1, 3} -> (H, W, 3) for the model (grey: R = G = B)."""
+    if planes.ndim != 3 or planes.shape[0] not in (1, 3):
+        raise ValueError(f"image planes must be (1 or 3, H, W), got {planes.shape}")
+    return np.ascontiguousarray(np.repeat(planes, 3 // planes.shape[0], 0).transpose(1, 2, 0))
+
+
+def _push(msg, symbols, p: Params, nbins: int, precision: int) -> None:
+    msg.push_logistic(np.ascontiguousarray(symbols, np.int64).ravel(),
+                      p.loc.astype(np.int32).ravel(), p.scale_idx.astype(np.int32).ravel(),
+                      nbins, precision)
+
+
+def _pop(msg, p: Params, nbins: int, precision: int) -> np.ndarray:
+    out = msg.pop_logistic(p.loc.size, p.loc.astype(np.int32).ravel(),
+                           p.scale_idx.astype(np.int32).ravel(), nbins, precision)
+    return np.asarray(out, np.int64).reshape(p.loc.shape)
+
+
+def _coded_mask(ext: np.ndarray, channels: int) -> np.ndarray:
+    """(n, 3, 32, 32) bool: the pixels and colours that are pushed (real pixels, first
+    `channels` colours)."""
+    yy = np.arange(B)[None, :, None] < ext[:, 0, None, None]
+    xx = np.arange(B)[None, None, :] < ext[:, 1, None, None]
+    m = np.zeros((len(ext), 3, B, B), bool)
+    m[:, :channels] = (yy & xx)[:, None]
+    return m
+
+
+def _decode_order(a: np.ndarray) -> np.ndarray:
+    """(n, 3, 32, 32) -> flat in the pixel kernel's pop order: pixels in raster order, colours
+    within a pixel, blocks within a colour."""
+    return np.ascontiguousarray(a.transpose(2, 3, 1, 0)).ravel()
+
+
+def _push_pixels(rt: ImageRuntime, msg, inp: BlockInputs, z1: np.ndarray, ext: np.ndarray,
+                 channels: int) -> None:
+    y, base2 = rt.ar_raw(inp, rt.trunk(inp, z1))
+    x = inp.pixels()
+    p = rt.ar_params(y, base2, x)
+    keep = _decode_order(_coded_mask(ext, channels))
+    # one push in decode order: the stack hands the symbols back pop by pop in that order
+    msg.push_logistic(_decode_order(x)[keep].astype(np.int64),
+                      _decode_order(p.loc)[keep].astype(np.int32),
+                      _decode_order(p.scale_idx)[keep].astype(np.int32), 256, PIXEL_PRECISION)
+
+
+def _pop_pixels(rt: ImageRuntime, msg, inp: BlockInputs, z1: np.ndarray, ext: np.ndarray,
+                channels: int) -> None:
+    from archiver.models.image._ar import kernel_for
+    trunk = rt.trunk(inp, z1)
+    kernel_for(rt.w).decode(msg, inp.crop, inp.known, trunk.feats, extent=ext,
+                            channels=channels)
+    inp.set_pixels(inp.pixels().copy())
+
+
+def _encode_wavefront(rt: ImageRuntime, msg, inp: BlockInputs, ext: np.ndarray, channels: int,
+                      scheme: int, q1: Params | None = None) -> None:
+    """q1: the blocks' q(z_1|x) if already known (the encoder computes it for many blocks
+    at once: it reads only the block's own pixels)."""
+    levels = rt.cfg.levels
+    q1 = rt.q1(inp) if q1 is None else q1
+    if scheme == BBANS:          # Algorithm 1: all latents popped first, then everything pushed
+        zs = [_pop(msg, q1, LB, LATENT_PRECISION)]
+        for i in range(1, levels):
+            zs.append(_pop(msg, rt.q_next(i, zs[-1]), LB, LATENT_PRECISION))
+        _push_pixels(rt, msg, inp, zs[0], ext, channels)
+        for i in range(1, levels):
+            _push(msg, zs[i - 1], rt.p_prev(i, zs[i]), LB, LATENT_PRECISION)
+        _push(msg, zs[-1], rt.p_top(zs[-1].shape), LB, LATENT_PRECISION)
+        return
+    z = _pop(msg, q1, LB, LATENT_PRECISION)                  # Algorithm 2
+    _push_pixels(rt, msg, inp, z, ext, channels)
+    for i in range(1, levels):
+        z_next = _pop(msg, rt.q_next(i, z), LB, LATENT_PRECISION)
+        _push(msg, z, rt.p_prev(i, z_next), LB, LATENT_PRECISION)
+        z = z_next
+    _push(msg, z, rt.p_top(z.shape), LB, LATENT_PRECISION)
+
+
+def _decode_wavefront(rt: ImageRuntime, msg, inp: BlockInputs, ext: np.ndarray, channels: int,
+                      scheme: int) -> None:
+    levels = rt.cfg.levels
+    shape = (len(ext), rt.cfg.zc, rt.cfg.zs, rt.cfg.zs)
+    z = _pop(msg, rt.p_top(shape), LB, LATENT_PRECISION)
+    if scheme == BBANS:
+        zs = [z]
+        for i in range(levels - 1, 0, -1):
+            zs.insert(0, _pop(msg, rt.p_prev(i, zs[0]), LB, LATENT_PRECISION))
+        _pop_pixels(rt, msg, inp, zs[0], ext, channels)
+        for i in range(levels - 1, 0, -1):
+            _push(msg, zs[i], rt.q_next(i, zs[i - 1]), LB, LATENT_PRECISION)
+        _push(msg, zs[0], rt.q1(inp), LB, LATENT_PRECISION)
+        return
+    for i in range(levels - 1, 0, -1):
+        z_prev = _pop(msg, rt.p_prev(i, z), LB, LATENT_PRECISION)
+        _push(msg, z, rt.q_next(i, z_prev), LB, LATENT_PRECISION)
+        z = z_prev
+    _pop_pixels(rt, msg, inp, z, ext, channels)
+    _push(msg, z, rt.q1(inp), LB, LATENT_PRECISION)
+
+
+def _q1_all(rt: ImageRuntime, g: Geometry, canvas: np.ndarray, batch: int = 256) -> Params:
+    """q(z_1|x) of every block (block-index order), in batches of whole-image blocks."""
+    c = arch.CONTEXT
+    img = canvas[c:c + g.nby * B, c:c + g.nbx * B]
+    blocks = img.reshape(g.nby, B, g.nbx, B, 3).transpose(0, 2, 4, 1, 3).reshape(-1, 3, B, B)
+    locs, scales = [], []
+    for s in range(0, g.nblocks, batch):
+        p = rt.q1(BlockInputs(s2d(blocks[s:s + batch].astype(np.int64)), None, None))
+        locs.append(p.loc)
+        scales.append(p.scale_idx)
+    return Params(np.concatenate(locs), np.concatenate(scales))
+
+
+def encode_image(rt: ImageRuntime, msg, planes: np.ndarray, scheme: int = BITSWAP,
+                 done: Done = None) -> None:
+    """Push the image planes (C, H, W) uint8, C in {1, 3}, onto msg."""
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown coding scheme {scheme!r}")
+    channels = planes.shape[0]
+    g = Geometry(planes.shape[1], planes.shape[2])
+    canvas = _filled_canvas(g, _rgb(planes))
+    q1 = _q1_all(rt, g, canvas)
+    for idx in reversed(g.wavefronts()):
+        _encode_wavefront(rt, msg, g.inputs(canvas, idx), g.extent(idx), channels, scheme,
+                          Params(q1.loc[idx], q1.scale_idx[idx]))
+        if done is not None:
+            done(len(idx))
+
+
+def decode_image(rt: ImageRuntime, msg, channels: int, h: int, w: int, scheme: int = BITSWAP,
+                 done: Done = None) -> np.ndarray:
+    """Pop an image of `channels` planes, h x w, from msg: (channels, h, w) uint8."""
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown coding scheme {scheme!r}")
+    if channels not in (1, 3):
+        raise ValueError(f"an image has 1 or 3 planes, got {channels}")
+    g = Geometry(h, w)
+    canvas = g.canvas()
+    for idx in g.wavefronts():
+        inp = g.inputs(canvas, idx)
+        _decode_wavefront(rt, msg, inp, g.extent(idx), channels, scheme)
+        g.put(canvas, idx, inp.pixels())
+        if done is not None:
+            done(len(idx))
+    c = arch.CONTEXT
+    out = canvas[c:c + h, c:c + w].transpose(2, 0, 1)
+    return np.ascontiguousarray(out[:channels])
+
+
+def _filled_canvas(g: Geometry, rgb: np.ndarray) -> np.ndarray:
+    canvas = g.canvas()
+    c = arch.CONTEXT
+    canvas[c:c + g.nby * B, c:c + g.nbx * B] = np.pad(
+        rgb, ((0, g.nby * B - g.h), (0, g.nbx * B - g.w), (0, 0)), mode="edge")
+    return canvas
+
+
+def code_length(rt: ImageRuntime, planes: np.ndarray, rng: np.random.Generator,
+                batch: int = 256) -> float:
+    """Bits of the image under the model: the discretised -ELBO of its blocks with z drawn from
+    the posterior chain, counting only the coded pixels. A chained message grows by this (in
+    expectation) plus the initial bits paid once."""
+    from archiver.entropy import logistic_codelength
+    from archiver.models.image.codelength import sample_bins
+    channels = planes.shape[0]
+    g = Geometry(planes.shape[1], planes.shape[2])
+    canvas = _filled_canvas(g, _rgb(planes))
+    total = 0.0
+    blocks = np.arange(g.nblocks)
+    for s in range(0, g.nblocks, batch):
+        idx = blocks[s:s + batch]
+        inp, ext = g.inputs(canvas, idx), g.extent(idx)
+        q = rt.q1(inp)
+        zs = []
+        for i in range(1, rt.cfg.levels + 1):
+            if i > 1:
+                q = rt.q_next(i - 1, zs[-1])
+            zs.append(sample_bins(q, rng))
+            total -= logistic_codelength(zs[-1], q.loc, q.scale_idx, LB, LATENT_PRECISION)
+        top = rt.p_top(zs[-1].shape)
+        total += logistic_codelength(zs[-1], top.loc, top.scale_idx, LB, LATENT_PRECISION)
+        for i in range(1, rt.cfg.levels):
+            p = rt.p_prev(i, zs[i])
+            total += logistic_codelength(zs[i - 1], p.loc, p.scale_idx, LB, LATENT_PRECISION)
+        y, base2 = rt.ar_raw(inp, rt.trunk(inp, zs[0]))
+        x = inp.pixels()
+        p = rt.ar_params(y, base2, x)
+        m = _coded_mask(ext, channels)
+        total += logistic_codelength(x[m], p.loc[m], p.scale_idx[m], 256, PIXEL_PRECISION)
+    return total

@@ -1,0 +1,274 @@
+"""Codec 0x20 (image): whole image files of any size, grey, alpha, through the codec and through
+archiver.create / extract; damage is refused; the payload is the same at 1 and 2 BLAS threads.
+
+The codec reads and rebuilds files through archiver.codecs.image_files; these tests plug in
+PNM_FORMATS below (binary PGM/PPM, and PAM for alpha), a small exact stand-in with the same
+contract, so they test the codec and the image coder, not the file formats."""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import archiver
+from archiver.codecs import image as image_codec
+from archiver.codecs.base import Declined
+from archiver.errors import CorruptChunk
+from archiver.models.image import image_coder
+from cython_ans import Message
+from conftest import snapshot, write_tree
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Decomposed:
+    planes: np.ndarray
+    alpha: np.ndarray | None
+    side: bytes
+
+
+_PNM = re.compile(rb"P([56])\n(\d+) (\d+)\n255\n")
+_PAM = re.compile(rb"P7\nWIDTH (\d+)\nHEIGHT (\d+)\nDEPTH ([24])\nMAXVAL 255\nENDHDR\n")
+
+
+def _header(data: bytes):
+    """(header length, width, height, colour planes, alpha?) or None."""
+    m = _PNM.match(data)
+    if m:
+        return m.end(), int(m[2]), int(m[3]), 1 if m[1] == b"5" else 3, False
+    m = _PAM.match(data)
+    if m:
+        return m.end(), int(m[1]), int(m[2]), int(m[3]) - 1, True
+    return None
+
+
+def _decompose(data: bytes):
+    head = _header(data)
+    if head is None:
+        return None
+    n, w, h, c, has_alpha = head
+    d = c + has_alpha
+    if len(data) < n + w * h * d:
+        return None
+    px = np.frombuffer(data, np.uint8, w * h * d, n).reshape(h, w, d)
+    return Decomposed(np.ascontiguousarray(px[:, :, :c].transpose(2, 0, 1)),
+                      px[:, :, c].copy() if has_alpha else None,
+                      data[:n] + data[n + w * h * d:])
+
+
+def _rebuild(planes, alpha, side: bytes) -> bytes:
+    head = _header(side)
+    if head is None:
+        raise CorruptChunk("stand-in: bad side bytes")
+    n = head[0]
+    px = planes.transpose(1, 2, 0)
+    if alpha is not None:
+        px = np.concatenate([px, alpha[:, :, None]], 2)
+    return side[:n] + np.ascontiguousarray(px, np.uint8).tobytes() + side[n:]
+
+
+PNM_FORMATS = SimpleNamespace(decompose=_decompose, rebuild=_rebuild)
+
+
+REAL_FORMATS = image_codec.formats
+
+
+@pytest.fixture(autouse=True)
+def pnm_formats(monkeypatch):
+    monkeypatch.setattr(image_codec, "formats", lambda: PNM_FORMATS)
+
+
+def photo(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A smooth random image (H, W, 3) uint8: gradients plus a little noise, photo-like enough
+    for the model's distributions to be far from their edges."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = rng.integers(40, 200, 3)[None, None] + 0.3 * (yy[..., None] * rng.normal(size=3)
+                                                          + xx[..., None] * rng.normal(size=3))
+    return np.clip(base + rng.normal(0, 4, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def ppm(img: np.ndarray, trailer: bytes = b"") -> bytes:
+    h, w, c = img.shape
+    if c == 1:
+        return b"P5\n%d %d\n255\n" % (w, h) + img.tobytes() + trailer
+    if c == 3:
+        return b"P6\n%d %d\n255\n" % (w, h) + img.tobytes() + trailer
+    return (b"P7\nWIDTH %d\nHEIGHT %d\nDEPTH %d\nMAXVAL 255\nENDHDR\n" % (w, h, c)
+            + img.tobytes() + trailer)
+
+
+def round_trip(data: bytes, codec=image_codec.IMAGE) -> bytes:
+    reported = []
+    payload = codec.encode(data, 19, reported.append)
+    assert sum(reported) == len(data)
+    back = []
+    assert codec.decode(payload, len(data), back.append) == data
+    assert sum(back) == len(data)
+    return payload
+
+
+@pytest.mark.parametrize("h,w", [(1, 1), (31, 33), (3, 1000), (1000, 3)])
+def test_odd_sizes_round_trip(h, w):
+    round_trip(ppm(photo(h, w, seed=h + w), trailer=b"tail"))
+
+
+def test_grey_alpha_and_grey_alpha_round_trip():
+    img = photo(37, 40, seed=3)
+    grey = img[:, :, :1]
+    alpha = (np.arange(37 * 40).reshape(37, 40, 1) % 7 * 30).astype(np.uint8)
+    for px in (grey, np.concatenate([img, alpha], 2), np.concatenate([grey, alpha], 2)):
+        round_trip(ppm(np.ascontiguousarray(px)))
+
+
+def test_grey_is_coded_as_one_plane_smaller_than_three():
+    grey = photo(40, 40, seed=4)[:, :, :1]
+    one = round_trip(ppm(grey))
+    three = round_trip(ppm(np.repeat(grey, 3, 2)))      # R = G = B: coded as one plane too
+    assert three[1] & image_codec.F_REPLICATED
+    assert abs(len(one) - len(three)) < 64
+
+
+def test_bb_ans_scheme_round_trips():
+    bbans = image_codec.ImageCodec()
+    bbans.scheme = image_coder.BBANS
+    payload = round_trip(ppm(photo(40, 70, seed=5)), bbans)
+    assert payload[1] & image_codec.SCHEME_MASK == image_coder.BBANS
+
+
+class CountingMessage:
+    """A Message that counts the pixel symbols pushed (256 bins)."""
+
+    def __init__(self):
+        self.msg, self.pixels = Message(seed=0), 0
+
+    def push_logistic(self, symbols, loc, scale_idx, nbins, precision):
+        if nbins == 256:
+            self.pixels += len(symbols)
+        self.msg.push_logistic(symbols, loc, scale_idx, nbins, precision)
+
+    def pop_logistic(self, *args):
+        return self.msg.pop_logistic(*args)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_padding_is_never_coded(channels):
+    """Only real pixels of edge blocks are pushed; the decoder rebuilds the padding."""
+    img = photo(33, 35, seed=6).transpose(2, 0, 1)[:channels]
+    counting = CountingMessage()
+    image_coder.encode_image(image_codec.runtime(), counting, img)
+    assert counting.pixels == img.size
+    back = Message.from_bytes(counting.msg.to_bytes())
+    got = image_coder.decode_image(image_codec.runtime(), back, channels, 33, 35)
+    assert np.array_equal(got, img) and back.is_initial()
+
+
+def test_damage_is_refused():
+    data = ppm(photo(40, 40, seed=7))
+    payload = image_codec.IMAGE.encode(data, 19)
+    codec = image_codec.IMAGE
+    bad = bytearray(payload)
+    bad[len(payload) // 2] ^= 0x10                     # inside the rANS message
+    with pytest.raises(CorruptChunk):
+        codec.decode(bytes(bad), len(data))
+    for cut in (3, 12, len(payload) - 5):
+        with pytest.raises(CorruptChunk):
+            codec.decode(payload[:cut], len(data))
+    huge = bytearray(payload)
+    huge[2:10] = (1 << 31).to_bytes(4, "little") * 2   # 2^31 x 2^31 pixels: refused, no alloc
+    with pytest.raises(CorruptChunk, match="declares"):
+        codec.decode(bytes(huge), len(data))
+    with pytest.raises(CorruptChunk):
+        codec.decode(payload, len(data) + 1)            # side bytes rebuild a different size
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA"])
+def test_png_files_by_pillow_round_trip_with_image_files(monkeypatch, tmp_path, mode):
+    """The real image_files: PNGs written by Pillow come back byte for byte."""
+    from PIL import Image
+    monkeypatch.setattr(image_codec, "formats", REAL_FORMATS)
+    img = photo(35, 41, seed=11)
+    px = {"RGB": img, "RGBA": np.concatenate([img, img[:, :, :1]], 2), "L": img[:, :, 0],
+          "LA": img[:, :, :2]}[mode]
+    Image.fromarray(np.ascontiguousarray(px), mode).save(tmp_path / "x.png")
+    round_trip((tmp_path / "x.png").read_bytes())
+
+
+def test_not_an_exact_image_is_not_applicable():
+    with pytest.raises(Declined):
+        image_codec.IMAGE.encode(b"P6\n4 4\n255\n" + b"\0" * 10, 19)     # truncated
+
+
+def _archive(tmp_path: Path) -> tuple[Path, Path]:
+    write_tree(tmp_path / "src", {
+        b"a.ppm": ppm(photo(48, 50, seed=8)),
+        b"dir/g.pgm": ppm(photo(80, 90, seed=9)[:, :, :1], trailer=b"# trailing bytes\n"),
+        b"notes.txt": b"some text beside the photos\n" * 20,
+    })
+    archiver.create(tmp_path / "p.bbx", [tmp_path / "src"])
+    return tmp_path / "p.bbx", tmp_path / "src"
+
+
+def test_create_extract_codes_images_with_the_image_codec(tmp_path):
+    path, src = _archive(tmp_path)
+    with archiver.open(path) as a:
+        codecs = {r["path"]: r["codec"] for r in a.rows() if r["type"] == "file"}
+        assert a.verify().ok
+        a.extract(tmp_path / "out")
+    assert codecs["src/a.ppm"] == "image" and codecs["src/dir/g.pgm"] == "image"
+    assert snapshot(tmp_path / "out" / "src") == snapshot(src)
+
+
+def test_damaged_image_chunk_is_named_and_other_files_extract(tmp_path):
+    path, src = _archive(tmp_path)
+    with archiver.open(path) as a:
+        chunk = next(c for c in a.chunks if c.codec_id == image_codec.IMAGE.codec_id)
+        victim = next(e.name for e in a.entries if e.size and a.chunks[e.chunk] is chunk)
+    data = bytearray(path.read_bytes())
+    data[chunk.offset + chunk.stored_size // 2 + 8] ^= 0x01
+    path.write_bytes(bytes(data))
+    with archiver.open(path) as a:
+        report = a.extract(tmp_path / "out")
+    assert report.errors and victim in " ".join(str(e) for e in report.errors)
+    original = snapshot(src)
+    got = snapshot(tmp_path / "out" / "src")
+    for rel, value in got.items():          # whatever was extracted is right
+        if value[0] == "file":
+            assert value[:2] == original[rel][:2]
+    assert got[b"notes.txt"][:2] == original[b"notes.txt"][:2]
+
+
+_THREADS_SCRIPT = """
+import hashlib, os, sys
+sys.path.insert(0, {tests!r})
+import test_image_codec as t
+from threadpoolctl import threadpool_limits
+from archiver.codecs import image as ic
+ic.formats = lambda: t.PNM_FORMATS
+ic.runtime()                          # (it sets one BLAS thread: set the count under test)
+threadpool_limits(int(os.environ["OPENBLAS_NUM_THREADS"]), user_api="blas")
+print(hashlib.sha256(ic.IMAGE.encode(t.ppm(t.photo(40, 72, seed=10)), 19)).hexdigest())
+"""
+
+
+def test_same_payload_at_one_and_two_blas_threads():
+    script = _THREADS_SCRIPT.format(tests=str(REPO / "tests"))
+    digests = set()
+    for threads in ("1", "2"):
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads,
+                   PYTHONPATH=str(REPO))
+        out = subprocess.run([sys.executable, "-c", script], env=env, check=True,
+                             capture_output=True, text=True, cwd=REPO)
+        digests.add(out.stdout.strip())
+    local = image_codec.IMAGE.encode(ppm(photo(40, 72, seed=10)), 19)
+    digests.add(hashlib.sha256(local).hexdigest())
+    assert len(digests) == 1

@@ -1,0 +1,178 @@
+"""The one worker pool: the archive is the same byte for byte whatever --jobs; results come
+back in order; codec progress reaches the caller while a chunk is coded; an interrupt stops
+the workers and leaves no archive; extract/verify decode ahead and still name damage."""
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import random
+import time
+
+import pytest
+
+import archiver
+from archiver.codecs import registry
+from archiver.codecs.base import Codec
+from archiver.container import layout
+from archiver.container.pool import Pool, Task
+from archiver.errors import CorruptChunk
+from conftest import snapshot, write_tree
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _mixed_tree(root, rng: random.Random) -> None:
+    words = [bytes(rng.choice(b"abcdefghij") for _ in range(rng.randrange(2, 9))) for _ in range(300)]
+    spec = {}
+    for i in range(12):
+        spec[f"text/{i}.txt".encode()] = b" ".join(rng.choice(words) for _ in range(rng.randrange(2000, 9000)))
+    for i in range(3):
+        spec[f"img/{i}.png".encode()] = PNG + rng.randbytes(rng.randrange(20_000, 90_000))
+    spec[b"bin/noise"] = rng.randbytes(300_000)
+    spec[b"bin/zeros"] = bytes(200_000)
+    spec[b"empty"] = b""
+    spec[b"dir/link"] = ("link", b"../empty")
+    write_tree(root, spec)
+
+
+def _digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_archive_is_identical_whatever_the_number_of_jobs(tmp_path):
+    _mixed_tree(tmp_path / "src", random.Random(3))
+    digests = set()
+    for jobs in (1, 2, 3):
+        out = tmp_path / f"j{jobs}.bbx"
+        archiver.create(out, [tmp_path / "src"], level=3, chunk_size=64 << 10, codecs=["zstd"],
+                        jobs=jobs)
+        digests.add(_digest(out))
+    assert len(digests) == 1
+    with archiver.open(tmp_path / "j2.bbx") as a:
+        assert len(a.chunks) > 10
+        assert a.verify(jobs=2).ok
+        assert a.extract(tmp_path / "out", jobs=2).errors == []
+    assert snapshot(tmp_path / "out" / "src") == snapshot(tmp_path / "src")
+
+
+def test_text_model_chunks_identical_at_1_and_2_jobs(tmp_path):
+    from archiver.codecs.text import TEXT
+    if not TEXT.model_hashes():
+        pytest.skip("text weights not installed")
+    text = (b"The quick brown fox jumps over the lazy dog; a pool codes chunks in order.\n"
+            * 500)
+    write_tree(tmp_path / "src", {b"a.txt": text, b"b.txt": text[::-1]})
+    for jobs in (1, 2):
+        archiver.create(tmp_path / f"j{jobs}.bbx", [tmp_path / "src"], chunk_size=24 << 10,
+                        codecs=["zstd", "text"], jobs=jobs)
+    assert _digest(tmp_path / "j1.bbx") == _digest(tmp_path / "j2.bbx")
+    with archiver.open(tmp_path / "j2.bbx") as a:
+        assert "text" in {r["codec"] for r in a.rows() if r["type"] == "file"}
+        assert a.verify(jobs=2).ok
+
+
+def _slow_identity(i: int, delay: float) -> int:
+    time.sleep(delay)
+    return i
+
+
+@pytest.mark.parametrize("engine", ["thread", "process"])
+def test_results_come_back_in_submission_order(engine):
+    # later tasks finish first; the pool still hands them back in order
+    tasks = (Task(_slow_identity, (i, 0.02 * (8 - i)), size=1 << 20) for i in range(8))
+    got = [fut.result() for _, fut in Pool(3, engine=engine, in_flight=4).map(tasks)]
+    assert got == list(range(8))
+
+
+class _Reporting(Codec):
+    """Stores the chunk, calling progress(n) in four steps with pauses (as a slow model does)."""
+    codec_id = 0xF1
+    name = "reporting"
+
+    def encode(self, data, level, progress=None):
+        quarter = len(data) // 4
+        for k in range(4):
+            time.sleep(0.3)
+            if progress:
+                progress(quarter if k < 3 else len(data) - 3 * quarter)
+        return b""                        # always the smallest: every chunk comes here
+
+    def decode(self, payload, size, progress=None):
+        raise AssertionError("not used")
+
+
+@pytest.fixture
+def reporting():
+    codec = registry.register(_Reporting())
+    yield codec
+    registry._BY_ID.pop(codec.codec_id)
+
+
+class _Recorder:
+    def __init__(self):
+        self.calls = []
+
+    def start(self, files, total_bytes):
+        self.total = total_bytes
+
+    def advance(self, files=0, nbytes=0, content_class=None):
+        self.calls.append((files, nbytes, content_class))
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_codec_progress_reaches_the_caller_while_the_chunk_is_coded(tmp_path, reporting, jobs):
+    rng = random.Random(5)
+    write_tree(tmp_path / "src", {b"a.bin": rng.randbytes(300_000), b"b.txt": b"words " * 50_000})
+    rec = _Recorder()
+    # the fake codec always wins (empty payload) and decodes nothing: only creation is tested
+    archiver.create(tmp_path / "t.bbx", [tmp_path / "src"], chunk_size=1 << 20,
+                    codecs=["reporting"], progress=rec, jobs=jobs)
+    byte_calls = [(n, cls) for f, n, cls in rec.calls if n]
+    assert sum(n for n, _ in byte_calls) == rec.total == 600_000      # bytes coded, exactly
+    per_class = {}
+    for n, cls in byte_calls:
+        per_class[cls] = per_class.get(cls, 0) + n
+    assert per_class == {"other": 300_000, "text": 300_000}
+    assert len(byte_calls) > 2             # several steps per chunk, not one at its end
+    assert sum(f for f, _, _ in rec.calls) == 2
+
+
+def test_interrupt_kills_workers_and_leaves_no_archive(tmp_path):
+    _mixed_tree(tmp_path / "src", random.Random(4))
+
+    class Interrupt:
+        def start(self, files, total): ...
+
+        def advance(self, files=0, nbytes=0, content_class=None):
+            if nbytes:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        archiver.create(tmp_path / "t.bbx", [tmp_path / "src"], level=19, chunk_size=64 << 10,
+                        codecs=["zstd"], jobs=2, progress=Interrupt())
+    assert sorted(os.listdir(tmp_path)) == ["src"]
+    deadline = time.monotonic() + 10
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert multiprocessing.active_children() == []
+
+
+def test_damaged_chunk_reported_the_same_when_decoding_ahead(tmp_path):
+    _mixed_tree(tmp_path / "src", random.Random(6))
+    path = tmp_path / "t.bbx"
+    archiver.create(path, [tmp_path / "src"], level=3, chunk_size=64 << 10, codecs=["zstd"], jobs=1)
+    data = bytearray(path.read_bytes())
+    with archiver.open(path) as a:
+        victim = a.chunks[3]
+    data[victim.offset + layout.BLOCK.size + 5] ^= 0x40
+    path.write_bytes(bytes(data))
+    outcomes = []
+    for jobs in (1, 2):
+        with archiver.open(path) as a:
+            report = a.extract(tmp_path / f"out{jobs}", jobs=jobs)
+            outcomes.append([(type(e), e.message()) for e in report.errors])
+            assert [type(e) for e in a.verify(jobs=jobs).errors] == [CorruptChunk]
+    assert outcomes[0] == outcomes[1] and outcomes[0][0][0] is CorruptChunk
+    assert "chunk 3" in outcomes[0][0][1]
+    assert snapshot(tmp_path / "out1") == snapshot(tmp_path / "out2")
