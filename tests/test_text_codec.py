@@ -150,10 +150,11 @@ def test_wrong_size_is_reported():
 
 
 def test_threaded_segments_equal_sequential_coding(monkeypatch):
-    """The two segments are coded on two threads; the bytes must be those of coding each
-    segment alone, one after the other (no shared state between threads)."""
+    """The two segments coded on two threads give the bytes of coding each segment alone, one
+    after the other (no shared state between threads)."""
     from cython_ans import Message
     monkeypatch.setattr(text, "SEGMENT_MIN", 500)
+    monkeypatch.setattr(text, "THREADS", 2)
     coder = TEXT._model()[0][text.BLEND]
     data = PROSE * 2
     half = len(data) // 2
@@ -182,9 +183,11 @@ def test_variant_3_segments_roundtrip_and_damage_is_reported(monkeypatch):
         TEXT.decode(bytes(bad), len(data))
 
 
-def test_threaded_variant_3_segments_equal_sequential_coding(monkeypatch):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_threaded_variant_3_segments_equal_sequential_coding(monkeypatch, threads):
     from cython_ans import Message
     monkeypatch.setattr(text, "SEGMENT_MAX", 400)
+    monkeypatch.setattr(text, "THREADS", threads)
     coder = TEXT._model()[0][text.MIXED]
     data = PROSE * 2
     n = -(-len(data) // 400)

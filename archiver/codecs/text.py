@@ -12,7 +12,8 @@ Payload (all integers little-endian):
     message is the rest of the payload and holds the whole chunk
 Segments are coded independently: variant 3 cuts inputs into segments of at most SEGMENT_MAX
 bytes, which bounds the coder's memory (the context-mixing tables and 8 bytes per position for
-the way back), and codes them on up to two threads; small inputs are one segment. Decoding pops exactly each segment's size and then checks that its
+the way back), and codes them one after the other (THREADS = 1: the container's worker pool
+runs chunks in parallel; a thread per segment on top would double the memory of a chunk). Decoding pops exactly each segment's size and then checks that its
 message is back at the encoder's starting point (the initial bits it drew, and nothing else):
 damage anywhere in a message shows up there and raises CorruptChunk.
 
@@ -59,7 +60,7 @@ TRY_BLEND_BELOW = 64 << 10
 SEGMENT_MIN = 256 << 10        # variants 0-2: inputs of 2 x this or more were split in two
 SEGMENT_MAX = 4 << 20          # variant 3: segments of at most this many bytes
 MAX_SEGMENTS = {PLAIN: 2, ADAPTIVE: 2, BLEND: 2, MIXED: 16}
-THREADS = 2
+THREADS = 1                    # segments of one chunk coded at once
 SEGMENT = struct.Struct("<QQ")
 class TextCodec(Codec):
     codec_id = 0x10
@@ -186,8 +187,8 @@ def _run(fn, items: list) -> list:
     """fn(item, cancel) for every item, on up to THREADS threads (the coder releases the GIL).
     When one fails or the caller is interrupted (Ctrl-C reaches the main thread only), `cancel`
     tells the others to stop within a fraction of a second instead of finishing their work."""
-    if len(items) == 1:
-        return [fn(items[0])]
+    if len(items) == 1 or THREADS == 1:
+        return [fn(item) for item in items]
     cancel = threading.Event()
     with ThreadPoolExecutor(min(THREADS, len(items))) as pool:
         futures = [pool.submit(fn, item, cancel) for item in items]
