@@ -88,7 +88,8 @@ TOOLS = {
 
 def _cm_only_bytes(data: bytes) -> float:
     """Information content in bytes of the context-mixing model alone (variant 3 without the
-    HMM): sum of -log2 Q_t(x_t) / 2^32 per segment. Against "bbx" it is the HMM's own share."""
+    HMM): sum of -log2 Q_t(x_t) / 2^32 per segment (a byte the model gave no mass counts 32
+    bits, as a coder would need to escape it). Against "bbx" it is the HMM's own share."""
     from archiver.codecs import text
     coder = _bbx()._model()[0][text.MIXED]
     n = max(1, -(-len(data) // text.SEGMENT_MAX))
@@ -96,7 +97,7 @@ def _cm_only_bytes(data: bytes) -> float:
     bits = 0.0
     for k in range(n):
         _, q = coder.cm_masses(data[cuts[k]:cuts[k + 1]])
-        bits += float(np.sum(32.0 - np.log2(q.astype(np.float64))))
+        bits += float(np.sum(32.0 - np.log2(np.maximum(q, 1).astype(np.float64))))
     return bits / 8
 NAMES = list(TOOLS)
 
