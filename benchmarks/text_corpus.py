@@ -88,6 +88,23 @@ HELD_OUT = [
 ]
 
 
+# Files of the same packages kept apart from HELD_OUT for tuning the model (benchmarks/tune_cm.c):
+# (package, path, bytes kept from the start or None for all).
+TUNE = [
+    ("vim-runtime", f"{VIM_DOC}/eval.txt", None),
+    ("linux-libc-dev", "usr/include/linux/nl80211.h", None),
+    ("golang-1.19-src", f"{GO}/net/http/transport.go", None),
+    ("unicode-data", "usr/share/unicode/LineBreak.txt", None),
+    ("ieee-data", "usr/share/ieee-data/oui.csv", 400000),
+    ("python3.11-doc", f"{PYDOC}/library/stdtypes.html", None),
+    ("botocore", "botocore/data/ec2/2016-11-15/service-2.json.gz", 500000),
+    ("manpages-dev", "usr/share/man/man2/fcntl.2.gz", None),
+    ("docbook-xsl", "usr/share/xml/docbook/stylesheet/docbook-xsl/fo/pagesetup.xsl", None),
+    ("generated", "strace -f -tt ls -laR /usr/share/doc", 500000),
+    ("bible-kjv", "Ge1:1-Ge50:26", None),
+]
+
+
 def fetch(out: Path) -> tuple[Path, Path]:
     debs, root = out / "debs", out / "root"
     debs.mkdir(parents=True, exist_ok=True)
@@ -167,11 +184,44 @@ def build(out: Path) -> Path:
     return valid
 
 
+def build_tune(out: Path) -> Path:
+    """The tuning files (TUNE) into OUT/tune/: never any of HELD_OUT."""
+    root, wheel = fetch(out)
+    tune = out / "tune"
+    tune.mkdir(parents=True, exist_ok=True)
+    held = {path for _, _, path in HELD_OUT}
+    for pkg, path, keep in TUNE:
+        assert path not in held, path
+        if pkg == "bible-kjv":
+            name = "kjv-genesis.txt"
+            data = subprocess.run([str(root / "usr/bin/bible"), "-f", "-l", "100000", "-d",
+                                   str(root / "usr/lib/bible.data"), path],
+                                  check=True, capture_output=True).stdout
+        elif pkg == "botocore":
+            with zipfile.ZipFile(wheel) as z:
+                data, name = gzip.decompress(z.read(path)), path.split("/")[2] + ".json"
+        elif pkg == "generated":
+            trace = out / "tmp" / "strace-ls.txt"
+            trace.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run(["strace", "-f", "-tt", "-o", str(trace), "ls", "-laR",
+                            "/usr/share/doc"], check=True, stdout=subprocess.DEVNULL)
+            data, name = trace.read_bytes(), "strace.log"
+        elif path.startswith("usr/share/man/"):
+            data, name = render_man(root / path), Path(path).name[:-3] + ".txt"
+        else:
+            data, name = (root / path).read_bytes(), Path(path).name
+        (tune / name).write_bytes(data[:keep] if keep else data)
+    return tune
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("data/textbench"))
+    ap.add_argument("--tune", action="store_true", help="also build the tuning files (TUNE)")
     args = ap.parse_args(argv)
     valid = build(args.out)
+    if args.tune:
+        build_tune(args.out)
     for kind in sorted(p.name for p in valid.iterdir()):
         files = sorted((valid / kind).iterdir())
         print(f"{kind:10s} {len(files):3d} files {sum(f.stat().st_size for f in files):>10,d} bytes")
