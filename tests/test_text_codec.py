@@ -219,6 +219,15 @@ def test_ctrl_c_stops_the_coder(variant):
     """SIGINT raised while the coder runs (here from its own progress callback, so the test does
     not depend on timing) stops it at its next check with KeyboardInterrupt."""
     import signal
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)   # whatever ran before
+    try:
+        _ctrl_c_stops_the_coder(variant)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _ctrl_c_stops_the_coder(variant):
+    import signal
     coder = TEXT._model()[0][variant]
     data = (PROSE * 200)[:200000]
     calls = []
