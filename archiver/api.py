@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import builtins
 
-from archiver.container.extract import ExtractReport, extract
+from archiver.container.extract import ExtractReport, extract, select
 from archiver.container.reader import ArchiveReader, codec_name
 from archiver.container.records import FILE, TYPE_NAMES, display
 from archiver.container.verify import VerifyReport, verify
@@ -46,24 +46,35 @@ class Archive:
         self.model_hashes = self._reader.model_hashes
         self.problems = self._reader.problems      # damage found on opening (salvaged archive)
 
-    def rows(self) -> builtins.list[dict]:
+    def rows(self, members=None) -> builtins.list[dict]:
         """One dict per entry: what `bbx list --json` prints. A file's compressed size is its
-        share of its chunks' stored bytes, in proportion to its size."""
-        out = []
-        for e in self.entries:
+        share of its chunks' stored bytes, in proportion to its size; `shared` says whether
+        other files were coded in the same (solid) chunks, so that the size is such a share
+        rather than the file's own cost."""
+        return builtins.list(self.iter_rows(members))
+
+    def iter_rows(self, members=None):
+        """rows(), one at a time (a listing of many entries never holds them all)."""
+        for e in self.select(members):
             row = {"path": e.name, "type": TYPE_NAMES[e.type], "size": e.size,
                    "mode": f"{e.mode:04o}", "mtime_ns": e.mtime_ns}
             if e.type == FILE:
                 stored, codecs = self._share(e)
-                row.update(compressed=stored, codec="+".join(codecs),
+                shared = any(f is not e for i in self._reader.chunks_of(e)
+                             for f in self._reader.chunk_files(i))
+                row.update(compressed=stored, shared=shared, codec="+".join(codecs),
                            ratio=round(e.size / stored, 3) if stored else None,
                            sha256=e.sha256.hex())
             else:
-                row.update(compressed=0, codec="", ratio=None)
+                row.update(compressed=0, shared=False, codec="", ratio=None)
             if e.link:
                 row["link"] = display(e.link)
-            out.append(row)
-        return out
+            yield row
+
+    def select(self, members=None) -> builtins.list:
+        """Entries selected by member patterns (wildcards, directories; see
+        archiver.container.members), or all; MemberNotFound names a pattern matching none."""
+        return select(self._reader, members)
 
     def _share(self, e) -> tuple[int, builtins.list[str]]:
         start, end = self._reader.content_span(e)
@@ -78,9 +89,10 @@ class Archive:
         return round(stored), codecs
 
     def extract(self, dest=".", members=None, *, force: bool = False, on_bytes=lambda n: None,
-                jobs: int | None = None) -> ExtractReport:
-        """`jobs` worker processes decode chunks ahead (None: every core)."""
-        return extract(self._reader, dest, members, force, on_bytes, jobs)
+                jobs: int | None = None, keep_setid: bool = False) -> ExtractReport:
+        """`jobs` worker processes decode chunks ahead (None: every core); setuid/setgid
+        bits are restored only with keep_setid."""
+        return extract(self._reader, dest, members, force, on_bytes, jobs, keep_setid)
 
     def verify(self, quick: bool = False, on_bytes=lambda n: None,
                jobs: int | None = None) -> VerifyReport:

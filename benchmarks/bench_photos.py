@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from archiver.train.image_data import area_down2  # noqa: E402
+from needs_data import MAKE_IMAGE, require  # noqa: E402
 
 # (name, source .npy stem, 2^k area downsampling, crop (y, x, h, w) or None for the whole)
 PHOTOS = [
@@ -131,6 +132,8 @@ def main() -> None:
                     help="prepared validation pixels (python -m archiver.train.image prepare)")
     ap.add_argument("--keep", type=Path, help="keep the photos and outputs here")
     args = ap.parse_args()
+    require(args.val, MAKE_IMAGE)
+    sys.stdout.reconfigure(line_buffering=True)
     work = Path(tempfile.mkdtemp(prefix="bench_photos_")) if args.keep is None else args.keep
     photos = work / "photos"
     shapes = build_photos(args.val, photos)
@@ -150,8 +153,9 @@ def main() -> None:
     for n in shapes:
         if (work / "out" / "photos" / n).read_bytes() != (photos / n).read_bytes():
             raise SystemExit(f"extract gave back {n} changed")
-    listing = json.loads(subprocess.run(bbx + ["list", "--json", str(archive)], env=env,
-                                        check=True, capture_output=True, text=True).stdout)
+    listed = subprocess.run(bbx + ["list", "--json", str(archive)], env=env, check=True,
+                            capture_output=True, text=True).stdout
+    listing = json.loads(listed)["entries"]
     codecs = sorted({r["codec"] for r in listing if r["type"] == "file"})
     rows = [("bbx create", archive.stat().st_size, enc, dec)]
     for name in ("optipng -o2", "cwebp -z9", "cjxl -e7", "cjxl -e9"):

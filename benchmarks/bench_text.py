@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import brotli  # noqa: E402
 import numpy as np  # noqa: E402
 import zstandard  # noqa: E402
+from needs_data import require  # noqa: E402
 
 PIECE = 16 << 10
 
@@ -196,6 +197,7 @@ def main() -> None:
     ap.add_argument("--pieces", type=int, default=8, help="16 KiB pieces per kind")
     ap.add_argument("--memory", type=int, metavar="MIB", help="only: peak memory for MIB MiB")
     args = ap.parse_args()
+    require(args.corpus, "python benchmarks/text_corpus.py")
     missing = [t for t in ("7z", "zpaq") if shutil.which(t) is None]
     if missing:
         sys.exit(f"bench_text: {', '.join(missing)} not found; apt-get install p7zip-full zpaq")

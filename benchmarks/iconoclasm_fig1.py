@@ -22,6 +22,7 @@ from archiver.models.hmm import load_shipped
 from archiver.models.hmm_params import random_tables
 from archiver.models.hmm_stats import information_content, information_content_mixed, sample
 from cython_ans import Message
+from needs_data import MAKE_TEXT, require
 
 DEFAULT_TEXT = Path("data/text/corpus/valid/prose/persuasion.txt")
 
@@ -39,6 +40,7 @@ def main() -> None:
     ap.add_argument("--text", type=Path, default=DEFAULT_TEXT)
     ap.add_argument("--lengths", default="10,30,100,300,1000,3000,10000,16384,30000")
     args = ap.parse_args()
+    require(args.text, MAKE_TEXT)
     lengths = [int(v) for v in args.lengths.split(",")]
     shipped, digest = load_shipped()
     paper = random_tables(64, 64, seed=0, n_symbols=64)

@@ -1,10 +1,11 @@
 """Which PNG files does archiver.codecs.image_files rebuild byte for byte? Per writer: Pillow
 (default, optimize=True, compress_level 0-9), ImageMagick's convert, optipng, and the PNGs as
-shipped in a few Debian packages. Pillow wheels that bundle zlib-ng are simulated (see zlib_ng_pillow_files). Prints one table
-row per writer: files, share rebuilt exactly,
-decompose time (mean, max; the whole decompose: decode, search and the rebuild check), how
-many deflate settings were tried for the files found, and why the others were refused. Then the search cost on a 10 MP
-photo-like image: found (Pillow default) and not found (a stream flushed every 64 KB, which no
+shipped in a few Debian packages. Pillow deflating with zlib-ng is simulated (see
+zlib_ng_pillow_files). Prints one table row per writer: files, share rebuilt exactly, decompose
+CPU time (mean, max; the whole decompose: decode, search and the rebuild check; CPU rather
+than wall time, which the machine's load would inflate), how many deflate
+settings were tried for the files found, and why the others were refused. Then the search cost
+on a 10 MP photo-like image: found (Pillow default) and not found (a stream flushed every 64 KB, which no
 zlib setting writes).
 
     nice python benchmarks/png_rebuild_survey.py [--work DIR] [--per-package N] [--sources N]
@@ -52,9 +53,9 @@ def measure(files) -> dict:
     times, tries, reasons, params = [], [], collections.Counter(), collections.Counter()
     for data in files:
         stats = SearchStats()
-        t = time.perf_counter()
+        t = time.process_time()
         got = image_files.decompose(data, stats=stats)
-        times.append(time.perf_counter() - t)
+        times.append(time.process_time() - t)
         n += 1
         if got is not None:
             ok += 1
@@ -101,14 +102,17 @@ def pillow_files(images, **kw):
 
 
 def zlib_ng_pillow_files(images, level: int):
-    """What a Pillow wheel that bundles zlib-ng writes (this Pillow runs on the system's zlib):
-    Pillow's own filtered rows, deflated by the zlib-ng package (the zlib-ng release those
-    wheels bundle) with Pillow's settings (window 15, memLevel 9, default strategy)."""
+    """What a Pillow wheel deflating with zlib-ng writes (this Pillow deflates with the system's
+    zlib): Pillow's own filtered rows, deflated by the zlib-ng package (the zlib-ng release
+    Pillow's wheels are built with) with Pillow's settings (window 15, memLevel 9, default
+    strategy), one scanline per deflate() call as Pillow's encoder feeds it."""
     from zlib_ng import zlib_ng
-    for data in pillow_files(images, compress_level=level):
+    for data, im in zip(pillow_files(images, compress_level=level), images):
         c = zlib_ng.compressobj(level, zlib.DEFLATED, 15, 9, 0)
         raw = zlib.decompress(b"".join(_idat_bodies(data)))
-        yield _with_idat(data, c.compress(raw) + c.flush())
+        row = len(raw) // im.size[1]
+        z = b"".join(c.compress(raw[i:i + row]) for i in range(0, len(raw), row)) + c.flush()
+        yield _with_idat(data, z)
 
 
 def tool_files(images, tmp: Path, command):
@@ -140,12 +144,24 @@ def big_timing() -> list[str]:
     z = b"".join(c.compress(raw[i:i + 65536]) + c.flush(zlib.Z_SYNC_FLUSH)
                  for i in range(0, len(raw), 65536)) + c.flush()
     unfound = _with_idat(found, z)
+    # Worse for the search: the stream is Pillow's own up to 4 MB, then one flush: the right
+    # settings pass the first-block test and fail late.
+    c = zlib.compressobj(6, zlib.DEFLATED, 15, 9, zlib.Z_DEFAULT_STRATEGY)
+    late = c.compress(raw[:4 << 20]) + c.flush(zlib.Z_SYNC_FLUSH) + c.compress(raw[4 << 20:])
+    late = _with_idat(found, late + c.flush())
+    # zlib-ng fed the whole buffer at once (the rebuild feeds it by scanline): ordinary blocks,
+    # so every setting of the right memLevel gets the first-block test.
+    from zlib_ng import zlib_ng
+    c = zlib_ng.compressobj(6, zlib.DEFLATED, 15, 9, 0)
+    whole = _with_idat(found, c.compress(raw) + c.flush())
     lines = []
-    for name, data in (("found (Pillow default)", found), ("not found (flushed stream)", unfound)):
+    for name, data in (("found (Pillow default)", found), ("not found (flushed stream)", unfound),
+                       ("not found (flushed once after 4 MB)", late),
+                       ("not found (zlib-ng fed all at once)", whole)):
         stats = SearchStats()
-        t = time.perf_counter()
+        t = time.process_time()
         got = image_files.decompose(data, stats=stats)
-        total = time.perf_counter() - t
+        total = time.process_time() - t
         lines.append(f"| {name} | {len(data) / 1e6:.1f} MB | {got is not None} | "
                      f"{stats.seconds:.2f} s | {stats.tried} | {total:.2f} s |")
     return lines
@@ -181,6 +197,7 @@ def main() -> None:
     ap.add_argument("--per-package", type=int, default=300)
     ap.add_argument("--sources", type=int, default=40)
     ap.add_argument("--no-big", action="store_true", help="skip the 10 MP search timing")
+    ap.add_argument("--only", default="", help="only the writers whose name contains this")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     rng = random.Random(1)
@@ -191,12 +208,14 @@ def main() -> None:
     images = sources(all_pngs, args.sources, rng)
     print(f"{len(images)} source images ({', '.join(MODES)} in turn), "
           f"{sum(i.size[0] * i.size[1] for i in images) / len(images):.0f} pixels on average")
-    print("| writer | files | rebuilt exactly | decompose mean ms | max ms "
+    print("| writer | files | rebuilt exactly | decompose CPU mean ms | max ms "
           "| settings tried when found (mean / max) | refused because |")
     print("|---|---|---|---|---|---|---|")
     params = collections.Counter()
 
     def report(name, files):
+        if args.only not in name:
+            return
         m = measure(files)
         params.update(m["params"])
         print(row(name, m), flush=True)
@@ -216,6 +235,8 @@ def main() -> None:
             images, tmp, lambda s, d: [convert, str(s), str(d)]))
         report("ImageMagick convert -quality 95", tool_files(
             images, tmp, lambda s, d: [convert, str(s), "-quality", "95", str(d)]))
+        report("ImageMagick convert -interlace PNG (Adam7)", tool_files(
+            images, tmp, lambda s, d: [convert, str(s), "-interlace", "PNG", str(d)]))
         report("optipng (-o2)", tool_files(
             images, tmp, lambda s, d: ["optipng", "-quiet", "-out", str(d), str(s)]))
     for package, files in shipped.items():
@@ -223,10 +244,10 @@ def main() -> None:
         report(f"shipped in {package}", (f.read_bytes() for f in pick))
     print()
     print("parameters found (all writers):", ", ".join(f"{k} {v}" for k, v in params.most_common()))
-    if not args.no_big:
+    if not args.no_big and not args.only:
         print()
-        print("| 10 MP photo-like PNG | size | rebuilt | search | candidates tried "
-              "| decompose total |")
+        print("| 10 MP photo-like PNG | size | rebuilt | search (CPU) | settings tried "
+              "| decompose total (CPU) |")
         print("|---|---|---|---|---|---|")
         for line in big_timing():
             print(line)

@@ -9,8 +9,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-# The bbx command of the interpreter running the tests (the venv it is installed in).
+# The bbx command of the interpreter running the tests (the venv it is installed in), or, where
+# none is installed, this checkout's package run as `python -m archiver`. BBX_ENV puts this
+# checkout first on the path, so a worktree tests its own code through the installed command.
 BBX = Path(sys.executable).parent / "bbx"
+BBX_CMD = [str(BBX)] if BBX.exists() else [sys.executable, "-m", "archiver"]
+BBX_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
 
 
 def snapshot(root: Path) -> dict[bytes, tuple]:

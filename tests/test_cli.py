@@ -9,12 +9,12 @@ import sys
 import pytest
 
 from archiver import errors
-from conftest import BBX, snapshot
+from conftest import BBX_CMD, BBX_ENV, snapshot
 
 
 def bbx(*args, cwd=None, module=False):
-    cmd = [sys.executable, "-m", "archiver", *args] if module else [str(BBX), *args]
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120)
+    cmd = [sys.executable, "-m", "archiver", *args] if module else [*BBX_CMD, *args]
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120, env=BBX_ENV)
 
 
 def assert_one_line_error(r, code):

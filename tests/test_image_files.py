@@ -96,13 +96,13 @@ ADAM7 = ((0, 0, 8, 8), (0, 4, 8, 8), (4, 0, 8, 4), (0, 2, 4, 4), (2, 0, 4, 2), (
 
 
 def make_png(samples: np.ndarray, color: int, depth: int = 8, *, interlace: int = 0,
-             filters=(0, 1, 2, 3, 4), compress=lambda raw: zlib.compress(raw, 6),
+             filters=(0, 1, 2, 3, 4), compress=lambda raw, rows: zlib.compress(raw, 6),
              idat_sizes=None, before=(), after=(), trailing=b"") -> bytes:
     """samples: (h, w, channels) sample values."""
     h, w, ch = samples.shape
     bpp = max(1, ch * depth // 8)
     passes = ADAM7 if interlace else ((0, 0, 1, 1),)
-    raw, k = bytearray(), 0
+    raw, k, row_sizes = bytearray(), 0, []
     for y0, x0, dy, dx in passes:
         sub = samples[y0::dy, x0::dx]
         if sub.shape[0] == 0 or sub.shape[1] == 0:
@@ -113,8 +113,9 @@ def make_png(samples: np.ndarray, color: int, depth: int = 8, *, interlace: int 
             ftype = filters[k % len(filters)]
             k += 1
             raw += bytes((ftype,)) + _filter_row(row, prev, ftype, bpp)
+            row_sizes.append(1 + len(row))
             prev = row
-    z = compress(bytes(raw))
+    z = compress(bytes(raw), row_sizes)
     idats, at = [], 0
     for n in (idat_sizes or []):
         idats.append(z[at:at + n])
@@ -127,9 +128,14 @@ def make_png(samples: np.ndarray, color: int, depth: int = 8, *, interlace: int 
 
 
 def zlib_with(lib, level, wbits, mem, strategy, header=None):
-    def compress(raw):
+    """Deflate as PNG writers do: one deflate() call per scanline."""
+    def compress(raw, rows):
         c = lib.compressobj(level, zlib.DEFLATED, wbits, mem, strategy)
-        z = c.compress(raw) + c.flush()
+        pieces, at = [], 0
+        for n in rows:
+            pieces.append(c.compress(raw[at:at + n]))
+            at += n
+        z = b"".join(pieces) + c.flush()
         return z if header is None else header + z[2:]
     return compress
 
@@ -172,6 +178,7 @@ def test_palette_low_depth_and_duplicates():
     plte = _chunk(b"PLTE", bytes([0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255]))
     for depth in (2, 4, 8):
         check_exact(make_png(idx, 3, depth, before=[plte]))
+        check_exact(make_png(idx, 3, depth, interlace=1, before=[plte]))
     # Entry 3 repeats entry 0: pixels using 3 cannot be told from pixels using 0.
     dup = _chunk(b"PLTE", bytes([0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 0]))
     data = make_png(idx, 3, 8, before=[dup])
@@ -235,7 +242,7 @@ def test_header_window_field_lowered_as_libpng_does():
 
 
 def test_flushed_stream_is_refused_or_exact():
-    def flushed(raw):
+    def flushed(raw, rows):
         c = zlib.compressobj(6)
         return b"".join(c.compress(raw[i:i + 100]) + c.flush(zlib.Z_SYNC_FLUSH)
                         for i in range(0, len(raw), 100)) + c.flush()
@@ -382,3 +389,49 @@ def test_wrong_planes_raise_corrupt_chunk():
         image_files.rebuild(_DECOMPOSED["png"].planes, None, _DECOMPOSED["png"].side)
     with pytest.raises(CorruptChunk):
         image_files.rebuild(_DECOMPOSED["ppm"].planes, None, b"\x02\x02\x00")
+
+
+def test_stock_zlib_settings_refused_where_zlib_is_zlib_ng(monkeypatch):
+    """Where Python's zlib is zlib-ng's compat build, a stock-zlib recipe would rebuild other
+    bytes: it is neither found nor followed."""
+    from archiver.errors import MissingLibrary
+    data = make_png(photo(30, 40, 3), 2, compress=zlib_with(zlib, 6, 15, 8, 1))
+    d = image_files.decompose(data)
+    assert d is not None
+    monkeypatch.setattr(deflate_search, "STOCK_ZLIB", False)
+    with pytest.raises(MissingLibrary):
+        image_files.rebuild(d.planes, d.alpha, d.side)
+    again = image_files.decompose(data)
+    assert again is None or image_files.rebuild(again.planes, again.alpha, again.side) == data
+
+
+@pytest.mark.parametrize("level", [1, 6])
+def test_zlib_ng_fed_by_scanline_many_blocks(level):
+    """zlib-ng's output depends on how its input is cut (stock zlib's does not): a PNG writer
+    feeds one scanline per call, and so does the rebuild."""
+    s = (photo(260, 400, 3, seed=level) // 8).astype(np.uint8)
+    check_exact(make_png(s, 2, filters=(1, 2, 4), compress=zlib_with(zlib_ng, level, 15, 9, 0)))
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.sampled_from(sorted(_SAMPLES)), edits=st.lists(
+    st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=3),
+    cut=st.integers(0, 10_000))
+def test_damaged_files_are_refused_or_exact(kind, edits, cut):
+    data = bytearray(_SAMPLES[kind])
+    for at, value in edits:
+        data[at % len(data)] = value
+    data = bytes(data[:cut]) if cut < len(data) else bytes(data)
+    d = image_files.decompose(data)
+    assert d is None or image_files.rebuild(d.planes, d.alpha, d.side) == data
+
+
+def test_side_bytes_do_not_depend_on_earlier_files():
+    """No state carries over between files (the archive must not depend on file order or the
+    number of workers): the same file gives the same side bytes whatever came before."""
+    a = make_png(photo(40, 50, 3), 2, compress=zlib_with(zlib, 4, 15, 7, 0))
+    first = image_files.decompose(a).side
+    for other in (pillow_png(photo(30, 30, 4), "RGBA", compress_level=9),
+                  make_png(photo(20, 20, 1), 0, compress=zlib_with(zlib_ng, 6, 15, 9, 0))):
+        assert image_files.decompose(other) is not None
+    assert image_files.decompose(a).side == first

@@ -238,7 +238,7 @@ def _ctrl_c_stops_the_coder(variant):
 
     from cython_ans import Message
     with pytest.raises(KeyboardInterrupt):
-        coder.encode(data, Message(seed=text.SEED), None, interrupt)
+        coder.encode(data, Message(seed=text.SEED), interrupt)
     assert len(calls) == 1 and calls[0] < len(data)
     payload = TEXT._encode_variant(coder, variant, data)
     calls.clear()
@@ -247,12 +247,10 @@ def _ctrl_c_stops_the_coder(variant):
     assert len(calls) == 1
 
 
-def test_cancel_event_stops_a_segment():
-    import threading
+def test_cancelled_ticker_stops_a_segment():
     from cython_ans import Message
-    from archiver.models._hmm import Cancelled
-    cancel = threading.Event()
-    cancel.set()
+    ticker = text._Ticker(None, 70000, 70000)
+    ticker.cancelled = True
     coder = TEXT._model()[0][text.MIXED]
-    with pytest.raises(Cancelled):
-        coder.encode((PROSE * 50)[:70000], Message(seed=text.SEED), cancel, None)
+    with pytest.raises(text.Cancelled):
+        coder.encode((PROSE * 50)[:70000], Message(seed=text.SEED), ticker)

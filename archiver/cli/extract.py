@@ -6,23 +6,31 @@ from typing import List
 import typer
 
 from archiver.api import open as api_open
+from archiver.cli import streams
 from archiver.cli.console import BarProgress, out, say_error
+from archiver.container.records import FILE
 
 
 def extract(
-    archive: str = typer.Argument(..., help="The .bbx archive."),
-    members: List[str] = typer.Argument(None, help="Members to extract (a directory selects its contents); default all."),
+    archive: str = typer.Argument(..., help="The .bbx archive; '-' reads it from stdin."),
+    members: List[str] = typer.Argument(None, help="Members to extract: names, directories (their "
+                                                   "contents) or wildcards such as '*.png' (quote "
+                                                   "them); default all."),
     directory: str = typer.Option(".", "-C", "--directory", help="Extract into this directory."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing files."),
+    keep_setid: bool = typer.Option(False, "--keep-setid",
+                                    help="Restore setuid/setgid bits too (dropped by default, as tar does without -p)."),
     jobs: int = typer.Option(0, "--jobs", "-j", min=0,
                              help="Worker processes (default 0: every core)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary."),
 ) -> None:
     """Extract ARCHIVE (or only MEMBERS) into a directory, restoring mode and mtime."""
-    with api_open(archive) as a:
+    with streams.input(archive) as path, api_open(path) as a:
         with BarProgress("extracting", quiet) as bar:
-            bar.start(0, sum(e.size for e in a.entries))
-            report = a.extract(directory, members or None, force=force, on_bytes=bar.on_bytes, jobs=jobs)
+            chosen = a.select(members or None)
+            bar.start(0, sum(e.size for e in chosen if e.type == FILE))
+            report = a.extract(directory, members or None, force=force, on_bytes=bar.on_bytes,
+                               jobs=jobs, keep_setid=keep_setid)
     for exc in report.errors:
         say_error(exc)
     if not quiet:

@@ -6,11 +6,12 @@ import json
 import typer
 
 from archiver.api import open as api_open
-from archiver.cli.console import BarProgress, out, say_error
+from archiver.cli import streams
+from archiver.cli.console import BarProgress, error_json, out, say_error
 
 
 def verify(
-    archive: str = typer.Argument(..., help="The .bbx archive."),
+    archive: str = typer.Argument(..., help="The .bbx archive; '-' reads it from stdin."),
     quick: bool = typer.Option(False, "--quick", help="Only structure and chunk checksums; no decoding."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     jobs: int = typer.Option(0, "--jobs", "-j", min=0,
@@ -18,15 +19,14 @@ def verify(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar; errors only."),
 ) -> None:
     """Check ARCHIVE; exit code 0 only when all is well."""
-    with api_open(archive) as a:
+    with streams.input(archive) as path, api_open(path) as a:
         with BarProgress("verifying", quiet or as_json) as bar:
             bar.start(0, sum(c.raw_size for c in a.chunks) if quick else sum(e.size for e in a.entries))
             report = a.verify(quick=quick, on_bytes=bar.on_bytes, jobs=jobs)
     if as_json:
         print(json.dumps({"archive": archive, "ok": report.ok, "quick": quick,
                           "chunks": report.chunks, "files": report.files, "bytes": report.bytes,
-                          "errors": [{"exit_code": e.exit_code, "kind": type(e).__name__,
-                                      "message": e.message()} for e in report.errors]}, indent=1))
+                          "errors": [error_json(e) for e in report.errors]}, indent=1))
     else:
         for exc in report.errors:
             say_error(exc)

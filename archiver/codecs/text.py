@@ -27,7 +27,7 @@ import struct
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from archiver.codecs.base import Codec, Progress
+from archiver.codecs.base import Codec, Progress, no_progress
 from archiver.codecs.registry import register
 from archiver.container.router import TEXT as TEXT_CLASS, looks_like_text
 from archiver.errors import CorruptChunk, ModelUnavailable
@@ -62,10 +62,52 @@ SEGMENT_MAX = 4 << 20          # variant 3: segments of at most this many bytes
 MAX_SEGMENTS = {PLAIN: 2, ADAPTIVE: 2, BLEND: 2, MIXED: 16}
 THREADS = 1                    # segments of one chunk coded at once
 SEGMENT = struct.Struct("<QQ")
+class Cancelled(Exception):
+    """Raised in the coder threads' tick once the caller has given up (e.g. Ctrl-C)."""
+
+
+class _Ticker:
+    """The coder loops' tick for one chunk: turns their units of work (positions, summed over
+    every variant and segment coded) into the raw bytes progress(n) expects, from any of the
+    coder's threads; and stops those threads once cancelled. The loops tick every ~0.1 s, so
+    Ctrl-C stops a chunk within a fraction of a second instead of when it is done."""
+
+    def __init__(self, progress: Progress, size: int, units: int):
+        self.progress, self.size, self.units = progress or no_progress, size, max(units, 1)
+        self.done = self.reported = 0
+        self.cancelled = False
+        self.lock = threading.Lock()
+
+    def __call__(self, n: int) -> None:
+        if self.cancelled:
+            raise Cancelled()
+        with self.lock:
+            self.done += n
+            nbytes = self.done * self.size // self.units - self.reported
+            self.reported += nbytes
+        if nbytes:
+            self.progress(nbytes)
+
+    def run(self, pool_size: int, fn, jobs) -> list:
+        """fn over jobs, on threads when there are several; any exception in the caller's
+        thread (KeyboardInterrupt) cancels the others before it propagates."""
+        if pool_size == 1:
+            return [fn(job) for job in jobs]
+        with ThreadPoolExecutor(pool_size) as pool:
+            try:
+                return list(pool.map(fn, jobs))
+            except BaseException:
+                self.cancelled = True       # the threads stop at their next tick
+                raise
+
+
 class TextCodec(Codec):
     codec_id = 0x10
     name = "text"
     content_classes = frozenset({TEXT_CLASS})
+    # Honest text codes at 2-10:1; beyond 64:1 (long repeats) zstd is nearly as small, and the
+    # bound keeps a hostile chunk's decoding time to ~0.2 s per KB of payload.
+    max_ratio = 64
 
     def __init__(self):
         self._coders, self._digest = None, None
@@ -100,15 +142,14 @@ class TextCodec(Codec):
 
     def encode(self, data: bytes, level: int, progress: Progress = None) -> bytes:
         coders, _ = self._model()
-        if len(data) >= TRY_BLEND_BELOW:
-            return self._encode_variant(coders[ENCODER_VARIANT], ENCODER_VARIANT, data, progress)
-        half = None if progress is None else _Halves(progress)
-        return min((self._encode_variant(coders[v], v, data, half) for v in (BLEND, MIXED)),
-                   key=len)
+        variants = (BLEND, MIXED) if len(data) < TRY_BLEND_BELOW else (ENCODER_VARIANT,)
+        ticker = _Ticker(progress, len(data), len(variants) * len(data))
+        return min((self._encode_variant(coders[v], v, data, ticker) for v in variants), key=len)
 
     @staticmethod
-    def _encode_variant(coder, variant: int, data: bytes, progress: Progress = None) -> bytes:
+    def _encode_variant(coder, variant: int, data: bytes, ticker: _Ticker | None = None) -> bytes:
         from cython_ans import Message
+        ticker = ticker or _Ticker(None, len(data), len(data))
         if variant == MIXED:
             n = max(1, -(-len(data) // SEGMENT_MAX))
             if n > MAX_SEGMENTS[MIXED]:
@@ -119,12 +160,12 @@ class TextCodec(Codec):
         cuts = [len(data) * k // n for k in range(n + 1)]
         pieces = [memoryview(data)[cuts[k]:cuts[k + 1]] for k in range(n)]
 
-        def one(piece, cancel=None) -> bytes:
+        def one(piece) -> bytes:
             msg = Message(seed=SEED)
-            coder.encode(piece, msg, cancel, progress)
+            coder.encode(piece, msg, ticker)
             return msg.to_bytes()
 
-        messages = _run(one, pieces)
+        messages = ticker.run(_threads(variant, n), one, pieces)   # the coder releases the GIL
         head = bytes([variant | (n - 1) << 4])
         if n > 1:
             head += b"".join(SEGMENT.pack(len(p), len(m)) for p, m in zip(pieces, messages))
@@ -160,42 +201,23 @@ class TextCodec(Codec):
                 raise CorruptChunk(f"text codec: bad rANS message ({exc})") from None
             pos += mlen
 
-        def one(job, cancel=None) -> bytes:
+        ticker = _Ticker(progress, size, size)
+
+        def one(job) -> bytes:
             msg, raw = job
-            out = coder.decode(msg, raw, cancel, progress)
+            out = coder.decode(msg, raw, ticker)
             if not message_is_initial(msg):
                 raise CorruptChunk("text codec: payload does not decode cleanly (damaged data)")
             return out
 
-        return b"".join(_run(one, jobs))
+        return b"".join(ticker.run(_threads(variant, n), one, jobs))
 
 
-class _Halves:
-    """Progress for two encodings of the same bytes: each reports half of them."""
+def _threads(variant: int, n: int) -> int:
+    """Threads for n segments: variant 3's one after the other (THREADS: the container's pool
+    runs chunks in parallel, a thread per segment on top would double a chunk's memory);
+    variants 0-2's two halves on two threads, as they were written for."""
+    return min(n, THREADS if variant == MIXED else 2)
 
-    def __init__(self, progress):
-        self.progress, self.carry = progress, 0
-
-    def __call__(self, n: int) -> None:
-        self.carry += n
-        if self.carry >= 2:
-            self.progress(self.carry // 2)
-            self.carry &= 1
-
-
-def _run(fn, items: list) -> list:
-    """fn(item, cancel) for every item, on up to THREADS threads (the coder releases the GIL).
-    When one fails or the caller is interrupted (Ctrl-C reaches the main thread only), `cancel`
-    tells the others to stop within a fraction of a second instead of finishing their work."""
-    if len(items) == 1 or THREADS == 1:
-        return [fn(item) for item in items]
-    cancel = threading.Event()
-    with ThreadPoolExecutor(min(THREADS, len(items))) as pool:
-        futures = [pool.submit(fn, item, cancel) for item in items]
-        try:
-            return [f.result() for f in futures]
-        except BaseException:
-            cancel.set()
-            raise
 
 TEXT = register(TextCodec())

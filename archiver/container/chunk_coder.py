@@ -16,6 +16,7 @@ The functions at the end are what a pool worker runs (archiver/container/pool.py
 is built once per worker, its weights hash-checked against the ones the writer records."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from archiver.codecs import registry
@@ -120,7 +121,7 @@ class ChunkCoder:
                 warn(f"codec {codec.name} failed on a chunk starting with {first_path} "
                      f"({type(exc).__name__}: {exc}); used {registry.get(best_id).name}")
                 continue
-            if len(payload) < len(best):
+            if len(payload) < len(best) and codec.ratio_ok(len(raw), len(payload)):
                 best_id, best = codec.codec_id, payload
         return best_id, best
 
@@ -145,10 +146,12 @@ def init_encoder(level: int, allowed: set[int] | None, expected: dict[int, tuple
     worker_state()["coder"] = worker_coder(level, allowed, expected)
 
 
-def encode_task(seq: int, raw: bytes, first_path: str, content_class: str) -> tuple[int, bytes, list[str]]:
-    """(codec id, payload, warnings) for one chunk, in a pool worker."""
+def encode_task(seq: int, raw: bytes, first_path: str, content_class: str
+                ) -> tuple[int, bytes, list[str], float]:
+    """(codec id, payload, warnings, seconds spent coding) for one chunk, in a pool worker."""
     from archiver.container.pool import task_progress, worker_state
     warnings: list[str] = []
+    started = time.perf_counter()
     codec_id, payload = worker_state()["coder"].code(raw, first_path, content_class,
                                                      task_progress(seq), warnings.append)
-    return codec_id, payload, warnings
+    return codec_id, payload, warnings, time.perf_counter() - started

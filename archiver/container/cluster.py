@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 import uuid
 import warnings
 
@@ -63,13 +64,14 @@ def _read_pieces(pieces, digest: bytes) -> bytes:
 
 
 def dask_encode(raw_or_pieces, digest: bytes | None, first_path: str, content_class: str,
-                level: int, allowed, expected) -> tuple[int, bytes, list[str]]:
-    """(codec id, payload, warnings) for one chunk, on a Dask worker."""
+                level: int, allowed, expected) -> tuple[int, bytes, list[str], float]:
+    """(codec id, payload, warnings, seconds spent coding) for one chunk, on a Dask worker."""
     raw = raw_or_pieces if digest is None else _read_pieces(raw_or_pieces, digest)
     warnings: list[str] = []
+    started = time.perf_counter()
     codec_id, payload = _coder(level, allowed, expected).code(raw, first_path, content_class,
                                                               None, warnings.append)
-    return codec_id, payload, warnings
+    return codec_id, payload, warnings, time.perf_counter() - started
 
 
 class DaskPool(Pool):

@@ -21,6 +21,12 @@ class Sink(Protocol):
     def abort(self) -> None: ...
 
 
+def mark_lost(exc: BBXError, names: list[str]) -> None:
+    """Name the files `exc` costs: a few in its message, all of them in exc.lost (--json)."""
+    exc.detail = lost_files_message(names)
+    exc.lost = tuple(names)
+
+
 def lost_files_message(names: list[str]) -> str:
     shown = ", ".join(names[:NAMED_FILES])
     more = f" and {len(names) - NAMED_FILES} more" if len(names) > NAMED_FILES else ""
@@ -67,7 +73,7 @@ def stream_files(reader: ArchiveReader, files: list[Entry], open_sink: Callable[
             except (CorruptChunk, UnknownCodec) as exc:
                 victims = [e for e in reader.chunk_files(i) if id(e) in selected]
                 lost.update(id(e) for e in victims)
-                exc.detail = lost_files_message([e.name for e in victims])
+                mark_lost(exc, [e.name for e in victims])
                 bad_chunks[i] = exc
                 errors.append(exc)
                 return None

@@ -157,21 +157,17 @@ cdef enum:
     X_PREC_ = 20          # precision of adaptive emissions (quantised per byte)
     V3_PREC_ = 24         # precision of variant 3's emissions
     CHECKPOINT_ = 256     # the encoder keeps alpha_t for t % CHECKPOINT == 0
-    POLL_ = 1 << 15       # positions between checks for Ctrl-C, cancellation and progress
+    POLL_ = 1 << 14       # positions between ticks (Ctrl-C, cancellation, progress): ~0.1 s
 
 
-class Cancelled(Exception):
-    """The coder stopped because its `cancel` event was set (another segment failed)."""
-
-
-def _poll(cancel, progress, int64_t n):
-    """Every POLL positions, with the GIL: act on Ctrl-C (main thread only), on `cancel`
-    (a threading.Event) and report n bytes done to `progress`."""
+def _poll(tick, int64_t n):
+    """Every POLL positions, with the GIL: act on Ctrl-C (main thread; also when there is no
+    tick) and call tick(n) with the work done since the last call; whatever either raises
+    stops the coder and propagates."""
     PyErr_CheckSignals()
-    if cancel is not None and cancel.is_set():
-        raise Cancelled("text codec: cancelled")
-    if progress is not None and n > 0:
-        progress(n)
+    if tick is not None and n > 0:
+        tick(n)
+
 
 cdef inline int push_quantised(rans_msg *m, const uint64_t *w, int64_t n, unsigned prec,
                                int64_t s, uint64_t *pre) noexcept nogil:
@@ -512,17 +508,18 @@ cdef class HmmCoder:
                 w[k] = 1
         return n
 
-    def encode(self, const uint8_t[::1] data not None, Message msg not None, cancel=None,
-               progress=None):
+    def encode(self, const uint8_t[::1] data not None, Message msg not None, tick=None):
         """Push `data` onto `msg` (IconoCLaSM encoding). Raises MemoryError if the message
-        cannot grow. Every POLL positions it acts on Ctrl-C (in the main thread), stops with
-        Cancelled when `cancel` (a threading.Event) is set, and calls progress(n) with the
-        bytes done since the last call (each pass over the data counts half)."""
+        cannot grow. `tick(n)`, if given, is called with the GIL every 16,384 positions with
+        the positions' worth of work done since its last call (the forward pass counts for
+        half of the data, the way back for the other half; n sums to len(data)); whatever it
+        raises (KeyboardInterrupt, a cancellation) stops the coding and propagates. Ctrl-C in
+        the main thread stops it too, tick or not."""
         cdef int64_t T = data.shape[0]
         if T == 0:
             return
         if self.cm_lambda:
-            return self._encode_cm(data, msg, cancel, progress)
+            return self._encode_cm(data, msg, tick)
         cdef int32_t K = self.K, D = self.D
         cdef int64_t nblocks = (T + CHECKPOINT_ - 1) // CHECKPOINT_
         cdef int64_t per_pos = T if self.adaptive else 1
@@ -578,7 +575,7 @@ cdef class HmmCoder:
                     if t % POLL_ == 0 and t > 0:
                         with gil:
                             try:
-                                _poll(cancel, progress, t // 2 - done)
+                                _poll(tick, t // 2 - done)
                                 done = t // 2
                             except BaseException as exc:
                                 pending, stop = exc, 1
@@ -619,7 +616,7 @@ cdef class HmmCoder:
                         if t % POLL_ == 0:
                             with gil:
                                 try:
-                                    _poll(cancel, progress, T - t // 2 - done)
+                                    _poll(tick, T - t // 2 - done)
                                     done = T - t // 2
                                 except BaseException as exc:
                                     pending, stop = exc, 1
@@ -655,20 +652,20 @@ cdef class HmmCoder:
             raise pending
         if err != RANS_OK:
             raise MemoryError("text codec: out of memory while coding")
-        if progress is not None and T > done:
-            progress(T - done)
+        if tick is not None and T > done:
+            tick(T - done)
 
-    def decode(self, Message msg not None, Py_ssize_t size, cancel=None, progress=None):
+    def decode(self, Message msg not None, Py_ssize_t size, tick=None):
         """Pop `size` bytes from `msg` (IconoCLaSM decoding). Any message decodes to some
-        bytes in exactly `size` steps; the caller checks integrity. Ctrl-C, `cancel` and
-        `progress` as in encode."""
+        bytes in exactly `size` steps; the caller checks integrity. `tick(n)` as for encode
+        (n: bytes decoded since its last call)."""
         if size < 0:
             raise ValueError(f"text codec: negative size {size}")
         out_arr = np.zeros(size, dtype=np.uint8)
         if size == 0:
             return out_arr.tobytes()
         if self.cm_lambda:
-            return self._decode_cm(msg, size, cancel, progress)
+            return self._decode_cm(msg, size, tick)
         cdef int32_t K = self.K, D = self.D
         cur_arr = np.zeros((2, K), dtype=np.uint32)
         w_arr = np.zeros(max(K, 256) + 1, dtype=np.uint64)
@@ -701,7 +698,7 @@ cdef class HmmCoder:
                     if t % POLL_ == 0 and t > 0:
                         with gil:
                             try:
-                                _poll(cancel, progress, t - done)
+                                _poll(tick, t - done)
                                 done = t
                             except BaseException as exc:
                                 pending, stop = exc, 1
@@ -751,8 +748,8 @@ cdef class HmmCoder:
             raise pending
         if err != RANS_OK:
             raise MemoryError("text codec: out of memory while coding")
-        if progress is not None:
-            progress(T - done)
+        if tick is not None and T > done:
+            tick(T - done)
         return out_arr.tobytes()
 
 
@@ -761,7 +758,7 @@ cdef class HmmCoder:
     # byte masses (sum 2^32). The forward pass runs the model once and keeps Q_t's cumulative
     # mass below x_t and Q_t(x_t) (8 bytes per position); the way back needs nothing else of it.
 
-    def _encode_cm(self, const uint8_t[::1] data, Message msg, cancel, progress):
+    def _encode_cm(self, const uint8_t[::1] data, Message msg, tick):
         cdef int64_t T = data.shape[0]
         cdef int32_t K = self.K, D = self.D
         cdef uint64_t lam = <uint64_t> self.cm_lambda, qmul = 65536 - lam
@@ -802,7 +799,7 @@ cdef class HmmCoder:
                     if t % POLL_ == 0 and t > 0:
                         with gil:
                             try:
-                                _poll(cancel, progress, t // 2 - done)
+                                _poll(tick, t // 2 - done)
                                 done = t // 2
                             except BaseException as exc:
                                 pending, stop = exc, 1
@@ -838,7 +835,7 @@ cdef class HmmCoder:
                         if t % POLL_ == 0:
                             with gil:
                                 try:
-                                    _poll(cancel, progress, T - t // 2 - done)
+                                    _poll(tick, T - t // 2 - done)
                                     done = T - t // 2
                                 except BaseException as exc:
                                     pending, stop = exc, 1
@@ -871,10 +868,10 @@ cdef class HmmCoder:
             raise pending
         if err != RANS_OK:
             raise MemoryError("text codec: out of memory while coding")
-        if progress is not None and T > done:
-            progress(T - done)
+        if tick is not None and T > done:
+            tick(T - done)
 
-    def _decode_cm(self, Message msg, Py_ssize_t size, cancel, progress):
+    def _decode_cm(self, Message msg, Py_ssize_t size, tick):
         cdef int32_t K = self.K, D = self.D
         cdef uint64_t lam = <uint64_t> self.cm_lambda, qmul = 65536 - lam
         out_arr = np.zeros(size, dtype=np.uint8)
@@ -906,7 +903,7 @@ cdef class HmmCoder:
                     if t % POLL_ == 0 and t > 0:
                         with gil:
                             try:
-                                _poll(cancel, progress, t - done)
+                                _poll(tick, t - done)
                                 done = t
                             except BaseException as exc:
                                 pending, stop = exc, 1
@@ -968,8 +965,8 @@ cdef class HmmCoder:
             raise pending
         if err != RANS_OK:
             raise MemoryError("text codec: out of memory while coding")
-        if progress is not None:
-            progress(T - done)
+        if tick is not None and T > done:
+            tick(T - done)
         return out_arr.tobytes()
 
     def cm_masses(self, const uint8_t[::1] data not None):

@@ -7,6 +7,7 @@ before handing it out. The side bytes are part of the archive format:
 format_spec/codec-image-files.md."""
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,7 +46,14 @@ def decompose(data: bytes, stats=None) -> Decomposed | None:
     fmt = _sniff(data)
     if fmt is None:
         return None
-    got = png.decompose(data, stats=stats) if fmt == PNG else _FORMATS[fmt].decompose(data)
+    try:
+        got = png.decompose(data, stats=stats) if fmt == PNG else _FORMATS[fmt].decompose(data)
+    except (ValueError, IndexError, OverflowError, struct.error) as e:
+        # A file malformed in a way no check above foresaw: not one to take, never a reason
+        # to stop the archive.
+        if stats is not None:
+            stats.reason = f"malformed: {type(e).__name__}: {e}"
+        return None
     if got is None:
         return None
     planes, alpha, body = got

@@ -1,8 +1,8 @@
 """Uncompressed BMP, 24-bit (BI_RGB) and 32-bit (BI_RGB, or BI_BITFIELDS with the usual byte
 masks), and 8-bit whose colour table is the gray ramp (entry i is gray level i: how Pillow and
 others write gray images), bottom-up or top-down. Everything before the pixel array (headers,
-masks, colour table, profile, gaps) and after it is kept verbatim; so are the row padding bytes when not all zero.
-A 32-bit file's fourth byte per pixel is handed out as alpha."""
+masks, colour table, profile, gaps) and after it is kept verbatim; so are the row padding bytes
+when not all zero. A 32-bit file's fourth byte per pixel is handed out as alpha."""
 from __future__ import annotations
 
 import struct

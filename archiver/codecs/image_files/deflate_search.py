@@ -22,8 +22,8 @@ from archiver.errors import MissingLibrary
 
 ZLIB, ZLIB_NG = 0, 1
 LIBS = {ZLIB: zlib, ZLIB_NG: zlib_ng}
-# "Stock zlib" means Mark Adler's zlib, whose deflate output has stayed the same across the
-# 1.2 and 1.3 releases. Python links whatever zlib the system has; some systems put zlib-ng's
+# "Stock zlib" means Mark Adler's zlib, whose deflate output we rely on staying the same across
+# the 1.2 and 1.3 releases (only 1.2.13 was at hand to measure). Python links whatever zlib the system has; some systems put zlib-ng's
 # compatibility build there (its version string says so), which deflates differently: there
 # the stock-zlib settings are neither searched nor rebuilt.
 STOCK_ZLIB = "zlib-ng" not in zlib.ZLIB_RUNTIME_VERSION
@@ -47,10 +47,15 @@ _PRIORITY = (
 )
 # Search limits, in work rather than time (see find). A wrong setting costs about one first
 # block of compression (16K-32K symbols, a few milliseconds); one that passes the first-block
-# test and fails later costs up to a whole compression. The survey's files that rebuilt needed
-# at most MAX_TRIES_SEEN tries.
+# test and fails later costs up to a whole compression. The search stops once it has tried
+# MAX_TRIES settings and fed MAX_FED bytes to compressors (small images get more settings: they
+# are cheap), after MAX_ANY_TRIES settings whatever they cost, or after MAX_CONFIRMS late
+# failures. In the survey (benchmarks/results/png_rebuild.md) files that rebuilt needed at most
+# 46 settings.
 MAX_TRIES = 160
-MAX_CONFIRMS = 3
+MAX_FED = 32 << 20
+MAX_ANY_TRIES = 2000
+MAX_CONFIRMS = 2
 _MEM_ORDER = (8, 9, 7, 6, 5, 4, 3, 2, 1)
 _WBITS_ORDER = (15, 14, 13, 12, 11, 10, 9)
 # Huffman-only and RLE ignore level and window (no matches beyond distance 1).
@@ -79,8 +84,35 @@ def valid(p: ZlibParams) -> bool:
             and p.strategy in (DEFAULT, FILTERED, HUFFMAN_ONLY, RLE, FIXED))
 
 
-def deflate(params: DeflateParams, data: bytes) -> bytes:
-    """The raw deflate stream of `data` under `params`."""
+Rows = list  # of (bytes per deflate() call, number of such calls): how a writer fed its data
+
+
+def _pieces(p: ZlibParams, data: bytes, rows: Rows | None, first: int):
+    """The input as the compressor is fed. Stock zlib's output does not depend on how its input
+    is cut (measured, levels 1-9), so it gets pieces that grow from `first` bytes, cheap to
+    test early. zlib-ng's output does: it is fed one scanline per call, as Pillow and libpng
+    feed it (or all at once when there are no rows)."""
+    if p.lib == ZLIB_NG:
+        if rows is None:
+            yield data
+            return
+        at = 0
+        for size, count in rows:
+            for _ in range(count):
+                yield data[at:at + size]
+                at += size
+        if at < len(data):
+            yield data[at:]
+        return
+    at, step = 0, max(first, 1 << 14)
+    while at < len(data):
+        yield data[at:at + step]
+        at += step
+        step = min(step * 2, 1 << 22)
+
+
+def deflate(params: DeflateParams, data: bytes, rows: Rows | None = None) -> bytes:
+    """The raw deflate stream of `data` under `params`; `rows`: how zlib-ng is fed (_pieces)."""
     if isinstance(params, StoredParams):
         return deflate_probe.stored_stream(list(params.lengths), data)
     if params.lib == ZLIB and not STOCK_ZLIB:
@@ -89,7 +121,9 @@ def deflate(params: DeflateParams, data: bytes) -> bytes:
             f"{zlib.ZLIB_RUNTIME_VERSION}; extract it on a system with zlib 1.2 or 1.3")
     c = LIBS[params.lib].compressobj(params.level, zlib.DEFLATED, -params.wbits,
                                      params.mem_level, params.strategy)
-    return c.compress(data) + c.flush()
+    if params.lib == ZLIB:
+        return c.compress(data) + c.flush()
+    return b"".join([c.compress(piece) for piece in _pieces(params, data, rows, 0)] + [c.flush()])
 
 
 def _mem_levels(fb: deflate_probe.FirstBlock | None) -> tuple[int, ...]:
@@ -113,7 +147,8 @@ def _hint_rank(p: ZlibParams, header: bytes | None) -> tuple[int, int]:
     if header is None or len(header) < 2:
         return (0, 0)
     level_off = int(_flevel(p) != header[1] >> 6)
-    window_off = int(p.wbits != (header[0] >> 4) + 8)
+    # Huffman-only and RLE are tried with one window: the header's says nothing against them.
+    window_off = int(p.wbits != (header[0] >> 4) + 8 and p.strategy not in (HUFFMAN_ONLY, RLE))
     return (level_off + window_off, level_off)
 
 
@@ -165,27 +200,25 @@ def candidates(fb: deflate_probe.FirstBlock | None, size: int,
     return sorted(unique, key=lambda p: (*_hint_rank(p, header), order[p]))
 
 
-def _matches(p: ZlibParams, data: bytes, target: bytes, need: int, first_feed: int,
-             stats: "SearchStats") -> bool:
+def _matches(p: ZlibParams, data: bytes, rows: Rows | None, target: bytes, need: int,
+             first_feed: int, stats: "SearchStats") -> bool:
     """Compress with `p`, comparing the output with `target` as it comes out. The first
     `need` bytes (the first block) are the cheap test that rules out almost every wrong
     setting; a setting that passes it goes on, with the same compressor, to the whole stream."""
     c = LIBS[p.lib].compressobj(p.level, zlib.DEFLATED, -p.wbits, p.mem_level, p.strategy)
-    got, at, step, passed = 0, 0, max(first_feed, 1 << 14), False
-    while at < len(data):
-        if not passed and at >= 2 * first_feed + (1 << 16):
+    got, fed, passed = 0, 0, False
+    for piece in _pieces(p, data, rows, first_feed):
+        if not passed and fed >= 2 * first_feed + (1 << 16):
             return False           # no first block where the target has one: other block sizes
-        piece = c.compress(data[at:at + step])
-        at += step
-        if piece != target[got:got + len(piece)]:
+        out = c.compress(piece)
+        fed += len(piece)
+        stats.fed += len(piece)
+        if out != target[got:got + len(out)]:
             return False
-        got += len(piece)
+        got += len(out)
         if not passed and got >= need:
             passed = True
             stats.confirmed += 1
-            step = 1 << 20
-        elif not passed:
-            step *= 2
     piece = c.flush()
     return got + len(piece) == len(target) and piece == target[got:]
 
@@ -194,20 +227,23 @@ def _matches(p: ZlibParams, data: bytes, target: bytes, need: int, first_feed: i
 class SearchStats:
     tried: int = 0                # settings compressed
     confirmed: int = 0            # of those, how many matched the first block
-    seconds: float = 0.0
+    fed: int = 0                  # bytes fed to compressors
+    seconds: float = 0.0          # CPU seconds of the search (load on the machine aside)
     gave_up: bool = False
     params: "DeflateParams | None" = None
     reason: str = ""              # why a file was refused (set by the format modules)
 
 
 def find(data: bytes, stream: bytes, max_tries: int = MAX_TRIES,
-         stats: SearchStats | None = None, header: bytes | None = None) -> DeflateParams | None:
-    """Parameters with deflate(params, data) == stream, or None: none of the first `max_tries`
-    candidates, nor any of the first MAX_CONFIRMS that passed the first-block test, matches.
-    `header`: the zlib header in front of the stream, a hint for the order. The limits count
+         stats: SearchStats | None = None, header: bytes | None = None,
+         rows: Rows | None = None) -> DeflateParams | None:
+    """Parameters with deflate(params, data) == stream, or None: none of the candidates tried
+    within the limits above (`max_tries`: MAX_TRIES) matches.
+    `header`: the zlib header in front of the stream, a hint for the order; `rows`: how a
+    writer fed zlib-ng (_pieces). The limits count
     work, not seconds, so the answer never depends on the machine's speed or load."""
     stats = stats if stats is not None else SearchStats()
-    start = time.perf_counter()
+    start = time.process_time()
     try:
         lengths = deflate_probe.stored_blocks(stream)
         if lengths is not None:
@@ -219,14 +255,15 @@ def find(data: bytes, stream: bytes, max_tries: int = MAX_TRIES,
         need = min(need, len(stream))
         first_feed = (fb.out_length if fb is not None else 0) + (1 << 14)
         for p in candidates(fb, len(data), header):
-            if stats.tried >= max_tries or stats.confirmed >= MAX_CONFIRMS:
+            if ((stats.tried >= max_tries and stats.fed >= MAX_FED)
+                    or stats.tried >= MAX_ANY_TRIES or stats.confirmed >= MAX_CONFIRMS):
                 stats.gave_up = True
                 break
             stats.tried += 1
             # The first setting in priority order that matches is the answer.
-            if _matches(p, data, stream, need, first_feed, stats):
+            if _matches(p, data, rows, stream, need, first_feed, stats):
                 stats.params = p
                 return p
         return None
     finally:
-        stats.seconds = time.perf_counter() - start
+        stats.seconds = time.process_time() - start

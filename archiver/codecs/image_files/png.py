@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import struct
-import warnings
 import zlib
 
 import numpy as np
@@ -54,6 +53,15 @@ class _Header:
 
     def rows(self) -> int:
         return sum(len(range(y0, self.height, dy)) for y0, _, dy, _ in self.passes())
+
+    def row_runs(self) -> list[tuple[int, int]]:
+        """(scanline bytes with the filter byte, count) per pass: how writers feed deflate."""
+        runs = []
+        for y0, x0, dy, dx in self.passes():
+            w = len(range(x0, self.width, dx))
+            stride = 1 + (w * self.channels * self.depth + 7) // 8
+            runs.append((stride, len(range(y0, self.height, dy))))
+        return runs
 
     def inflated_size(self) -> int:
         total = 0
@@ -182,16 +190,19 @@ def _decode_pixels(chunks, hdr: _Header) -> np.ndarray | None:
     """The samples, decoded by Pillow from a PNG of only the chunks the pixels depend on, so
     ancillary chunks Pillow would refuse (bad CRC, animation, unknown) do not matter."""
     from PIL import Image
+    # Above Pillow's decompression-bomb limit it would warn (or refuse): such files are left
+    # to the fallback rather than silencing warnings, which is not thread-safe.
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and hdr.width * hdr.height > limit:
+        return None
     needed = (b"IHDR", b"PLTE", b"IDAT", b"IEND")
     data = SIGNATURE + b"".join(whole for t, whole, _ in chunks if t in needed)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(io.BytesIO(data), formats=["PNG"]) as im:
-                im.load()
-                if im.size != (hdr.width, hdr.height):
-                    return None
-                return _samples(im, hdr)
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as im:
+            im.load()
+            if im.size != (hdr.width, hdr.height):
+                return None
+            return _samples(im, hdr)
     except Exception:           # any decoder complaint: not a file we can rebuild
         return None
 
@@ -252,8 +263,8 @@ def _decompose(data: bytes, stats):
     types = np.concatenate(types)
     if types.max(initial=0) > 4 or not np.array_equal(_filtered(samples, hdr, types), flat):
         raise _Refused("pixels do not filter back to the IDAT data")
-    params = deflate_search.find(inflated, stream, stats=stats,
-                                 header=zdata[:2])
+    params = deflate_search.find(inflated, stream, stats=stats, header=zdata[:2],
+                                 rows=hdr.row_runs())
     if params is None:
         raise _Refused("no deflate parameters found" + (" (gave up)" if stats.gave_up else ""))
     try:
@@ -322,7 +333,7 @@ def rebuild(planes: np.ndarray, alpha, body: bytes) -> bytes:
     inflated = _filtered(samples, hdr, types_arr).tobytes()
     if isinstance(params, deflate_search.StoredParams) and sum(params.lengths) != len(inflated):
         raise CorruptChunk("PNG side data's stored blocks do not cover the image")
-    zdata = zhead + deflate_search.deflate(params, inflated) + tail
+    zdata = zhead + deflate_search.deflate(params, inflated, hdr.row_runs()) + tail
     if sum(n for t, n in items if isinstance(n, int)) != len(zdata):
         raise CorruptChunk("PNG side data's IDAT lengths do not match the rebuilt stream")
     out, at = [SIGNATURE], 0
