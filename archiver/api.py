@@ -89,14 +89,21 @@ class Archive:
         return round(stored), codecs
 
     def extract(self, dest=".", members=None, *, force: bool = False, on_bytes=lambda n: None,
-                jobs: int | None = None, keep_setid: bool = False) -> ExtractReport:
+                jobs: int | None = None, keep_setid: bool = False, progress=None) -> ExtractReport:
         """`jobs` worker processes decode chunks ahead (None: every core); setuid/setgid
-        bits are restored only with keep_setid."""
-        return extract(self._reader, dest, members, force, on_bytes, jobs, keep_setid)
+        bits are restored only with keep_setid. `on_bytes(n)` hears of file bytes written;
+        `progress.advance(nbytes=...)` of chunk bytes as the codecs decode them
+        (decode_size() of the same members in all)."""
+        return extract(self._reader, dest, members, force, on_bytes, jobs, keep_setid, progress)
+
+    def decode_size(self, members=None) -> int:
+        """Raw bytes of the chunks that extracting `members` (default all) decodes."""
+        needed = {i for e in self.select(members) for i in self._reader.chunks_of(e)}
+        return sum(self.chunks[i].raw_size for i in needed)
 
     def verify(self, quick: bool = False, on_bytes=lambda n: None,
-               jobs: int | None = None) -> VerifyReport:
-        return verify(self._reader, quick, on_bytes, jobs)
+               jobs: int | None = None, progress=None) -> VerifyReport:
+        return verify(self._reader, quick, on_bytes, jobs, progress)
 
     def close(self) -> None:
         self._reader.close()

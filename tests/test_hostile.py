@@ -84,3 +84,12 @@ def test_json_names_every_file_a_damaged_chunk_loses(tmp_path):
         (err,) = json.loads(r.stdout)["errors"]
         assert "and 7 more" in err["message"]
         assert sorted(err["lost"]) == sorted("src/" + n.decode() for n in names)
+
+
+def test_tiny_image_payload_declaring_many_pixels_is_refused_before_decoding():
+    import struct
+    from archiver.codecs import registry
+    image = registry.get(0x20)
+    payload = struct.pack("<BBII", 1, 0, 1024, 1024) + struct.pack("<I", 0) + (1 << 32 | 5).to_bytes(8, "little")
+    with pytest.raises(CorruptChunk, match="more than it can code"):
+        image.decode(payload, 10_000)      # 10^6 pixels from 22 bytes: 25 s of decoding before

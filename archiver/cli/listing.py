@@ -39,11 +39,14 @@ def list_(
             _print_json(a, members or None)
             _fail_on(problems, quiet=True)
             return
-        rows = a.rows(members or None)
-    if out.is_terminal and len(rows) <= TABLE_MAX_ROWS:
-        _table(rows)
-    else:
-        _plain(rows, long or out.is_terminal)
+        if not out.is_terminal:
+            _plain(a.iter_rows(members or None), long)     # streamed: memory stays flat
+        else:
+            rows = a.rows(members or None)
+            if len(rows) <= TABLE_MAX_ROWS:
+                _table(rows)
+            else:
+                _plain(rows, True)
     _fail_on(problems)
 
 
@@ -71,20 +74,19 @@ def _compressed(r: dict, text: str) -> str:
     return (SHARE_MARK if r["shared"] else "") + text
 
 
-def _plain(rows: list[dict], long: bool) -> None:
+def _plain(rows, long: bool) -> None:
     """One line per entry for pipes; names are escaped to one line by the reader already."""
-    lines = []
+    write = sys.stdout.write
     for r in rows:
         if not long:
-            lines.append(_name(r, False))
+            write(_name(r, False) + "\n")
         elif r["type"] == "file":
             ratio = f"{r['ratio']:.2f}" if r["ratio"] else "-"
-            lines.append(f"{r['size']:>12} {_compressed(r, str(r['compressed'])):>12} "
-                         f"{r['codec']:<8} {ratio:>7}  {_name(r, True)}")
+            write(f"{r['size']:>12} {_compressed(r, str(r['compressed'])):>12} "
+                  f"{r['codec']:<8} {ratio:>7}  {_name(r, True)}\n")
         else:
-            lines.append(f"{'-':>12} {'-':>12} {r['type']:<8} {'-':>7}  {_name(r, True)}")
-    if lines:
-        print("\n".join(lines), flush=True)
+            write(f"{'-':>12} {'-':>12} {r['type']:<8} {'-':>7}  {_name(r, True)}\n")
+    sys.stdout.flush()
 
 
 def _table(rows: list[dict]) -> None:

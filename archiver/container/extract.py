@@ -110,7 +110,7 @@ class _FileSink:
 
 def extract(reader: ArchiveReader, dest: str | bytes = ".", members: list[str] | None = None,
             force: bool = False, on_bytes=lambda n: None, jobs: int | None = None,
-            keep_setid: bool = False) -> ExtractReport:
+            keep_setid: bool = False, progress=None) -> ExtractReport:
     report = ExtractReport(errors=list(reader.problems))    # damage found on opening
     root = os.fsencode(dest)
     entries = select(reader, members)
@@ -128,7 +128,7 @@ def extract(reader: ArchiveReader, dest: str | bytes = ".", members: list[str] |
         def open_sink(e: Entry) -> _FileSink:
             return _FileSink(tree, e, report, force, mode_mask)
 
-        report.errors += _wrap_stream(reader, files, open_sink, on_bytes, jobs)
+        report.errors += _wrap_stream(reader, files, open_sink, on_bytes, jobs, progress)
         for e in (e for e in safe if e.type == SYMLINK):
             _guard(report, lambda e=e: _make_link(tree, e, report, force))
         for e in sorted(dirs, key=lambda e: e.path.count(b"/"), reverse=True):
@@ -136,9 +136,9 @@ def extract(reader: ArchiveReader, dest: str | bytes = ".", members: list[str] |
     return report
 
 
-def _wrap_stream(reader, files, open_sink, on_bytes, jobs) -> list[BBXError]:
+def _wrap_stream(reader, files, open_sink, on_bytes, jobs, progress) -> list[BBXError]:
     try:
-        return stream_files(reader, files, open_sink, on_bytes, jobs)
+        return stream_files(reader, files, open_sink, on_bytes, jobs, progress)
     except (OutputError, DiskFull) as exc:      # the disk, not the archive: stop here
         return [exc]
 

@@ -34,7 +34,7 @@ class _Discard:
 
 
 def verify(reader: ArchiveReader, quick: bool = False, on_bytes=lambda n: None,
-           jobs: int | None = None) -> VerifyReport:
+           jobs: int | None = None, progress=None) -> VerifyReport:
     report = VerifyReport(chunks=len(reader.chunks), errors=list(reader.problems))
     report.errors += refused(reader.entries)[1]     # what extract would refuse to create
     files = [e for e in reader.entries if e.type == FILE]
@@ -57,5 +57,5 @@ def verify(reader: ArchiveReader, quick: bool = False, on_bytes=lambda n: None,
     except BBXError as exc:
         report.errors.append(exc)
         return report
-    report.errors += stream_files(reader, files, lambda e: _Discard(), on_bytes, jobs)
+    report.errors += stream_files(reader, files, lambda e: _Discard(), on_bytes, jobs, progress)
     return report
