@@ -51,7 +51,10 @@ class Archive:
         share of its chunks' stored bytes, in proportion to its size; `shared` says whether
         other files were coded in the same (solid) chunks, so that the size is such a share
         rather than the file's own cost."""
-        out = []
+        return builtins.list(self.iter_rows(members))
+
+    def iter_rows(self, members=None):
+        """rows(), one at a time (a listing of many entries never holds them all)."""
         for e in self.select(members):
             row = {"path": e.name, "type": TYPE_NAMES[e.type], "size": e.size,
                    "mode": f"{e.mode:04o}", "mtime_ns": e.mtime_ns}
@@ -66,8 +69,7 @@ class Archive:
                 row.update(compressed=0, shared=False, codec="", ratio=None)
             if e.link:
                 row["link"] = display(e.link)
-            out.append(row)
-        return out
+            yield row
 
     def select(self, members=None) -> builtins.list:
         """Entries selected by member patterns (wildcards, directories; see
@@ -87,13 +89,21 @@ class Archive:
         return round(stored), codecs
 
     def extract(self, dest=".", members=None, *, force: bool = False, on_bytes=lambda n: None,
-                jobs: int | None = None) -> ExtractReport:
-        """`jobs` worker processes decode chunks ahead (None: every core)."""
-        return extract(self._reader, dest, members, force, on_bytes, jobs)
+                jobs: int | None = None, keep_setid: bool = False, progress=None) -> ExtractReport:
+        """`jobs` worker processes decode chunks ahead (None: every core); setuid/setgid
+        bits are restored only with keep_setid. `on_bytes(n)` hears of file bytes written;
+        `progress.advance(nbytes=...)` of chunk bytes as the codecs decode them
+        (decode_size() of the same members in all)."""
+        return extract(self._reader, dest, members, force, on_bytes, jobs, keep_setid, progress)
+
+    def decode_size(self, members=None) -> int:
+        """Raw bytes of the chunks that extracting `members` (default all) decodes."""
+        needed = {i for e in self.select(members) for i in self._reader.chunks_of(e)}
+        return sum(self.chunks[i].raw_size for i in needed)
 
     def verify(self, quick: bool = False, on_bytes=lambda n: None,
-               jobs: int | None = None) -> VerifyReport:
-        return verify(self._reader, quick, on_bytes, jobs)
+               jobs: int | None = None, progress=None) -> VerifyReport:
+        return verify(self._reader, quick, on_bytes, jobs, progress)
 
     def close(self) -> None:
         self._reader.close()

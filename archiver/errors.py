@@ -5,7 +5,8 @@ arguments), so the text a user sees lives next to the condition that raises it. 
 line prints `bbx: <message>` on one line and exits with `exit_code`; no traceback.
 
 Exit codes: 0 all is well; 1 warnings only (e.g. skipped special files); 2 usage errors
-(typer/click); 10-29 the errors below; 130 interrupted.
+(typer/click); 10-29 the errors below; 128 + n killed by signal n (130 Ctrl-C, 129 SIGHUP, 143 SIGTERM),
+after saying `bbx: interrupted` and removing temporary files.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ class BBXError(Exception):
     """{}"""
     exit_code = 29
     detail = ""     # appended after "; ", e.g. the files a damaged chunk takes with it
+    lost: tuple[str, ...] = ()    # every file the damage costs (the message names a few)
 
     def message(self) -> str:
         try:
@@ -131,7 +133,18 @@ class MissingLibrary(BBXError):
     exit_code = 25
 
 
+class NameTooLong(BBXError):
+    """cannot create {}: a name in it is too long for this file system (255 bytes per name on most); extract elsewhere or rename it in a new archive"""
+    exit_code = 27
+
+
+class DiskFull(BBXError):
+    """cannot write {}: no space left on the device; free some space or write elsewhere"""
+    exit_code = 28
+
+
 ALL_ERRORS = [InputNotFound, InputError, OutputError, WouldOverwrite, NotAnArchive,
               UnsupportedVersion, UnsupportedFeature, CorruptArchive, CorruptChunk,
               DigestMismatch, UnknownCodec, UnknownCodecName, MissingDecoder, MissingWeights,
-              UnsafePath, MemberNotFound, LimitExceeded, ClusterError, MissingLibrary]
+              UnsafePath, MemberNotFound, LimitExceeded, ClusterError, MissingLibrary,
+              NameTooLong, DiskFull]

@@ -27,7 +27,7 @@ from archiver.models.image import arch, weights_io
 from archiver.models.weights import sha256_file
 from archiver.models.image.codelength import block_bits
 from archiver.models.image.model import BlockInputs, ImageRuntime
-from needs_data import IMAGE, require
+from needs_data import MAKE_IMAGE, require
 
 TARGET_MPS = 0.3
 DEFAULT_IMAGES = ["e-Mountain@2", "e-Red-Maple@2", "l-Fossa_by_Jasper_Roks@2", "k-Autumn@2"]
@@ -149,7 +149,7 @@ def main() -> None:
     ap.add_argument("--skip-photos", action="store_true")
     args = ap.parse_args()
     if not args.skip_photos or args.ckpt is not None:
-        require(args.data, IMAGE)
+        require(args.data, MAKE_IMAGE)
     weights = weights_io.load(args.weights)
     rt = ImageRuntime(weights)
     names = list(args.images) + (["e-Mountain@1", "e-Red-Maple@1"] if args.full else [])

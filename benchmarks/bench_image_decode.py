@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from archiver.models.image import _ar, arch, bitswap, weights_io  # noqa: E402
 from archiver.models.image.model import BlockInputs, ImageRuntime  # noqa: E402
 from cython_ans import Message  # noqa: E402
-from needs_data import IMAGE, require  # noqa: E402
+from needs_data import MAKE_IMAGE, require  # noqa: E402
 
 TARGET_MPS = 0.3
 PIXELS = arch.BLOCK * arch.BLOCK
@@ -143,7 +143,7 @@ def main() -> None:
     ap.add_argument("--numpy-max", type=int, default=256,
                     help="skip the (slow) numpy loop above this batch")
     args = ap.parse_args()
-    require(args.photo, IMAGE)
+    require(args.photo, MAKE_IMAGE)
     if args.weights:
         weights = weights_io.load(args.weights)
     else:

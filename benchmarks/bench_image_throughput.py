@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 from archiver.models.image import arch, weights_io  # noqa: E402
 from archiver.models.image.model import BlockInputs, ImageRuntime  # noqa: E402
 from bench_image import TARGET_MPS, full_pass, image_blocks  # noqa: E402
-from needs_data import IMAGE, require
+from needs_data import MAKE_IMAGE, require
 
 BLOCKS_PER_MP = 1e6 / (32 * 32)
 
@@ -46,7 +46,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=256, help="blocks per worker")
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    require(args.photo, IMAGE)
+    require(args.photo, MAKE_IMAGE)
     rt = ImageRuntime(weights_io.load(args.weights))
     crops, top, left, topright = image_blocks(np.load(args.photo))
     shares = []

@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from archiver.train.image_data import area_down2  # noqa: E402
+from needs_data import MAKE_IMAGE, require  # noqa: E402
 
 # (name, source .npy stem, 2^k area downsampling, crop (y, x, h, w) or None for the whole)
 PHOTOS = [
@@ -131,6 +132,7 @@ def main() -> None:
                     help="prepared validation pixels (python -m archiver.train.image prepare)")
     ap.add_argument("--keep", type=Path, help="keep the photos and outputs here")
     args = ap.parse_args()
+    require(args.val, MAKE_IMAGE)
     sys.stdout.reconfigure(line_buffering=True)
     work = Path(tempfile.mkdtemp(prefix="bench_photos_")) if args.keep is None else args.keep
     photos = work / "photos"

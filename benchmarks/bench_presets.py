@@ -4,7 +4,8 @@ verify (decode) time on each folder given, with `tar | zstd` at the same level b
 
     .venv/bin/python benchmarks/bench_presets.py FOLDER [FOLDER...]
 
-Presets are archiver/cli/presets.py (results: benchmarks/results/presets.md). Wall-clock times on a shared machine: compare within one run."""
+Presets are archiver/cli/presets.py (results: benchmarks/results/presets.md). Wall-clock
+times on a shared machine: compare within one run."""
 from __future__ import annotations
 
 import argparse

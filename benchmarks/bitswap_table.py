@@ -31,6 +31,7 @@ from archiver.models.image import arch, image_coder  # noqa: E402
 from archiver.models.image.codelength import block_bits  # noqa: E402
 from archiver.models.image.model import BlockInputs  # noqa: E402
 from cython_ans import Message  # noqa: E402
+from needs_data import MAKE_IMAGE, require  # noqa: E402
 
 SUBPIXELS = 3 * arch.BLOCK * arch.BLOCK
 
@@ -71,6 +72,7 @@ def main() -> None:
     ap.add_argument("--length", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    require(args.val, MAKE_IMAGE)
     photos = [np.load(p) for p in sorted(args.val.glob("*.npy"))]
     photos = [p for p in photos if p.ndim == 3 and p.shape[0] * p.shape[1] >= 250_000]
     rt = image_codec.runtime()

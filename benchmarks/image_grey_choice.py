@@ -16,9 +16,11 @@ from PIL import Image
 from archiver.codecs import image as icd
 from archiver.models.image import image_coder as ic
 from cython_ans import Message
+from needs_data import MAKE_IMAGE, require
 
-rt = icd.runtime()
 val = (sys.argv[1] if len(sys.argv) > 1 else "data/image/pixels/val") + "/"
+require(val, MAKE_IMAGE)
+rt = icd.runtime()
 CROPS = [("e-Red-Maple@2", (100, 900, 320, 400)), ("p-cincinnati-bridge@2", (0, 0, 320, 400)),
          ("k-Autumn@2", (200, 300, 320, 400))]
 

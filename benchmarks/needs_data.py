@@ -4,8 +4,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-TEXT = "python -m archiver.train.text_data"
-IMAGE = "python -m archiver.train.image prepare"
+MAKE_TEXT = "python -m archiver.train.text_data"
+MAKE_IMAGE = "python -m archiver.train.image prepare"
 
 
 def require(path, make: str) -> None:

@@ -12,14 +12,14 @@ import time
 from pathlib import Path
 
 from archiver.codecs.text import TEXT
-from needs_data import TEXT, require
+from needs_data import MAKE_TEXT, require
 
 BOOK = Path(__file__).resolve().parent.parent / "data/text/corpus/valid/prose/persuasion.txt"
 
 
 def main() -> None:
     label = sys.argv[1] if len(sys.argv) > 1 else "this tree"
-    require(BOOK, TEXT)
+    require(BOOK, MAKE_TEXT)
     book = BOOK.read_bytes()
     TEXT.encode(book[:1000], 19)                     # load the model outside the timing
     kb = len(book) / 1e3

@@ -20,7 +20,7 @@ from archiver.codecs import text
 from archiver.models._hmm import HmmCoder
 from archiver.models.hmm import load_shipped
 from cython_ans import Message
-from needs_data import TEXT, require
+from needs_data import MAKE_TEXT, require
 
 KINDS = ["prose", "fortunes", "techdoc", "markup", "code"]
 
@@ -84,7 +84,7 @@ def main() -> None:
     ap.add_argument("--pieces", type=int, default=6)
     ap.add_argument("--sizes", type=int, nargs="+", default=[4096, 16384])
     args = ap.parse_args()
-    require(args.corpus, TEXT)
+    require(args.corpus, MAKE_TEXT)
     tables, _ = load_shipped()
     sets = draw(args.corpus, args.sizes, args.pieces)
     z = zstandard.ZstdCompressor(level=19)

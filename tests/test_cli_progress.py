@@ -41,3 +41,31 @@ def test_progress_counts_files_and_classes_and_draws_nothing_when_quiet():
     assert bar.files_done == 2 and bar.overall.done == 260
     assert bar.classes["text"].done == 150 and bar.classes["other"].done == 100
     assert bar.classes["text"].total == 200
+
+
+class Recorder:
+    def __init__(self):
+        self.calls = []
+
+    def start(self, files, total_bytes, by_class=None): ...
+
+    def advance(self, files=0, nbytes=0, content_class=None):
+        if nbytes:
+            self.calls.append(nbytes)
+
+
+def test_extract_and_verify_count_bytes_while_the_text_model_decodes(tmp_path):
+    """Progress comes from inside the codec (every 16,384 positions), not once per chunk."""
+    import archiver
+    from test_cli_terminal_and_pipes import prose
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "p.txt").write_bytes(prose(100_000))
+    archiver.create(tmp_path / "t.bbx", [tmp_path / "t"], jobs=1)
+    with archiver.open(tmp_path / "t.bbx") as a:
+        assert a.rows()[-1]["codec"] == "text"
+        for run in (lambda p: a.extract(tmp_path / "out", progress=p, jobs=1),
+                    lambda p: a.verify(progress=p, jobs=1)):
+            rec = Recorder()
+            report = run(rec)
+            assert not report.errors
+            assert len(rec.calls) >= 5 and sum(rec.calls) == a.decode_size() == 100_000

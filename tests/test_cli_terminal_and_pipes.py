@@ -134,7 +134,7 @@ def test_create_in_a_pipe_prints_no_progress(sample_tree, tmp_path):
     first, header, *rows = r.stdout.splitlines()
     assert first.startswith("p.bbx: ") and " s (" in first and "MB/s" in first  # wall time
     assert header.split() == ["codec", "files", "chunks", "input", "output", "ratio",
-                              "coding", "speed"]
+                              "coding", "speed/job"]
     assert rows[-1].startswith("total (with index)") and not BOX.search(r.stdout)
 
 

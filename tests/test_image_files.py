@@ -424,3 +424,14 @@ def test_damaged_files_are_refused_or_exact(kind, edits, cut):
     data = bytes(data[:cut]) if cut < len(data) else bytes(data)
     d = image_files.decompose(data)
     assert d is None or image_files.rebuild(d.planes, d.alpha, d.side) == data
+
+
+def test_side_bytes_do_not_depend_on_earlier_files():
+    """No state carries over between files (the archive must not depend on file order or the
+    number of workers): the same file gives the same side bytes whatever came before."""
+    a = make_png(photo(40, 50, 3), 2, compress=zlib_with(zlib, 4, 15, 7, 0))
+    first = image_files.decompose(a).side
+    for other in (pillow_png(photo(30, 30, 4), "RGBA", compress_level=9),
+                  make_png(photo(20, 20, 1), 0, compress=zlib_with(zlib_ng, 6, 15, 9, 0))):
+        assert image_files.decompose(other) is not None
+    assert image_files.decompose(a).side == first

@@ -5,13 +5,15 @@ error's own code; no traceback."""
 from __future__ import annotations
 
 import functools
+import multiprocessing
 import os
 import signal
 import sys
+import threading
 
 import typer
 
-from archiver import __version__
+from archiver import __version__, tempfiles
 from archiver.cli.console import say_error
 from archiver.cli.codecs import codecs
 from archiver.cli.create import create
@@ -21,7 +23,7 @@ from archiver.cli.verify import verify
 from archiver.errors import BBXError
 
 EXIT_CODES = ("Exit codes: 0 all well; 1 warnings (something skipped); 2 usage; "
-              "10-23 errors, one per kind (see archiver/errors.py); 130 interrupted.")
+              "10-28 errors, one per kind (see archiver/errors.py); 128+n killed by signal n (130 Ctrl-C).")
 
 app = typer.Typer(name="bbx", add_completion=False, invoke_without_command=True,
                   pretty_exceptions_enable=False, epilog=EXIT_CODES,
@@ -69,17 +71,54 @@ def _root(ctx: typer.Context,
         raise typer.Exit(0)
 
 
-def _terminate(signum, frame):
-    raise SystemExit(128 + signum)       # unwinds, so temporary files are removed
+class _Signalled(BaseException):
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_signal(signum, frame):
+    raise _Signalled(signum)
+
+
+def _run(outcome: dict) -> None:
+    """The command itself, in a worker thread: its exit code or error goes to `outcome`."""
+    try:
+        app(prog_name="bbx")
+    except SystemExit as exc:
+        outcome["code"] = exc.code
+    except BBXError as exc:
+        say_error(exc)
+        outcome["code"] = exc.exit_code
+    except BaseException as exc:  # noqa: BLE001 - a bug: re-raised in the main thread
+        outcome["error"] = exc
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, _terminate)
+    """Run the command in a worker thread while the main thread waits for signals: a codec
+    busy in C code for minutes cannot delay them. Ctrl-C, SIGTERM and SIGHUP remove every
+    temporary file (archiver.tempfiles), say `bbx: interrupted` and exit with 128 + n
+    within a fraction of a second."""
+    outcome: dict = {}
+    worker = threading.Thread(target=_run, args=(outcome,), name="bbx", daemon=True)
+    handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     try:
-        app(prog_name="bbx")
-    except BBXError as exc:
-        say_error(exc)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+        for signum in handled:
+            signal.signal(signum, _on_signal)
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.2)
+        for signum in handled:
+            signal.signal(signum, signal.SIG_DFL if signum != signal.SIGINT else signal.default_int_handler)
+    except _Signalled as exc:
+        tempfiles.remove_all()
+        for child in multiprocessing.active_children():     # pool workers mid-chunk
+            child.kill()
+        if sys.stderr.isatty():
+            sys.stderr.write("\x1b[?25h")      # a progress bar may have hidden the cursor
         say_error("interrupted")
-        sys.exit(130)
+        sys.stdout.flush()
+        os._exit(128 + exc.signum)
+    if "error" in outcome:
+        raise outcome["error"]
+    sys.exit(outcome.get("code"))

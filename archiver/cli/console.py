@@ -34,7 +34,9 @@ def mb_per_s(nbytes: float, seconds: float) -> str:
 
 def clock(seconds: float) -> str:
     s = int(seconds + 0.5)
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+    if s >= 3600:
+        return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+    return f"{s // 60}:{s % 60:02d}"
 
 
 def print_table(console: Console, title: str, headers: list[str], rows: list[list[str]],
@@ -61,6 +63,14 @@ def say_error(exc: BBXError | str) -> None:
     """One line on stderr; markup off so file names print as they are."""
     text = exc.message() if isinstance(exc, BBXError) else str(exc)
     print(f"bbx: {text}", file=sys.stderr, flush=True)
+
+
+def error_json(exc: BBXError) -> dict:
+    """An error for --json output; `lost` lists every file it costs, however many."""
+    out = {"exit_code": exc.exit_code, "kind": type(exc).__name__, "message": exc.message()}
+    if exc.lost:
+        out["lost"] = list(exc.lost)
+    return out
 
 
 def warn(text: str) -> None:
@@ -142,10 +152,9 @@ class BarProgress:
             if nbytes:
                 self.overall.add(nbytes)
                 if content_class is not None:
-                    rate = self.classes.get(content_class)
-                    if rate is None:
-                        rate = self.classes[content_class] = Rate(self.class_totals.get(content_class))
-                    rate.add(nbytes)
+                    if content_class not in self.classes:
+                        self.classes[content_class] = Rate(self.class_totals.get(content_class))
+                    self.classes[content_class].add(nbytes)
 
     def on_bytes(self, n: int) -> None:
         self.advance(nbytes=n)

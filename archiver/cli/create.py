@@ -24,7 +24,8 @@ def default_output(first_input: str) -> str:
 
 
 def _preset(flags: dict[int, bool], fast: bool, best: bool) -> int | None:
-    chosen = {n for n, on in flags.items() if on} | ({FAST} if fast else set()) | ({BEST} if best else set())
+    chosen = {n for n, on in flags.items() if on}
+    chosen |= ({FAST} if fast else set()) | ({BEST} if best else set())
     if len(chosen) > 1:
         raise UsageError("give one preset (-1 .. -9, --fast, --best), not "
                          + ", ".join(f"-{n}" for n in sorted(chosen)))
@@ -42,19 +43,24 @@ def create(
                               help="Smallest: zstd -22, model codecs, 64 MiB chunks (text through "
                                    "the model: about 0.1-0.3 MB/s per core, to create and to "
                                    "extract)."),
-    p2: bool = typer.Option(False, "-2", hidden=True), p3: bool = typer.Option(False, "-3", hidden=True),
-    p4: bool = typer.Option(False, "-4", hidden=True), p5: bool = typer.Option(False, "-5", hidden=True),
-    p6: bool = typer.Option(False, "-6", hidden=True), p7: bool = typer.Option(False, "-7", hidden=True),
+    p2: bool = typer.Option(False, "-2", hidden=True),
+    p3: bool = typer.Option(False, "-3", hidden=True),
+    p4: bool = typer.Option(False, "-4", hidden=True),
+    p5: bool = typer.Option(False, "-5", hidden=True),
+    p6: bool = typer.Option(False, "-6", hidden=True),
+    p7: bool = typer.Option(False, "-7", hidden=True),
     p8: bool = typer.Option(False, "-8", hidden=True),
     level: Optional[int] = typer.Option(None, "--level", "-l", min=1, max=22,
                                         help=f"zstd level 1..22, overriding the preset's "
                                              f"(default preset -{DEFAULT}: "
-                                             f"{PRESETS[DEFAULT].level}); also given to model codecs."),
+                                             f"{PRESETS[DEFAULT].level}); also given to model "
+                                             "codecs."),
     exclude: List[str] = typer.Option([], "--exclude", "-x",
                                       help="Skip members matching this glob (path or name); repeatable."),
     codecs: Optional[str] = typer.Option(None, "--codecs",
-                                         help="Comma-separated codecs to try, e.g. 'zstd', overriding "
-                                              "the preset's (default: all installed; store is always allowed)."),
+                                         help="Comma-separated codecs to try, e.g. 'zstd', "
+                                              "overriding the preset's (default: all installed; "
+                                              "store is always allowed)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing archive."),
     jobs: int = typer.Option(0, "--jobs", "-j", min=0,
                              help="Worker processes (default 0: every core)."),
@@ -113,5 +119,7 @@ def summary(console, report, wall: float) -> None:
     rows.append(["total (with index)", str(report.files), "", human(report.input_bytes),
                  human(report.output_bytes), ratio, f"{wall:.1f} s",
                  mb_per_s(report.input_bytes, wall)])
+    # "coding" sums the time every worker spent on the codec's chunks, so "speed/job" is the
+    # speed of one worker process; the total row is wall time and overall speed.
     print_table(console, title, ["codec", "files", "chunks", "input", "output", "ratio",
-                                 "coding", "speed"], rows, last_bold=True)
+                                 "coding", "speed/job"], rows, last_bold=True)

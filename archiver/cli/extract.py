@@ -8,7 +8,6 @@ import typer
 from archiver.api import open as api_open
 from archiver.cli import streams
 from archiver.cli.console import BarProgress, out, say_error
-from archiver.container.records import FILE
 
 
 def extract(
@@ -18,6 +17,8 @@ def extract(
                                                    "them); default all."),
     directory: str = typer.Option(".", "-C", "--directory", help="Extract into this directory."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing files."),
+    keep_setid: bool = typer.Option(False, "--keep-setid",
+                                    help="Restore setuid/setgid bits too (dropped by default, as tar does without -p)."),
     jobs: int = typer.Option(0, "--jobs", "-j", min=0,
                              help="Worker processes (default 0: every core)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary."),
@@ -25,10 +26,11 @@ def extract(
     """Extract ARCHIVE (or only MEMBERS) into a directory, restoring mode and mtime."""
     with streams.input(archive) as path, api_open(path) as a:
         with BarProgress("extracting", quiet) as bar:
-            chosen = a.select(members or None)
-            bar.start(0, sum(e.size for e in chosen if e.type == FILE))
-            report = a.extract(directory, members or None, force=force, on_bytes=bar.on_bytes,
-                               jobs=jobs)
+            # counted as the codecs decode the chunks (not as files are written: a model
+            # chunk would hold the bar still for minutes)
+            bar.start(0, a.decode_size(members or None))
+            report = a.extract(directory, members or None, force=force, progress=bar, jobs=jobs,
+                               keep_setid=keep_setid)
     for exc in report.errors:
         say_error(exc)
     if not quiet:

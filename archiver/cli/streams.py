@@ -14,6 +14,7 @@ import shutil
 import sys
 import tempfile
 
+from archiver import tempfiles
 from archiver.errors import InputError, OutputError, UsageError
 
 STDIO = "-"
@@ -29,7 +30,7 @@ def output(path: str | None):
         return
     if sys.stdout.isatty():
         raise UsageError("refusing to write an archive to a terminal; redirect stdout or pipe it")
-    with tempfile.TemporaryDirectory(prefix="bbx-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bbx-") as tmp, tempfiles.tracked(tmp):
         spool = os.path.join(tmp, "stdout.bbx")
         yield spool
         sys.stdout.flush()
@@ -51,7 +52,7 @@ def input(path: str):
         return
     if sys.stdin.isatty():
         raise UsageError("refusing to read an archive from a terminal; redirect stdin or pipe it")
-    with tempfile.TemporaryDirectory(prefix="bbx-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bbx-") as tmp, tempfiles.tracked(tmp):
         spool = os.path.join(tmp, "stdin.bbx")
         try:
             with open(spool, "wb") as f:

@@ -7,7 +7,7 @@ import typer
 
 from archiver.api import open as api_open
 from archiver.cli import streams
-from archiver.cli.console import BarProgress, out, say_error
+from archiver.cli.console import BarProgress, error_json, out, say_error
 
 
 def verify(
@@ -21,13 +21,15 @@ def verify(
     """Check ARCHIVE; exit code 0 only when all is well."""
     with streams.input(archive) as path, api_open(path) as a:
         with BarProgress("verifying", quiet or as_json) as bar:
-            bar.start(0, sum(c.raw_size for c in a.chunks) if quick else sum(e.size for e in a.entries))
-            report = a.verify(quick=quick, on_bytes=bar.on_bytes, jobs=jobs)
+            bar.start(0, sum(c.raw_size for c in a.chunks) if quick else a.decode_size())
+            if quick:                   # checksums only: counted chunk by chunk
+                report = a.verify(quick=True, on_bytes=bar.on_bytes, jobs=jobs)
+            else:                       # counted as the codecs decode
+                report = a.verify(progress=bar, jobs=jobs)
     if as_json:
         print(json.dumps({"archive": archive, "ok": report.ok, "quick": quick,
                           "chunks": report.chunks, "files": report.files, "bytes": report.bytes,
-                          "errors": [{"exit_code": e.exit_code, "kind": type(e).__name__,
-                                      "message": e.message()} for e in report.errors]}, indent=1))
+                          "errors": [error_json(e) for e in report.errors]}, indent=1))
     else:
         for exc in report.errors:
             say_error(exc)

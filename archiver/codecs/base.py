@@ -14,6 +14,7 @@ import abc
 from typing import Callable, ClassVar, Optional
 
 Progress = Optional[Callable[[int], None]]
+RATIO_SLACK = 4096
 
 
 class Declined(Exception):
@@ -32,6 +33,14 @@ class Codec(abc.ABC):
     # Router classes (archiver.container.router) whose chunks this codec is tried on; None:
     # every class (store and zstd).
     content_classes: ClassVar[Optional[frozenset[str]]] = None
+    # Slow decoders bound their work by their payload: a chunk coded with this codec holds at
+    # most max_ratio x its payload size + RATIO_SLACK raw bytes. The chunk coder never keeps a
+    # payload beyond that and readers refuse one before decoding, so a tiny hostile chunk
+    # cannot claim minutes of work. None: decoding is cheap per raw byte (store, zstd).
+    max_ratio: ClassVar[Optional[int]] = None
+
+    def ratio_ok(self, raw_size: int, payload_size: int) -> bool:
+        return self.max_ratio is None or raw_size <= self.max_ratio * payload_size + RATIO_SLACK
 
     def model_hashes(self) -> tuple[str, ...]:
         """Hex SHA-256 of every weights file needed to decode; recorded in the archive header."""

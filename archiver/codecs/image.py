@@ -32,6 +32,11 @@ _LEN = struct.Struct("<I")
 # payload declaring more is damaged, and is refused before anything is allocated.
 MAX_PIXEL_BYTES_PER_FILE_BYTE = 1032
 PIXEL_SLACK = 1 << 16
+# Decoding costs time per coded subpixel (~0.5 MP/s), so the subpixels a payload may declare are
+# bounded by its own size too: at least 1/32 bit each (real images cost ~0.1-2 bits). The encoder
+# declines an image coded below that (zstd takes it) and the decoder refuses a payload declaring
+# more, so a 22-byte hostile payload cannot claim 10^6 pixels (25 s measured) or more.
+SUBPIXELS_PER_PAYLOAD_BYTE = 256
 ALPHA_ZSTD_LEVEL = 19
 MESSAGE_SEED = 0
 
@@ -65,6 +70,11 @@ def runtime():
 def pixel_limit(size: int) -> int:
     """Most pixel bytes (planes and alpha) a file of `size` bytes may hold."""
     return MAX_PIXEL_BYTES_PER_FILE_BYTE * size + PIXEL_SLACK
+
+
+def coded_limit(payload_size: int) -> int:
+    """Most coded subpixels a payload of `payload_size` bytes may declare."""
+    return SUBPIXELS_PER_PAYLOAD_BYTE * payload_size + PIXEL_SLACK
 
 
 def _reporter(progress: Progress, size: int, nblocks: int):
@@ -125,7 +135,11 @@ class ImageCodec(Codec):
         image_coder.encode_image(runtime(), msg, coded, self.scheme,
                                  _reporter(progress, len(data), geometry.nblocks))
         parts.append(msg.to_bytes())
-        return b"".join(parts)
+        payload = b"".join(parts)
+        if coded.shape[0] * h * w > coded_limit(len(payload)):
+            raise Declined(f"{w}x{h} pixels coded in {len(payload)} bytes: below the decoder's "
+                           "bound on work per payload byte")
+        return payload
 
     def decode(self, payload: bytes, size: int, progress: Progress = None) -> bytes:
         from archiver.models.image import image_coder
@@ -143,6 +157,10 @@ class ImageCodec(Codec):
         has_alpha = bool(flags & F_ALPHA)
         if w < 1 or h < 1 or (c + has_alpha) * h * w > pixel_limit(size):
             raise CorruptChunk(f"image payload declares {w}x{h} pixels for a {size}-byte file")
+        coded_c = 1 if flags & (F_GREY | F_REPLICATED) else 3
+        if coded_c * h * w > coded_limit(len(payload)):
+            raise CorruptChunk(f"image payload of {len(payload)} bytes declares {w}x{h} pixels: "
+                               "more than it can code")
         at = _HEAD.size
         side, at = _blob(payload, at, "side bytes")
         alpha = None
@@ -159,7 +177,6 @@ class ImageCodec(Codec):
             msg = Message.from_bytes(payload[at:], seed=MESSAGE_SEED)
         except ValueError as exc:
             raise CorruptChunk(f"image message: {exc}") from None
-        coded_c = 1 if flags & (F_GREY | F_REPLICATED) else 3
         geometry = image_coder.Geometry(h, w)
         planes = image_coder.decode_image(runtime(), msg, coded_c, h, w, flags & SCHEME_MASK,
                                           _reporter(progress, size, geometry.nblocks))

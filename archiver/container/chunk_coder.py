@@ -121,7 +121,7 @@ class ChunkCoder:
                 warn(f"codec {codec.name} failed on a chunk starting with {first_path} "
                      f"({type(exc).__name__}: {exc}); used {registry.get(best_id).name}")
                 continue
-            if len(payload) < len(best):
+            if len(payload) < len(best) and codec.ratio_ok(len(raw), len(payload)):
                 best_id, best = codec.codec_id, payload
         return best_id, best
 

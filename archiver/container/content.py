@@ -21,6 +21,12 @@ class Sink(Protocol):
     def abort(self) -> None: ...
 
 
+def mark_lost(exc: BBXError, names: list[str]) -> None:
+    """Name the files `exc` costs: a few in its message, all of them in exc.lost (--json)."""
+    exc.detail = lost_files_message(names)
+    exc.lost = tuple(names)
+
+
 def lost_files_message(names: list[str]) -> str:
     shown = ", ".join(names[:NAMED_FILES])
     more = f" and {len(names) - NAMED_FILES} more" if len(names) > NAMED_FILES else ""
@@ -30,20 +36,31 @@ def lost_files_message(names: list[str]) -> str:
 def _decode_tasks(reader: ArchiveReader, order: list[int]):
     """A decode task per chunk, in order; a chunk whose payload fails its checks here is a
     task already failed."""
-    for i in order:
+    for seq, i in enumerate(order):         # seq: the pool numbers tasks in this order
         c = reader.chunks[i]
         try:
             payload = reader.read_stored(i)
         except CorruptChunk as exc:
             yield Task(decode_chunk, (), ref=i, error=exc)
             continue
-        yield Task(decode_chunk, (i, c.offset, c.codec_id, payload, c.raw_size), c.raw_size, ref=i)
+        yield Task(decode_task, (seq, i, c.offset, c.codec_id, payload, c.raw_size), c.raw_size,
+                   ref=i)
+
+
+def decode_task(seq: int, index: int, offset: int, codec_id: int, payload: bytes,
+                raw_size: int) -> bytes:
+    """decode_chunk for pool task `seq` (in a worker or inline): the codec's progress from
+    inside its work reaches the pool's progress object."""
+    from archiver.container.pool import task_progress
+    return decode_chunk(index, offset, codec_id, payload, raw_size, task_progress(seq))
 
 
 def stream_files(reader: ArchiveReader, files: list[Entry], open_sink: Callable[[Entry], Sink],
                  on_bytes: Callable[[int], None] = lambda n: None,
-                 jobs: int | None = 1) -> list[BBXError]:
-    """Feed each file's content to its sink; return the errors met (the rest went through)."""
+                 jobs: int | None = 1, progress=None) -> list[BBXError]:
+    """Feed each file's content to its sink; return the errors met (the rest went through).
+    `on_bytes` hears of file bytes as they are written; `progress` (the pool's progress
+    protocol) of chunk bytes as the codecs decode them."""
     errors: list[BBXError] = []
     selected = {id(e) for e in files}
     bad_chunks: dict[int, BBXError] = {}
@@ -51,7 +68,7 @@ def stream_files(reader: ArchiveReader, files: list[Entry], open_sink: Callable[
     lost: set[int] = set()
     files = sorted(files, key=lambda e: reader.content_span(e))
     order = list(dict.fromkeys(i for e in files for i in reader.chunks_of(e)))
-    decoded = Pool(jobs).map(_decode_tasks(reader, order))
+    decoded = Pool(jobs, progress=progress).map(_decode_tasks(reader, order))
 
     def chunk(i: int) -> memoryview | None:
         nonlocal cached
@@ -67,7 +84,7 @@ def stream_files(reader: ArchiveReader, files: list[Entry], open_sink: Callable[
             except (CorruptChunk, UnknownCodec) as exc:
                 victims = [e for e in reader.chunk_files(i) if id(e) in selected]
                 lost.update(id(e) for e in victims)
-                exc.detail = lost_files_message([e.name for e in victims])
+                mark_lost(exc, [e.name for e in victims])
                 bad_chunks[i] = exc
                 errors.append(exc)
                 return None

@@ -1,26 +1,32 @@
 """Extract members of an archive into a directory, and nowhere else.
 
-Hostile paths (absolute, '..', NUL) and symlinks that leave the directory are refused;
-nothing is written through a symlink (links are created last, and a path whose parent on disk
-is a symlink is refused). Existing files are never replaced without `force`. Each file is
-written to a temporary name, checked against its SHA-256 and renamed into place, so a damaged
-chunk never leaves a half-written file; every undamaged file still extracts."""
+Hostile paths (absolute, '..', NUL), a second member of the same name and symlinks that leave
+the directory, directly or through other links of the archive, are refused (the same list
+`verify` reports). Every directory, file and link is made relative to the file descriptor of
+its parent directory, opened component by component with O_NOFOLLOW (archiver.container.tree),
+so no path is looked up twice: a directory swapped for a symlink while bbx runs is refused,
+never followed. Existing files are never replaced without `force`. Each file is written to a
+temporary name, checked against its SHA-256 and renamed into place, so a damaged chunk never
+leaves a half-written file; every undamaged file still extracts. Setuid and setgid bits are
+restored only when asked (`keep_setid`), as tar does only for root with -p."""
 from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from dataclasses import dataclass, field
 
+from archiver import tempfiles
 from archiver.container.content import stream_files
 from archiver.container.members import select as members_select
-from archiver.container.paths import link_problem, path_problem
+from archiver.container.paths import member_problems
 from archiver.container.reader import ArchiveReader
 from archiver.container.records import DIRECTORY, FILE, SYMLINK, Entry, display
+from archiver.container.tree import Tree, check_replaceable, output_error
 from archiver.container.weights_check import require_weights
-from archiver.errors import BBXError, MemberNotFound, OutputError, UnsafePath, WouldOverwrite
+from archiver.errors import BBXError, DiskFull, MemberNotFound, OutputError, UnsafePath, WouldOverwrite
 
 SHOWN_CONFLICTS = 3
+SETID = stat.S_ISUID | stat.S_ISGID
 
 
 @dataclass
@@ -42,106 +48,98 @@ def select(reader: ArchiveReader, members: list[str] | None) -> list[Entry]:
     return out
 
 
-def _parent(root: bytes, path: bytes, *, include_self: bool = False) -> bytes:
-    """Create the directories leading to `path` under `root`, refusing to pass a symlink."""
-    cur = root
-    parts = path.split(b"/")
-    for part in parts if include_self else parts[:-1]:
-        cur = os.path.join(cur, part)
-        try:
-            st = os.lstat(cur)
-        except FileNotFoundError:
-            try:
-                os.mkdir(cur)
-            except OSError as exc:
-                raise OutputError(display(cur), exc.strerror) from None
-            continue
-        if stat.S_ISLNK(st.st_mode):
-            raise UnsafePath(display(path), f"{display(cur)} is a symlink; "
-                                                "bbx never writes through one")
-        if not stat.S_ISDIR(st.st_mode):
-            raise OutputError(display(cur), "exists and is not a directory")
-    return cur
+def refused(entries: list[Entry]) -> tuple[list[Entry], list[BBXError]]:
+    """(the entries an extraction creates, an UnsafePath error for each one it refuses)."""
+    problems = member_problems(entries)
+    bad = {id(e) for e, _ in problems}
+    return ([e for e in entries if id(e) not in bad],
+            [UnsafePath(e.name, why) for e, why in problems])
 
 
 class _FileSink:
-    def __init__(self, root: bytes, e: Entry, report: ExtractReport):
-        self.e, self.report = e, report
-        parent = _parent(root, e.path)
-        self.final = os.path.join(root, e.path)
-        if os.path.isdir(self.final) and not os.path.islink(self.final):
-            raise OutputError(display(self.final), "a directory is in the way")
+    """One file being extracted: a temporary file in its parent directory, renamed into place
+    once its content is complete and matches its SHA-256."""
+
+    def __init__(self, tree: Tree, e: Entry, report: ExtractReport, force: bool, mode_mask: int):
+        self.e, self.report, self.force, self.mode = e, report, force, e.mode & mode_mask
+        self.dir_fd = os.dup(tree.parent_fd(e.path))       # ours: the tree may close its copy
+        self.name = e.path.rsplit(b"/", 1)[-1]
         try:
-            fd, self.tmp = tempfile.mkstemp(dir=parent, prefix=b".bbx-", suffix=b".part")
-        except OSError as exc:
-            raise OutputError(display(self.final), exc.strerror) from None
+            check_replaceable(self.dir_fd, self.name, e.path, force)
+            self.tmp, fd = tree.create_temp(self.dir_fd, e.path)
+        except BaseException:
+            os.close(self.dir_fd)
+            raise
+        self.token = tempfiles.track(self.tmp, self.dir_fd)
         self.f = os.fdopen(fd, "wb")
 
     def write(self, data) -> None:
         try:
             self.f.write(data)
         except OSError as exc:
-            raise OutputError(display(self.final), exc.strerror) from None
+            raise output_error(self.e.path, exc) from None
 
     def commit(self) -> None:
         try:
-            os.fchmod(self.f.fileno(), self.e.mode)
+            self.f.flush()                  # before the times: a later write would move mtime
+            os.fchmod(self.f.fileno(), self.mode)
+            os.utime(self.f.fileno(), ns=(self.e.mtime_ns, self.e.mtime_ns))
             self.f.close()
-            os.utime(self.tmp, ns=(self.e.mtime_ns, self.e.mtime_ns))
-            os.replace(self.tmp, self.final)
+            check_replaceable(self.dir_fd, self.name, self.e.path, self.force)
+            os.replace(self.tmp, self.name, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
         except OSError as exc:
             self.abort()
-            raise OutputError(display(self.final), exc.strerror) from None
+            raise output_error(self.e.path, exc) from None
+        except BBXError:
+            self.abort()
+            raise
+        tempfiles.forget(self.token)
+        os.close(self.dir_fd)
         self.report.files += 1
         self.report.bytes += self.e.size
 
     def abort(self) -> None:
         self.f.close()
         try:
-            os.unlink(self.tmp)
+            os.unlink(self.tmp, dir_fd=self.dir_fd)
         except FileNotFoundError:       # already renamed or removed
             pass
+        tempfiles.forget(self.token)
+        os.close(self.dir_fd)
 
 
 def extract(reader: ArchiveReader, dest: str | bytes = ".", members: list[str] | None = None,
-            force: bool = False, on_bytes=lambda n: None, jobs: int | None = None) -> ExtractReport:
+            force: bool = False, on_bytes=lambda n: None, jobs: int | None = None,
+            keep_setid: bool = False, progress=None) -> ExtractReport:
     report = ExtractReport(errors=list(reader.problems))    # damage found on opening
     root = os.fsencode(dest)
     entries = select(reader, members)
     require_weights(reader.path, reader.model_hashes)
-    safe = []
-    for e in entries:
-        problem = path_problem(e.path) or (link_problem(e.path, e.link) if e.type == SYMLINK else None)
-        if problem:
-            report.errors.append(UnsafePath(e.name, problem))
-        else:
-            safe.append(e)
+    safe, errors = refused(entries)
+    report.errors += errors
     if not force:
         _refuse_overwrites(root, safe)
-    try:
-        os.makedirs(root, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(display(root), exc.strerror) from None
+    mode_mask = 0o7777 if keep_setid else 0o7777 & ~SETID
+    with Tree(root) as tree:
+        dirs = [e for e in safe if e.type == DIRECTORY
+                and _guard(report, lambda e=e: tree.dir_fd(e.path))]
+        files = [e for e in safe if e.type == FILE]
 
-    dirs = [e for e in safe if e.type == DIRECTORY
-            and _guard(report, lambda e=e: _parent(root, e.path, include_self=True))]
-    files = [e for e in safe if e.type == FILE]
+        def open_sink(e: Entry) -> _FileSink:
+            return _FileSink(tree, e, report, force, mode_mask)
 
-    def open_sink(e: Entry) -> _FileSink:
-        return _FileSink(root, e, report)
-
-    report.errors += _wrap_stream(reader, files, open_sink, on_bytes, jobs)
-    for e in (e for e in safe if e.type == SYMLINK):
-        _guard(report, lambda e=e: _make_link(root, e, report))
-    for e in sorted(dirs, key=lambda e: e.path.count(b"/"), reverse=True):
-        _guard(report, lambda e=e: _finish_dir(root, e, report))
+        report.errors += _wrap_stream(reader, files, open_sink, on_bytes, jobs, progress)
+        for e in (e for e in safe if e.type == SYMLINK):
+            _guard(report, lambda e=e: _make_link(tree, e, report, force))
+        for e in sorted(dirs, key=lambda e: e.path.count(b"/"), reverse=True):
+            _guard(report, lambda e=e: _finish_dir(tree, e, report, mode_mask))
     return report
 
 
-def _wrap_stream(reader, files, open_sink, on_bytes, jobs) -> list[BBXError]:
+def _wrap_stream(reader, files, open_sink, on_bytes, jobs, progress) -> list[BBXError]:
     try:
-        return stream_files(reader, files, open_sink, on_bytes, jobs)
-    except OutputError as exc:      # the disk, not the archive: stop here
+        return stream_files(reader, files, open_sink, on_bytes, jobs, progress)
+    except (OutputError, DiskFull) as exc:      # the disk, not the archive: stop here
         return [exc]
 
 
@@ -155,6 +153,8 @@ def _guard(report: ExtractReport, action) -> bool:
 
 
 def _refuse_overwrites(root: bytes, entries: list[Entry]) -> None:
+    """Refuse up front when existing files would be replaced (checked again, through the
+    directory descriptors, just before each rename)."""
     clashes = [e for e in entries if e.type != DIRECTORY and os.path.lexists(os.path.join(root, e.path))]
     if clashes:
         names = ", ".join(display(os.path.join(root, e.path)) for e in clashes[:SHOWN_CONFLICTS])
@@ -162,31 +162,39 @@ def _refuse_overwrites(root: bytes, entries: list[Entry]) -> None:
         raise WouldOverwrite(names + more)
 
 
-def _make_link(root: bytes, e: Entry, report: ExtractReport) -> None:
-    parent = _parent(root, e.path)
-    final = os.path.join(root, e.path)
-    tmp = os.path.join(parent, b".bbx-link-" + os.urandom(6).hex().encode())
+def _make_link(tree: Tree, e: Entry, report: ExtractReport, force: bool) -> None:
+    dir_fd = tree.parent_fd(e.path)
+    name = e.path.rsplit(b"/", 1)[-1]
+    tmp = b".bbx-link-" + os.urandom(6).hex().encode()
     try:
-        os.symlink(e.link, tmp)
-        os.utime(tmp, ns=(e.mtime_ns, e.mtime_ns), follow_symlinks=False)
-        if os.path.isdir(final) and not os.path.islink(final):
-            raise OutputError(display(final), "a directory is in the way")
-        os.replace(tmp, final)
+        check_replaceable(dir_fd, name, e.path, force)
+        os.symlink(e.link, tmp, dir_fd=dir_fd)
     except OSError as exc:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        raise OutputError(display(final), exc.strerror) from None
-    except BBXError:
-        os.unlink(tmp)
-        raise
+        raise output_error(e.path, exc) from None
+    token = tempfiles.track(tmp, dir_fd)
+    try:
+        os.utime(tmp, ns=(e.mtime_ns, e.mtime_ns), dir_fd=dir_fd, follow_symlinks=False)
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except OSError as exc:
+        _unlink_quietly(tmp, dir_fd)
+        raise output_error(e.path, exc) from None
+    finally:
+        tempfiles.forget(token)
     report.links += 1
 
 
-def _finish_dir(root: bytes, e: Entry, report: ExtractReport) -> None:
-    path = _parent(root, e.path, include_self=True)     # still no symlink on the way
+def _unlink_quietly(name: bytes, dir_fd: int) -> None:
     try:
-        os.chmod(path, e.mode)
-        os.utime(path, ns=(e.mtime_ns, e.mtime_ns))
+        os.unlink(name, dir_fd=dir_fd)
+    except OSError:
+        pass
+
+
+def _finish_dir(tree: Tree, e: Entry, report: ExtractReport, mode_mask: int) -> None:
+    fd = tree.dir_fd(e.path)            # still no symlink on the way
+    try:
+        os.fchmod(fd, e.mode & mode_mask)
+        os.utime(fd, ns=(e.mtime_ns, e.mtime_ns))
     except OSError as exc:
-        raise OutputError(display(path), exc.strerror) from None
+        raise output_error(e.path, exc) from None
     report.dirs += 1

@@ -24,6 +24,12 @@ VERSION_MAJOR, VERSION_MINOR = 1, 0
 # Limits (format_spec/bbx_format.md, "Limits"): writers never exceed them, readers refuse more.
 MAX_CHUNK_RAW = 64 << 20
 MAX_INDEX_RAW = 1 << 30
+# An index or entries block decodes to at most MAX_META_RATIO x its stored size + META_SLACK:
+# honest metadata compresses ~150:1 at worst (258,096 empty files, benchmarks/hostile_limits.py),
+# a zstd bomb thousands to one. The reader's memory for names is so bounded by the archive's
+# size; writers store a block raw rather than exceed the ratio.
+MAX_META_RATIO = 256
+META_SLACK = 1 << 20
 MAX_MODEL_HASHES = 255
 MAX_HEADER = 1 << 16
 
@@ -38,6 +44,11 @@ ENTRY_FIXED = struct.Struct("<BBHHHqQII32s")       # type, flags, mode, P, L, mt
 BLOCK_CHUNK, BLOCK_INDEX, BLOCK_ENTRIES = 1, 2, 3
 INDEX_STORE, INDEX_ZSTD = 0x00, 0x01
 MODE_MASK = 0o7777
+
+
+def meta_size_ok(raw: int, stored: int) -> bool:
+    """May an index or entries block of `stored` bytes decode to `raw` bytes?"""
+    return raw <= MAX_INDEX_RAW and raw <= MAX_META_RATIO * stored + META_SLACK
 
 
 def header_size(model_hash_count: int) -> int:
@@ -172,7 +183,7 @@ def parse_index(buf: bytes, where: str) -> tuple[list[ChunkInfo], list[ChunkInfo
     chunks, raw_start = [], 0
     for i in range(n_chunks):
         c = _parse_row(cur, where, f"chunk {i}")
-        if c.raw_size > MAX_CHUNK_RAW or c.stored_size > c.raw_size:
+        if not chunk_sizes_ok(c.raw_size, c.stored_size):
             raise CorruptArchive(where, f"chunk {i}: sizes raw={c.raw_size} "
                                         f"stored={c.stored_size} out of range")
         c.raw_start = raw_start
@@ -186,6 +197,11 @@ def parse_index(buf: bytes, where: str) -> tuple[list[ChunkInfo], list[ChunkInfo
     return chunks, segments, n_entries
 
 
+def chunk_sizes_ok(raw: int, stored: int) -> bool:
+    """Writers never write an empty chunk, nor one larger than the limit or its raw data."""
+    return 0 < raw <= MAX_CHUNK_RAW and stored <= raw
+
+
 def _parse_row(cur: _Cursor, where: str, what: str) -> ChunkInfo:
     off, raw, stored, crc, codec, flags, _ = BLOCK_ROW.unpack(cur.take(BLOCK_ROW.size, what))
     if flags:
@@ -193,38 +209,68 @@ def _parse_row(cur: _Cursor, where: str, what: str) -> ChunkInfo:
     return ChunkInfo(off, codec, raw, stored, crc)
 
 
+ZERO_SHA = bytes(32)
+
+
 def parse_entries(buf: bytes, chunks: list[ChunkInfo], where: str, what: str) -> list[Entry]:
-    """Decode an entries block; every entry is checked against the chunks it refers to."""
-    cur = _Cursor(buf, where, what)
-    total_raw = chunks[-1].raw_start + chunks[-1].raw_size if chunks else 0
-    entries = []
-    while cur.left:
-        (etype, flags, mode, plen, llen, mtime, size, chunk, offset,
-         sha) = ENTRY_FIXED.unpack(cur.take(ENTRY_FIXED.size, "an entry"))
-        path = bytes(cur.take(plen, "an entry's path"))
-        link = bytes(cur.take(llen, "an entry's link target"))
-        e = Entry(path, etype, mode, mtime, size, chunk, offset, bytes(sha), link)
-        if flags or mode & ~MODE_MASK:
-            raise UnsupportedFeature(where, f"entry {e.name}")
-        _check_entry(e, chunks, total_raw, where)
-        entries.append(e)
+    """Decode a whole entries block; every entry is checked against the chunks it refers to."""
+    parser = EntryParser(chunks, where, what)
+    entries = parser.feed(buf)
+    parser.finish()
     return entries
 
 
+class EntryParser:
+    """Decodes an entries block from pieces of its raw data as they arrive, so that a reader
+    never holds a whole block's raw bytes next to the entries made from them."""
+
+    def __init__(self, chunks: list[ChunkInfo], where: str, what: str):
+        self.chunks, self.where, self.what = chunks, where, what
+        self.total_raw = chunks[-1].raw_start + chunks[-1].raw_size if chunks else 0
+        self.buf = bytearray()
+
+    def feed(self, piece) -> list[Entry]:
+        buf = self.buf
+        buf += piece
+        entries, pos, end = [], 0, len(buf)
+        while end - pos >= ENTRY_FIXED.size:
+            (etype, flags, mode, plen, llen, mtime, size, chunk, offset,
+             sha) = ENTRY_FIXED.unpack_from(buf, pos)
+            start = pos + ENTRY_FIXED.size
+            if end - start < plen + llen:
+                break                                  # the rest comes with the next piece
+            path = bytes(buf[start:start + plen])
+            link = bytes(buf[start + plen:start + plen + llen])
+            e = Entry(path, etype, mode, mtime, size, chunk, offset,
+                      ZERO_SHA if sha == ZERO_SHA else sha, link)
+            if flags or mode & ~MODE_MASK:
+                raise UnsupportedFeature(self.where, f"entry {e.name}")
+            _check_entry(e, self.chunks, self.total_raw, self.where)
+            entries.append(e)
+            pos = start + plen + llen
+        del buf[:pos]
+        return entries
+
+    def finish(self) -> None:
+        if len(self.buf) >= ENTRY_FIXED.size:
+            raise CorruptArchive(self.where, f"{self.what} ends inside an entry's path or link target")
+        if self.buf:
+            raise CorruptArchive(self.where, f"{self.what} ends inside an entry")
+
+
 def _check_entry(e: Entry, chunks: list[ChunkInfo], total_raw: int, where: str) -> None:
-    label = f"entry {e.name}"
     if e.type not in (FILE, DIRECTORY, SYMLINK):
-        raise CorruptArchive(where, f"{label}: unknown type {e.type}")
+        raise CorruptArchive(where, f"entry {e.name}: unknown type {e.type}")
     if not e.path:
         raise CorruptArchive(where, "an entry has an empty path")
     if (e.type == SYMLINK) != bool(e.link):
-        raise CorruptArchive(where, f"{label}: link target present only for symlinks")
+        raise CorruptArchive(where, f"entry {e.name}: link target present only for symlinks")
     if e.type != FILE or e.size == 0:
         if e.size or e.chunk or e.offset or (e.type != FILE and any(e.sha256)):
-            raise CorruptArchive(where, f"{label}: content fields set on an entry without content")
+            raise CorruptArchive(where, f"entry {e.name}: content fields set on an entry without content")
         return
     if e.chunk >= len(chunks) or e.offset >= chunks[e.chunk].raw_size:
-        raise CorruptArchive(where, f"{label}: content position chunk {e.chunk} "
+        raise CorruptArchive(where, f"entry {e.name}: content position chunk {e.chunk} "
                                     f"offset {e.offset} outside the archive")
     if chunks[e.chunk].raw_start + e.offset + e.size > total_raw:
-        raise CorruptArchive(where, f"{label}: content runs past the last chunk")
+        raise CorruptArchive(where, f"entry {e.name}: content runs past the last chunk")

@@ -108,6 +108,8 @@ class _Throttled:
 def _init_worker(q, init: Callable | None, initargs: tuple, threads_per_job: int) -> None:
     global _send
     signal.signal(signal.SIGINT, signal.SIG_IGN)      # the caller decides when we stop
+    for signum in (signal.SIGTERM, signal.SIGHUP):      # not the command line's handlers
+        signal.signal(signum, signal.SIG_DFL)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads_per_job)
     _send = _Throttled(q)

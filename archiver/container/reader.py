@@ -13,9 +13,9 @@ from archiver.codecs import registry
 from archiver.container import layout
 from archiver.container.records import FILE, ChunkInfo, Entry, display
 from archiver.errors import (CorruptArchive, CorruptChunk, InputError, InputNotFound,
-                             NotAnArchive, UnknownCodec, UnsupportedFeature)
+                             NotAnArchive, UnknownCodec, UnsupportedFeature, UnsupportedVersion)
 
-INDEX_MAX_RATIO = 1024      # a real index never expands more than this; a zstd bomb would
+PIECE = 1 << 20             # entries blocks are decoded and parsed this many bytes at a time
 
 
 class ArchiveReader:
@@ -56,19 +56,46 @@ class ArchiveReader:
         fixed = self._pread(0, layout.HEADER_FIXED.size)
         if len(fixed) < len(layout.MAGIC) or fixed[:len(layout.MAGIC)] != layout.MAGIC:
             raise NotAnArchive(self.path)
-        _, size = layout.parse_header_fixed(fixed, self.path)
-        buf = self._pread(0, size)
-        hashes, self.header_size = layout.parse_header(buf, self.path)
+        self.header_damage = None
+        try:
+            try:
+                _, size = layout.parse_header_fixed(fixed, self.path)
+            except UnsupportedVersion as newer:
+                self._newer_or_damaged(fixed, newer)
+            buf = self._pread(0, size)
+            hashes, self.header_size = layout.parse_header(buf, self.path)
+        except CorruptArchive as exc:
+            # A damaged header costs only what it alone holds (the model hashes): the tail
+            # index says where every block is. Without an intact tail the archive is lost.
+            self.header_damage = exc
+            self.header_size, hashes = layout.header_size(0), []
         self.model_hashes = [h.hex() for h in hashes]
         if self.header_size + layout.TRAILER.size > self.size:
             raise CorruptArchive(self.path, "file ends before the first chunk (truncated)")
+
+    def _newer_or_damaged(self, fixed: bytes, newer: UnsupportedVersion) -> None:
+        """A major version above ours: a newer archive if the header's CRC holds (re-raise),
+        else a damaged version byte (CorruptArchive, so the reader goes on from the tail)."""
+        size = layout.HEADER_FIXED.unpack(fixed)[6]
+        buf = self._pread(0, size) if layout.HEADER_CRC.size <= size <= layout.MAX_HEADER else b""
+        if len(buf) == size and buf[-4:] == layout.HEADER_CRC.pack(zlib.crc32(buf[:-4])):
+            raise newer
+        raise CorruptArchive(self.path, "header checksum mismatch")
 
     def _read_index(self) -> None:
         try:
             chunks, segments, count = self._read_tail()
         except CorruptArchive as exc:
+            if self.header_damage is not None:
+                raise self.header_damage from None
             self._salvage(exc.args[1])
             return
+        if self.header_damage is not None:
+            self.header_size = min([c.offset for c in chunks + segments] + [self.index_offset])
+            self.header_damage.detail = ("read on from the intact index; the model weights "
+                                         "it needs are unknown, so only the files' SHA-256 "
+                                         "shows whether the installed ones fit")
+            self.problems.append(self.header_damage)
         self.chunks, self.entries = chunks, []
         for i, seg in enumerate(segments):
             try:
@@ -108,21 +135,31 @@ class ArchiveReader:
         kind, codec, crc, raw, stored = layout.parse_block(head, self.path, what)
         return kind, ChunkInfo(offset, codec, raw, stored, crc)
 
-    def _payload(self, row: ChunkInfo, what: str) -> bytes:
-        """The decoded payload of an index or entries block (store or zstd), size-checked."""
-        raw, stored = row.raw_size, row.stored_size
-        if raw > layout.MAX_INDEX_RAW or raw > INDEX_MAX_RATIO * stored + (1 << 20):
-            raise CorruptArchive(self.path, f"{what} claims {raw} bytes from {stored}: implausible")
-        payload = self._pread(row.offset + layout.BLOCK.size, stored)
-        if len(payload) != stored:
+    def _stored(self, row: ChunkInfo, what: str) -> bytes:
+        """The stored payload of an index or entries block, its sizes and CRC checked."""
+        if not layout.meta_size_ok(row.raw_size, row.stored_size):
+            raise CorruptArchive(self.path, f"{what} claims {row.raw_size} bytes from "
+                                            f"{row.stored_size}: beyond the format's limits")
+        payload = self._pread(row.offset + layout.BLOCK.size, row.stored_size)
+        if len(payload) != row.stored_size:
             raise CorruptArchive(self.path, f"{what}: archive ends inside it (truncated)")
         if zlib.crc32(payload) != row.crc32:
             raise CorruptArchive(self.path, f"{what}: checksum mismatch")
-        if row.codec_id == layout.INDEX_STORE and raw == stored:
-            return payload
-        if row.codec_id == layout.INDEX_ZSTD:
-            return _unzstd(payload, raw, self.path, what)
-        raise CorruptArchive(self.path, f"{what} coded with unknown codec 0x{row.codec_id:02x}")
+        return payload
+
+    def _pieces(self, row: ChunkInfo, what: str):
+        """The decoded data of an index or entries block (store or zstd), PIECE bytes at a
+        time, never more than its block header promises."""
+        payload = self._stored(row, what)
+        if row.codec_id == layout.INDEX_STORE and row.raw_size == row.stored_size:
+            yield payload
+            return
+        if row.codec_id != layout.INDEX_ZSTD:
+            raise CorruptArchive(self.path, f"{what} coded with unknown codec 0x{row.codec_id:02x}")
+        yield from _unzstd(payload, row.raw_size, self.path, what)
+
+    def _payload(self, row: ChunkInfo, what: str) -> bytes:
+        return b"".join(self._pieces(row, what))
 
     def _read_entries(self, row: ChunkInfo, what: str) -> list[Entry]:
         found = self._block_row(row.offset, what)
@@ -131,7 +168,12 @@ class ArchiveReader:
         self._entries_raw += row.raw_size
         if self._entries_raw > layout.MAX_INDEX_RAW:
             raise CorruptArchive(self.path, "entries blocks exceed the format's limit")
-        return layout.parse_entries(self._payload(row, what), self.chunks, self.path, what)
+        parser = layout.EntryParser(self.chunks, self.path, what)
+        entries = []
+        for piece in self._pieces(row, what):
+            entries += parser.feed(piece)
+        parser.finish()
+        return entries
 
     def _salvage(self, reason: str) -> None:
         """The tail is lost or damaged: walk the blocks from the header and keep every entry
@@ -150,7 +192,7 @@ class ArchiveReader:
             if pos + layout.BLOCK.size + row.stored_size > self.size:
                 break                                   # cut inside this block
             if kind == layout.BLOCK_CHUNK:
-                if row.raw_size > layout.MAX_CHUNK_RAW or row.stored_size > row.raw_size:
+                if not layout.chunk_sizes_ok(row.raw_size, row.stored_size):
                     break
                 row.raw_start = raw_start
                 raw_start += row.raw_size
@@ -196,6 +238,13 @@ class ArchiveReader:
             raise CorruptChunk(f"{what} at byte {c.offset}: checksum mismatch")
         return payload
 
+    def check_ratio(self, index: int, codec) -> None:
+        """Refuse a chunk claiming more raw bytes than its codec's payload can hold."""
+        c = self.chunks[index]
+        if not codec.ratio_ok(c.raw_size, c.stored_size):
+            raise CorruptChunk(f"chunk {index} at byte {c.offset}: {c.stored_size} bytes of "
+                               f"{codec.name} data cannot hold {c.raw_size} bytes")
+
     def read_chunk(self, index: int) -> bytes:
         """The chunk's raw content, checked and decoded."""
         c = self.chunks[index]
@@ -221,27 +270,38 @@ class ArchiveReader:
 
 def decode_chunk(index: int, offset: int, codec_id: int, payload: bytes, raw_size: int,
                  progress=None) -> bytes:
-    """A chunk's raw content from its checked payload; runs in a pool worker too."""
+    """A chunk's raw content from its checked payload; runs in a pool worker too. A chunk
+    claiming more than its codec's payload can hold is refused before any decoding."""
     try:
         codec = registry.get(codec_id)
     except KeyError:
         raise UnknownCodec(index, codec_id) from None
+    if not codec.ratio_ok(raw_size, len(payload)):
+        raise CorruptChunk(f"chunk {index} at byte {offset}: {len(payload)} bytes of "
+                           f"{codec.name} data cannot hold {raw_size} bytes")
     try:
         return codec.decode(payload, raw_size, progress)
     except CorruptChunk as exc:
         raise CorruptChunk(f"chunk {index} at byte {offset}: {exc.args[0]}") from None
 
 
-def _unzstd(payload: bytes, raw: int, where: str, what: str) -> bytes:
+def _unzstd(payload: bytes, raw: int, where: str, what: str):
+    """Stream-decode one zstd frame of exactly `raw` bytes, PIECE bytes at a time."""
     try:
         if zstandard.frame_content_size(payload) != raw:
             raise CorruptArchive(where, f"{what}: frame size disagrees with its block header")
-        out = zstandard.ZstdDecompressor().decompress(payload, max_output_size=raw)
+        reader = zstandard.ZstdDecompressor().stream_reader(payload, read_across_frames=False)
+        left = raw
+        while left:
+            piece = reader.read(min(PIECE, left))
+            if not piece:
+                raise CorruptArchive(where, f"{what} decodes to fewer bytes than it claims")
+            left -= len(piece)
+            yield piece
+        if reader.read(1):
+            raise CorruptArchive(where, f"{what} decodes to more bytes than it claims")
     except zstandard.ZstdError as exc:
         raise CorruptArchive(where, f"{what} does not decode ({exc})") from None
-    if len(out) != raw:
-        raise CorruptArchive(where, f"{what} decodes to the wrong size")
-    return out
 
 
 def codec_name(codec_id: int) -> str:

@@ -1,13 +1,15 @@
 """What an archive holds, independent of its byte layout: entries and chunks."""
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass, field
 
 FILE, DIRECTORY, SYMLINK = 0, 1, 2
 TYPE_NAMES = {FILE: "file", DIRECTORY: "dir", SYMLINK: "symlink"}
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     path: bytes                 # relative, b"/"-separated, validated by archiver.container.paths
     type: int                   # FILE, DIRECTORY or SYMLINK
@@ -27,15 +29,18 @@ class Entry:
 
 
 _CONTROL = {c: f"\\x{c:02x}" for c in list(range(0x20)) + [0x7F]}
+_NEEDS_ESCAPE = re.compile(rb"[^\x20-\x7e]")
 
 
 def display(raw) -> str:
     """Any path (bytes, str or PathLike) as one printable line for messages."""
-    import os
-    return os.fsencode(raw).decode("utf-8", "backslashreplace").translate(_CONTROL)
+    raw = raw if isinstance(raw, bytes) else os.fsencode(raw)
+    if not _NEEDS_ESCAPE.search(raw):          # plain ASCII: the common case, made fast
+        return raw.decode("ascii")
+    return raw.decode("utf-8", "backslashreplace").translate(_CONTROL)
 
 
-@dataclass
+@dataclass(slots=True)
 class ChunkInfo:
     offset: int                 # file position of the chunk's block header
     codec_id: int

@@ -5,6 +5,7 @@ Each input contributes its own last path component as a top-level member (`bbx c
 sockets, FIFOs and devices are skipped with a warning."""
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
 import stat
@@ -19,6 +20,32 @@ class Item:
     entry: Entry
     source: bytes          # where to read the content (files) on this machine
     stat_size: int = 0
+    follow: bool = False   # a top-level input named on the command line: a symlink is followed
+
+
+class Skipped(Exception):
+    """A scanned file that can no longer be read as a regular file; args[0] says why."""
+
+
+def open_input(item: Item):
+    """Open a file found by the scan for reading, without ever blocking: O_NONBLOCK (a FIFO
+    or device that replaced it opens at once, and is then refused on the descriptor's own
+    type), O_NOFOLLOW below the top level (a file swapped for a symlink is not followed).
+    Returns an unbuffered binary file whose read() gives None where it would block (e.g.
+    /proc/kmsg); raises Skipped."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if item.follow else os.O_NOFOLLOW)
+    try:
+        fd = os.open(item.source, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise Skipped("it was replaced by a symlink after the scan") from None
+        raise Skipped(exc.strerror) from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise Skipped("it is no longer a regular file (replaced by a FIFO, device or "
+                      "directory after the scan)")
+    return os.fdopen(fd, "rb", buffering=0)
 
 
 class Excluder:
@@ -67,7 +94,10 @@ def scan(inputs: list[str | bytes], exclude: Excluder, skip_inodes: set = frozen
         seen.add(name)
         if exclude(name):
             continue
+        first = len(items)
         _visit(source, name, st, items, exclude, skip_inodes, warn)
+        if len(items) > first and items[first].entry.path == name:
+            items[first].follow = True
     return items
 
 

@@ -10,6 +10,7 @@ file beside the output and renamed into place only when complete, so an interrup
 never leaves a truncated archive under the final name."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
@@ -24,8 +25,9 @@ from archiver.container.chunk_coder import (STORE_ID, ZSTD_ID, ChunkCoder, encod
                                             init_encoder, resolve)
 from archiver.container.pool import NoProgress, Pool, Task
 from archiver.container.records import DIRECTORY, FILE, SYMLINK, ChunkInfo, Entry, display
-from archiver.container.scanner import Excluder, Item, scan
-from archiver.errors import InputError, OutputError, WouldOverwrite
+from archiver.container.scanner import Excluder, Item, Skipped, open_input, scan
+from archiver import tempfiles
+from archiver.errors import BBXError, DiskFull, InputError, OutputError, WouldOverwrite
 
 DEFAULT_LEVEL = 19
 DEFAULT_CHUNK_SIZE = 16 << 20
@@ -59,9 +61,9 @@ def _route(item: Item) -> str:
     """The router's class of one file, from its head (OTHER when it cannot be read now: the
     read that follows reports why). A whole-file class needs the file in one chunk."""
     try:
-        with open(item.source, "rb") as f:
-            head = f.read(router.HEAD_BYTES)
-    except OSError:
+        with open_input(item) as f:
+            head = f.read(router.HEAD_BYTES) or b""
+    except (OSError, Skipped):
         return router.OTHER
     cls = router.classify(head)
     if cls in router.WHOLE_FILE and item.stat_size > layout.MAX_CHUNK_RAW:
@@ -89,9 +91,11 @@ def _write_block(out, kind: int, codec_id: int, payload: bytes, raw_size: int) -
 
 
 def _write_meta(out, kind: int, raw: bytes) -> ChunkInfo:
-    """An index or entries block: zstd when that is smaller, else stored."""
+    """An index or entries block: zstd when that is smaller and within the format's ratio
+    limit (readers refuse more, as they would a zstd bomb), else stored."""
     packed = zstandard.ZstdCompressor(level=INDEX_LEVEL, write_content_size=True).compress(raw)
-    codec, payload = (ZSTD_ID, packed) if len(packed) < len(raw) else (STORE_ID, raw)
+    use_zstd = len(packed) < len(raw) and layout.meta_size_ok(len(raw), len(packed))
+    codec, payload = (ZSTD_ID, packed) if use_zstd else (STORE_ID, raw)
     return _write_block(out, kind, codec, payload, len(raw))
 
 
@@ -210,6 +214,12 @@ def write_archive(output: str | bytes, inputs: list, *, level: int = DEFAULT_LEV
         raise OutputError(report.path, "it is a directory")
     if os.path.lexists(out_path) and not force:
         raise WouldOverwrite(report.path)
+    if os.path.islink(out_path):
+        # As cp and tar do, an output that is a symlink is written through: the file it
+        # points at is replaced and the link stays.
+        out_path = os.path.realpath(out_path)
+        if os.path.isdir(out_path):
+            raise OutputError(report.path, "it is a symlink to a directory")
     coder = ChunkCoder(level, warn, allowed, report.notes.append)
     if scheduler is not None:
         from archiver.container.cluster import DaskPool
@@ -232,7 +242,8 @@ def _write_tmp(out_path: bytes, inputs, exclude, coder, pool, chunk_size, progre
         fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=b"." + os.path.basename(out_path) + b".",
                                    suffix=b".tmp")
     except OSError as exc:
-        raise OutputError(report.path, exc.strerror) from None
+        raise _output_error(report.path, exc) from None
+    token = tempfiles.track(tmp)
     try:
         with os.fdopen(fd, "wb") as out:
             skip = {_inode(os.fstat(out.fileno()))}     # never archive the archive itself
@@ -245,12 +256,27 @@ def _write_tmp(out_path: bytes, inputs, exclude, coder, pool, chunk_size, progre
             report.output_bytes = out.tell()
         os.chmod(tmp, 0o644 & ~_umask())
         os.replace(tmp, out_path)
+    except OSError as exc:             # reading errors are InputError already: this is output
+        _remove(tmp)
+        raise _output_error(report.path, exc) from None
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _remove(tmp)
         raise
+    finally:
+        tempfiles.forget(token)
+
+
+def _remove(tmp: bytes) -> None:
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
+
+
+def _output_error(path: str, exc: OSError) -> BBXError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFull(path)
+    return OutputError(path, exc.strerror)
 
 
 def _inode(st: os.stat_result) -> tuple[int, int]:
@@ -313,13 +339,15 @@ def _read(files: list[tuple[str, Item]], chunker: _Chunker, chunk_size: int, war
 
 
 def _add_file(item: Item, chunker: _Chunker, warn):
-    """Stream one file into the chunks, yielding chunks as they fill; returns False when the
-    file vanished before it could be read."""
+    """Stream one file into the chunks, yielding chunks as they fill; returns False when it
+    could not be read as a regular file (vanished, or replaced by a FIFO, device or symlink
+    since the scan): skipped with a warning. A file that changes while it is read is
+    archived as read, with a warning."""
     e, name = item.entry, item.entry.name
     try:
-        f = open(item.source, "rb")
-    except OSError as exc:
-        warn(f"skipped {display(item.source)}: {exc.strerror}")
+        f = open_input(item)
+    except Skipped as exc:
+        warn(f"skipped {display(item.source)}: {exc.args[0]}")
         return False
     with f:
         if chunker.fill and (item.stat_size >= chunker.chunk_size or item.stat_size > chunker.room):
@@ -331,12 +359,23 @@ def _add_file(item: Item, chunker: _Chunker, warn):
                 data = f.read(min(READ_BLOCK, chunker.room))
             except OSError as exc:
                 raise InputError(display(item.source), exc.strerror) from None
+            if data is None:            # would block: not an ordinary file after all
+                if not size:
+                    warn(f"skipped {display(item.source)}: reading it would block")
+                    return False
+                raise InputError(display(item.source), "reading would block")
             if not data:
                 break
             sha.update(data)
             chunker.add(data, name, item.source, size)
             size += len(data)
             yield from chunker.take()
+        after = os.fstat(f.fileno())
+    # Against the scan's stat, whose mtime the archive records (as tar does); a size of 0
+    # is not believed (files in /proc have content but no size).
+    if (after.st_mtime_ns, after.st_size) != (e.mtime_ns, item.stat_size) or (
+            size != item.stat_size and item.stat_size):
+        warn(f"{display(item.source)} changed while it was read; the archive holds what was read")
     e.size, e.sha256 = size, sha.digest()
     if not size:
         e.chunk = e.offset = 0

@@ -149,7 +149,8 @@ def vectors() -> dict[str, tuple[bytes, dict]]:
     v["bad_magic"] = (b"PK\x03\x04" + basic_bytes[4:], {"open_error": "NotAnArchive"})
     v["future_major"] = (_recrc_header(_patch(basic_bytes, 8, b"\x02")), {"open_error": "UnsupportedVersion"})
     v["reserved_flag"] = (_recrc_header(_patch(basic_bytes, 10, b"\x01\x00")), {"open_error": "UnsupportedFeature"})
-    v["header_crc"] = (_patch(basic_bytes, 20, bytes([basic_bytes[20] ^ 0x10])), {"open_error": "CorruptArchive"})
+    v["header_crc"] = (_patch(basic_bytes, 20, bytes([basic_bytes[20] ^ 0x10])),
+                       {"extract_error": "CorruptArchive", "files": files})
     padded = Builder()
     padded.file(b"p", b"header with reserved room for 3 model hashes, none used\n")
     v["header_padding"] = (padded.build(header_size=layout.header_size(3)), {"valid": True, "files": {

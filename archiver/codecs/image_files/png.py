@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import struct
-import warnings
 import zlib
 
 import numpy as np
@@ -191,16 +190,19 @@ def _decode_pixels(chunks, hdr: _Header) -> np.ndarray | None:
     """The samples, decoded by Pillow from a PNG of only the chunks the pixels depend on, so
     ancillary chunks Pillow would refuse (bad CRC, animation, unknown) do not matter."""
     from PIL import Image
+    # Above Pillow's decompression-bomb limit it would warn (or refuse): such files are left
+    # to the fallback rather than silencing warnings, which is not thread-safe.
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and hdr.width * hdr.height > limit:
+        return None
     needed = (b"IHDR", b"PLTE", b"IDAT", b"IEND")
     data = SIGNATURE + b"".join(whole for t, whole, _ in chunks if t in needed)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(io.BytesIO(data), formats=["PNG"]) as im:
-                im.load()
-                if im.size != (hdr.width, hdr.height):
-                    return None
-                return _samples(im, hdr)
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as im:
+            im.load()
+            if im.size != (hdr.width, hdr.height):
+                return None
+            return _samples(im, hdr)
     except Exception:           # any decoder complaint: not a file we can rebuild
         return None
 

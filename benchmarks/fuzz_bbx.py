@@ -1,0 +1,117 @@
+"""Coverage-guided fuzzing (atheris/libFuzzer) of everything that reads untrusted bytes: the
+container reader (open, list, verify --quick, verify) and each codec's decoder. Run outside CI:
+
+    PYTHONPATH=$PWD python benchmarks/fuzz_bbx.py TARGET [libFuzzer flags]
+    e.g.  ... fuzz_bbx.py container -runs=1000000 -timeout=10 -rss_limit_mb=2048 \\
+              -print_final_stats=1 /tmp/corpus-container tests/fuzz_corpus/container
+
+TARGET: container, container-fixed (the same after every header, block and trailer checksum
+in the input is recomputed, so mutations reach the checks behind the CRCs), store, zstd, text,
+image, jpeg. Only archiver.errors.BBXError may come out of a target;
+anything else is a crash, a run over -timeout seconds a hang, over -rss_limit_mb a memory
+failure (libFuzzer reports all three and saves the input). Every crash found is kept in
+tests/fuzz_corpus/TARGET/ and replayed by tests/test_fuzz_regressions.py.
+
+Codec inputs: 4 bytes little-endian raw size (reduced to at most 1 MiB and to what the
+container lets a codec be asked for: its max_ratio bound), then the payload."""
+from __future__ import annotations
+
+import os
+import struct
+import sys
+import tempfile
+import zlib
+
+from archiver import errors
+from archiver.codecs import registry
+from archiver.codecs.base import RATIO_SLACK
+from archiver.container import layout
+from archiver.container.reader import ArchiveReader
+from archiver.container.verify import verify
+
+CODEC_IDS = {"store": 0x00, "zstd": 0x01, "text": 0x10, "image": 0x20, "jpeg": 0x30}
+MAX_CODEC_RAW = 1 << 20
+_scratch = tempfile.NamedTemporaryFile(prefix="bbx-fuzz-", suffix=".bbx",
+                                       dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+
+
+def run_container(data: bytes) -> None:
+    """Open, list, verify quickly and fully; only BBXError may escape."""
+    _scratch.seek(0)
+    _scratch.truncate()
+    _scratch.write(data)
+    _scratch.flush()
+    try:
+        with ArchiveReader(_scratch.name) as r:
+            for e in r.entries:
+                r.chunks_of(e)
+            verify(r, quick=True)
+            verify(r, quick=False)
+    except errors.BBXError:
+        pass
+
+
+def fix_checksums(data: bytes) -> bytes:
+    """Recompute the CRCs of the header, of each block header and payload walked from the
+    header on, and of the trailer: the fuzzer's changes then look like hostile, not damaged,
+    input."""
+    buf = bytearray(data)
+    fixed = layout.HEADER_FIXED
+    if len(buf) < fixed.size or buf[:8] != layout.MAGIC:
+        return bytes(buf)
+    size = fixed.unpack_from(buf)[6]
+    if not fixed.size + 4 <= size <= len(buf):
+        return bytes(buf)
+    struct.pack_into("<I", buf, size - 4, zlib.crc32(buf[:size - 4]))
+    pos = size
+    while pos + layout.BLOCK.size <= len(buf) - layout.TRAILER.size:
+        kind, codec, flags, _, raw, stored, _ = layout.BLOCK.unpack_from(buf, pos)
+        end = pos + layout.BLOCK.size + stored
+        if end > len(buf) - layout.TRAILER.size:
+            break
+        crc = zlib.crc32(buf[pos + layout.BLOCK.size:end])
+        head = layout.BLOCK.pack(kind, codec, flags, crc, raw, stored, 0)[:-4]
+        buf[pos:pos + layout.BLOCK.size] = head + struct.pack("<I", zlib.crc32(head))
+        pos = end
+    if len(buf) >= layout.TRAILER.size:
+        t = len(buf) - layout.TRAILER.size
+        struct.pack_into("<I", buf, t + 8, zlib.crc32(buf[t:t + 8]))
+    return bytes(buf)
+
+
+def run_codec(codec_id: int, data: bytes) -> None:
+    if len(data) < 4:
+        return
+    codec = registry.get(codec_id)
+    payload = data[4:]
+    limit = MAX_CODEC_RAW
+    if codec.max_ratio is not None:         # what the container lets through to the decoder
+        limit = min(limit, codec.max_ratio * len(payload) + RATIO_SLACK)
+    size = int.from_bytes(data[:4], "little") % (limit + 1)
+    try:
+        out = codec.decode(payload, size)
+    except errors.BBXError:
+        return
+    assert len(out) == size, (len(out), size)
+
+
+def target(name: str):
+    if name == "container":
+        return run_container
+    if name == "container-fixed":
+        return lambda data: run_container(fix_checksums(data))
+    codec_id = CODEC_IDS[name]
+    return lambda data: run_codec(codec_id, data)
+
+
+def main() -> None:
+    import atheris                  # only here: tests replay the corpus without it
+    atheris.instrument_all()
+    name = sys.argv[1]
+    fn = target(name)
+    atheris.Setup([sys.argv[0]] + sys.argv[2:], fn)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
