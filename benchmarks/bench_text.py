@@ -1,205 +1,211 @@
-"""Text: bbx (HMM + IconoCLaSM) against gzip -9, bzip2 -9, xz -9, zstd -19 and brotli -q 11.
+"""Text: bbx's text codec against zstd -19, xz -9, brotli -q 11, 7z PPMd and zpaq -m5, per kind.
 
-    .venv/bin/python benchmarks/bench_text.py [--corpus data/text/corpus] [--segments 12]
+    .venv/bin/python benchmarks/bench_text.py [--corpus data/textbench/valid] [--pieces 8]
+    .venv/bin/python benchmarks/bench_text.py --memory 16      # peak RSS to encode 16 MiB
 
-All on the held-out split (`python -m archiver.train.text_data`), in one run:
- 1. bits/byte on pieces of 1 KiB, 4 KiB and 16 KiB cut at random offsets from each kind of
-    held-out text, and on whole held-out books/files. "plain" is the plain HMM (variant 0),
-    "hmm" the text codec's payload (the smaller of variants 0 and 2 below 16 KiB, else
-    variant 2: the HMM under blended context counts and a match model), "bbx" what the
-    container keeps (min of hmm and zstd -19);
- 2. a folder of many held-out text files as a whole: `bbx create` against `tar | zstd -19`
-    and `tar | xz -9` (real subprocesses);
- 3. speed of the text codec in KB/s (wall clock and CPU time) to compress and to extract.
-Ratios are printed against zstd -19 (the target: hmm <= 0.85x up to 16 KiB).
+On the held-out validation text of benchmarks/text_corpus.py (ten kinds, whole files), in one
+run: bits/byte per kind on whole files and on 16 KiB pieces (`--pieces` per kind, cut at random
+whole-16 KiB offsets, seed 0), and compress / extract speed in KB/s of wall time per tool on the
+whole files, one worker each (7z -mmt=1, zpaq -t1; bbx one segment per call as the codec
+decides). "bbx" is the text codec's payload (TEXT.encode), checked to decode back;
+"cm-only" the information content of variant 3's context-mixing model without the HMM (its
+-log2 probabilities summed: what the mixture would cost with no HMM, the HMM's share). 7z and zpaq
+write their archive formats (a file name and headers: about 100-200 bytes per file), as a user
+would get them. Needs `apt-get install p7zip-full zpaq brotli`.
 """
 from __future__ import annotations
 
 import argparse
-import bz2
-import gzip
 import lzma
 import os
+import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import brotli
-import numpy as np
-import zstandard
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from archiver.codecs import text
-from archiver.codecs.text import TEXT
-from needs_data import MAKE_TEXT, require
+import brotli  # noqa: E402
+import numpy as np  # noqa: E402
+import zstandard  # noqa: E402
+from needs_data import require  # noqa: E402
 
-KINDS = ["prose", "fortunes", "techdoc", "markup", "code"]
-BOOKS = ["prose/persuasion.txt", "prose/kjv-acts.txt", "markup/devil.txt",
-         "fortunes/fortune-pratchett.txt", "techdoc/pattern.txt"]
-ZSTD19 = zstandard.ZstdCompressor(level=19)
+PIECE = 16 << 10
 
-BASELINES = {
-    "gzip-9": lambda d: len(gzip.compress(d, 9, mtime=0)),
-    "bzip2-9": lambda d: len(bz2.compress(d, 9)),
-    "xz-9": lambda d: len(lzma.compress(d, preset=9)),
-    "zstd-19": lambda d: len(ZSTD19.compress(d)),
-    "brotli-11": lambda d: len(brotli.compress(d, quality=11)),
+
+def _bbx():
+    from archiver.codecs.text import TEXT
+    return TEXT
+
+
+def _run(cmd: list[str], cwd: Path) -> float:
+    t = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+def _archiver(data: bytes, add: list[str], extract: list[str], name: str) -> tuple[int, float, float]:
+    """(archive bytes, compress s, extract s) of an external archiver on one file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "f").write_bytes(data)
+        tc = _run([a.replace("ARC", name) for a in add], tmp)
+        size = (tmp / name).stat().st_size
+        (tmp / "f").unlink()
+        td = _run([a.replace("ARC", name) for a in extract], tmp)
+        assert (tmp / "f").read_bytes() == data, f"{name} did not round-trip"
+        return size, tc, td
+
+
+def _timed(compress, decompress, data: bytes) -> tuple[int, float, float]:
+    t = time.perf_counter()
+    out = compress(data)
+    tc = time.perf_counter() - t
+    t = time.perf_counter()
+    back = decompress(out, len(data))
+    td = time.perf_counter() - t
+    assert back == data
+    return len(out), tc, td
+
+
+ZSTD = zstandard.ZstdCompressor(level=19)
+TOOLS = {
+    "zstd-19": lambda d: _timed(ZSTD.compress,
+                                lambda c, n: zstandard.ZstdDecompressor().decompress(c), d),
+    "xz-9": lambda d: _timed(lambda x: lzma.compress(x, preset=9),
+                             lambda c, n: lzma.decompress(c), d),
+    "brotli-11": lambda d: _timed(lambda x: brotli.compress(x, quality=11),
+                                  lambda c, n: brotli.decompress(c), d),
+    "7z-PPMd": lambda d: _archiver(d, ["7z", "a", "-t7z", "-m0=PPMd", "-mmt=1", "ARC", "f"],
+                                   ["7z", "x", "-mmt=1", "ARC"], "a.7z"),
+    "zpaq-m5": lambda d: _archiver(d, ["zpaq", "a", "ARC", "f", "-m5", "-t1"],
+                                   ["zpaq", "x", "ARC", "-t1"], "a.zpaq"),
+    "bbx": lambda d: _timed(lambda x: _bbx().encode(x, 19), _bbx().decode, d),
+    "cm-only": lambda d: (_cm_only_bytes(d), 0.0, 0.0),
 }
 
 
-def sizes(data: bytes) -> dict[str, int]:
-    out = {name: f(data) for name, f in BASELINES.items()}
-    plain = TEXT._model()[0][text.PLAIN]
-    out["plain"] = len(TEXT._encode_variant(plain, text.PLAIN, data))
-    out["hmm"] = len(TEXT.encode(data, 19))
-    out["bbx"] = min(out["hmm"], out["zstd-19"])
+def _cm_only_bytes(data: bytes) -> float:
+    """Information content in bytes of the context-mixing model alone (variant 3 without the
+    HMM): sum of -log2 Q_t(x_t) / 2^32 per segment (a byte the model gave no mass counts 32
+    bits, as a coder would need to escape it). Against "bbx" it is the HMM's own share."""
+    from archiver.codecs import text
+    coder = _bbx()._model()[0][text.MIXED]
+    n = max(1, -(-len(data) // text.SEGMENT_MAX))
+    cuts = [len(data) * k // n for k in range(n + 1)]
+    bits = 0.0
+    for k in range(n):
+        _, q = coder.cm_masses(data[cuts[k]:cuts[k + 1]])
+        bits += float(np.sum(32.0 - np.log2(np.maximum(q, 1).astype(np.float64))))
+    return bits / 8
+NAMES = list(TOOLS)
+
+
+def _files(corpus: Path) -> dict[str, list[Path]]:
+    return {k.name: sorted(k.iterdir()) for k in sorted(corpus.iterdir()) if k.is_dir()}
+
+
+def _pieces(files: list[Path], n: int, rng) -> list[bytes]:
+    cands = [(f, off) for f in files for off in range(0, f.stat().st_size - PIECE + 1, PIECE)]
+    pick = rng.choice(len(cands), size=min(n, len(cands)), replace=False)
+    out = []
+    for i in sorted(pick):
+        f, off = cands[i]
+        with open(f, "rb") as fh:
+            fh.seek(off)
+            out.append(fh.read(PIECE))
     return out
 
 
-COLUMNS = ["gzip-9", "bzip2-9", "xz-9", "zstd-19", "brotli-11", "plain", "hmm", "bbx"]
-
-
-def row(label: str, total: dict[str, int], nbytes: int) -> str:
-    cells = [f"{total[c] * 8 / nbytes:6.3f}" for c in COLUMNS]
-    return (f"| {label:<28} | " + " | ".join(cells) +
-            f" | {total['hmm'] / total['zstd-19']:5.3f} | {total['hmm'] / total['brotli-11']:5.3f} |")
-
-
-def header(first: str) -> str:
-    return (f"| {first:<28} | " + " | ".join(f"{c:>6}" for c in COLUMNS) +
-            " | hmm/zstd | hmm/brotli |\n|" + "---|" * (len(COLUMNS) + 3))
-
-
-def pieces(corpus: Path, segments: int) -> None:
-    print("\n### bits/byte on held-out pieces (mean over pieces, by bytes)\n")
-    print(header("kind, size"))
+def measure(corpus: Path, npieces: int) -> None:
+    kinds = _files(corpus)
     rng = np.random.default_rng(0)
-    grand = {}
-    for size in (1024, 4096, 16384):
-        all_total, all_bytes = {c: 0 for c in COLUMNS}, 0
-        for kind in KINDS:
-            data = b"".join(f.read_bytes() for f in sorted((corpus / "valid" / kind).iterdir()))
-            total = {c: 0 for c in COLUMNS}
-            for start in rng.integers(0, len(data) - size, segments):
-                for c, v in sizes(data[start:start + size]).items():
-                    total[c] += v
-            for c in COLUMNS:
-                all_total[c] += total[c]
-            all_bytes += size * segments
-            print(row(f"{kind}, {size // 1024} KiB", total, size * segments), flush=True)
-        print(row(f"**all kinds, {size // 1024} KiB**", all_total, all_bytes), flush=True)
-        grand[size] = all_total
-    return grand
+    _bbx().encode(b"warm up: load the model outside the timings", 19)
+    grand = {s: {t: [0, 0.0, 0.0] for t in NAMES} for s in ("whole", "16 KiB")}
+    raw = {"whole": 0, "16 KiB": 0}
+    print(f"corpus {corpus}: {sum(len(v) for v in kinds.values())} files; load average "
+          f"{os.getloadavg()[0]:.2f}\n")
+    print("bits/byte (lower is better); bbx/7z and bbx/zpaq = size ratios\n")
+    print("| kind | size | bytes | " + " | ".join(NAMES) + " | bbx/7z | bbx/zpaq |")
+    print("|---" * (len(NAMES) + 5) + "|")
+    for kind, files in kinds.items():
+        for scope, items in (("whole", [f.read_bytes() for f in files]),
+                             ("16 KiB", _pieces(files, npieces, rng))):
+            tot = {t: [0, 0.0, 0.0] for t in NAMES}
+            nbytes = sum(len(d) for d in items)
+            for data in items:
+                for t in NAMES:
+                    r = TOOLS[t](data)
+                    for i in range(3):
+                        tot[t][i] += r[i]
+                        grand[scope][t][i] += r[i]
+            raw[scope] += nbytes
+            cells = " | ".join(f"{tot[t][0] * 8 / nbytes:.3f}" for t in NAMES)
+            print(f"| {kind} | {scope} ({len(items)}) | {nbytes:,} | {cells} | "
+                  f"{tot['bbx'][0] / tot['7z-PPMd'][0]:.3f} | "
+                  f"{tot['bbx'][0] / tot['zpaq-m5'][0]:.3f} |", flush=True)
+    for scope in ("whole", "16 KiB"):
+        g, n = grand[scope], raw[scope]
+        cells = " | ".join(f"{g[t][0] * 8 / n:.3f}" for t in NAMES)
+        print(f"| **all** | {scope} | {n:,} | {cells} | {g['bbx'][0] / g['7z-PPMd'][0]:.3f} | "
+              f"{g['bbx'][0] / g['zpaq-m5'][0]:.3f} |")
+    print("\nspeed, KB/s of wall time, one worker (whole files | 16 KiB pieces)\n")
+    print("| tool | compress | extract | compress 16 KiB | extract 16 KiB |\n|---|---|---|---|---|")
+    for t in NAMES[:-1]:
+        w, p = grand["whole"][t], grand["16 KiB"][t]
+        print(f"| {t} | {raw['whole'] / 1e3 / w[1]:.0f} | {raw['whole'] / 1e3 / w[2]:.0f} | "
+              f"{raw['16 KiB'] / 1e3 / p[1]:.0f} | {raw['16 KiB'] / 1e3 / p[2]:.0f} |")
+    z = grand["whole"]["zpaq-m5"]
+    b = grand["whole"]["bbx"]
+    print(f"\nbbx speed / zpaq -m5 speed (whole files): compress {z[1] / b[1]:.2f}x, extract "
+          f"{z[2] / b[2]:.2f}x; load average {os.getloadavg()[0]:.2f} on 2 shared cores")
 
 
-def books(corpus: Path) -> None:
-    print("\n### bits/byte on whole held-out books and files\n")
-    print(header("file (size)"))
-    for rel in BOOKS:
-        path = corpus / "valid" / rel
-        data = path.read_bytes()
-        print(row(f"{path.name} ({len(data) // 1024} KiB)", sizes(data), len(data)), flush=True)
-
-
-def folder(corpus: Path, kind: str) -> None:
-    src = corpus / "valid" / kind
-    files = sorted(src.iterdir())
-    raw = sum(f.stat().st_size for f in files)
-    with tempfile.TemporaryDirectory() as tmp:
-        archive = Path(tmp) / "out.bbx"
-        t = time.perf_counter()
-        subprocess.run([str(Path(os.sys.executable).parent / "bbx"), "create", str(src), "-o",
-                        str(archive), "-l", "19", "-q"], check=True)
-        t_bbx = time.perf_counter() - t
-        results = {"bbx create -l 19": (archive.stat().st_size, t_bbx)}
-        for name, cmd in (("tar | zstd -19", "zstd -19 -q -c"), ("tar | xz -9", "xz -9 -c")):
-            t = time.perf_counter()
-            out = subprocess.run(f"tar -C {src.parent} -cf - {src.name} | {cmd}", shell=True,
-                                 check=True, capture_output=True).stdout
-            results[name] = (len(out), time.perf_counter() - t)
-    print(f"\n### folder `valid/{kind}`: {len(files)} files, {raw:,} bytes\n")
-    print("| tool | bytes | bits/byte | vs tar+zstd -19 | seconds |\n|---|---|---|---|---|")
-    base = results["tar | zstd -19"][0]
-    for name, (size, secs) in results.items():
-        print(f"| {name} | {size:,} | {size * 8 / raw:.3f} | {size / base:.3f} | {secs:.2f} |")
-
-
-def _time(data: bytes) -> tuple[tuple[float, float], tuple[float, float]]:
-    w, c = time.perf_counter(), time.process_time()
-    payload = TEXT.encode(data, 19)
-    enc = (time.perf_counter() - w, time.process_time() - c)
-    w, c = time.perf_counter(), time.process_time()
-    assert TEXT.decode(payload, len(data)) == data
-    dec = (time.perf_counter() - w, time.process_time() - c)
-    return enc, dec
-
-
-def speed(corpus: Path) -> None:
-    """Wall clock and CPU time (CPU time counts both threads when two segments run)."""
-    book = (corpus / "valid/prose/persuasion.txt").read_bytes()
-    mixed = b"".join(f.read_bytes() for kind in ("prose", "techdoc", "markup")
-                     for f in sorted((corpus / "valid" / kind).iterdir()))[:2 << 20]
-    TEXT.encode(book[:1000], 19)                     # load the model outside the timing
-    print("\n### speed of the text codec (variant 2)\n")
-    print("| input | segments | compress wall KB/s | CPU KB/s | extract wall KB/s | CPU KB/s |")
-    print("|---|---|---|---|---|---|")
-    for name, data in (("persuasion.txt", book), ("2 MiB of held-out prose+techdoc+markup", mixed)):
-        enc, dec = _time(data)
-        segs = text.ENCODE_SEGMENTS if len(data) >= text.ENCODE_SEGMENTS * text.SEGMENT_MIN else 1
-        kb = len(data) / 1e3
-        print(f"| {name} ({len(data):,} B) | {segs} | {kb / enc[0]:.0f} | {kb / enc[1]:.0f} | "
-              f"{kb / dec[0]:.0f} | {kb / dec[1]:.0f} |", flush=True)
-    z = time.perf_counter()
-    ZSTD19.compress(book)
-    print(f"\nzstd -19 compresses persuasion.txt at {len(book) / 1e3 / (time.perf_counter() - z):.0f}"
-          f" KB/s (for scale); load average {os.getloadavg()[0]:.2f} on 2 shared cores")
-
-
-def speed_variants(corpus: Path, rounds: int = 2) -> None:
-    """Variants 1 and 2 of the coder on one book, alternating, in this process (same load):
-    what the blend and the match model cost over the additive counts."""
-    from cython_ans import Message
-    from archiver.models._hmm import message_is_initial
-    book = (corpus / "valid/prose/persuasion.txt").read_bytes()
-    coders = TEXT._model()[0]
-    kb = len(book) / 1e3
-    print("\n### coder speed by variant (persuasion.txt, one segment)\n")
-    print("| round | variant | bits/byte | compress wall KB/s | CPU KB/s | extract wall KB/s "
-          "| CPU KB/s |\n|---|---|---|---|---|---|---|")
-    for r in range(rounds):
-        for v in (text.ADAPTIVE, text.BLEND):
-            w, c = time.perf_counter(), time.process_time()
-            msg = Message(seed=text.SEED)
-            coders[v].encode(book, msg)
-            payload = msg.to_bytes()
-            enc = (time.perf_counter() - w, time.process_time() - c)
-            w, c = time.perf_counter(), time.process_time()
-            back = Message.from_bytes(payload, seed=text.SEED)
-            assert coders[v].decode(back, len(book)) == book and message_is_initial(back)
-            dec = (time.perf_counter() - w, time.process_time() - c)
-            print(f"| {r + 1} | {v} | {len(payload) * 8 / len(book):.3f} | {kb / enc[0]:.0f} | "
-                  f"{kb / enc[1]:.0f} | {kb / dec[0]:.0f} | {kb / dec[1]:.0f} |", flush=True)
-    print(f"\nload average {os.getloadavg()[0]:.2f} on 2 shared cores")
+def memory(mib: int, corpus: Path) -> None:
+    """Peak RSS of a fresh process that encodes (then decodes) `mib` MiB of held-out text."""
+    code = (
+        "import resource, sys, time\n"
+        "from archiver.codecs.text import TEXT\n"
+        "data = open(sys.argv[1], 'rb').read()\n"
+        "TEXT.encode(b'warm', 19)\n"
+        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "t = time.perf_counter(); p = TEXT.encode(data, 19); te = time.perf_counter() - t\n"
+        "enc = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "t = time.perf_counter(); assert TEXT.decode(p, len(data)) == data; "
+        "td = time.perf_counter() - t\n"
+        "dec = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print(f'{len(data):,} bytes -> {len(p):,} ({len(p) * 8 / len(data):.3f} b/B); peak RSS '\n"
+        "      f'after loading {base / 1024:.0f} MB, encoding {enc / 1024:.0f} MB, decoding '\n"
+        "      f'{dec / 1024:.0f} MB; {len(data) / 1e3 / te:.0f} / {len(data) / 1e3 / td:.0f} '\n"
+        "      f'KB/s compress / extract')\n")
+    files = [f for k in _files(corpus).values() for f in k]
+    blob = b""
+    while len(blob) < mib << 20:
+        blob += b"".join(f.read_bytes() for f in files)
+    with tempfile.NamedTemporaryFile() as tmp:
+        tmp.write(blob[:mib << 20])
+        tmp.flush()
+        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+        subprocess.run([sys.executable, "-c", code, tmp.name], check=True, env=env)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus", type=Path, default=Path("data/text/corpus"))
-    ap.add_argument("--segments", type=int, default=12)
-    ap.add_argument("--speed-only", action="store_true", help="only the speed section")
-    ap.add_argument("--speed-variants", action="store_true",
-                    help="only variants 1 and 2 of the coder timed side by side")
+    ap.add_argument("--corpus", type=Path, default=Path("data/textbench/valid"))
+    ap.add_argument("--pieces", type=int, default=8, help="16 KiB pieces per kind")
+    ap.add_argument("--memory", type=int, metavar="MIB", help="only: peak memory for MIB MiB")
     args = ap.parse_args()
-    require(args.corpus, MAKE_TEXT)
-    print(f"text model {TEXT.model_hashes()[0][:16]}...")
-    if args.speed_only or args.speed_variants:
-        (speed_variants if args.speed_variants else speed)(args.corpus)
+    require(args.corpus, "python benchmarks/text_corpus.py")
+    missing = [t for t in ("7z", "zpaq") if shutil.which(t) is None]
+    if missing:
+        sys.exit(f"bench_text: {', '.join(missing)} not found; apt-get install p7zip-full zpaq")
+    print(f"text model {_bbx().model_hashes()[0][:16]}...")
+    if args.memory:
+        memory(args.memory, args.corpus)
         return
-    pieces(args.corpus, args.segments)
-    books(args.corpus)
-    folder(args.corpus, "code")
-    folder(args.corpus, "techdoc")
-    speed(args.corpus)
+    measure(args.corpus, args.pieces)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ coder uses; l(m) is the exact bit length of the rANS message (including its 64-b
 the one-byte payload header is NOT counted: this is the coder alone). Two columns as in the
 paper: data sampled from the model (the shipped text HMM, and a Dirichlet K=64 model over 64
 symbols like the paper's first experiment), and real held-out text under the shipped model, plain, with the
-additive adaptive emissions (variant 1) and with variant 2's blend and match model (h(x) then
-under that model, exactly as coded).
+additive adaptive emissions (variant 1), with variant 2's blend and match model and with
+variant 3's context-mixing mixture (h(x) then under that model, exactly as coded).
 Expected: the ratio tends to 1, within 1% by T = 16k.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from archiver.codecs import text as text_codec
 from archiver.models._hmm import HmmCoder, message_is_initial
 from archiver.models.hmm import load_shipped
 from archiver.models.hmm_params import random_tables
-from archiver.models.hmm_stats import information_content, sample
+from archiver.models.hmm_stats import information_content, information_content_mixed, sample
 from cython_ans import Message
 from needs_data import MAKE_TEXT, require
 
@@ -54,7 +54,8 @@ def main() -> None:
               {}),
              (f"real text ({args.text.name})", shipped, text, {}),
              ("real text, variant 1", shipped, text, v1),
-             ("real text, variant 2", shipped, text, v2)]
+             ("real text, variant 2", shipped, text, v2),
+             ("real text, variant 3", shipped, text, dict(cm_lambda=text_codec.MIXED_LAMBDA))]
     print(f"model {digest[:16]}...  ratio = l(m) / h(x)")
     print(f"{'T':>7} | " + " | ".join(f"{name:>30}" for name, _, _, _ in cases))
     coders = [HmmCoder(t, **c) for _, t, _, c in cases]
@@ -62,7 +63,9 @@ def main() -> None:
         cells = []
         for (name, tables, data, c), coder in zip(cases, coders):
             x = data[:T]
-            bits, h = message_bits(coder, x), information_content(tables, x, **c)
+            bits = message_bits(coder, x)
+            h = (information_content_mixed(tables, x, coder) if "cm_lambda" in c else
+                 information_content(tables, x, **c))
             cells.append(f"{bits / h:8.4f} ({bits / len(x):5.3f} vs {h / len(x):5.3f} b/B)")
         print(f"{T:>7} | " + " | ".join(f"{c:>30}" for c in cells), flush=True)
 

@@ -50,9 +50,10 @@ def numpy_runtime(monkeypatch):
     monkeypatch.setattr(model, "USE_AR_KERNEL", False)
 
 
-@pytest.fixture(scope="module", params=["small", "realistic"])
+@pytest.fixture(scope="module", params=["small", "realistic", "small_adapt"])
 def runtime(request):
-    cfg = SMALL_AR if request.param == "small" else REALISTIC
+    cfg = {"small": SMALL_AR, "realistic": REALISTIC,
+           "small_adapt": arch.Config(**{**SMALL_AR.to_dict(), "scale_adapt": 1})}[request.param]
     return ImageRuntime(random_weights(cfg, seed=4))
 
 

@@ -37,10 +37,13 @@ def test_bitswap_round_trip_two_batches_on_one_message(config):
     assert back.is_initial()
 
 
-@pytest.mark.parametrize("config", ["absolute", "ar"])
+ADAPT = arch.Config(**{**CONFIGS["ar"].to_dict(), "scale_adapt": 1})
+
+
+@pytest.mark.parametrize("config", ["absolute", "ar", "ar_adapt"])
 def test_message_grows_by_about_the_code_length(config):
     """Net growth of a chained message ~ the -ELBO of the blocks (bits back works)."""
-    rt = ImageRuntime(random_weights(CONFIGS[config], seed=4))
+    rt = ImageRuntime(random_weights(ADAPT if config == "ar_adapt" else CONFIGS[config], seed=4))
     first, blocks = _blocks(3, 4), _blocks(4, 4)
     msg = Message(seed=1)
     bitswap.encode(rt, msg, first)          # pays the initial bits once
@@ -50,3 +53,21 @@ def test_message_grows_by_about_the_code_length(config):
     bits = block_bits(rt, blocks, np.random.default_rng(0))
     assert bits.posterior > 100             # a real bits-back saving is at stake
     assert abs(grown - bits.total) < 0.02 * (bits.pixels + bits.prior) + 64
+
+
+def test_scale_adaptation_changes_the_pixel_code_and_still_decodes():
+    """The same network with and without Config.scale_adapt: different pixel code lengths
+    (the adaptation steers the coder), both decode exactly."""
+    import dataclasses
+    w = random_weights(ADAPT, seed=4)
+    plain = ImageRuntime(dataclasses.replace(w, cfg=CONFIGS["ar"], graphs={}))
+    adapted = ImageRuntime(w)
+    blocks = _blocks(6, 3)
+    bits = [block_bits(rt, blocks, np.random.default_rng(0)).pixels for rt in (plain, adapted)]
+    assert bits[0] != bits[1]
+    for rt in (plain, adapted):
+        msg = Message(seed=2)
+        bitswap.encode(rt, msg, blocks)
+        back = Message.from_bytes(msg.to_bytes(), seed=2)
+        assert np.array_equal(bitswap.decode(rt, back, blocks.context_only()).block, blocks.block)
+        assert back.is_initial()

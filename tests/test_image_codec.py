@@ -291,7 +291,7 @@ def test_golden_messages_decode_and_re_encode_byte_for_byte():
     for channels in (3, 1):
         golden = (here / f"bitswap-{maker.W}x{maker.H}-c{channels}.msg").read_bytes()
         msg = Message.from_bytes(golden, seed=0)
-        got = image_coder.decode_image(image_codec.runtime(), msg, channels, maker.H, maker.W)
+        got = image_coder.decode_image(image_codec.runtime("image-l4.npz"), msg, channels, maker.H, maker.W)
         assert np.array_equal(got, maker.image(channels)) and msg.is_initial()
     assert maker.vectors() == {f"bitswap-{maker.W}x{maker.H}-c{c}.msg":
                                (here / f"bitswap-{maker.W}x{maker.H}-c{c}.msg").read_bytes()
@@ -336,3 +336,20 @@ def test_png_kinds_through_create_come_back_byte_for_byte(monkeypatch, tmp_path)
         assert a.verify().ok
         a.extract(tmp_path / "out")
     assert snapshot(tmp_path / "out" / "src") == snapshot(src)
+
+
+def test_payloads_of_older_weights_still_decode():
+    """Version 1 payloads were coded with image-l4; the encoder now writes version 2
+    (image-l4b). Both decode, each with its own weights, and both hashes are installed."""
+    from archiver.container.weights_check import installed_hashes
+    from archiver.models import weights
+    data = ppm(photo(40, 36, seed=21))
+    old = image_codec.ImageCodec()
+    old.version = 1
+    v1, v2 = old.encode(data, 19), image_codec.IMAGE.encode(data, 19)
+    assert (v1[0], v2[0]) == (1, image_codec.VERSION) and v1 != v2
+    for payload in (v1, v2):
+        assert image_codec.IMAGE.decode(payload, len(data)) == data
+    shipped = {weights.verified_path(n)[1] for n in image_codec.WEIGHTS_BY_VERSION.values()}
+    assert shipped <= installed_hashes()
+    assert image_codec.IMAGE.model_hashes() == (weights.verified_path("image-l4b.npz")[1],)

@@ -248,9 +248,10 @@ def test_same_bits_at_one_and_two_blas_threads(small_weights, tmp_path, which):
     assert digests[0] == digests[1] == hashlib.sha256(ref.tobytes()).hexdigest()
 
 
-def test_shipped_weights_are_verified_exact_and_match_the_reference():
+@pytest.mark.parametrize("name", ["image-l4.npz", "image-l4b.npz"])
+def test_shipped_weights_are_verified_exact_and_match_the_reference(name):
     from archiver.models.weights import verified_path
-    path, digest = verified_path("image-l4.npz")
+    path, digest = verified_path(name)
     w = weights_io.load(path)
     assert w.cfg.levels >= 4 and len(digest) == 64
     rt = ImageRuntime(w)

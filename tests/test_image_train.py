@@ -12,10 +12,10 @@ torch = pytest.importorskip("torch")
 from archiver.models.image import arch, weights_io  # noqa: E402
 from archiver.models.image.codelength import block_bits  # noqa: E402
 from archiver.models.image.model import BlockInputs, ImageRuntime  # noqa: E402
-from archiver.train.image_data import area_down2, jpeg_in_eet  # noqa: E402
+from archiver.train.image_data import area_down2, jpeg_in_eet, opaque_rect, rcc_files  # noqa: E402
 from archiver.train.image_export import export  # noqa: E402
 from archiver.train.image_torch import ImageModel, discretized_logistic_logp  # noqa: E402
-from archiver.train.image_train import evaluate  # noqa: E402
+from archiver.train.image_train import CropSampler, evaluate  # noqa: E402
 
 SMALL = arch.Config(levels=2, zc=4, width=8, trunk=8, head=8, zfeat=4)
 
@@ -34,6 +34,67 @@ def test_jpeg_found_inside_a_container(tmp_path):
     path = tmp_path / "x.edj"
     path.write_bytes(blob)
     assert jpeg_in_eet(path).startswith(buf.getvalue())
+
+
+def _rcc(files: dict[str, tuple[int, bytes]]) -> bytes:
+    """A Qt resource bundle (format 3) holding files under one directory "dir": name ->
+    (flags, payload as stored)."""
+    import struct
+    names, data, name_off, data_off = b"", b"", {}, {}
+    for n in ["dir"] + list(files):
+        name_off[n] = len(names)
+        u = n.encode("utf-16-be")
+        names += struct.pack(">HI", len(n), 0) + u
+    for n, (_, blob) in files.items():
+        data_off[n] = len(data)
+        data += struct.pack(">I", len(blob)) + blob
+    nodes = [struct.pack(">IHII", 0, 2, 1, 1) + bytes(8),                 # root: 1 child
+             struct.pack(">IHII", name_off["dir"], 2, len(files), 2) + bytes(8)]
+    for n, (flags, _) in files.items():
+        nodes.append(struct.pack(">IHHHI", name_off[n], flags, 0, 0, data_off[n]) + bytes(8))
+    tree = b"".join(nodes)
+    head = 24
+    return (b"qres" + struct.pack(">IIIII", 3, head + len(data) + len(names), head,
+                                  head + len(data), 0) + data + names + tree)
+
+
+def test_rcc_bundle_files_stored_and_zlib_compressed():
+    import struct
+    import zlib
+    raw = b"stored payload"
+    packed = b"compressed payload " * 20
+    bundle = _rcc({"a.webp": (0, raw),
+                   "b.webp": (1, struct.pack(">I", len(packed)) + zlib.compress(packed))})
+    assert dict(rcc_files(bundle)) == {"/dir/a.webp": raw, "/dir/b.webp": packed}
+    with pytest.raises(ValueError):
+        list(rcc_files(b"not a bundle" + bundle))
+
+
+def test_opaque_rect_is_the_largest_fully_opaque_rectangle(tmp_path):
+    from PIL import Image
+    rgba = np.zeros((100, 120, 4), np.uint8)
+    rgba[..., :3] = np.arange(120, dtype=np.uint8)[None, :, None]
+    rgba[10:90, 20:110, 3] = 255         # 80 x 90 opaque
+    rgba[30, 50, 3] = 254                # one translucent pixel: rows 31..89 x 90 columns win
+    rgba[92:100, :, 3] = 255             # 8 x 120: larger than some, but thinner than 48
+    Image.fromarray(rgba).save(tmp_path / "s.png")
+    out = opaque_rect(tmp_path / "s.png")
+    assert out.shape == (59, 90, 3) and out[0, 0, 0] == 20 and out[0, -1, 0] == 109
+    rgba[..., 3] = 0
+    Image.fromarray(rgba).save(tmp_path / "t.png")
+    assert opaque_rect(tmp_path / "t.png") is None
+
+
+def test_balanced_sampler_spreads_crops_over_sources():
+    big = np.zeros((400, 400, 3), np.uint8)
+    small = np.full((48, 48, 3), 200, np.uint8)
+    images = [("e-big", big), ("g-small", small)]
+    plain = CropSampler(images, seed=0)
+    even = CropSampler(images, seed=0, balance=1.0)
+    assert plain.p[1] < 0.001
+    assert np.allclose(even.p, [0.5, 0.5])
+    crops = even.batch(400)[0]
+    assert 150 < int((crops[:, 0, 0, 0] == 200).sum()) < 250
 
 
 def test_discretised_logistic_sums_to_one_over_all_bins():

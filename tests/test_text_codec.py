@@ -51,7 +51,6 @@ def test_roundtrip(data):
 @pytest.mark.parametrize("variant", [text.PLAIN, text.ADAPTIVE, text.BLEND])
 def test_both_variants_and_two_segments_roundtrip(monkeypatch, variant):
     monkeypatch.setattr(text, "SEGMENT_MIN", 700)
-    monkeypatch.setattr(text, "ENCODE_SEGMENTS", 2)        # as bbx 0.1 wrote
     coder = TEXT._model()[0][variant]
     data = PROSE + bytes(range(256)) + PROSE[::-1]
     payload = TEXT._encode_variant(coder, variant, data)
@@ -75,7 +74,9 @@ def test_adaptive_variants_learn_repetition():
     blend = TEXT._encode_variant(coders[text.BLEND], text.BLEND, data)
     assert len(adaptive) < 0.5 * len(plain)
     assert len(blend) < 0.85 * len(adaptive)              # the match model follows the repeats
-    assert TEXT.encode(data, 19) == blend                 # the smaller is kept
+    mixed = TEXT._encode_variant(coders[text.MIXED], text.MIXED, data)
+    assert len(mixed) < len(adaptive)
+    assert TEXT.encode(data, 19) == min(blend, mixed, key=len)   # small: the smaller is kept
 
 
 CODE = b"".join(
@@ -90,16 +91,17 @@ CODE = b"".join(
 @pytest.mark.parametrize("data", [b"", b"a", bytes(range(256)), bytes(range(256)) * 3, CODE,
                                   b"ab" * 3000 + b"abX" + b"ab" * 50],
                          ids=["empty", "one", "all-bytes", "all-bytes-repeated", "code", "runs"])
-def test_variant_2_roundtrips_edge_cases(data):
-    coder = TEXT._model()[0][text.BLEND]
-    payload = TEXT._encode_variant(coder, text.BLEND, data)
-    assert payload[0] == text.BLEND
+@pytest.mark.parametrize("variant", [text.BLEND, text.MIXED])
+def test_variants_2_and_3_roundtrip_edge_cases(data, variant):
+    coder = TEXT._model()[0][variant]
+    payload = TEXT._encode_variant(coder, variant, data)
+    assert payload[0] == variant
     assert TEXT.decode(payload, len(data)) == data
 
 
 def test_repetitive_code_roundtrips_and_beats_zstd():
     payload = TEXT.encode(CODE, 19)
-    assert payload[0] & 15 == text.BLEND
+    assert payload[0] & 15 in (text.BLEND, text.MIXED)
     assert TEXT.decode(payload, len(CODE)) == CODE
     zstd = zstandard.ZstdCompressor(level=19).compress(CODE)
     adaptive = TEXT._encode_variant(TEXT._model()[0][text.ADAPTIVE], text.ADAPTIVE, CODE)
@@ -119,8 +121,10 @@ def test_damage_is_reported():
         TEXT.decode(b"", len(PROSE))
     with pytest.raises(CorruptChunk, match="unknown variant"):
         TEXT.decode(b"\x07" + payload[1:], len(PROSE))
+    with pytest.raises(CorruptChunk, match="segment table"):    # variant 2: at most 2
+        TEXT.decode(bytes([text.BLEND | 0x20]) + payload[1:], len(PROSE))
     with pytest.raises(CorruptChunk, match="segment table"):
-        TEXT.decode(bytes([payload[0] | 0x80]) + payload[1:], len(PROSE))
+        TEXT.decode(bytes([payload[0] | 0xF0]) + payload[1:], len(PROSE))
     with pytest.raises(CorruptChunk, match="segment table"):
         TEXT.decode(bytes([payload[0] | 0x10]) + payload[1:20], len(PROSE))
     with pytest.raises(CorruptChunk):
@@ -146,11 +150,11 @@ def test_wrong_size_is_reported():
 
 
 def test_threaded_segments_equal_sequential_coding(monkeypatch):
-    """The two segments are coded on two threads; the bytes must be those of coding each
-    segment alone, one after the other (no shared state between threads)."""
+    """The two segments coded on two threads give the bytes of coding each segment alone, one
+    after the other (no shared state between threads)."""
     from cython_ans import Message
     monkeypatch.setattr(text, "SEGMENT_MIN", 500)
-    monkeypatch.setattr(text, "ENCODE_SEGMENTS", 2)        # as bbx 0.1 wrote
+    monkeypatch.setattr(text, "THREADS", 2)
     coder = TEXT._model()[0][text.BLEND]
     data = PROSE * 2
     half = len(data) // 2
@@ -162,3 +166,91 @@ def test_threaded_segments_equal_sequential_coding(monkeypatch):
     want = (bytes([text.BLEND | 0x10]) + text.SEGMENT.pack(half, len(messages[0])) +
             text.SEGMENT.pack(len(data) - half, len(messages[1])) + b"".join(messages))
     assert TEXT._encode_variant(coder, text.BLEND, data) == want
+
+
+def test_variant_3_segments_roundtrip_and_damage_is_reported(monkeypatch):
+    monkeypatch.setattr(text, "SEGMENT_MAX", 700)
+    data = PROSE + bytes(range(256)) + PROSE[::-1]
+    payload = TEXT._encode_variant(TEXT._model()[0][text.MIXED], text.MIXED, data)
+    n = -(-len(data) // 700)
+    assert payload[0] == text.MIXED | (n - 1) << 4
+    assert TEXT.decode(payload, len(data)) == data
+    with pytest.raises(CorruptChunk, match="segments hold"):
+        TEXT.decode(payload, len(data) + 1)
+    bad = bytearray(payload)
+    bad[-6] ^= 0x20                                       # last segment damaged
+    with pytest.raises(CorruptChunk):
+        TEXT.decode(bytes(bad), len(data))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_threaded_variant_3_segments_equal_sequential_coding(monkeypatch, threads):
+    from cython_ans import Message
+    monkeypatch.setattr(text, "SEGMENT_MAX", 400)
+    monkeypatch.setattr(text, "THREADS", threads)
+    coder = TEXT._model()[0][text.MIXED]
+    data = PROSE * 2
+    n = -(-len(data) // 400)
+    cuts = [len(data) * k // n for k in range(n + 1)]
+    messages = []
+    for k in range(n):
+        msg = Message(seed=text.SEED)
+        coder.encode(data[cuts[k]:cuts[k + 1]], msg)
+        messages.append(msg.to_bytes())
+    want = (bytes([text.MIXED | (n - 1) << 4]) +
+            b"".join(text.SEGMENT.pack(cuts[k + 1] - cuts[k], len(messages[k]))
+                     for k in range(n)) + b"".join(messages))
+    assert TEXT._encode_variant(coder, text.MIXED, data) == want
+
+
+@pytest.mark.parametrize("size", [70000, 40000])       # variant 3 alone; variants 2 and 3
+def test_progress_counts_every_byte_once(size):
+    data = (PROSE * 60)[:size]                            # more than one poll of the coder
+    seen = []
+    payload = TEXT.encode(data, 19, progress=seen.append)
+    assert sum(seen) == len(data) and len(seen) >= 3
+    seen.clear()
+    assert TEXT.decode(payload, len(data), progress=seen.append) == data
+    assert sum(seen) == len(data) and len(seen) >= 2
+
+
+@pytest.mark.parametrize("variant", [text.BLEND, text.MIXED])
+def test_ctrl_c_stops_the_coder(variant):
+    """SIGINT raised while the coder runs (here from its own progress callback, so the test does
+    not depend on timing) stops it at its next check with KeyboardInterrupt."""
+    import signal
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)   # whatever ran before
+    try:
+        _ctrl_c_stops_the_coder(variant)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _ctrl_c_stops_the_coder(variant):
+    import signal
+    coder = TEXT._model()[0][variant]
+    data = (PROSE * 200)[:200000]
+    calls = []
+
+    def interrupt(n):
+        calls.append(n)
+        signal.raise_signal(signal.SIGINT)
+
+    from cython_ans import Message
+    with pytest.raises(KeyboardInterrupt):
+        coder.encode(data, Message(seed=text.SEED), interrupt)
+    assert len(calls) == 1 and calls[0] < len(data)
+    payload = TEXT._encode_variant(coder, variant, data)
+    calls.clear()
+    with pytest.raises(KeyboardInterrupt):
+        TEXT.decode(payload, len(data), progress=interrupt)
+    assert len(calls) == 1
+
+
+def test_cancelled_ticker_stops_a_segment():
+    from cython_ans import Message
+    ticker = text._Ticker(None, 70000, 70000)
+    ticker.cancelled = True
+    coder = TEXT._model()[0][text.MIXED]
+    with pytest.raises(text.Cancelled):
+        coder.encode((PROSE * 50)[:70000], Message(seed=text.SEED), ticker)

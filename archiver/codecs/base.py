@@ -43,8 +43,13 @@ class Codec(abc.ABC):
         return self.max_ratio is None or raw_size <= self.max_ratio * payload_size + RATIO_SLACK
 
     def model_hashes(self) -> tuple[str, ...]:
-        """Hex SHA-256 of every weights file needed to decode; recorded in the archive header."""
+        """Hex SHA-256 of the weights this codec encodes with; recorded in the archive header."""
         return ()
+
+    def decodable_hashes(self) -> tuple[str, ...]:
+        """Hex SHA-256 of every weights file this codec can decode with (older ones included,
+        so archives written before new weights shipped still open)."""
+        return self.model_hashes()
 
     def accepts(self, sample: bytes, path: str) -> bool:
         """Cheap test on the head of a chunk of a class this codec serves: worth trying?"""

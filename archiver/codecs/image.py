@@ -18,8 +18,11 @@ from archiver.codecs.base import Codec, Declined, Progress
 from archiver.codecs.registry import register
 from archiver.errors import CorruptChunk
 
-VERSION = 1
-WEIGHTS = "image-l4.npz"
+# The payload version names the weights that coded it: a reader keeps every version's weights,
+# so archives written before new weights shipped still decode.
+WEIGHTS_BY_VERSION = {1: "image-l4.npz", 2: "image-l4b.npz"}
+VERSION = 2                     # what the encoder writes
+WEIGHTS = WEIGHTS_BY_VERSION[VERSION]
 # flags (payload byte 1)
 SCHEME_MASK = 0x03        # image_coder scheme: 0 Bit-Swap, 1 BB-ANS
 F_GREY = 0x04             # one plane
@@ -41,7 +44,7 @@ ALPHA_ZSTD_LEVEL = 19
 MESSAGE_SEED = 0
 
 _lock = threading.Lock()
-_runtime = None
+_runtimes: dict = {}
 
 
 def formats():
@@ -50,11 +53,11 @@ def formats():
     return image_files
 
 
-def runtime():
-    """The image model's integer runtime, loaded (hash-checked) once per process."""
-    global _runtime
+def runtime(name: str = WEIGHTS):
+    """The integer runtime of the image model in weights file `name`, loaded (hash-checked)
+    once per process."""
     with _lock:
-        if _runtime is None:
+        if name not in _runtimes:
             # The networks run tiny GEMMs (one wavefront of blocks): BLAS threads only spin,
             # up to 7x the wall time on a busy machine (measured), so this process keeps one;
             # parallelism is across files (the pipeline's workers). Exact at any count.
@@ -63,8 +66,8 @@ def runtime():
             from archiver.models import weights
             from archiver.models.image import weights_io
             from archiver.models.image.model import ImageRuntime
-            _runtime = ImageRuntime(weights_io.load(weights.verified_path(WEIGHTS)[0]))
-        return _runtime
+            _runtimes[name] = ImageRuntime(weights_io.load(weights.verified_path(name)[0]))
+        return _runtimes[name]
 
 
 def pixel_limit(size: int) -> int:
@@ -95,11 +98,16 @@ class ImageCodec(Codec):
     name = "image"
     content_classes = frozenset({"image"})
     scheme = 0                 # image_coder.BITSWAP; BB-ANS only for comparisons
+    version = VERSION          # payload version written, hence weights used (tests: older ones)
 
     def model_hashes(self) -> tuple[str, ...]:
         from archiver.models import weights
         formats()              # no image_files: this codec cannot be used
-        return (weights.verified_path(WEIGHTS)[1],)
+        return (weights.verified_path(WEIGHTS_BY_VERSION[self.version])[1],)
+
+    def decodable_hashes(self) -> tuple[str, ...]:
+        from archiver.models import weights
+        return tuple(weights.verified_path(name)[1] for name in WEIGHTS_BY_VERSION.values())
 
     def accepts(self, sample: bytes, path: str) -> bool:
         # the router has classed the file as an image from its content; whether it rebuilds
@@ -129,10 +137,10 @@ class ImageCodec(Codec):
             flags |= F_ALPHA
             z = zstandard.ZstdCompressor(level=ALPHA_ZSTD_LEVEL).compress(alpha.tobytes())
             parts += [_LEN.pack(len(z)), z]
-        parts[0] = _HEAD.pack(VERSION, flags, w, h)
+        parts[0] = _HEAD.pack(self.version, flags, w, h)
         msg = Message(seed=MESSAGE_SEED)
         geometry = image_coder.Geometry(h, w)
-        image_coder.encode_image(runtime(), msg, coded, self.scheme,
+        image_coder.encode_image(runtime(WEIGHTS_BY_VERSION[self.version]), msg, coded, self.scheme,
                                  _reporter(progress, len(data), geometry.nblocks))
         parts.append(msg.to_bytes())
         payload = b"".join(parts)
@@ -148,8 +156,9 @@ class ImageCodec(Codec):
         if len(payload) < _HEAD.size:
             raise CorruptChunk("image payload shorter than its header")
         version, flags, w, h = _HEAD.unpack_from(payload)
-        if version != VERSION:
-            raise CorruptChunk(f"image payload version {version}, this bbx reads {VERSION}")
+        if version not in WEIGHTS_BY_VERSION:
+            raise CorruptChunk(f"image payload version {version}, this bbx reads "
+                               f"{sorted(WEIGHTS_BY_VERSION)}")
         if flags & ~KNOWN_FLAGS or (flags & SCHEME_MASK) not in image_coder.SCHEMES or \
                 (flags & F_GREY and flags & F_REPLICATED):
             raise CorruptChunk(f"image payload has unknown flags 0x{flags:02x}")
@@ -178,7 +187,7 @@ class ImageCodec(Codec):
         except ValueError as exc:
             raise CorruptChunk(f"image message: {exc}") from None
         geometry = image_coder.Geometry(h, w)
-        planes = image_coder.decode_image(runtime(), msg, coded_c, h, w, flags & SCHEME_MASK,
+        planes = image_coder.decode_image(runtime(WEIGHTS_BY_VERSION[version]), msg, coded_c, h, w, flags & SCHEME_MASK,
                                           _reporter(progress, size, geometry.nblocks))
         if not msg.is_initial():
             raise CorruptChunk("image message did not decode to its initial state (damaged)")

@@ -7,8 +7,9 @@ Payload (format_spec/codec-jpeg.md):
     the Lepton stream
 
 Lepton was chosen over JPEG XL's lossless JPEG transcoding by side-by-side measurement
-(benchmarks/results/jpeg.md): smaller on the photo sets, just as robust on odd JPEGs, faster
-to encode, and Rust rather than C++. It runs in a helper process with bounded memory and time
+(benchmarks/results/jpeg.md): 2% smaller on camera and web photos and on every odd JPEG both
+take, faster to encode, Rust rather than C++; JPEG XL decodes faster. On some damaged JPEGs
+Lepton's round trip is not exact, which the create-time check below catches. It runs in a helper process with bounded memory and time
 (jpeg_sandbox.py), both ways. Every JPEG is decoded again at create time and kept only if it
 comes back byte for byte; JPEGs Lepton cannot take (CMYK, arithmetic coded, 12-bit, lossless,
 damaged beyond what it tolerates) are declined quietly and go to zstd or store.

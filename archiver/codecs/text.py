@@ -4,16 +4,16 @@ Payload (all integers little-endian):
     u8   low 4 bits: variant, 0 = the plain HMM, 1 = the HMM with adaptive emissions (context
          counts of orders 2, 3, 4, 6 added to every state's emission table, hmm_core.h),
          2 = the HMM under a PPM-style blend of those counts and a match model (hmm_core.h,
-         hmm_match.h); high 4 bits: n - 1, n = the number of segments (1..MAX_SEGMENTS)
+         hmm_match.h), 3 = the HMM's emission mixed with a context-mixing byte model
+         (hmm_cm.h); high 4 bits: n - 1, n = the number of segments (1..2 for variants 0-2,
+         1..16 for variant 3)
     if n > 1: n x (u64 raw size, u64 message size)
     the n rANS messages (cython_ans Message.to_bytes, seed 0), one per segment; with n = 1 the
     message is the rest of the payload and holds the whole chunk
-Segments are coded independently; bbx 0.1 wrote two for chunks of 512 KiB or more so that
-one chunk used two threads. Chunks are now coded in parallel by the container's worker pool
-(archiver/container/pool.py, `--jobs`), so the encoder writes one segment (ENCODE_SEGMENTS):
-`-j 1` means one core, and a chunk pays no split. A split costs what a chunk boundary costs
-(benchmarks/bench_text_split.py: halves of 4 MiB of a dictionary +3.0%, quarters +6.5%;
-mixed held-out text -0.6% and -1.4%). The decoder still reads two segments. Decoding pops exactly each segment's size and then checks that its
+Segments are coded independently: variant 3 cuts inputs into segments of at most SEGMENT_MAX
+bytes, which bounds the coder's memory (the context-mixing tables and 8 bytes per position for
+the way back), and codes them one after the other (THREADS = 1: the container's worker pool
+runs chunks in parallel; a thread per segment on top would double the memory of a chunk). Decoding pops exactly each segment's size and then checks that its
 message is back at the encoder's starting point (the initial bits it drew, and nothing else):
 damage anywhere in a message shows up there and raises CorruptChunk.
 
@@ -33,10 +33,9 @@ from archiver.container.router import TEXT as TEXT_CLASS, looks_like_text
 from archiver.errors import CorruptChunk, ModelUnavailable
 
 SEED = 0
-PLAIN, ADAPTIVE, BLEND = 0, 1, 2
+PLAIN, ADAPTIVE, BLEND, MIXED = 0, 1, 2, 3
 # Variant 1 contexts: orders and count weights (2^16: one count weighs as much as the whole HMM
-# emission). Chosen on held-out 4-16 KiB pieces (benchmarks/results/text.md). Decoded only;
-# the encoder writes variants 0 and 2.
+# emission). Chosen on held-out 4-16 KiB pieces (benchmarks/results/text.md). Decoded only.
 CONTEXT_ORDERS, CONTEXT_WEIGHTS = (2, 3, 4, 6), (1024, 8192, 32768, 131072)
 # Variant 2: the same orders blended as PPM does, escape (BETA0 + BETA1 * distinct) / 4 per
 # order (BETAD / 4 in a context that has seen a single byte so far), under a match model of
@@ -49,11 +48,19 @@ BLEND_BETA0, BLEND_BETA1, BLEND_BETAD = (2, 2, 2, 2), (24, 20, 16, 12), (20, 17,
 MATCH_MIN = 6
 MATCH_WEIGHTS = tuple(0 if n < 6 else 16 + 16 * (n - 6) for n in range(32))   # by length
 MATCH_RWEIGHTS = tuple(16 + 64 * n for n in range(32))
-ENCODER_VARIANTS = (PLAIN, BLEND)
-TRY_BOTH_BELOW = 16 << 10      # small inputs: code with both variants, keep the smaller
-SEGMENT_MIN = 256 << 10        # inputs of ENCODE_SEGMENTS x this or more are split
-ENCODE_SEGMENTS = 1            # segments the encoder writes (2 in bbx 0.1; see above)
-MAX_SEGMENTS = 2               # segments a payload may have (format)
+# Variant 3: weight of the HMM's emission against the context-mixing model's distribution, in
+# 2^-16 (hmm_cm.h). Chosen on the tuning files (data/textbench/tune), not the held-out ones:
+# 16..2048 are within 0.5% of each other.
+MIXED_LAMBDA = 256
+ENCODER_VARIANT = MIXED
+# Below this size the encoder also codes variant 2 and keeps the smaller payload: the context-
+# mixing model starts from nothing, the blend leans on the trained HMM where contexts are new
+# (tuning pieces: variant 2 wins by 17% at 1 KiB and 7% at 4 KiB, variant 3 by 4% at 16 KiB).
+TRY_BLEND_BELOW = 64 << 10
+SEGMENT_MIN = 256 << 10        # variants 0-2: inputs of 2 x this or more were split in two
+SEGMENT_MAX = 4 << 20          # variant 3: segments of at most this many bytes
+MAX_SEGMENTS = {PLAIN: 2, ADAPTIVE: 2, BLEND: 2, MIXED: 16}
+THREADS = 1                    # segments of one chunk coded at once
 SEGMENT = struct.Struct("<QQ")
 class Cancelled(Exception):
     """Raised in the coder threads' tick once the caller has given up (e.g. Ctrl-C)."""
@@ -121,7 +128,8 @@ class TextCodec(Codec):
                 BLEND: HmmCoder(tables, BLEND_ORDERS, (1,) * len(BLEND_ORDERS),
                                 match_min=MATCH_MIN, match_weights=MATCH_WEIGHTS,
                                 match_rweights=MATCH_RWEIGHTS,
-                                blend=(BLEND_BETA0, BLEND_BETA1, BLEND_BETAD))}
+                                blend=(BLEND_BETA0, BLEND_BETA1, BLEND_BETAD)),
+                MIXED: HmmCoder(tables, cm_lambda=MIXED_LAMBDA)}
             self._digest = digest
         return self._coders, digest
 
@@ -134,7 +142,7 @@ class TextCodec(Codec):
 
     def encode(self, data: bytes, level: int, progress: Progress = None) -> bytes:
         coders, _ = self._model()
-        variants = ENCODER_VARIANTS if len(data) < TRY_BOTH_BELOW else ENCODER_VARIANTS[-1:]
+        variants = (BLEND, MIXED) if len(data) < TRY_BLEND_BELOW else (ENCODER_VARIANT,)
         ticker = _Ticker(progress, len(data), len(variants) * len(data))
         return min((self._encode_variant(coders[v], v, data, ticker) for v in variants), key=len)
 
@@ -142,16 +150,22 @@ class TextCodec(Codec):
     def _encode_variant(coder, variant: int, data: bytes, ticker: _Ticker | None = None) -> bytes:
         from cython_ans import Message
         ticker = ticker or _Ticker(None, len(data), len(data))
-        n = ENCODE_SEGMENTS if len(data) >= ENCODE_SEGMENTS * SEGMENT_MIN else 1
+        if variant == MIXED:
+            n = max(1, -(-len(data) // SEGMENT_MAX))
+            if n > MAX_SEGMENTS[MIXED]:
+                raise ValueError(f"text codec: {len(data)} bytes is more than one chunk may "
+                                 f"hold ({MAX_SEGMENTS[MIXED]} x {SEGMENT_MAX})")
+        else:
+            n = MAX_SEGMENTS[variant] if len(data) >= MAX_SEGMENTS[variant] * SEGMENT_MIN else 1
         cuts = [len(data) * k // n for k in range(n + 1)]
-        pieces = [data[cuts[k]:cuts[k + 1]] for k in range(n)]
+        pieces = [memoryview(data)[cuts[k]:cuts[k + 1]] for k in range(n)]
 
-        def one(piece: bytes) -> bytes:
+        def one(piece) -> bytes:
             msg = Message(seed=SEED)
             coder.encode(piece, msg, ticker)
             return msg.to_bytes()
 
-        messages = ticker.run(n, one, pieces)          # the coder releases the GIL
+        messages = ticker.run(_threads(variant, n), one, pieces)   # the coder releases the GIL
         head = bytes([variant | (n - 1) << 4])
         if n > 1:
             head += b"".join(SEGMENT.pack(len(p), len(m)) for p, m in zip(pieces, messages))
@@ -163,13 +177,13 @@ class TextCodec(Codec):
         if not payload:
             raise CorruptChunk("text codec: empty payload")
         variant, n = payload[0] & 15, (payload[0] >> 4) + 1
-        if variant not in (PLAIN, ADAPTIVE, BLEND):
+        if variant not in MAX_SEGMENTS:
             raise CorruptChunk(f"text codec: unknown variant {variant}; the archive is damaged "
                                "or from a newer bbx")
         if n == 1:
             table, pos = [(size, len(payload) - 1)], 1
         else:
-            if n > MAX_SEGMENTS or len(payload) < 1 + n * SEGMENT.size:
+            if n > MAX_SEGMENTS[variant] or len(payload) < 1 + n * SEGMENT.size:
                 raise CorruptChunk(f"text codec: bad segment table ({n} segments)")
             table = [SEGMENT.unpack_from(payload, 1 + k * SEGMENT.size) for k in range(n)]
             pos = 1 + n * SEGMENT.size
@@ -196,7 +210,14 @@ class TextCodec(Codec):
                 raise CorruptChunk("text codec: payload does not decode cleanly (damaged data)")
             return out
 
-        return b"".join(ticker.run(n, one, jobs))
+        return b"".join(ticker.run(_threads(variant, n), one, jobs))
+
+
+def _threads(variant: int, n: int) -> int:
+    """Threads for n segments: variant 3's one after the other (THREADS: the container's pool
+    runs chunks in parallel, a thread per segment on top would double a chunk's memory);
+    variants 0-2's two halves on two threads, as they were written for."""
+    return min(n, THREADS if variant == MIXED else 2)
 
 
 TEXT = register(TextCodec())

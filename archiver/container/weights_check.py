@@ -9,7 +9,7 @@ def installed_hashes() -> set[str]:
     out: set[str] = set()
     for codec in registry.all_codecs():
         try:
-            out.update(codec.model_hashes())
+            out.update(codec.decodable_hashes())
         except Exception:  # noqa: BLE001 - weights missing or damaged: their hash is not installed
             continue
     return out

@@ -1,4 +1,4 @@
-# distutils: sources = archiver/models/hmm_core.c archiver/models/hmm_match_core.c
+# distutils: sources = archiver/models/hmm_core.c archiver/models/hmm_match_core.c archiver/models/hmm_cm_core.c
 # distutils: include_dirs = cython_ans archiver/models
 """IconoCLaSM coding of bytes with the integer HMM, symbol by symbol in C on a rANS Message.
 
@@ -75,9 +75,14 @@ cdef extern from "hmm_core.h" nogil:
                                     uint64_t score, uint32_t *alpha)
     ctypedef struct hmm_blocks:
         pass
-    hmm_blocks *hmm_blocks_start(const hmm_model *m, const uint8_t *x, const uint64_t *escale,
-                                 const uint64_t *score, int64_t T, int64_t every,
-                                 const uint32_t *checkpoints)
+    ctypedef struct hmm_emit_src:
+        const uint64_t *escale
+        const uint64_t *score
+        const uint32_t *qx
+        uint64_t qescale
+        uint64_t qmul
+    hmm_blocks *hmm_blocks_start(const hmm_model *m, const uint8_t *x, const hmm_emit_src *src,
+                                 int64_t T, int64_t every, const uint32_t *checkpoints)
     const uint32_t *hmm_blocks_get(hmm_blocks *p, int64_t b)
     void hmm_blocks_free(hmm_blocks *p)
     ctypedef struct hmm_blend:
@@ -93,6 +98,9 @@ cdef extern from "hmm_core.h" nogil:
                              int32_t x)
     void hmm_blend_weights(const hmm_ctx *c, const int64_t *recs, const hmm_blend *bl,
                            const uint32_t *e_row, uint64_t *w)
+    void hmm_filter_block(const hmm_model *m, const uint8_t *x, const hmm_emit_src *src,
+                          int64_t T, int64_t every, const uint32_t *checkpoints, int64_t b,
+                          uint32_t *out, uint64_t *work)
     ctypedef struct hmm_lq:
         uint64_t M
         uint64_t V
@@ -114,11 +122,52 @@ cdef extern from "hmm_match.h" nogil:
     void hmm_match_free(hmm_match *mm)
     uint32_t hmm_match_next(hmm_match *mm, const uint8_t *data, int64_t t, int32_t *pred)
 
+cdef extern from "hmm_cm.h" nogil:
+    enum:
+        HMM_CM_LR
+    ctypedef struct hmm_cm:
+        pass
+    hmm_cm *hmm_cm_new(int64_t T, int lr)
+    void hmm_cm_free(hmm_cm *cm)
+    int64_t hmm_cm_bytes(int64_t T)
+    void hmm_cm_begin(hmm_cm *cm, const uint8_t *data, int64_t t)
+    int hmm_cm_predict(hmm_cm *cm)
+    void hmm_cm_update(hmm_cm *cm, int y)
+    uint64_t hmm_cm_left(uint64_t m, int p)
+    void hmm_cm_byte(hmm_cm *cm, const uint8_t *data, int64_t t, int x, uint64_t *qcum,
+                     uint64_t *q)
+
+cdef extern from *:
+    """
+    /* Variant 3: C(b) = b + floor(F(b) (2^24 - 256) / 2^48) with
+     * F(b) = lam 2^16 Ecum(b) + (2^16 - lam) Qcum(b) (format_spec/codec-text.md 3.4). */
+    static inline uint64_t bbx_v3_cum(uint64_t lam, uint64_t ecum, uint64_t qcum, uint64_t b)
+    {
+        const unsigned __int128 f = (unsigned __int128)((lam << 16) * ecum) +
+                                    (unsigned __int128)((65536u - lam) * qcum);
+        return b + (uint64_t)((f * ((1u << 24) - 256u)) >> 48);
+    }
+    """
+    uint64_t bbx_v3_cum(uint64_t lam, uint64_t ecum, uint64_t qcum, uint64_t b) nogil
+
+from cpython.exc cimport PyErr_CheckSignals
+
 cdef enum:
     Q_PREC_ = 24          # precision of the bits-back posteriors Q
     X_PREC_ = 20          # precision of adaptive emissions (quantised per byte)
-    CHECKPOINT_ = 128     # the encoder keeps alpha_t for t % CHECKPOINT == 0
-    TICK_MASK_ = 16383    # the coding loops call `tick` every 16,384 positions (~0.1 s)
+    V3_PREC_ = 24         # precision of variant 3's emissions
+    CHECKPOINT_ = 256     # the encoder keeps alpha_t for t % CHECKPOINT == 0
+    POLL_ = 1 << 14       # positions between ticks (Ctrl-C, cancellation, progress): ~0.1 s
+
+
+def _poll(tick, int64_t n):
+    """Every POLL positions, with the GIL: act on Ctrl-C (main thread; also when there is no
+    tick) and call tick(n) with the work done since the last call; whatever either raises
+    stops the coder and propagates."""
+    PyErr_CheckSignals()
+    if tick is not None and n > 0:
+        tick(n)
+
 
 cdef inline int push_quantised(rans_msg *m, const uint64_t *w, int64_t n, unsigned prec,
                                int64_t s, uint64_t *pre) noexcept nogil:
@@ -153,6 +202,12 @@ cdef struct emit_t:
     int32_t pred             # the match model's byte (-1 = none) and its weight
     uint32_t mw
     hmm_blend bl             # variant 2: the blend's coefficients (hmm_ctx_blend_at)
+
+
+cdef inline uint64_t _qcum(uint32_t stored, uint32_t q, int32_t x) noexcept nogil:
+    """Q below x from its value mod 2^32: it is 2^32 - Q(x) for the last byte (the masses
+    sum to 2^32) and below 2^32 for every other."""
+    return (1ull << 32) - q if x == 255 else stored
 
 
 def _sliced_predecessors(start, state, freq, e_col):
@@ -209,6 +264,7 @@ cdef class HmmCoder:
     cdef readonly int match_min           # match model (hmm_match.h); 0 = none
     cdef readonly tuple match_weights, match_rweights
     cdef bint adaptive, blended
+    cdef readonly int cm_lambda           # variant 3: weight of the HMM emission (hmm_cm.h); 0 = off
     cdef int32_t c_orders[HMM_CTX_MAX_ORDERS]
     cdef uint32_t c_weights[HMM_CTX_MAX_ORDERS]
     cdef uint32_t c_beta0[HMM_CTX_MAX_ORDERS]
@@ -218,7 +274,7 @@ cdef class HmmCoder:
     cdef uint32_t c_match_rweights[HMM_MATCH_MAX_WEIGHTS]
 
     def __init__(self, tables, orders=(), weights=(), match_min=0, match_weights=(), blend=(),
-                 match_rweights=()):
+                 match_rweights=(), cm_lambda=0):
         """`orders`/`weights`: context orders (1..7) and integer weights (1..2^20-1) of the
         adaptive emission counts (hmm_core.h); none gives the plain HMM. `match_min` (2..8) and
         `match_weights` (weight by match length, hmm_match.h) add the match model; 0 = none;
@@ -226,7 +282,12 @@ cdef class HmmCoder:
         `blend` = (beta0s, beta1s[, betads]), one each per order, interpolates the orders and
         the match as PPM does (variant 2, hmm_core.h) instead of adding weighted counts;
         `weights` are then unused (give 1s). betads (escape of a context that has seen one
-        byte only) default to beta0 + beta1."""
+        byte only) default to beta0 + beta1. `cm_lambda` (1..65535, alone) gives variant 3:
+        the emission lam / 2^16 of the HMM's table and the rest of the context-mixing model's
+        byte distribution (hmm_cm.h, format_spec/codec-text.md 3.4)."""
+        if cm_lambda and (orders or match_min or blend or not 1 <= cm_lambda < 65536):
+            raise ValueError("HmmCoder: cm_lambda must be in 1..65535 and comes alone")
+        self.cm_lambda = cm_lambda
         if len(orders) != len(weights) or len(orders) > HMM_CTX_MAX_ORDERS:
             raise ValueError("HmmCoder: give as many context weights as orders (at most 6)")
         for o, w in zip(orders, weights):
@@ -452,12 +513,13 @@ cdef class HmmCoder:
         cannot grow. `tick(n)`, if given, is called with the GIL every 16,384 positions with
         the positions' worth of work done since its last call (the forward pass counts for
         half of the data, the way back for the other half; n sums to len(data)); whatever it
-        raises (KeyboardInterrupt, a cancellation) stops the coding and propagates."""
+        raises (KeyboardInterrupt, a cancellation) stops the coding and propagates. Ctrl-C in
+        the main thread stops it too, tick or not."""
         cdef int64_t T = data.shape[0]
         if T == 0:
             return
-        cdef bint ticking = tick is not None
-        cdef int64_t reported = 0, target
+        if self.cm_lambda:
+            return self._encode_cm(data, msg, tick)
         cdef int32_t K = self.K, D = self.D
         cdef int64_t nblocks = (T + CHECKPOINT_ - 1) // CHECKPOINT_
         cdef int64_t per_pos = T if self.adaptive else 1
@@ -498,6 +560,10 @@ cdef class HmmCoder:
         cdef emit_t e
         cdef hmm_ctx *ctx = NULL
         cdef hmm_match *mm = NULL
+        cdef hmm_emit_src src
+        cdef int stop = 0
+        cdef int64_t done = 0
+        pending = None
         e.pred = -1
         e.mw = 0
         try:
@@ -506,6 +572,15 @@ cdef class HmmCoder:
             with nogil:
                 # forward pass: checkpoints and the per-position terms only
                 for t in range(T):
+                    if t % POLL_ == 0 and t > 0:
+                        with gil:
+                            try:
+                                _poll(tick, t // 2 - done)
+                                done = t // 2
+                            except BaseException as exc:
+                                pending, stop = exc, 1
+                        if stop:
+                            break
                     if self.adaptive:
                         self._forward_at(ctx, mm, x, t, &e)
                         mpred[t], mw[t] = e.pred, e.mw
@@ -522,29 +597,31 @@ cdef class HmmCoder:
                                                score[u], &cur[t & 1, 0], <uint64_t *> &w[0])
                     if t % CHECKPOINT_ == 0:
                         memcpy(&ckpt[t // CHECKPOINT_, 0], &cur[t & 1, 0], sizeof(uint32_t) * K)
-                    if ticking and (t & TICK_MASK_) == TICK_MASK_:
-                        target = t // 2
-                        with gil:
-                            tick(target - reported)
-                        reported = target
                 # z_T <- Q(z_T | x_1..T)
                 for j in range(K):
                     w[j] = cur[(T - 1) & 1, j]
                 rans_quantize_cdf(&w[0], K, Q_PREC_, &cdf[0])
-                z = <int32_t> rans_pop_cdf(m, &cdf[0], K, Q_PREC_)
+                if not stop:
+                    z = <int32_t> rans_pop_cdf(m, &cdf[0], K, Q_PREC_)
                 # the way back: blocks of alpha from their checkpoints, the next one on a thread
-                blocks = hmm_blocks_start(&self.m, x, &escale[0] if self.adaptive else NULL,
-                                          &score[0] if self.adaptive else NULL, T,
-                                          CHECKPOINT_, &ckpt[0, 0])
+                src.escale = &escale[0] if self.adaptive else NULL
+                src.score = &score[0] if self.adaptive else NULL
+                src.qx = NULL
+                blocks = NULL if stop else hmm_blocks_start(&self.m, x, &src, T, CHECKPOINT_,
+                                                            &ckpt[0, 0])
                 if blocks == NULL:
-                    err = -1        # reported as MemoryError below
+                    err = 0 if stop else -1        # reported as MemoryError below
                 else:
                     for t in range(T - 1, -1, -1):
-                        if ticking and (t & TICK_MASK_) == 0 and t:
-                            target = T // 2 + (T - 1 - t) * (T - T // 2) // T
+                        if t % POLL_ == 0:
                             with gil:
-                                tick(target - reported)
-                            reported = target
+                                try:
+                                    _poll(tick, T - t // 2 - done)
+                                    done = T - t // 2
+                                except BaseException as exc:
+                                    pending, stop = exc, 1
+                            if stop:
+                                break
                         if self.adaptive:   # the emission as it was before x_t was counted
                             e.pred, e.mw = mpred[t], mw[t]
                             if ctx != NULL:
@@ -565,27 +642,30 @@ cdef class HmmCoder:
                         d = self.pred_slot[self.pred_start[z] + k]
                         err |= rans_push_cdf(m, self.a_cdf + <int64_t> i * (D + 1), d, HMM_PREC)
                         z = i
-                    err |= rans_push_cdf(m, self.pi_cdf, z, HMM_PREC)
+                    if not stop:
+                        err |= rans_push_cdf(m, self.pi_cdf, z, HMM_PREC)
         finally:
             hmm_blocks_free(blocks)
             hmm_ctx_free(ctx)
             hmm_match_free(mm)
+        if pending is not None:
+            raise pending
         if err != RANS_OK:
             raise MemoryError("text codec: out of memory while coding")
-        if ticking:
-            tick(T - reported)
+        if tick is not None and T > done:
+            tick(T - done)
 
     def decode(self, Message msg not None, Py_ssize_t size, tick=None):
         """Pop `size` bytes from `msg` (IconoCLaSM decoding). Any message decodes to some
         bytes in exactly `size` steps; the caller checks integrity. `tick(n)` as for encode
         (n: bytes decoded since its last call)."""
-        cdef bint ticking = tick is not None
-        cdef int64_t reported = 0
         if size < 0:
             raise ValueError(f"text codec: negative size {size}")
         out_arr = np.zeros(size, dtype=np.uint8)
         if size == 0:
             return out_arr.tobytes()
+        if self.cm_lambda:
+            return self._decode_cm(msg, size, tick)
         cdef int32_t K = self.K, D = self.D
         cur_arr = np.zeros((2, K), dtype=np.uint32)
         w_arr = np.zeros(max(K, 256) + 1, dtype=np.uint64)
@@ -606,16 +686,24 @@ cdef class HmmCoder:
         cdef emit_t e
         cdef hmm_ctx *ctx = NULL
         cdef hmm_match *mm = NULL
+        cdef int stop = 0
+        cdef int64_t done = 0
+        pending = None
         try:
             ctx = self._new_ctx()
             mm = self._new_match(T)
             with nogil:
                 z = <int32_t> rans_pop_cdf(m, self.pi_cdf, K, HMM_PREC)
                 for t in range(T):
-                    if ticking and (t & TICK_MASK_) == 0 and t:
+                    if t % POLL_ == 0 and t > 0:
                         with gil:
-                            tick(t - reported)
-                        reported = t
+                            try:
+                                _poll(tick, t - done)
+                                done = t
+                            except BaseException as exc:
+                                pending, stop = exc, 1
+                        if stop:
+                            break
                     if t > 0:
                         d = <int32_t> rans_pop_cdf(m, self.a_cdf + <int64_t> z * (D + 1), D,
                                                    HMM_PREC)
@@ -651,16 +739,254 @@ cdef class HmmCoder:
                 for j in range(K):
                     w[j] = cur[(T - 1) & 1, j]
                 rans_quantize_cdf(&w[0], K, Q_PREC_, &cdf[0])
-                err |= rans_push_cdf(m, &cdf[0], z, Q_PREC_)
+                if not stop:
+                    err |= rans_push_cdf(m, &cdf[0], z, Q_PREC_)
         finally:
             hmm_ctx_free(ctx)
             hmm_match_free(mm)
+        if pending is not None:
+            raise pending
         if err != RANS_OK:
             raise MemoryError("text codec: out of memory while coding")
-        if ticking:
-            tick(T - reported)
+        if tick is not None and T > done:
+            tick(T - done)
         return out_arr.tobytes()
 
+
+    # -- variant 3: the HMM emission mixed with the context-mixing model (hmm_cm.h) ----------
+    # P(x_t = b | z_t = j) = (lam 2^16 E(j, b) + (2^16 - lam) Q_t(b)) / 2^48, Q_t the model's
+    # byte masses (sum 2^32). The forward pass runs the model once and keeps Q_t's cumulative
+    # mass below x_t and Q_t(x_t) (8 bytes per position); the way back needs nothing else of it.
+
+    def _encode_cm(self, const uint8_t[::1] data, Message msg, tick):
+        cdef int64_t T = data.shape[0]
+        cdef int32_t K = self.K, D = self.D
+        cdef uint64_t lam = <uint64_t> self.cm_lambda, qmul = 65536 - lam
+        cdef int64_t nblocks = (T + CHECKPOINT_ - 1) // CHECKPOINT_
+        ckpt_arr = np.zeros((nblocks, K), dtype=np.uint32)
+        qlo_arr = np.zeros(T, dtype=np.uint32)       # Q_t below x_t, mod 2^32 (see _qcum)
+        qx_arr = np.zeros(T, dtype=np.uint32)        # Q_t(x_t) (< 2^32)
+        w_arr = np.zeros(max(K, 256) + 1, dtype=np.uint64)
+        cdf_arr = np.zeros(max(K, 256) + 1, dtype=np.uint32)
+        pre_arr = np.zeros(max(K, 256) + 1, dtype=np.uint64)
+        cur_arr = np.zeros((2, K), dtype=np.uint32)
+        cdef uint32_t[::1] qlo = qlo_arr
+        cdef uint32_t[::1] qx = qx_arr
+        cdef uint32_t[:, ::1] ckpt = ckpt_arr
+        cdef uint32_t[:, ::1] cur = cur_arr
+        cdef uint64_t[::1] w = w_arr
+        cdef uint32_t[::1] cdf = cdf_arr
+        cdef uint64_t[::1] pre = pre_arr
+        cdef rans_msg *m = &msg.m
+        cdef const uint8_t *x = &data[0]
+        cdef const uint32_t *block = NULL
+        cdef const uint32_t *ec
+        cdef hmm_blocks *blocks = NULL
+        cdef hmm_cm *cm = NULL
+        cdef hmm_emit_src src
+        cdef int64_t t, b, loaded = -1, done = 0
+        cdef int32_t z, j, i, d, xt
+        cdef uint64_t qc, q, lo, hi
+        cdef size_t n, k
+        cdef int err = 0, stop = 0
+        pending = None
+        cm = hmm_cm_new(T, HMM_CM_LR)
+        if cm == NULL:
+            raise MemoryError("text codec: out of memory for the context-mixing model")
+        try:
+            with nogil:
+                for t in range(T):
+                    if t % POLL_ == 0 and t > 0:
+                        with gil:
+                            try:
+                                _poll(tick, t // 2 - done)
+                                done = t // 2
+                            except BaseException as exc:
+                                pending, stop = exc, 1
+                        if stop:
+                            break
+                    hmm_cm_byte(cm, x, t, x[t], &qc, &q)
+                    qlo[t] = <uint32_t> qc
+                    qx[t] = <uint32_t> q
+                    if t == 0:
+                        hmm_filter_first_scored(&self.m, x[0], lam << 16, qmul * q, &cur[0, 0])
+                    else:
+                        hmm_filter_step_scored(&self.m, &cur[(t - 1) & 1, 0], x[t], lam << 16,
+                                               qmul * q, &cur[t & 1, 0], <uint64_t *> &w[0])
+                    if t % CHECKPOINT_ == 0:
+                        memcpy(&ckpt[t // CHECKPOINT_, 0], &cur[t & 1, 0], sizeof(uint32_t) * K)
+                hmm_cm_free(cm)          # the way back needs only qlo and qx
+                cm = NULL
+                if not stop:
+                    for j in range(K):
+                        w[j] = cur[(T - 1) & 1, j]
+                    rans_quantize_cdf(&w[0], K, Q_PREC_, &cdf[0])
+                    z = <int32_t> rans_pop_cdf(m, &cdf[0], K, Q_PREC_)
+                    src.escale = NULL
+                    src.score = NULL
+                    src.qx = &qx[0]
+                    src.qescale = lam << 16
+                    src.qmul = qmul
+                    blocks = hmm_blocks_start(&self.m, x, &src, T, CHECKPOINT_, &ckpt[0, 0])
+                    if blocks == NULL:
+                        err = -1
+                if blocks != NULL:
+                    for t in range(T - 1, -1, -1):
+                        if t % POLL_ == 0:
+                            with gil:
+                                try:
+                                    _poll(tick, T - t // 2 - done)
+                                    done = T - t // 2
+                                except BaseException as exc:
+                                    pending, stop = exc, 1
+                            if stop:
+                                break
+                        xt = x[t]
+                        qc = _qcum(qlo[t], qx[t], xt)
+                        ec = self.e_cdf + <int64_t> z * 257
+                        lo = bbx_v3_cum(lam, ec[xt], qc, xt)
+                        hi = bbx_v3_cum(lam, ec[xt + 1], qc + qx[t], xt + 1)
+                        err |= rans_push(m, lo, hi - lo, V3_PREC_)
+                        if t == 0:
+                            break
+                        b = (t - 1) // CHECKPOINT_
+                        if b != loaded:
+                            block = hmm_blocks_get(blocks, b)
+                            loaded = b
+                        n = self._posterior(block + ((t - 1) - b * CHECKPOINT_) * K, z, &w[0])
+                        k = <size_t> pop_quantised(m, &w[0], n, Q_PREC_, &pre[0])
+                        i = self.pred_state[self.pred_start[z] + k]
+                        d = self.pred_slot[self.pred_start[z] + k]
+                        err |= rans_push_cdf(m, self.a_cdf + <int64_t> i * (D + 1), d, HMM_PREC)
+                        z = i
+                    if not stop:
+                        err |= rans_push_cdf(m, self.pi_cdf, z, HMM_PREC)
+        finally:
+            hmm_blocks_free(blocks)
+            hmm_cm_free(cm)
+        if pending is not None:
+            raise pending
+        if err != RANS_OK:
+            raise MemoryError("text codec: out of memory while coding")
+        if tick is not None and T > done:
+            tick(T - done)
+
+    def _decode_cm(self, Message msg, Py_ssize_t size, tick):
+        cdef int32_t K = self.K, D = self.D
+        cdef uint64_t lam = <uint64_t> self.cm_lambda, qmul = 65536 - lam
+        out_arr = np.zeros(size, dtype=np.uint8)
+        cur_arr = np.zeros((2, K), dtype=np.uint32)
+        w_arr = np.zeros(max(K, 256) + 1, dtype=np.uint64)
+        cdf_arr = np.zeros(max(K, 256) + 1, dtype=np.uint32)
+        pre_arr = np.zeros(max(K, 256) + 1, dtype=np.uint64)
+        cdef uint8_t[::1] out = out_arr
+        cdef uint8_t *x = &out[0]
+        cdef uint32_t[:, ::1] cur = cur_arr
+        cdef uint64_t[::1] w = w_arr
+        cdef uint32_t[::1] cdf = cdf_arr
+        cdef uint64_t[::1] pre = pre_arr
+        cdef rans_msg *m = &msg.m
+        cdef int64_t t, T = size, done = 0
+        cdef int32_t z, j, d, lo_i, hi_i, mid_i, bit, sym
+        cdef const uint32_t *ec
+        cdef uint64_t cf, mass, base, left, cmid, clo, chi
+        cdef size_t n
+        cdef int err = 0, stop = 0
+        cdef hmm_cm *cm = hmm_cm_new(T, HMM_CM_LR)
+        pending = None
+        if cm == NULL:
+            raise MemoryError("text codec: out of memory for the context-mixing model")
+        try:
+            with nogil:
+                z = <int32_t> rans_pop_cdf(m, self.pi_cdf, K, HMM_PREC)
+                for t in range(T):
+                    if t % POLL_ == 0 and t > 0:
+                        with gil:
+                            try:
+                                _poll(tick, t - done)
+                                done = t
+                            except BaseException as exc:
+                                pending, stop = exc, 1
+                        if stop:
+                            break
+                    if t > 0:
+                        d = <int32_t> rans_pop_cdf(m, self.a_cdf + <int64_t> z * (D + 1), D,
+                                                   HMM_PREC)
+                        j = self.succ[<int64_t> z * D + d]
+                        n = self._posterior(&cur[(t - 1) & 1, 0], j, &w[0])
+                        lo_i = self.pred_start[j]
+                        hi_i = self.pred_start[j + 1] - 1
+                        while lo_i < hi_i:
+                            mid_i = (lo_i + hi_i) // 2
+                            if self.pred_state[mid_i] < z:
+                                lo_i = mid_i + 1
+                            else:
+                                hi_i = mid_i
+                        err |= push_quantised(m, &w[0], n, Q_PREC_, lo_i - self.pred_start[j],
+                                              &pre[0])
+                        z = j
+                    # x_t: walk down the model's binary tree, comparing the rANS slot with the
+                    # mixed cumulative frequency at each node's middle
+                    ec = self.e_cdf + <int64_t> z * 257
+                    cf = rans_peek(m, V3_PREC_)
+                    hmm_cm_begin(cm, x, t)
+                    mass = 1ull << 32
+                    base = 0
+                    sym = 0
+                    for bit in range(7, -1, -1):
+                        left = hmm_cm_left(mass, hmm_cm_predict(cm))
+                        mid_i = sym + (1 << bit)
+                        cmid = bbx_v3_cum(lam, ec[mid_i], base + left, mid_i)
+                        if cf < cmid:
+                            mass = left
+                            hmm_cm_update(cm, 0)
+                        else:
+                            sym = mid_i
+                            base += left
+                            mass -= left
+                            hmm_cm_update(cm, 1)
+                    clo = bbx_v3_cum(lam, ec[sym], base, sym)
+                    chi = bbx_v3_cum(lam, ec[sym + 1], base + mass, sym + 1)
+                    rans_pop_advance(m, clo, chi - clo, V3_PREC_)
+                    x[t] = <uint8_t> sym
+                    if t == 0:
+                        hmm_filter_first_scored(&self.m, x[0], lam << 16, qmul * mass, &cur[0, 0])
+                    else:
+                        hmm_filter_step_scored(&self.m, &cur[(t - 1) & 1, 0], x[t], lam << 16,
+                                               qmul * mass, &cur[t & 1, 0], <uint64_t *> &w[0])
+                if not stop:
+                    for j in range(K):
+                        w[j] = cur[(T - 1) & 1, j]
+                    rans_quantize_cdf(&w[0], K, Q_PREC_, &cdf[0])
+                    err |= rans_push_cdf(m, &cdf[0], z, Q_PREC_)
+        finally:
+            hmm_cm_free(cm)
+        if pending is not None:
+            raise pending
+        if err != RANS_OK:
+            raise MemoryError("text codec: out of memory while coding")
+        if tick is not None and T > done:
+            tick(T - done)
+        return out_arr.tobytes()
+
+    def cm_masses(self, const uint8_t[::1] data not None):
+        """(Qcum(x_t), Q(x_t)) of the context-mixing model for every t, as two uint64 arrays
+        (for tests against the Python twin and for measurements)."""
+        cdef int64_t T = data.shape[0], t
+        qc_arr = np.zeros(T, dtype=np.uint64)
+        q_arr = np.zeros(T, dtype=np.uint64)
+        cdef uint64_t[::1] qc = qc_arr
+        cdef uint64_t[::1] q = q_arr
+        cdef hmm_cm *cm = hmm_cm_new(max(T, 1), HMM_CM_LR)
+        if cm == NULL:
+            raise MemoryError("text codec: out of memory for the context-mixing model")
+        try:
+            with nogil:
+                for t in range(T):
+                    hmm_cm_byte(cm, &data[0], t, data[t], &qc[t], &q[t])
+        finally:
+            hmm_cm_free(cm)
+        return qc_arr, q_arr
 
 def message_is_initial(Message msg not None):
     """True when `msg` is exactly what an encoder starts from: the head at its lower bound and,

@@ -558,17 +558,24 @@ void hmm_blend_weights(const hmm_ctx *c, const int64_t *recs, const hmm_blend *b
 /* ---- recomputing filter blocks on a second thread (see hmm_core.h) ---------------------- */
 #include <pthread.h>
 
-void hmm_filter_block(const hmm_model *m, const uint8_t *x, const uint64_t *escale,
-                      const uint64_t *score, int64_t T, int64_t every,
-                      const uint32_t *checkpoints, int64_t b, uint32_t *out, uint64_t *work)
+void hmm_filter_block(const hmm_model *m, const uint8_t *x, const hmm_emit_src *src,
+                      int64_t T, int64_t every, const uint32_t *checkpoints, int64_t b,
+                      uint32_t *out, uint64_t *work)
 {
     const int32_t K = m->K;
     const int64_t t0 = b * every;
     memcpy(out, checkpoints + b * K, sizeof(uint32_t) * (size_t)K);
     for (int64_t s = 1; s < every && t0 + s < T; s++) {
         const int64_t u = t0 + s;
-        hmm_filter_step_scored(m, out + (s - 1) * K, x[u], escale ? escale[u] : 1,
-                               score ? score[u] : 0, out + s * K, work);
+        uint64_t esc = 1, sc = 0;
+        if (src->qx) {
+            esc = src->qescale;
+            sc = src->qmul * src->qx[u];
+        } else if (src->escale) {
+            esc = src->escale[u];
+            sc = src->score[u];
+        }
+        hmm_filter_step_scored(m, out + (s - 1) * K, x[u], esc, sc, out + s * K, work);
     }
 }
 
@@ -583,7 +590,7 @@ void hmm_filter_block(const hmm_model *m, const uint8_t *x, const uint64_t *esca
 struct hmm_blocks {
     const hmm_model *m;
     const uint8_t *x;
-    const uint64_t *escale, *score;
+    hmm_emit_src src;
     const uint32_t *ckpt;
     int64_t T, every, nblocks;
     uint32_t *buf[NBUF];
@@ -612,7 +619,7 @@ static int64_t claim(hmm_blocks *p)
 static void compute(hmm_blocks *p, int64_t k, uint64_t *work)
 {
     pthread_mutex_unlock(&p->lock);
-    hmm_filter_block(p->m, p->x, p->escale, p->score, p->T, p->every, p->ckpt, k,
+    hmm_filter_block(p->m, p->x, &p->src, p->T, p->every, p->ckpt, k,
                      p->buf[k % NBUF], work);
     pthread_mutex_lock(&p->lock);
     p->ready[k % NBUF] = k;
@@ -634,15 +641,14 @@ static void *blocks_worker(void *arg)
     return NULL;
 }
 
-hmm_blocks *hmm_blocks_start(const hmm_model *m, const uint8_t *x, const uint64_t *escale,
-                             const uint64_t *score, int64_t T, int64_t every,
-                             const uint32_t *checkpoints)
+hmm_blocks *hmm_blocks_start(const hmm_model *m, const uint8_t *x, const hmm_emit_src *src,
+                             int64_t T, int64_t every, const uint32_t *checkpoints)
 {
     hmm_blocks *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     const size_t rows = (size_t)every * (size_t)m->K;
     int ok = 1;
-    p->m = m; p->x = x; p->escale = escale; p->score = score; p->ckpt = checkpoints;
+    p->m = m; p->x = x; p->src = *src; p->ckpt = checkpoints;
     p->T = T; p->every = every; p->nblocks = (T + every - 1) / every;
     for (int i = 0; i < NBUF; i++) {
         p->buf[i] = malloc(sizeof(uint32_t) * rows);
@@ -677,7 +683,7 @@ const uint32_t *hmm_blocks_get(hmm_blocks *p, int64_t b)
 {
     uint32_t *out = p->buf[b % NBUF];
     if (!p->threaded) {
-        hmm_filter_block(p->m, p->x, p->escale, p->score, p->T, p->every, p->ckpt, b, out,
+        hmm_filter_block(p->m, p->x, &p->src, p->T, p->every, p->ckpt, b, out,
                          p->work[1]);
         return out;
     }

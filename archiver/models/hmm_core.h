@@ -70,19 +70,25 @@ void hmm_filter_run(const hmm_model *m, const uint8_t *x, int64_t T, int64_t eve
  * thread while the caller codes with block b, and the caller computes one too instead of
  * waiting: three block buffers, each handed to the caller only when finished and refilled only
  * after the caller has moved on to a lower block.
- * x, escale and score (per position; NULL: 1 and 0, the plain HMM) and checkpoints must stay
- * unchanged while it runs. */
+ * x, the emission terms (hmm_emit_src) and checkpoints must stay unchanged while it runs. */
 typedef struct hmm_blocks hmm_blocks;
 
+/* Where the filter's emission terms of position u come from: escale[u], score[u] (NULL: 1 and
+ * 0, the plain HMM), or, when qx is set (variant 3), the constant qescale and qmul * qx[u]. */
+typedef struct {
+    const uint64_t *escale, *score;
+    const uint32_t *qx;
+    uint64_t qescale, qmul;
+} hmm_emit_src;
+
 /* Block b: out[s*K ..] = alpha_{b*every + s} for s in [0, min(every, T - b*every)). */
-void hmm_filter_block(const hmm_model *m, const uint8_t *x, const uint64_t *escale,
-                      const uint64_t *score, int64_t T, int64_t every,
-                      const uint32_t *checkpoints, int64_t b, uint32_t *out, uint64_t *work);
+void hmm_filter_block(const hmm_model *m, const uint8_t *x, const hmm_emit_src *src,
+                      int64_t T, int64_t every, const uint32_t *checkpoints, int64_t b,
+                      uint32_t *out, uint64_t *work);
 /* Starts computing the last block; NULL when out of memory. Runs in the calling thread when
- * a thread cannot be started (same results). */
-hmm_blocks *hmm_blocks_start(const hmm_model *m, const uint8_t *x, const uint64_t *escale,
-                             const uint64_t *score, int64_t T, int64_t every,
-                             const uint32_t *checkpoints);
+ * a thread cannot be started (same results). *src is copied. */
+hmm_blocks *hmm_blocks_start(const hmm_model *m, const uint8_t *x, const hmm_emit_src *src,
+                             int64_t T, int64_t every, const uint32_t *checkpoints);
 /* Block b (alpha rows as in hmm_filter_block), computing or waiting until it is ready. Ask for the blocks
  * in descending order from the last; asking for b ends the use of block b+1. */
 const uint32_t *hmm_blocks_get(hmm_blocks *p, int64_t b);

@@ -74,6 +74,31 @@ def _information_content_blend(t: HmmTables, data: bytes, orders, blend, match_m
     return float(bits)
 
 
+def information_content_mixed(t: HmmTables, data: bytes, coder) -> float:
+    """Variant 3 (format_spec/codec-text.md 3.4): P(x_t | j) = (C_t(j, x_t + 1) - C_t(j, x_t))
+    / 2^24 with the context-mixing model's masses (`coder`: an HmmCoder with cm_lambda), the
+    very frequencies the coder uses."""
+    from archiver.models.hmm_cm_reference import v3_cum
+    if not data:
+        return 0.0
+    pi, A, _ = _probs(t)
+    ecum = np.zeros((t.K, 257), dtype=np.int64)
+    np.cumsum(t.e_freq, axis=1, out=ecum[:, 1:])
+    qcum, q = coder.cm_masses(data)
+    lam = coder.cm_lambda
+    bits, a = 0.0, None
+    for t_, x in enumerate(data):
+        lo, hi = int(qcum[t_]), int(qcum[t_]) + int(q[t_])
+        e = np.array([v3_cum(lam, int(ecum[j, x + 1]), hi, x + 1) -
+                      v3_cum(lam, int(ecum[j, x]), lo, x) for j in range(t.K)],
+                     dtype=np.float64) / float(1 << 24)
+        a = pi * e if a is None else (a @ A) * e
+        c = a.sum()
+        bits -= np.log2(c)
+        a /= c
+    return float(bits)
+
+
 def sample(t: HmmTables, length: int, seed: int = 0) -> bytes:
     pi, A, E = _probs(t)
     rng = np.random.default_rng(seed)

@@ -44,6 +44,8 @@ def main(argv=None) -> None:
     t.add_argument("--eval-minutes", type=float, default=5.0)
     t.add_argument("--val-per-image", type=int, default=96)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--balance", type=float, default=0.0,
+                   help="share of crops spread evenly over the photo sources")
     t.add_argument("--resume-from", type=Path, default=None,
                    help="checkpoint to start from when --run has none (e.g. the committed "
                         "checkpoints/image-l4-train.pt)")
@@ -52,6 +54,9 @@ def main(argv=None) -> None:
     e.add_argument("--ckpt", type=Path, default=Path("runs/image/best.pt"))
     e.add_argument("--out", type=Path, default=Path("weights/image-l4.npz"))
     e.add_argument("--crops", type=int, default=2048, help="training crops for latent bins")
+    e.add_argument("--scale-adapt", type=int, choices=(0, 1), default=None,
+                   help="set Config.scale_adapt of the exported weights (default: the "
+                        "checkpoint's)")
     args = ap.parse_args(argv)
     if args.cmd == "prepare":
         from archiver.train.image_data import prepare
@@ -66,6 +71,7 @@ def main(argv=None) -> None:
               quant=not args.float, eval_minutes=args.eval_minutes,
               val_per_image=args.val_per_image, seed=args.seed, resume_from=args.resume_from,
               force_dc_base=args.dc_base, threads=args.threads, steps=args.steps,
+              balance=args.balance,
               log=lambda m: print(m, flush=True))
     elif args.cmd == "export":
         import torch
@@ -76,6 +82,11 @@ def main(argv=None) -> None:
         torch.set_num_threads(2)
         crops = CropSampler(load_split(args.data, "train"), seed=99).batch(args.crops)[0]
         weights = export(load_checkpoint(args.ckpt), crops)
+        if args.scale_adapt is not None:      # a coding rule, not trained: set at export
+            import dataclasses
+            weights = dataclasses.replace(
+                weights, cfg=dataclasses.replace(weights.cfg, scale_adapt=args.scale_adapt),
+                graphs={})
         weights_io.save(weights, args.out)
         print(f"wrote {args.out}: latent bin widths {weights.latent_delta.round(5).tolist()}, "
               f"top prior {weights.top_prior}")

@@ -21,11 +21,21 @@ CROP_H, CROP_W = arch.CROP_H, arch.CROP_W
 class CropSampler:
     """Random crops from whole images, each image weighted by its number of crop positions."""
 
-    def __init__(self, images: list[tuple[str, np.ndarray]], seed: int):
+    def __init__(self, images: list[tuple[str, np.ndarray]], seed: int, balance: float = 0.0):
+        """balance: the share of crops spread evenly over the sources (the name's prefix
+        before "-": the Enlightenment photos alone hold ~90% of the pixels, the small GCompris
+        and Tux Paint images ~6%); the rest is weighted by crop positions, as is every
+        image within its source."""
         self.images = [np.ascontiguousarray(img) for _, img in images]
         w = np.array([(i.shape[0] - CROP_H + 1) * (i.shape[1] - CROP_W + 1) for i in self.images],
                      float)
         self.p = w / w.sum()
+        if balance > 0:
+            src = np.array([name.split("-", 1)[0] for name, _ in images])
+            even = np.zeros_like(w)
+            for s in np.unique(src):
+                even[src == s] = w[src == s] / w[src == s].sum() / len(np.unique(src))
+            self.p = (1 - balance) * self.p + balance * even
         self.rng = np.random.default_rng(seed)
 
     def batch(self, n: int, p_edge: float = 0.15):
@@ -87,7 +97,8 @@ def save(path: Path, model, opt, state: dict) -> None:
 def train(data: Path, run: Path, hours: float, batch: int, lr: float, free_bits: float,
           cfg: arch.Config, quant: bool, eval_minutes: float, val_per_image: int,
           seed: int = 0, resume_from: Path | None = None, force_dc_base: bool = False,
-          threads: int = 2, steps: int | None = None, log=print) -> None:
+          threads: int = 2, steps: int | None = None, balance: float = 0.0,
+          log=print) -> None:
     """Train for `hours`, or until step `steps` if given (the cosine schedule then runs over
     steps: runs of different models are compared at equal steps, as in the depth ablation)."""
     torch.set_num_threads(threads)
@@ -103,6 +114,8 @@ def train(data: Path, run: Path, hours: float, batch: int, lr: float, free_bits:
         opt = torch.optim.Adam(model.parameters(), lr=lr)
         opt.load_state_dict(blob["opt"])
         state = blob["state"]
+        if source != ckpt:     # a new run: its validation set may differ, so its best too
+            state = {**state, "best": math.inf}
         log(f"resumed {source} at step {state['step']}")
     else:
         torch.manual_seed(seed)
@@ -110,7 +123,7 @@ def train(data: Path, run: Path, hours: float, batch: int, lr: float, free_bits:
         opt = torch.optim.Adam(model.parameters(), lr=lr)
     log(f"config {cfg.to_dict()} params {sum(p.numel() for p in model.parameters())} "
         f"MACs/block {arch.macs_per_block(cfg)['total']:,}")
-    sampler = CropSampler(load_split(data, "train"), seed=seed + state["step"])
+    sampler = CropSampler(load_split(data, "train"), seed=seed + state["step"], balance=balance)
     val = validation_crops(load_split(data, "val"), val_per_image)
     log(f"validation crops {len(val)}")
     start = time.time()

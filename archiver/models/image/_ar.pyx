@@ -65,12 +65,19 @@ cdef extern from "ar_core.h" nogil:
         int32_t radius, nbr, flags, tfeat, ntfeat, slots, kmax, cmax, shift, mask_on
         int32_t scale_max, coef_max
         int64_t loc_limit
+        int32_t adapt, adapt_shift, adapt_buckets
+        int64_t adapt_prior, adapt_clip
+        int32_t adapt_dmax
+        const int64_t *adapt_mad
+        const int64_t *adapt_steps
     int ar_decode(const ar_net *net, rans_msg *m, int64_t nblocks, int16_t *pix,
                   const uint8_t *known, const int16_t *tfeat, unsigned precision, int threads,
                   int simd, const int32_t *extent, int channels)
     int ar_raw_all(const ar_net *net, int64_t nblocks, const int16_t *pix,
                    const uint8_t *known, const int16_t *tfeat, int64_t *y, int64_t *base2,
                    int threads, int simd)
+    void ar_adapt_all(const ar_net *net, int64_t nblocks, const int64_t *x,
+                      const int64_t *loc, const int64_t *j, const uint8_t *coded, int64_t *out)
     int ar_have_simd()
 
 
@@ -208,6 +215,8 @@ cdef class ArKernel:
         cdef int64_t[::1] mv
         cdef int64_t[::1] bv
         cdef int32_t[:, ::1] ov = offs
+        cdef const int64_t[::1] madv
+        cdef const int64_t[::1] stepv
         kmax = cmax = 2
         for i, d in enumerate(plan):
             o = &self.ops[i]
@@ -247,6 +256,23 @@ cdef class ArKernel:
         self.net.mask_on = arch.MASK_ON
         self.net.scale_max, self.net.coef_max = SCALE_MAX, 256
         self.net.loc_limit = LOC_LIMIT
+        adapt = int(getattr(cfg, "scale_adapt", 0))
+        if adapt not in (0, 1):
+            raise ArKernelError(f"scale_adapt {adapt} is not a known adaptation (0 or 1)")
+        mad = np.ascontiguousarray(arch.ADAPT_MAD, np.int64)
+        steps = np.ascontiguousarray(arch.ADAPT_STEPS, np.int64)
+        if mad.shape[0] != SCALE_MAX + 1 or steps.shape[0] != 2 * arch.ADAPT_DMAX:
+            raise ArKernelError("scale adaptation tables do not match SCALE_MAX / ADAPT_DMAX")
+        self.keep += [mad, steps]
+        madv = mad
+        stepv = steps
+        self.net.adapt = adapt
+        self.net.adapt_shift = arch.ADAPT_BUCKET_SHIFT
+        self.net.adapt_buckets = (SCALE_MAX + 1) >> arch.ADAPT_BUCKET_SHIFT
+        self.net.adapt_prior, self.net.adapt_clip = arch.ADAPT_PRIOR, arch.ADAPT_CLIP
+        self.net.adapt_dmax = arch.ADAPT_DMAX
+        self.net.adapt_mad = &madv[0]
+        self.net.adapt_steps = &stepv[0]
         self.radius, self.ntfeat, self.nbr_channels = r, chans["tfeat"], chans["nbr"]
 
     def __dealloc__(self):
@@ -343,6 +369,40 @@ cdef class ArKernel:
         if err:
             raise MemoryError(f"raw: out of memory for {b} blocks")
         return y.transpose(0, 3, 1, 2), base2.transpose(0, 3, 1, 2)
+
+
+    def adapt(self, x, loc, j, coded=None):
+        """adapt.adapt_scales in C (same integers): scale indices to code known blocks x
+        (B, 3, 32, 32) with, from their locations and the network's indices j (clipped to
+        0..127); coded (same shape, bool) the pixels that are pushed (default all)."""
+        x = np.ascontiguousarray(x, np.int64)
+        b = x.shape[0] if x.ndim == 4 else -1
+        if x.shape != (b, 3, AR_BLOCK, AR_BLOCK) or b < 1:
+            raise ValueError(f"adapt: x must be (B, 3, {AR_BLOCK}, {AR_BLOCK}), got {x.shape}")
+        loc = np.ascontiguousarray(loc, np.int64)
+        j = np.ascontiguousarray(j, np.int64)
+        if loc.shape != x.shape or j.shape != x.shape:
+            raise ValueError("adapt: loc and j must have x's shape")
+        if j.size and (j.min() < 0 or j.max() > SCALE_MAX):
+            raise ValueError(f"adapt: scale indices must lie in 0..{SCALE_MAX}")
+        out = np.empty_like(j)
+        cdef const int64_t[:, :, :, ::1] xv = x
+        cdef const int64_t[:, :, :, ::1] lv = loc
+        cdef const int64_t[:, :, :, ::1] jv = j
+        cdef int64_t[:, :, :, ::1] ov = out
+        cdef const uint8_t[:, :, :, ::1] cv
+        cdef const uint8_t *cp = NULL
+        if coded is not None:
+            cm = np.ascontiguousarray(coded, np.uint8)
+            if cm.shape != x.shape:
+                raise ValueError("adapt: coded must have x's shape")
+            cv = cm
+            cp = &cv[0, 0, 0, 0]
+        cdef int64_t nb = b
+        with nogil:
+            ar_adapt_all(&self.net, nb, &xv[0, 0, 0, 0], &lv[0, 0, 0, 0], &jv[0, 0, 0, 0], cp,
+                         &ov[0, 0, 0, 0])
+        return out
 
 
 _last = (None, None)        # (weights, kernel) of the latest call: packing costs ~1 ms

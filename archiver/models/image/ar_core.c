@@ -228,6 +228,17 @@ static inline int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
+/* Scale adaptation (adapt.py): the bucket sums a (actual |errors|) and b (expected) of one
+ * block and colour, the network's scale index j -> the index to code with. */
+static inline int32_t adapt_scale(const ar_net *n, int64_t a, int64_t b, int32_t j)
+{
+    const int64_t prior = n->adapt_prior * n->adapt_mad[j];
+    const int64_t num = (a + prior) << 16, den = b + prior;
+    int64_t d = -n->adapt_dmax;
+    for (int32_t i = 0; i < 2 * n->adapt_dmax; i++) d += num >= n->adapt_steps[i] * den;
+    return (int32_t)clamp64(j + d, 0, n->scale_max);
+}
+
 int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
               const uint8_t *known, const int16_t *tfeat, unsigned precision, int threads,
               int simd, const int32_t *extent, int channels)
@@ -239,9 +250,13 @@ int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
     int32_t *loc = malloc(sizeof *loc * nb), *j = malloc(sizeof *j * nb);
     int64_t *out = malloc(sizeof *out * nb);
     int64_t *px = malloc(sizeof *px * nb * 3);
+    int32_t *jn = malloc(sizeof *jn * nb);         /* the network's scale index */
+    /* adaptation sums [block][colour][bucket]: actual and expected |errors| */
+    const size_t nsum = n->adapt ? nb * 3 * (size_t)n->adapt_buckets : 1;
+    int64_t *sa = calloc(nsum, sizeof *sa), *sb = calloc(nsum, sizeof *sb);
     scratch own;
     int err = scratch_init(&own, n);
-    if (err || !y || !base2 || !loc || !j || !out || !px) {
+    if (err || !y || !base2 || !loc || !j || !out || !px || !jn || !sa || !sb) {
         err = -1;
         goto done;
     }
@@ -280,14 +295,28 @@ int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
                         l += clamp64(yb[7], -cmax, cmax) * (2 * xb[0] - b2[0])
                              + clamp64(yb[8], -cmax, cmax) * (2 * xb[1] - b2[1]);
                     loc[k] = (int32_t)clamp64(l, -lim, lim);
-                    j[k] = (int32_t)clamp64(yb[3 + c], 0, n->scale_max);
+                    j[k] = jn[k] = (int32_t)clamp64(yb[3 + c], 0, n->scale_max);
+                    if (n->adapt) {
+                        const size_t at = (b * 3 + c) * n->adapt_buckets
+                                          + (jn[k] >> n->adapt_shift);
+                        j[k] = adapt_scale(n, sa[at], sb[at], jn[k]);
+                    }
                     k++;
                 }
                 if (k) rans_logistic_pop(m, out, k, loc, j, 256, precision);
                 k = 0;
                 for (size_t b = 0; b < nb; b++) {
                     if (extent && (yy >= extent[2 * b] || xx >= extent[2 * b + 1])) continue;
-                    px[3 * b + c] = out[k++];
+                    px[3 * b + c] = out[k];
+                    if (n->adapt) {     /* the block's sums gain this coded pixel */
+                        const size_t at = (b * 3 + c) * n->adapt_buckets
+                                          + (jn[k] >> n->adapt_shift);
+                        const int64_t e = 256 * out[k] - loc[k];
+                        sa[at] += e < 0 ? (-e < n->adapt_clip ? -e : n->adapt_clip)
+                                        : (e < n->adapt_clip ? e : n->adapt_clip);
+                        sb[at] += n->adapt_mad[jn[k]];
+                    }
+                    k++;
                 }
             }
             for (size_t b = 0; b < nb; b++) {
@@ -316,6 +345,9 @@ done:
     free(j);
     free(out);
     free(px);
+    free(jn);
+    free(sa);
+    free(sb);
     return err;
 }
 
@@ -362,4 +394,29 @@ int ar_raw_all(const ar_net *n, int64_t nblocks, const int16_t *pix, const uint8
     raw_run(&a);
     if (two) pthread_join(th, NULL);
     return a.err || b.err ? -1 : 0;
+}
+
+/* ---- scale adaptation of known blocks (the encoder's view) -------------------------------- */
+
+void ar_adapt_all(const ar_net *n, int64_t nblocks, const int64_t *x, const int64_t *loc,
+                  const int64_t *j, const uint8_t *coded, int64_t *out)
+{
+    int64_t sa[128], sb[128];              /* adapt_buckets <= scale_max + 1 = 128 */
+    const size_t per = (size_t)AR_BLOCK * AR_BLOCK;
+    for (size_t bc = 0; bc < (size_t)nblocks * 3; bc++) {
+        for (int32_t k = 0; k < n->adapt_buckets; k++) sa[k] = sb[k] = 0;
+        for (size_t p = bc * per; p < (bc + 1) * per; p++) {
+            const int32_t jn = (int32_t)j[p];
+            if (coded && !coded[p]) {
+                out[p] = jn;
+                continue;
+            }
+            const int32_t k = jn >> n->adapt_shift;
+            out[p] = adapt_scale(n, sa[k], sb[k], jn);
+            const int64_t e = 256 * x[p] - loc[p];
+            sa[k] += e < 0 ? (-e < n->adapt_clip ? -e : n->adapt_clip)
+                           : (e < n->adapt_clip ? e : n->adapt_clip);
+            sb[k] += n->adapt_mad[jn];
+        }
+    }
 }

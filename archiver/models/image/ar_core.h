@@ -65,6 +65,14 @@ typedef struct {
     int32_t mask_on;                /* value of a flag that is set (arch.MASK_ON) */
     int32_t scale_max, coef_max;    /* scale index clamp [0, scale_max], coefs [-c, c] */
     int64_t loc_limit;              /* locations clamp [-loc_limit, loc_limit] */
+    /* scale adaptation (arch.py, ADAPT_*; adapt.py is its numpy specification): 0 = off */
+    int32_t adapt;
+    int32_t adapt_shift;            /* bucket = j >> adapt_shift */
+    int32_t adapt_buckets;          /* (scale_max + 1) >> adapt_shift */
+    int64_t adapt_prior, adapt_clip;
+    int32_t adapt_dmax;             /* the 2 * adapt_dmax thresholds are adapt_steps */
+    const int64_t *adapt_mad;       /* [scale_max + 1] expected |error| of scale index j */
+    const int64_t *adapt_steps;     /* [2 * adapt_dmax] */
 } ar_net;
 
 /* Crop geometry (arch.py): block at [CTX, CTX + BLOCK) in both axes of a CROP_H x CROP_W crop. */
@@ -75,7 +83,8 @@ typedef struct {
 
 /* Decode the pixels of `nblocks` blocks in place, in the numpy decoder's pop order: pixels in
  * raster order, R, G, B within a pixel, blocks within a colour (one rans_logistic_pop of
- * nblocks symbols per colour, 256 bins, `precision`).
+ * nblocks symbols per colour, 256 bins, `precision`). With net->adapt, each pop's scale index
+ * is corrected from the block's earlier pixels (adapt.py's ScaleState).
  *   pix    [nblocks][CROP_H][CROP_W][3] int16: context pixels (0 where unknown); the block's
  *          pixels are written here
  *   known  [nblocks][CROP_H][CROP_W] uint8 in {0, 1} (1 over the whole block)
@@ -97,6 +106,12 @@ int ar_decode(const ar_net *net, rans_msg *m, int64_t nblocks, int16_t *pix,
  * Same integers as ar_decode computes pixel by pixel. Returns 0, or -1 if out of memory. */
 int ar_raw_all(const ar_net *net, int64_t nblocks, const int16_t *pix, const uint8_t *known,
                const int16_t *tfeat, int64_t *y, int64_t *base2, int threads, int simd);
+
+/* Scale adaptation over whole known blocks (the encoder's view, adapt.adapt_scales): x, loc,
+ * j [nblocks][3][BLOCK * BLOCK] int64 in raster order, coded the same shape in {0, 1} (NULL:
+ * all); writes the indices to code with into out (the network's j where not coded). */
+void ar_adapt_all(const ar_net *net, int64_t nblocks, const int64_t *x, const int64_t *loc,
+                  const int64_t *j, const uint8_t *coded, int64_t *out);
 
 /* 1 if the vectorised (AVX2) path can run on this CPU. */
 int ar_have_simd(void);

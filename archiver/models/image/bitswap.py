@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from archiver.models.image import arch
+from archiver.models.image.adapt import ScaleState
 from archiver.models.image.model import (LATENT_PRECISION, PIXEL_PRECISION, BlockInputs,
                                          ImageRuntime, Params, chain_locs)
 
@@ -85,6 +86,7 @@ def _decode_pixels(rt: ImageRuntime, msg, inp: BlockInputs, trunk) -> None:
             return
         b = inp.crop.shape[0]
         c0 = arch.CONTEXT
+        state = ScaleState(b) if rt.cfg.scale_adapt else None
         for yy in range(arch.BLOCK):
             for xx in range(arch.BLOCK):
                 y, base2 = rt.ar_raw(inp, trunk, (yy, yy + 1), (xx, xx + 1))
@@ -92,7 +94,10 @@ def _decode_pixels(rt: ImageRuntime, msg, inp: BlockInputs, trunk) -> None:
                 px = np.zeros((b, 3, 1, 1), np.int64)
                 for c in range(3):
                     loc = chain_locs(base, coef, 2 * px, base2)[:, c]
-                    px[:, c] = _pop(msg, Params(loc, j[:, c]), 256, PIXEL_PRECISION)
+                    jc = j[:, c] if state is None else state.scale(c, j[:, c, 0, 0])[:, None, None]
+                    px[:, c] = _pop(msg, Params(loc, jc), 256, PIXEL_PRECISION)
+                    if state is not None:
+                        state.update(c, j[:, c, 0, 0], px[:, c, 0, 0], loc[:, 0, 0])
                 inp.crop[:, :, c0 + yy, c0 + xx] = px[:, :, 0, 0]
         inp.set_pixels(inp.pixels().copy())
         return

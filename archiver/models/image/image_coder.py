@@ -114,8 +114,9 @@ def _push_pixels(rt: ImageRuntime, msg, inp: BlockInputs, z1: np.ndarray, ext: n
                  channels: int) -> None:
     y, base2 = rt.ar_raw(inp, rt.trunk(inp, z1))
     x = inp.pixels()
-    p = rt.ar_params(y, base2, x)
-    keep = _decode_order(_coded_mask(ext, channels))
+    coded = _coded_mask(ext, channels)
+    p = rt.ar_params(y, base2, x, coded)
+    keep = _decode_order(coded)
     # one push in decode order: the stack hands the symbols back pop by pop in that order
     msg.push_logistic(_decode_order(x)[keep].astype(np.int64),
                       _decode_order(p.loc)[keep].astype(np.int32),
@@ -263,7 +264,7 @@ def code_length(rt: ImageRuntime, planes: np.ndarray, rng: np.random.Generator,
             total += logistic_codelength(zs[i - 1], p.loc, p.scale_idx, LB, LATENT_PRECISION)
         y, base2 = rt.ar_raw(inp, rt.trunk(inp, zs[0]))
         x = inp.pixels()
-        p = rt.ar_params(y, base2, x)
         m = _coded_mask(ext, channels)
+        p = rt.ar_params(y, base2, x, m)
         total += logistic_codelength(x[m], p.loc[m], p.scale_idx[m], 256, PIXEL_PRECISION)
     return total

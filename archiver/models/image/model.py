@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from archiver.models.image import arch
+from archiver.models.image.adapt import adapt_scales
 from archiver.models.image.runtime import runners
 from archiver.models.image.weights_io import ImageWeights
 
@@ -212,17 +213,27 @@ class ImageRuntime:
         feeds["tfeat"] = trunk.feats[:, :, rows[0]:rows[1], cols[0]:cols[1]]
         return self.nets["ar"](feeds), base2
 
-    @staticmethod
-    def ar_params(y: np.ndarray, base2: np.ndarray, x: np.ndarray | None = None):
+    def ar_params(self, y: np.ndarray, base2: np.ndarray, x: np.ndarray | None = None,
+                  coded: np.ndarray | None = None):
         """Coder parameters from the ar outputs: means relative to base (1/256 units:
         + 128 * base2), chained R -> G -> B on (2x - base2). Returns (loc_base, scale_idx,
-        coeffs) if x is None, else Params for x (B, 3, h, w) (R, G read for G, B)."""
+        coeffs) if x is None (the network's scale indices: a decoder adapts them pixel by
+        pixel with adapt.ScaleState), else Params for whole blocks x (B, 3, 32, 32) (R, G read
+        for G, B; scale indices adapted under Config.scale_adapt from the pixels `coded`
+        (bool, x's shape; default all) that precede each pixel)."""
         base = y[:, 0:3] + 128 * base2
         j = np.clip(y[:, 3:6], 0, SCALE_MAX)
         c = np.clip(y[:, 6:9], -256, 256)
         if x is None:
             return base, j, c
-        return Params(chain_locs(base, c, 2 * np.asarray(x, np.int64), base2), j)
+        loc = chain_locs(base, c, 2 * np.asarray(x, np.int64), base2)
+        if self.cfg.scale_adapt:
+            if USE_AR_KERNEL:      # the same rule in C (ar_core.c), ~free beside the network
+                from archiver.models.image._ar import kernel_for
+                j = kernel_for(self.w).adapt(x, loc, j, coded)
+            else:
+                j = adapt_scales(x, loc, j, coded)
+        return Params(loc, j)
 
     def chain_ref(self, inp: BlockInputs, plane: int) -> np.ndarray | None:
         """Reference pixels of the colour chain of `plane`: the DC base under Config.dc_base

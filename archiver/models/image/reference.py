@@ -93,3 +93,27 @@ def run(weights: ImageWeights, net: str, inputs: dict) -> np.ndarray:
         b0 = 3 * arch.DC_BASE_PLANE
         dc_base = np.asarray(inputs["planes"], np.int64)[:, b0:b0 + 3, 1:17, 1:17]
     return run_graph(weights.graphs[net], weights.convs[net], weights.shift, inputs, dc_base)
+
+
+def adapt_scales(x, loc, j) -> np.ndarray:
+    """Config.scale_adapt in plain Python ints, pixel by pixel in raster order (arch.py,
+    ADAPT_*): the scale indices blocks x (B, 3, 32, 32) are coded with, given their
+    locations and the network's scale indices."""
+    x, loc, j = (np.asarray(v, np.int64) for v in (x, loc, j))
+    out = np.zeros_like(j)
+    steps = [int(s) for s in arch.ADAPT_STEPS]
+    for b in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            sums: dict[int, list[int]] = {}
+            for yy in range(x.shape[2]):
+                for xx in range(x.shape[3]):
+                    jn = int(j[b, c, yy, xx])
+                    a, e = sums.setdefault(jn >> arch.ADAPT_BUCKET_SHIFT, [0, 0])
+                    prior = arch.ADAPT_PRIOR * arch.ADAPT_MAD[jn]
+                    num, den = (a + prior) * 65536, e + prior
+                    d = -arch.ADAPT_DMAX + sum(1 for s in steps if num >= s * den)
+                    out[b, c, yy, xx] = min(max(jn + d, 0), 127)
+                    err = abs(256 * int(x[b, c, yy, xx]) - int(loc[b, c, yy, xx]))
+                    sums[jn >> arch.ADAPT_BUCKET_SHIFT] = [a + min(err, arch.ADAPT_CLIP),
+                                                           e + arch.ADAPT_MAD[jn]]
+    return out

@@ -30,7 +30,7 @@ def vectors() -> dict[str, bytes]:
     out = {}
     for channels in (3, 1):
         msg = Message(seed=0)
-        image_coder.encode_image(image_codec.runtime(), msg, image(channels))
+        image_coder.encode_image(image_codec.runtime("image-l4.npz"), msg, image(channels))
         out[f"bitswap-{W}x{H}-c{channels}.msg"] = msg.to_bytes()
     return out
 
