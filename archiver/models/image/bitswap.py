@@ -18,13 +18,15 @@ from archiver.models.image.model import (LATENT_PRECISION, PIXEL_PRECISION, Bloc
 LB = arch.LATENT_BINS
 
 
-def _push(msg, symbols: np.ndarray, p: Params, nbins: int, precision: int) -> None:
+def push_params(msg, symbols: np.ndarray, p: Params, nbins: int, precision: int) -> None:
+    """Push `symbols` under the discretised logistics `p` (one rANS family call)."""
     msg.push_logistic(np.ascontiguousarray(symbols, np.int64).ravel(),
                       p.loc.astype(np.int32).ravel(), p.scale_idx.astype(np.int32).ravel(),
                       nbins, precision)
 
 
-def _pop(msg, p: Params, nbins: int, precision: int) -> np.ndarray:
+def pop_params(msg, p: Params, nbins: int, precision: int) -> np.ndarray:
+    """Pop symbols of the shape of `p` under its discretised logistics."""
     out = msg.pop_logistic(p.loc.size, p.loc.astype(np.int32).ravel(),
                            p.scale_idx.astype(np.int32).ravel(), nbins, precision)
     return np.asarray(out, np.int64).reshape(p.loc.shape)
@@ -58,18 +60,18 @@ def _encode_pixels(rt: ImageRuntime, msg, inp: BlockInputs, trunk) -> None:
         decoded.append(plane)
     for x, p in reversed(per_plane):            # stack: last decoded is pushed first
         for c in (2, 1, 0):
-            _push(msg, x[:, c], _channel(p, c), 256, PIXEL_PRECISION)
+            push_params(msg, x[:, c], _channel(p, c), 256, PIXEL_PRECISION)
 
 
 def encode(rt: ImageRuntime, msg, inp: BlockInputs) -> None:
     levels = rt.cfg.levels
-    z = _pop(msg, rt.q1(inp), LB, LATENT_PRECISION)
+    z = pop_params(msg, rt.q1(inp), LB, LATENT_PRECISION)
     _encode_pixels(rt, msg, inp, rt.trunk(inp, z))
     for i in range(1, levels):
-        z_next = _pop(msg, rt.q_next(i, z), LB, LATENT_PRECISION)
-        _push(msg, z, rt.p_prev(i, z_next), LB, LATENT_PRECISION)
+        z_next = pop_params(msg, rt.q_next(i, z), LB, LATENT_PRECISION)
+        push_params(msg, z, rt.p_prev(i, z_next), LB, LATENT_PRECISION)
         z = z_next
-    _push(msg, z, rt.p_top(z.shape), LB, LATENT_PRECISION)
+    push_params(msg, z, rt.p_top(z.shape), LB, LATENT_PRECISION)
 
 
 # The ar decoder's pixel loop runs in C (_ar.pyx, same pops and integers); False selects the
@@ -95,7 +97,7 @@ def _decode_pixels(rt: ImageRuntime, msg, inp: BlockInputs, trunk) -> None:
                 for c in range(3):
                     loc = chain_locs(base, coef, 2 * px, base2)[:, c]
                     jc = j[:, c] if state is None else state.scale(c, j[:, c, 0, 0])[:, None, None]
-                    px[:, c] = _pop(msg, Params(loc, jc), 256, PIXEL_PRECISION)
+                    px[:, c] = pop_params(msg, Params(loc, jc), 256, PIXEL_PRECISION)
                     if state is not None:
                         state.update(c, j[:, c, 0, 0], px[:, c, 0, 0], loc[:, 0, 0])
                 inp.crop[:, :, c0 + yy, c0 + xx] = px[:, :, 0, 0]
@@ -107,7 +109,7 @@ def _decode_pixels(rt: ImageRuntime, msg, inp: BlockInputs, trunk) -> None:
         x = inp.block[:, 3 * plane:3 * plane + 3]
         for c in range(3):
             loc = chain_locs(base, coef, x, rt.chain_ref(inp, plane))[:, c]
-            x[:, c] = _pop(msg, Params(loc, j[:, c]), 256, PIXEL_PRECISION)
+            x[:, c] = pop_params(msg, Params(loc, j[:, c]), 256, PIXEL_PRECISION)
         decoded.append(plane)
 
 
@@ -118,11 +120,11 @@ def decode(rt: ImageRuntime, msg, inp: BlockInputs) -> BlockInputs:
                       None if inp.crop is None else inp.crop.copy(), inp.known)
     b = inp.ctx.shape[0]
     shape = (b, rt.cfg.zc, rt.cfg.zs, rt.cfg.zs)
-    z = _pop(msg, rt.p_top(shape), LB, LATENT_PRECISION)
+    z = pop_params(msg, rt.p_top(shape), LB, LATENT_PRECISION)
     for i in range(rt.cfg.levels - 1, 0, -1):
-        z_prev = _pop(msg, rt.p_prev(i, z), LB, LATENT_PRECISION)
-        _push(msg, z, rt.q_next(i, z_prev), LB, LATENT_PRECISION)
+        z_prev = pop_params(msg, rt.p_prev(i, z), LB, LATENT_PRECISION)
+        push_params(msg, z, rt.q_next(i, z_prev), LB, LATENT_PRECISION)
         z = z_prev
     _decode_pixels(rt, msg, inp, rt.trunk(inp, z))
-    _push(msg, z, rt.q1(inp), LB, LATENT_PRECISION)
+    push_params(msg, z, rt.q1(inp), LB, LATENT_PRECISION)
     return inp

@@ -21,6 +21,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from archiver.models.image import arch
+from archiver.models.image.bitswap import pop_params, push_params
 from archiver.models.image.model import (LATENT_PRECISION, PIXEL_PRECISION, BlockInputs,
                                          ImageRuntime, Params, s2d)
 
@@ -82,18 +83,6 @@ def _rgb(planes: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.repeat(planes, 3 // planes.shape[0], 0).transpose(1, 2, 0))
 
 
-def _push(msg, symbols, p: Params, nbins: int, precision: int) -> None:
-    msg.push_logistic(np.ascontiguousarray(symbols, np.int64).ravel(),
-                      p.loc.astype(np.int32).ravel(), p.scale_idx.astype(np.int32).ravel(),
-                      nbins, precision)
-
-
-def _pop(msg, p: Params, nbins: int, precision: int) -> np.ndarray:
-    out = msg.pop_logistic(p.loc.size, p.loc.astype(np.int32).ravel(),
-                           p.scale_idx.astype(np.int32).ravel(), nbins, precision)
-    return np.asarray(out, np.int64).reshape(p.loc.shape)
-
-
 def _coded_mask(ext: np.ndarray, channels: int) -> np.ndarray:
     """(n, 3, 32, 32) bool: the pixels and colours that are pushed (real pixels, first
     `channels` colours)."""
@@ -139,43 +128,43 @@ def _encode_wavefront(rt: ImageRuntime, msg, inp: BlockInputs, ext: np.ndarray, 
     levels = rt.cfg.levels
     q1 = rt.q1(inp) if q1 is None else q1
     if scheme == BBANS:          # Algorithm 1: all latents popped first, then everything pushed
-        zs = [_pop(msg, q1, LB, LATENT_PRECISION)]
+        zs = [pop_params(msg, q1, LB, LATENT_PRECISION)]
         for i in range(1, levels):
-            zs.append(_pop(msg, rt.q_next(i, zs[-1]), LB, LATENT_PRECISION))
+            zs.append(pop_params(msg, rt.q_next(i, zs[-1]), LB, LATENT_PRECISION))
         _push_pixels(rt, msg, inp, zs[0], ext, channels)
         for i in range(1, levels):
-            _push(msg, zs[i - 1], rt.p_prev(i, zs[i]), LB, LATENT_PRECISION)
-        _push(msg, zs[-1], rt.p_top(zs[-1].shape), LB, LATENT_PRECISION)
+            push_params(msg, zs[i - 1], rt.p_prev(i, zs[i]), LB, LATENT_PRECISION)
+        push_params(msg, zs[-1], rt.p_top(zs[-1].shape), LB, LATENT_PRECISION)
         return
-    z = _pop(msg, q1, LB, LATENT_PRECISION)                  # Algorithm 2
+    z = pop_params(msg, q1, LB, LATENT_PRECISION)                  # Algorithm 2
     _push_pixels(rt, msg, inp, z, ext, channels)
     for i in range(1, levels):
-        z_next = _pop(msg, rt.q_next(i, z), LB, LATENT_PRECISION)
-        _push(msg, z, rt.p_prev(i, z_next), LB, LATENT_PRECISION)
+        z_next = pop_params(msg, rt.q_next(i, z), LB, LATENT_PRECISION)
+        push_params(msg, z, rt.p_prev(i, z_next), LB, LATENT_PRECISION)
         z = z_next
-    _push(msg, z, rt.p_top(z.shape), LB, LATENT_PRECISION)
+    push_params(msg, z, rt.p_top(z.shape), LB, LATENT_PRECISION)
 
 
 def _decode_wavefront(rt: ImageRuntime, msg, inp: BlockInputs, ext: np.ndarray, channels: int,
                       scheme: int) -> None:
     levels = rt.cfg.levels
     shape = (len(ext), rt.cfg.zc, rt.cfg.zs, rt.cfg.zs)
-    z = _pop(msg, rt.p_top(shape), LB, LATENT_PRECISION)
+    z = pop_params(msg, rt.p_top(shape), LB, LATENT_PRECISION)
     if scheme == BBANS:
         zs = [z]
         for i in range(levels - 1, 0, -1):
-            zs.insert(0, _pop(msg, rt.p_prev(i, zs[0]), LB, LATENT_PRECISION))
+            zs.insert(0, pop_params(msg, rt.p_prev(i, zs[0]), LB, LATENT_PRECISION))
         _pop_pixels(rt, msg, inp, zs[0], ext, channels)
         for i in range(levels - 1, 0, -1):
-            _push(msg, zs[i], rt.q_next(i, zs[i - 1]), LB, LATENT_PRECISION)
-        _push(msg, zs[0], rt.q1(inp), LB, LATENT_PRECISION)
+            push_params(msg, zs[i], rt.q_next(i, zs[i - 1]), LB, LATENT_PRECISION)
+        push_params(msg, zs[0], rt.q1(inp), LB, LATENT_PRECISION)
         return
     for i in range(levels - 1, 0, -1):
-        z_prev = _pop(msg, rt.p_prev(i, z), LB, LATENT_PRECISION)
-        _push(msg, z, rt.q_next(i, z_prev), LB, LATENT_PRECISION)
+        z_prev = pop_params(msg, rt.p_prev(i, z), LB, LATENT_PRECISION)
+        push_params(msg, z, rt.q_next(i, z_prev), LB, LATENT_PRECISION)
         z = z_prev
     _pop_pixels(rt, msg, inp, z, ext, channels)
-    _push(msg, z, rt.q1(inp), LB, LATENT_PRECISION)
+    push_params(msg, z, rt.q1(inp), LB, LATENT_PRECISION)
 
 
 def _q1_all(rt: ImageRuntime, g: Geometry, canvas: np.ndarray, batch: int = 256) -> Params:
