@@ -508,6 +508,36 @@ cdef class HmmCoder:
                 w[k] = 1
         return n
 
+    cdef inline int _state_back(self, rans_msg *m, const uint32_t *prev, int32_t *z,
+                                uint64_t *w, uint64_t *pre) noexcept nogil:
+        """Encoder, from z_t to z_t-1: pop z_t-1 with Q(z_t-1 | x_1..t-1, z_t) (bits back),
+        then push the transition z_t-1 -> z_t; *z becomes z_t-1. Returns the coder's error."""
+        cdef size_t n = self._posterior(prev, z[0], w)
+        cdef size_t k = <size_t> pop_quantised(m, w, n, Q_PREC_, pre)
+        cdef int32_t i = self.pred_state[self.pred_start[z[0]] + k]
+        cdef int32_t d = self.pred_slot[self.pred_start[z[0]] + k]
+        z[0] = i
+        return rans_push_cdf(m, self.a_cdf + <int64_t> i * (self.D + 1), d, HMM_PREC)
+
+    cdef inline int _state_forward(self, rans_msg *m, const uint32_t *prev, int32_t *z,
+                                   uint64_t *w, uint64_t *pre) noexcept nogil:
+        """Decoder, the mirror of _state_back: pop the transition z_t-1 -> z_t, then push
+        z_t-1's index in z_t's predecessor list under the same Q; *z becomes z_t."""
+        cdef int32_t d = <int32_t> rans_pop_cdf(m, self.a_cdf + <int64_t> z[0] * (self.D + 1),
+                                                self.D, HMM_PREC)
+        cdef int32_t j = self.succ[<int64_t> z[0] * self.D + d]
+        cdef size_t n = self._posterior(prev, j, w)
+        # index of z_t-1 in j's predecessor list (sorted by source state, each once)
+        cdef int32_t lo = self.pred_start[j], hi = self.pred_start[j + 1] - 1, mid
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.pred_state[mid] < z[0]:
+                lo = mid + 1
+            else:
+                hi = mid
+        z[0] = j
+        return push_quantised(m, w, n, Q_PREC_, lo - self.pred_start[j], pre)
+
     def encode(self, const uint8_t[::1] data not None, Message msg not None, tick=None):
         """Push `data` onto `msg` (IconoCLaSM encoding). Raises MemoryError if the message
         cannot grow. `tick(n)`, if given, is called with the GIL every 16,384 positions with
@@ -520,7 +550,7 @@ cdef class HmmCoder:
             return
         if self.cm_lambda:
             return self._encode_cm(data, msg, tick)
-        cdef int32_t K = self.K, D = self.D
+        cdef int32_t K = self.K
         cdef int64_t nblocks = (T + CHECKPOINT_ - 1) // CHECKPOINT_
         cdef int64_t per_pos = T if self.adaptive else 1
         ckpt_arr = np.zeros((nblocks, K), dtype=np.uint32)
@@ -554,8 +584,7 @@ cdef class HmmCoder:
         cdef rans_msg *m = &msg.m
         cdef const uint8_t *x = &data[0]
         cdef int64_t t, b, loaded = -1, u
-        cdef int32_t z, j, i, d
-        cdef size_t n, k
+        cdef int32_t z, j
         cdef int err = 0
         cdef emit_t e
         cdef hmm_ctx *ctx = NULL
@@ -636,12 +665,8 @@ cdef class HmmCoder:
                         if b != loaded:
                             block = hmm_blocks_get(blocks, b)
                             loaded = b
-                        n = self._posterior(block + ((t - 1) - b * CHECKPOINT_) * K, z, &w[0])
-                        k = <size_t> pop_quantised(m, &w[0], n, Q_PREC_, &pre[0])
-                        i = self.pred_state[self.pred_start[z] + k]
-                        d = self.pred_slot[self.pred_start[z] + k]
-                        err |= rans_push_cdf(m, self.a_cdf + <int64_t> i * (D + 1), d, HMM_PREC)
-                        z = i
+                        err |= self._state_back(m, block + ((t - 1) - b * CHECKPOINT_) * K, &z,
+                                                &w[0], &pre[0])
                     if not stop:
                         err |= rans_push_cdf(m, self.pi_cdf, z, HMM_PREC)
         finally:
@@ -666,7 +691,7 @@ cdef class HmmCoder:
             return out_arr.tobytes()
         if self.cm_lambda:
             return self._decode_cm(msg, size, tick)
-        cdef int32_t K = self.K, D = self.D
+        cdef int32_t K = self.K
         cur_arr = np.zeros((2, K), dtype=np.uint32)
         w_arr = np.zeros(max(K, 256) + 1, dtype=np.uint64)
         cdf_arr = np.zeros(max(K, 256) + 1, dtype=np.uint32)
@@ -679,9 +704,8 @@ cdef class HmmCoder:
         cdef uint64_t[::1] pre = pre_arr
         cdef rans_msg *m = &msg.m
         cdef int64_t t, T = size
-        cdef int32_t z, j, d, lo, hi, mid
+        cdef int32_t z, j
         cdef uint64_t score = 0, escale = 1
-        cdef size_t n
         cdef int err = 0
         cdef emit_t e
         cdef hmm_ctx *ctx = NULL
@@ -705,22 +729,7 @@ cdef class HmmCoder:
                         if stop:
                             break
                     if t > 0:
-                        d = <int32_t> rans_pop_cdf(m, self.a_cdf + <int64_t> z * (D + 1), D,
-                                                   HMM_PREC)
-                        j = self.succ[<int64_t> z * D + d]
-                        n = self._posterior(&cur[(t - 1) & 1, 0], j, &w[0])
-                        # index of z in j's predecessor list (sorted by source state, each once)
-                        lo = self.pred_start[j]
-                        hi = self.pred_start[j + 1] - 1
-                        while lo < hi:
-                            mid = (lo + hi) // 2
-                            if self.pred_state[mid] < z:
-                                lo = mid + 1
-                            else:
-                                hi = mid
-                        err |= push_quantised(m, &w[0], n, Q_PREC_, lo - self.pred_start[j],
-                                              &pre[0])
-                        z = j
+                        err |= self._state_forward(m, &cur[(t - 1) & 1, 0], &z, &w[0], &pre[0])
                     if self.adaptive:
                         self._forward_at(ctx, mm, x, t, &e)
                     x[t] = self._pop_byte(m, ctx, &e, z, &w[0], &pre[0])
@@ -760,7 +769,7 @@ cdef class HmmCoder:
 
     def _encode_cm(self, const uint8_t[::1] data, Message msg, tick):
         cdef int64_t T = data.shape[0]
-        cdef int32_t K = self.K, D = self.D
+        cdef int32_t K = self.K
         cdef uint64_t lam = <uint64_t> self.cm_lambda, qmul = 65536 - lam
         cdef int64_t nblocks = (T + CHECKPOINT_ - 1) // CHECKPOINT_
         ckpt_arr = np.zeros((nblocks, K), dtype=np.uint32)
@@ -785,9 +794,8 @@ cdef class HmmCoder:
         cdef hmm_cm *cm = NULL
         cdef hmm_emit_src src
         cdef int64_t t, b, loaded = -1, done = 0
-        cdef int32_t z, j, i, d, xt
+        cdef int32_t z, j, xt
         cdef uint64_t qc, q, lo, hi
-        cdef size_t n, k
         cdef int err = 0, stop = 0
         pending = None
         cm = hmm_cm_new(T, HMM_CM_LR)
@@ -853,12 +861,8 @@ cdef class HmmCoder:
                         if b != loaded:
                             block = hmm_blocks_get(blocks, b)
                             loaded = b
-                        n = self._posterior(block + ((t - 1) - b * CHECKPOINT_) * K, z, &w[0])
-                        k = <size_t> pop_quantised(m, &w[0], n, Q_PREC_, &pre[0])
-                        i = self.pred_state[self.pred_start[z] + k]
-                        d = self.pred_slot[self.pred_start[z] + k]
-                        err |= rans_push_cdf(m, self.a_cdf + <int64_t> i * (D + 1), d, HMM_PREC)
-                        z = i
+                        err |= self._state_back(m, block + ((t - 1) - b * CHECKPOINT_) * K, &z,
+                                                &w[0], &pre[0])
                     if not stop:
                         err |= rans_push_cdf(m, self.pi_cdf, z, HMM_PREC)
         finally:
@@ -872,7 +876,7 @@ cdef class HmmCoder:
             tick(T - done)
 
     def _decode_cm(self, Message msg, Py_ssize_t size, tick):
-        cdef int32_t K = self.K, D = self.D
+        cdef int32_t K = self.K
         cdef uint64_t lam = <uint64_t> self.cm_lambda, qmul = 65536 - lam
         out_arr = np.zeros(size, dtype=np.uint8)
         cur_arr = np.zeros((2, K), dtype=np.uint32)
@@ -887,10 +891,9 @@ cdef class HmmCoder:
         cdef uint64_t[::1] pre = pre_arr
         cdef rans_msg *m = &msg.m
         cdef int64_t t, T = size, done = 0
-        cdef int32_t z, j, d, lo_i, hi_i, mid_i, bit, sym
+        cdef int32_t z, j, mid_i, bit, sym
         cdef const uint32_t *ec
         cdef uint64_t cf, mass, base, left, cmid, clo, chi
-        cdef size_t n
         cdef int err = 0, stop = 0
         cdef hmm_cm *cm = hmm_cm_new(T, HMM_CM_LR)
         pending = None
@@ -910,21 +913,7 @@ cdef class HmmCoder:
                         if stop:
                             break
                     if t > 0:
-                        d = <int32_t> rans_pop_cdf(m, self.a_cdf + <int64_t> z * (D + 1), D,
-                                                   HMM_PREC)
-                        j = self.succ[<int64_t> z * D + d]
-                        n = self._posterior(&cur[(t - 1) & 1, 0], j, &w[0])
-                        lo_i = self.pred_start[j]
-                        hi_i = self.pred_start[j + 1] - 1
-                        while lo_i < hi_i:
-                            mid_i = (lo_i + hi_i) // 2
-                            if self.pred_state[mid_i] < z:
-                                lo_i = mid_i + 1
-                            else:
-                                hi_i = mid_i
-                        err |= push_quantised(m, &w[0], n, Q_PREC_, lo_i - self.pred_start[j],
-                                              &pre[0])
-                        z = j
+                        err |= self._state_forward(m, &cur[(t - 1) & 1, 0], &z, &w[0], &pre[0])
                     # x_t: walk down the model's binary tree, comparing the rANS slot with the
                     # mixed cumulative frequency at each node's middle
                     ec = self.e_cdf + <int64_t> z * 257
