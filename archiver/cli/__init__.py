@@ -30,29 +30,23 @@ app = typer.Typer(name="bbx", add_completion=False, invoke_without_command=True,
                   help="bbx: lossless archiver with learned models over exact rANS.")
 
 
-def _interruptible(command):
-    """Ctrl-C ends a command with `bbx: interrupted` and exit code 130 (typer would turn the
-    KeyboardInterrupt into a silent exit 130 before main() sees it). Temporary files are gone
-    by then: the with-blocks that own them have unwound. A closed pipe on stdout ends it
-    quietly with 141, as SIGPIPE ends tar."""
+def _quiet_on_closed_pipe(command):
+    """A closed pipe on stdout (`bbx list a.bbx | head`: the reader left) ends the command
+    quietly with 141, as SIGPIPE ends tar. Ctrl-C and other signals are main()'s: the command
+    runs in a worker thread, where they never arrive."""
     @functools.wraps(command)
     def run(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except KeyboardInterrupt:
-            say_error("interrupted")
-            raise typer.Exit(130) from None
-        except BrokenPipeError:     # `bbx list a.bbx | head`: the reader left; end as tar does
+        except BrokenPipeError:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(128 + signal.SIGPIPE) from None
     return run
 
 
-app.command("create")(_interruptible(create))
-app.command("extract")(_interruptible(extract))
-app.command("list")(_interruptible(list_))
-app.command("verify")(_interruptible(verify))
-app.command("codecs")(_interruptible(codecs))
+for _name, _command in (("create", create), ("extract", extract), ("list", list_),
+                        ("verify", verify), ("codecs", codecs)):
+    app.command(_name)(_quiet_on_closed_pipe(_command))
 
 
 def _version(value: bool) -> None:

@@ -96,8 +96,6 @@ def create(
     if as_json:
         print(json.dumps(dataclasses.asdict(report), indent=1))
     elif not quiet:
-        for text in report.notes:
-            err.print(f"bbx: note: {text}", markup=False, style="dim")
         if to_stdout:
             report.path = "<stdout>"
         summary(err if to_stdout else out, report, wall)

@@ -62,6 +62,8 @@ SEGMENT_MAX = 4 << 20          # variant 3: segments of at most this many bytes
 MAX_SEGMENTS = {PLAIN: 2, ADAPTIVE: 2, BLEND: 2, MIXED: 16}
 THREADS = 1                    # segments of one chunk coded at once
 SEGMENT = struct.Struct("<QQ")
+
+
 class Cancelled(Exception):
     """Raised in the coder threads' tick once the caller has given up (e.g. Ctrl-C)."""
 

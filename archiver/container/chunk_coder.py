@@ -50,7 +50,6 @@ class ChunkCoder:
     level: int
     warn: object = lambda msg: None
     allowed: set[int] | None = None          # codec ids that may be tried; None: all
-    note: object = lambda msg: None          # information only (e.g. weights not installed)
     model_codecs: list[Codec] = field(default_factory=list)
     hashes: dict[int, tuple[str, ...]] = field(default_factory=dict)
     # Model codecs that would be tried but cannot run here (weights missing or damaged), with

@@ -54,7 +54,6 @@ class CreateReport:
     output_bytes: int = 0
     by_codec: dict[str, CodecStats] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)     # something was skipped: exit code 1
-    notes: list[str] = field(default_factory=list)        # for information only
 
 
 def _route(item: Item) -> str:
@@ -227,7 +226,7 @@ def write_archive(output: str | bytes, inputs: list, *, level: int = DEFAULT_LEV
         out_path = os.path.realpath(out_path)
         if os.path.isdir(out_path):
             raise OutputError(report.path, "it is a symlink to a directory")
-    coder = ChunkCoder(level, warn, allowed, report.notes.append)
+    coder = ChunkCoder(level, warn, allowed)
     settings = (level, allowed, coder.hashes)      # a worker's coder is built from these
     if scheduler is not None:
         from archiver.container.cluster import DaskPool
