@@ -241,9 +241,7 @@ class ArchiveReader:
     def check_ratio(self, index: int, codec) -> None:
         """Refuse a chunk claiming more raw bytes than its codec's payload can hold."""
         c = self.chunks[index]
-        if not codec.ratio_ok(c.raw_size, c.stored_size):
-            raise CorruptChunk(f"chunk {index} at byte {c.offset}: {c.stored_size} bytes of "
-                               f"{codec.name} data cannot hold {c.raw_size} bytes")
+        check_ratio(index, c.offset, codec, c.raw_size, c.stored_size)
 
     def read_chunk(self, index: int) -> bytes:
         """The chunk's raw content, checked and decoded."""
@@ -268,6 +266,14 @@ class ArchiveReader:
         return range(e.chunk, last + 1)
 
 
+def check_ratio(index: int, offset: int, codec, raw_size: int, stored_size: int) -> None:
+    """Refuse a chunk claiming more raw bytes than `stored_size` bytes of its codec can hold
+    (a hostile chunk must not make a decoder work through a size it cannot honestly have)."""
+    if not codec.ratio_ok(raw_size, stored_size):
+        raise CorruptChunk(f"chunk {index} at byte {offset}: {stored_size} bytes of "
+                           f"{codec.name} data cannot hold {raw_size} bytes")
+
+
 def decode_chunk(index: int, offset: int, codec_id: int, payload: bytes, raw_size: int,
                  progress=None) -> bytes:
     """A chunk's raw content from its checked payload; runs in a pool worker too. A chunk
@@ -276,9 +282,7 @@ def decode_chunk(index: int, offset: int, codec_id: int, payload: bytes, raw_siz
         codec = registry.get(codec_id)
     except KeyError:
         raise UnknownCodec(index, codec_id) from None
-    if not codec.ratio_ok(raw_size, len(payload)):
-        raise CorruptChunk(f"chunk {index} at byte {offset}: {len(payload)} bytes of "
-                           f"{codec.name} data cannot hold {raw_size} bytes")
+    check_ratio(index, offset, codec, raw_size, len(payload))
     try:
         return codec.decode(payload, raw_size, progress)
     except CorruptChunk as exc:
