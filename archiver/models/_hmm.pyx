@@ -13,7 +13,8 @@ integer filter alpha_T, and Q(z_t-1 | x_1..t-1, z_t) to alpha_t-1(i) * A(i, z_t)
 predecessors i of z_t; both go through THE leaky quantiser (rans_quantize_cdf) so the state that
 is pushed later always has nonzero mass. The encoder keeps alpha only every CHECKPOINT steps and
 recomputes one block at a time on the way back, so memory stays small for long inputs; block b-1
-and below are recomputed on a second thread (hmm_blocks in hmm_core.c) while block b is coded.
+and below are recomputed on a second thread (hmm_blocks in hmm_core.c) while block b is coded,
+unless the caller allows one thread only.
 """
 import numpy as np
 
@@ -82,7 +83,8 @@ cdef extern from "hmm_core.h" nogil:
         uint64_t qescale
         uint64_t qmul
     hmm_blocks *hmm_blocks_start(const hmm_model *m, const uint8_t *x, const hmm_emit_src *src,
-                                 int64_t T, int64_t every, const uint32_t *checkpoints)
+                                 int64_t T, int64_t every, const uint32_t *checkpoints,
+                                 int threads)
     const uint32_t *hmm_blocks_get(hmm_blocks *p, int64_t b)
     void hmm_blocks_free(hmm_blocks *p)
     ctypedef struct hmm_blend:
@@ -538,9 +540,12 @@ cdef class HmmCoder:
         z[0] = j
         return push_quantised(m, w, n, Q_PREC_, lo - self.pred_start[j], pre)
 
-    def encode(self, const uint8_t[::1] data not None, Message msg not None, tick=None):
+    def encode(self, const uint8_t[::1] data not None, Message msg not None, tick=None,
+               int threads=2):
         """Push `data` onto `msg` (IconoCLaSM encoding). Raises MemoryError if the message
-        cannot grow. `tick(n)`, if given, is called with the GIL every 16,384 positions with
+        cannot grow. `threads`: 2 recomputes the way back's blocks on a helper thread, 1 in the
+        calling thread only (the same message either way: the worker pool gives each chunk one
+        core). `tick(n)`, if given, is called with the GIL every 16,384 positions with
         the positions' worth of work done since its last call (the forward pass counts for
         half of the data, the way back for the other half; n sums to len(data)); whatever it
         raises (KeyboardInterrupt, a cancellation) stops the coding and propagates. Ctrl-C in
@@ -549,7 +554,7 @@ cdef class HmmCoder:
         if T == 0:
             return
         if self.cm_lambda:
-            return self._encode_cm(data, msg, tick)
+            return self._encode_cm(data, msg, tick, threads)
         cdef int32_t K = self.K
         cdef int64_t nblocks = (T + CHECKPOINT_ - 1) // CHECKPOINT_
         cdef int64_t per_pos = T if self.adaptive else 1
@@ -637,7 +642,7 @@ cdef class HmmCoder:
                 src.score = &score[0] if self.adaptive else NULL
                 src.qx = NULL
                 blocks = NULL if stop else hmm_blocks_start(&self.m, x, &src, T, CHECKPOINT_,
-                                                            &ckpt[0, 0])
+                                                            &ckpt[0, 0], threads)
                 if blocks == NULL:
                     err = 0 if stop else -1        # reported as MemoryError below
                 else:
@@ -767,7 +772,7 @@ cdef class HmmCoder:
     # byte masses (sum 2^32). The forward pass runs the model once and keeps Q_t's cumulative
     # mass below x_t and Q_t(x_t) (8 bytes per position); the way back needs nothing else of it.
 
-    def _encode_cm(self, const uint8_t[::1] data, Message msg, tick):
+    def _encode_cm(self, const uint8_t[::1] data, Message msg, tick, int threads):
         cdef int64_t T = data.shape[0]
         cdef int32_t K = self.K
         cdef uint64_t lam = <uint64_t> self.cm_lambda, qmul = 65536 - lam
@@ -835,7 +840,8 @@ cdef class HmmCoder:
                     src.qx = &qx[0]
                     src.qescale = lam << 16
                     src.qmul = qmul
-                    blocks = hmm_blocks_start(&self.m, x, &src, T, CHECKPOINT_, &ckpt[0, 0])
+                    blocks = hmm_blocks_start(&self.m, x, &src, T, CHECKPOINT_, &ckpt[0, 0],
+                                              threads)
                     if blocks == NULL:
                         err = -1
                 if blocks != NULL:

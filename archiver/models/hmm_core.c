@@ -642,7 +642,7 @@ static void *blocks_worker(void *arg)
 }
 
 hmm_blocks *hmm_blocks_start(const hmm_model *m, const uint8_t *x, const hmm_emit_src *src,
-                             int64_t T, int64_t every, const uint32_t *checkpoints)
+                             int64_t T, int64_t every, const uint32_t *checkpoints, int threads)
 {
     hmm_blocks *p = calloc(1, sizeof *p);
     if (!p) return NULL;
@@ -665,8 +665,9 @@ hmm_blocks *hmm_blocks_start(const hmm_model *m, const uint8_t *x, const hmm_emi
     }
     p->next = p->nblocks - 1;
     p->released = p->nblocks;
-    /* One block is not worth a thread; without one, hmm_blocks_get computes in place. */
-    if (p->nblocks > 1 && pthread_mutex_init(&p->lock, NULL) == 0) {
+    /* One block is not worth a thread, and a caller limited to one thread gets none; without
+     * one, hmm_blocks_get computes in place. */
+    if (threads > 1 && p->nblocks > 1 && pthread_mutex_init(&p->lock, NULL) == 0) {
         if (pthread_cond_init(&p->changed, NULL) == 0) {
             if (pthread_create(&p->thread, NULL, blocks_worker, p) == 0) {
                 p->threaded = 1;

@@ -85,10 +85,11 @@ typedef struct {
 void hmm_filter_block(const hmm_model *m, const uint8_t *x, const hmm_emit_src *src,
                       int64_t T, int64_t every, const uint32_t *checkpoints, int64_t b,
                       uint32_t *out, uint64_t *work);
-/* Starts computing the last block; NULL when out of memory. Runs in the calling thread when
- * a thread cannot be started (same results). *src is copied. */
+/* Starts computing the last block; NULL when out of memory. With threads < 2, or when a
+ * thread cannot be started, every block is computed in the calling thread (same results).
+ * *src is copied. */
 hmm_blocks *hmm_blocks_start(const hmm_model *m, const uint8_t *x, const hmm_emit_src *src,
-                             int64_t T, int64_t every, const uint32_t *checkpoints);
+                             int64_t T, int64_t every, const uint32_t *checkpoints, int threads);
 /* Block b (alpha rows as in hmm_filter_block), computing or waiting until it is ready. Ask for the blocks
  * in descending order from the last; asking for b ends the use of block b+1. */
 const uint32_t *hmm_blocks_get(hmm_blocks *p, int64_t b);
