@@ -27,6 +27,7 @@ import struct
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from archiver import threads
 from archiver.codecs.base import Codec, Progress, no_progress
 from archiver.codecs.registry import register
 from archiver.container.router import TEXT as TEXT_CLASS, looks_like_text
@@ -164,7 +165,7 @@ class TextCodec(Codec):
 
         def one(piece) -> bytes:
             msg = Message(seed=SEED)
-            coder.encode(piece, msg, ticker)
+            coder.encode(piece, msg, ticker, threads=threads.budget())
             return msg.to_bytes()
 
         messages = ticker.run(_threads(variant, n), one, pieces)   # the coder releases the GIL

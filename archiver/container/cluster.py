@@ -20,11 +20,20 @@ import os
 import uuid
 import warnings
 
+from archiver import threads
 from archiver.container.chunk_coder import encode_chunk
-from archiver.container.pool import Pool, Task
+from archiver.container.pool import THREADS_PER_JOB, Pool, Task
 from archiver.errors import ClusterError
 
 CONNECT_TIMEOUT = "10s"
+
+
+def encode_on_worker(*args):
+    """encode_chunk on a Dask worker: each of its threads is one job, so the codecs there get
+    a job's thread budget (set once per worker process)."""
+    if threads.budget() != THREADS_PER_JOB:
+        threads.limit(THREADS_PER_JOB)
+    return encode_chunk(*args)
 
 
 class DaskPool(Pool):
@@ -57,9 +66,9 @@ class DaskPool(Pool):
                   cut) -> Task:
         if self.shared:
             pieces = [(os.path.abspath(src), offset, n) for src, offset, n in pieces]
-            return Task(encode_chunk, (seq, pieces, hashlib.sha256(raw).digest(), first_path,
+            return Task(encode_on_worker, (seq, pieces, hashlib.sha256(raw).digest(), first_path,
                                        content_class, *self.settings), len(raw), content_class, cut)
-        return Task(encode_chunk, (seq, raw, None, first_path, content_class, *self.settings),
+        return Task(encode_on_worker, (seq, raw, None, first_path, content_class, *self.settings),
                     len(raw), content_class, cut)
 
     def _submit(self, task: Task, seq: int):

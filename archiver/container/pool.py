@@ -14,6 +14,11 @@ drains the queue while it waits and calls `progress.advance(nbytes=..., content_
 A task's bytes are clamped to its size and the rest is counted when it finishes, so the bar
 ends exactly at the total whatever the codecs report.
 
+Threads: each job is one core (as zstd -T1, xz -T1). Every worker, and the caller while it
+codes a task itself, runs with a thread budget of THREADS_PER_JOB (archiver/threads.py): the
+codecs start no helper threads and the BLAS/OpenMP pools stay at one thread, so N jobs never
+compete for the cores with hidden threads. Payloads do not depend on it.
+
 Ctrl-C: workers ignore SIGINT; the caller's KeyboardInterrupt (or SystemExit from SIGTERM)
 kills them at once and cancels what is queued."""
 from __future__ import annotations
@@ -31,6 +36,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
+from archiver import threads
 from archiver.errors import WorkerDied
 
 PROGRESS_INTERVAL = 0.25        # seconds between a worker's progress messages
@@ -40,6 +46,7 @@ POLL = 0.1                      # how often the caller drains progress while it 
 # scan opens many small ones).
 PARALLEL_MIN_BYTES = 256 << 10
 ENGINES = ("inline", "thread", "process")
+THREADS_PER_JOB = 1             # a job's share of the cores: its codec's thread budget
 
 
 def default_jobs() -> int:
@@ -71,7 +78,7 @@ class Task:
 
 
 class NoProgress:
-    def start(self, files: int, total_bytes: int) -> None: ...
+    def start(self, files: int, total_bytes: int, by_class: dict[str, int] | None = None) -> None: ...
     def advance(self, files: int = 0, nbytes: int = 0, content_class: str | None = None) -> None: ...
 
 
@@ -105,13 +112,12 @@ class _Throttled:
             self.q.put((s, k))
 
 
-def _init_worker(q, init: Callable | None, initargs: tuple, threads_per_job: int) -> None:
+def _init_worker(q, init: Callable | None, initargs: tuple) -> None:
     global _send
     signal.signal(signal.SIGINT, signal.SIG_IGN)      # the caller decides when we stop
     for signum in (signal.SIGTERM, signal.SIGHUP):      # not the command line's handlers
         signal.signal(signum, signal.SIG_DFL)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(threads_per_job)
+    threads.limit(THREADS_PER_JOB)
     _send = _Throttled(q)
     if init is not None:
         init(*initargs)
@@ -180,10 +186,9 @@ class Pool:
         if engine == "process":
             ctx = _context()
             self.queue = ctx.Queue()
-            threads = max(1, default_jobs() // self.jobs)
             self.executor = cf.ProcessPoolExecutor(
                 self.jobs, mp_context=ctx, initializer=_init_worker,
-                initargs=(self.queue, self.init, self.initargs, threads))
+                initargs=(self.queue, self.init, self.initargs))
         elif engine == "thread":                   # threads share the caller's models
             self.queue = queue.Queue()
             throttled = _Throttled(self.queue)
@@ -238,6 +243,9 @@ class Pool:
         window: deque = deque()
         self.window = window
         seq = 0
+        # tasks coded here, and the thread engine's, run on this process's budget
+        budget = threads.limited(THREADS_PER_JOB)
+        budget.__enter__()
         try:
             submitted = 0
             while True:
@@ -272,6 +280,7 @@ class Pool:
                 self.tracker.finish(head_seq)
                 yield head, fut
         finally:
+            budget.__exit__(None, None, None)
             self.close(cancel=bool(window))
 
     def close(self, cancel: bool = False) -> None:
