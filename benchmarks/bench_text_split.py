@@ -4,12 +4,11 @@ that many chunks: both restart the model, so they cost the same bytes; chunks ad
 block header each). Speed is not measured here: the codec's time is linear in the bytes, so
 a split only buys parallelism (benchmarks/bench_jobs.py measures that).
 
-    .venv/bin/python benchmarks/bench_text_split.py DIR [--mib 4] [--jobs 2]
+    .venv/bin/python benchmarks/bench_text_split.py DIR [--mib 4] [--jobs 2] [--parts 1 2 4 8]
 
 DIR: held-out text (the validation split of /work/shared/DATA.md sources, never the
 reserved packages); its files are concatenated in name order and the first --mib MiB used.
-The numbers in benchmarks/results/jobs.md were measured with the variant-2 encoder (before
-variant 3 and its 4 MiB segments landed).
+DIR may also be one file.
 """
 from __future__ import annotations
 
@@ -35,13 +34,16 @@ def main() -> int:
     ap.add_argument("dir", type=Path)
     ap.add_argument("--mib", type=float, default=4)
     ap.add_argument("--jobs", type=int, default=0)
+    ap.add_argument("--parts", type=int, nargs="+", default=list(PARTS))
     args = ap.parse_args()
-    files = sorted(p for p in args.dir.rglob("*") if p.is_file())
+    files = [args.dir] if args.dir.is_file() else sorted(p for p in args.dir.rglob("*")
+                                                          if p.is_file())
     data = b"".join(p.read_bytes() for p in files)[:int(args.mib * (1 << 20))]
     from archiver.codecs import text
     text.SEGMENT_MAX = 1 << 62            # one segment per call: the split is made here
     tasks = []
-    for n in PARTS:
+    parts = sorted(set(args.parts) | {1})
+    for n in parts:
         cuts = [len(data) * k // n for k in range(n + 1)]
         for k in range(n):
             piece = data[cuts[k]:cuts[k + 1]]
@@ -52,7 +54,7 @@ def main() -> int:
     print(f"{len(data)} bytes of {args.dir} ({len(files)} files), level {LEVEL}, "
           f"load {os.getloadavg()[0]:.1f}")
     print(f"{'parts':>5} {'part KiB':>9} {'payload':>9} {'+headers':>9} {'cost vs whole':>13}")
-    for n in PARTS:
+    for n in parts:
         total = sizes[n] + (n - 1) * layout.BLOCK.size
         print(f"{n:5d} {len(data) / n / 1024:9.0f} {sizes[n]:9d} {total:9d} "
               f"{100 * (sizes[n] / sizes[1] - 1):12.2f}%")

@@ -63,7 +63,7 @@ def test_worker_killed_mid_run_is_retried_and_archive_still_identical(client, tr
 
     class KillAWorker:
         """On the first chunk done, kill a worker that is coding one now."""
-        def start(self, files, total): ...
+        def start(self, files, total, by_class=None): ...
 
         def advance(self, files=0, nbytes=0, content_class=None):
             if nbytes and not killed:

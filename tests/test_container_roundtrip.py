@@ -163,7 +163,7 @@ def test_archive_inside_its_own_input_is_not_archived(sample_tree):
 
 def test_interrupted_create_leaves_nothing_under_the_final_name(sample_tree, tmp_path):
     class Boom:
-        def start(self, files, total): ...
+        def start(self, files, total, by_class=None): ...
         def advance(self, files=0, nbytes=0, content_class=None):
             raise KeyboardInterrupt
 

@@ -118,8 +118,8 @@ class _Recorder:
     def __init__(self):
         self.calls = []
 
-    def start(self, files, total_bytes):
-        self.total = total_bytes
+    def start(self, files, total_bytes, by_class=None):
+        self.total, self.by_class = total_bytes, by_class
 
     def advance(self, files=0, nbytes=0, content_class=None):
         self.calls.append((files, nbytes, content_class))
@@ -147,7 +147,7 @@ def test_interrupt_kills_workers_and_leaves_no_archive(tmp_path):
     _mixed_tree(tmp_path / "src", random.Random(4))
 
     class Interrupt:
-        def start(self, files, total): ...
+        def start(self, files, total, by_class=None): ...
 
         def advance(self, files=0, nbytes=0, content_class=None):
             if nbytes:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import zstandard
 
 from archiver.codecs import registry
-from archiver.container import layout, router
+from archiver.container import chunking, layout, router
 from archiver.container.chunk_coder import (STORE_ID, ZSTD_ID, ChunkCoder, coder_for,
                                             encode_chunk, resolve)
 from archiver.container.pool import NoProgress, Pool, Task
@@ -70,15 +70,27 @@ def _route(item: Item) -> str:
     return cls
 
 
-def _content_order(items: list[Item]) -> list[tuple[str, Item]]:
+def _content_order(items: list[Item], chunk_size: int
+                   ) -> tuple[list[tuple[str, Item]], dict[str, int]]:
     """Files grouped by content class, then similar files side by side (by extension, then
-    name): each class fills chunks of its own, and similar neighbours make better chunks."""
+    name): each class fills chunks of its own, and similar neighbours make better chunks.
+    The classes come in archiver/container/chunking.py's order (longest chunks first), each
+    with its chunk size (from the class's total size): both from the input alone."""
+    routed = [(_route(i), i) for i in items if i.entry.type == FILE]
+    totals: dict[str, int] = {}
+    largest: dict[str, int] = {}
+    for cls, item in routed:
+        totals[cls] = totals.get(cls, 0) + item.stat_size
+        largest[cls] = max(largest.get(cls, 0), item.stat_size)
+    sizes = {cls: chunking.chunk_size(cls, total, chunk_size) for cls, total in totals.items()}
+    rank = {cls: k for k, cls in enumerate(chunking.class_order(totals, sizes, largest))}
+
     def key(pair: tuple[str, Item]):
         cls, item = pair
         base = item.entry.path.rsplit(b"/", 1)[-1]
         ext = base.rsplit(b".", 1)[-1].lower() if b"." in base[1:] else b""
-        return router.CLASSES.index(cls), ext, base, item.entry.path
-    return sorted(((_route(i), i) for i in items if i.entry.type == FILE), key=key)
+        return rank[cls], ext, base, item.entry.path
+    return sorted(routed, key=key), sizes
 
 
 def _write_block(out, kind: int, codec_id: int, payload: bytes, raw_size: int) -> ChunkInfo:
@@ -303,14 +315,17 @@ def _write(out, items: list[Item], coder: ChunkCoder, pool, make_task, chunk_siz
            progress, report: CreateReport) -> None:
     reserved = layout.header_size(len(coder.possible_hashes()))
     out.write(bytes(reserved))
-    files = _content_order(items)
-    progress.start(len(files), sum(i.stat_size for _, i in files))
+    files, sizes = _content_order(items, chunk_size)
+    by_class: dict[str, int] = {}
+    for cls, item in files:
+        by_class[cls] = by_class.get(cls, 0) + item.stat_size
+    progress.start(len(files), sum(by_class.values()), by_class)
     for cls in sorted({cls for cls, _ in files}):
         coder.warn_unusable(cls)        # a model that would apply but cannot run: say so once
     chunker = _Chunker(chunk_size, make_task)
     blocks = _Blocks(out, report, progress)
     blocks.write_entries([i.entry for i in items if i.entry.type != FILE])  # dirs and links
-    for task, result in pool.map(_read(files, chunker, chunk_size, report.warnings.append)):
+    for task, result in pool.map(_read(files, chunker, sizes, report.warnings.append)):
         codec_id, payload, warnings, seconds = result.result()
         report.warnings += warnings
         blocks.write_chunk(task.ref, codec_id, payload, seconds)
@@ -331,14 +346,15 @@ def _write(out, items: list[Item], coder: ChunkCoder, pool, make_task, chunk_siz
     out.seek(0, os.SEEK_END)
 
 
-def _read(files: list[tuple[str, Item]], chunker: _Chunker, chunk_size: int, warn):
-    """Read the files in content order and yield the chunk tasks as they fill."""
+def _read(files: list[tuple[str, Item]], chunker: _Chunker, sizes: dict[str, int], warn):
+    """Read the files in content order and yield the chunk tasks as they fill; `sizes`: the
+    chunk size of each class."""
     for cls, item in files:
         whole = cls in router.WHOLE_FILE
         if cls != chunker.content_class or whole:
             chunker.flush()                 # a class change, or a whole file, starts a chunk
             chunker.content_class = cls
-            chunker.chunk_size = max(chunk_size, item.stat_size) if whole else chunk_size
+            chunker.chunk_size = max(sizes[cls], item.stat_size) if whole else sizes[cls]
         if (yield from _add_file(item, chunker, warn)):
             chunker.pending.append(item.entry)
         if whole:
