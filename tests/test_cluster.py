@@ -80,6 +80,33 @@ def test_worker_killed_mid_run_is_retried_and_archive_still_identical(client, tr
     client.wait_for_workers(2, timeout=60)        # the nanny restarts it for the next test
 
 
+def test_codec_progress_streams_back_from_the_workers(client, tmp_path):
+    from archiver.codecs.text import TEXT
+    try:
+        TEXT.model_hashes()
+    except Exception as exc:  # noqa: BLE001 - weights missing or damaged here
+        pytest.skip(f"text weights not usable: {exc}")
+    rng = random.Random(3)
+    words = b"the quick brown fox jumps over lazy dog a pool codes chunks in order".split()
+    text = b"\n".join(b" ".join(rng.choice(words) for _ in range(12)) for _ in range(4000))
+    write_tree(tmp_path / "src", {b"a.txt": text})
+
+    class Record:
+        calls = 0
+
+        def start(self, files, total, by_class=None): ...
+
+        def advance(self, files=0, nbytes=0, content_class=None):
+            Record.calls += bool(nbytes)
+
+    archiver.create(tmp_path / "x.bbx", [tmp_path / "src"], scheduler=client,
+                    codecs=["zstd", "text"], progress=Record())
+    with archiver.open(tmp_path / "x.bbx") as a:
+        assert [c.codec_id for c in a.chunks] == [TEXT.codec_id]
+    # one chunk: without the workers' events the bar would move once, when it is done
+    assert Record.calls > 1
+
+
 def test_unreachable_scheduler_is_one_clear_error(tree, tmp_path):
     with pytest.raises(ClusterError, match="127.0.0.1:9"):
         archiver.create(tmp_path / "x.bbx", [tree / "src"], scheduler="tcp://127.0.0.1:9",

@@ -12,28 +12,45 @@ mid-chunk is handled by the scheduler, which runs the task again elsewhere (up t
 `distributed.scheduler.allowed-failures`); tasks are pure functions of their inputs, so a
 rerun gives the same payload.
 
-Progress from inside a codec stays on its worker; the bar advances as chunks finish."""
+Progress: a codec's progress(n) calls on a worker are summed and sent at most every
+PROGRESS_INTERVAL seconds as Dask events (Worker.log_event) on a topic of this run, to which
+the writer's client subscribes; they reach the same tracker as the local pool's, clamped to
+each chunk's size (a chunk run again after a worker died cannot count twice)."""
 from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import uuid
 import warnings
 
 from archiver import threads
 from archiver.container.chunk_coder import encode_chunk
-from archiver.container.pool import THREADS_PER_JOB, Pool, Task
+from archiver.container.pool import THREADS_PER_JOB, Pool, Task, progress_to
 from archiver.errors import ClusterError
 
 CONNECT_TIMEOUT = "10s"
 
 
-def encode_on_worker(*args):
+class _Events:
+    """A queue's put() that logs a Dask event on `topic` from a worker (thread-safe)."""
+
+    def __init__(self, topic: str):
+        from distributed import get_worker
+        self.worker, self.topic = get_worker(), topic
+
+    def put(self, item: tuple[int, int]) -> None:
+        self.worker.log_event(self.topic, list(item))
+
+
+def encode_on_worker(topic: str, *args):
     """encode_chunk on a Dask worker: each of its threads is one job, so the codecs there get
-    a job's thread budget (set once per worker process)."""
+    a job's thread budget (set once per worker process); their progress goes out as events
+    on `topic`."""
     if threads.budget() != THREADS_PER_JOB:
         threads.limit(THREADS_PER_JOB)
-    return encode_chunk(*args)
+    with progress_to(_Events(topic)):
+        return encode_chunk(*args)
 
 
 class DaskPool(Pool):
@@ -61,15 +78,19 @@ class DaskPool(Pool):
         self.shared = shared
         self.run = uuid.uuid4().hex[:12]
         self.executor = self.client       # map() starts nothing: the cluster runs already
+        self.topic = f"bbx-progress-{self.run}"
+        events = self.queue = queue.Queue()       # (seq, bytes) from the workers' events
+        self.client.subscribe_topic(self.topic, lambda event: events.put(tuple(event[1])))
 
     def make_task(self, seq: int, raw: bytes, pieces, first_path: str, content_class: str,
                   cut) -> Task:
         if self.shared:
             pieces = [(os.path.abspath(src), offset, n) for src, offset, n in pieces]
-            return Task(encode_on_worker, (seq, pieces, hashlib.sha256(raw).digest(), first_path,
-                                       content_class, *self.settings), len(raw), content_class, cut)
-        return Task(encode_on_worker, (seq, raw, None, first_path, content_class, *self.settings),
-                    len(raw), content_class, cut)
+            return Task(encode_on_worker, (self.topic, seq, pieces, hashlib.sha256(raw).digest(),
+                                           first_path, content_class, *self.settings),
+                        len(raw), content_class, cut)
+        return Task(encode_on_worker, (self.topic, seq, raw, None, first_path, content_class,
+                                       *self.settings), len(raw), content_class, cut)
 
     def _submit(self, task: Task, seq: int):
         self.tracker.tasks[seq] = [task, 0]
@@ -95,5 +116,10 @@ class DaskPool(Pool):
             return
         if cancel:
             client.cancel([f for _, _, f in self.window])
+        try:
+            client.unsubscribe_topic(self.topic)
+        except Exception:  # noqa: BLE001 - the connection is gone already: nothing to stop
+            pass
+        self.queue = None
         if self.own_client:
             client.close()

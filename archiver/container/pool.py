@@ -32,6 +32,7 @@ import signal
 import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
@@ -110,6 +111,17 @@ class _Throttled:
             self.last, sent, self.pending = now, self.pending, {}
         for s, k in sent.items():
             self.q.put((s, k))
+
+
+@contextmanager
+def progress_to(q):
+    """Within the block, this thread's tasks report progress by putting (seq, bytes) on `q`
+    (anything with put()), throttled as a worker's are: how a Dask worker sends it."""
+    _inline.send = _Throttled(q)
+    try:
+        yield
+    finally:
+        _inline.send = None
 
 
 def _init_worker(q, init: Callable | None, initargs: tuple) -> None:
