@@ -77,6 +77,36 @@ def test_text_model_chunks_identical_at_1_and_2_jobs(tmp_path):
         assert a.verify(jobs=2).ok
 
 
+def test_text_cut_from_its_class_size_identical_at_1_2_3_jobs(tmp_path, monkeypatch):
+    """Text chunks come from the text class's total (chunking.PARTS chunks, at least
+    MIN_CHUNK each, filled to the byte across files), not from --jobs; the rest follows."""
+    from archiver.codecs.text import TEXT
+    from archiver.container import chunking, router
+    try:
+        TEXT.model_hashes()
+    except Exception as exc:  # noqa: BLE001 - weights missing or damaged here
+        pytest.skip(f"text weights not usable: {exc}")
+    monkeypatch.setitem(chunking.MIN_CHUNK, router.TEXT, 16 << 10)   # small and quick
+    rng = random.Random(8)
+    words = b"the quick brown fox jumps over lazy dog a pool codes chunks in order".split()
+    spec = {f"t{i}.txt".encode(): b" ".join(rng.choice(words) for _ in range(rng.randrange(3000, 9000)))
+            for i in range(4)}
+    spec[b"bin/noise"] = rng.randbytes(50_000)
+    write_tree(tmp_path / "src", spec)
+    text_bytes = sum(len(v) for k, v in spec.items() if k.endswith(b".txt"))
+    size = max(16 << 10, -(-text_bytes // chunking.PARTS))
+    for jobs in (1, 2, 3):
+        archiver.create(tmp_path / f"j{jobs}.bbx", [tmp_path / "src"], codecs=["zstd", "text"],
+                        jobs=jobs)
+    assert _digest(tmp_path / "j1.bbx") == _digest(tmp_path / "j2.bbx") == _digest(tmp_path / "j3.bbx")
+    with archiver.open(tmp_path / "j3.bbx") as a:
+        text = [c.raw_size for c in a.chunks if c.codec_id == TEXT.codec_id]
+        assert text[:-1] == [size] * (len(text) - 1) and sum(text) == text_bytes
+        assert len(text) == -(-text_bytes // size) > 1
+        assert a.extract(tmp_path / "out", jobs=2).errors == []
+    assert snapshot(tmp_path / "out" / "src") == snapshot(tmp_path / "src")
+
+
 def _slow_identity(i: int, delay: float) -> int:
     time.sleep(delay)
     return i

@@ -12,7 +12,11 @@ benchmarks/results/jobs.md):
          a 16 MiB chunk is ~75 s on one core, the whole run's critical path.
   other  zstd -19 on shared libraries: 2 parts cost +2.7%, 4 parts +5.8%; zstd is fast, so
          its chunks keep the full chunk size.
-Whole-file classes (image, JPEG) get one file per chunk (router.WHOLE_FILE).
+Whole-file classes (image, JPEG) get one file per chunk (router.WHOLE_FILE). Text chunks are
+PACKED: filled to the byte, a file continuing into the next chunk, because every chunk costs
+the model its learning whether it starts at a file or inside one, so the fewest chunks are
+the smallest archive; other classes start a file that does not fit in a new chunk (one file,
+one chunk to decode).
 
 Order: the pool hands chunks to workers in archive order (the writer writes in that order with
 a bound on chunks in flight), so a long chunk coded last keeps one worker busy while the
@@ -25,6 +29,7 @@ from archiver.container import router
 
 PARTS = 8                       # the most chunks a class is cut into for parallelism alone
 MIN_CHUNK = {router.TEXT: 256 << 10}    # other classes: the caller's chunk size
+PACKED = frozenset({router.TEXT})
 # CPU seconds per input byte on one core at level 19, as measured (only the ratios matter):
 # text codec 4.6 us (bench_jobs text), image codec ~3 us (0.35 MP/s, results/image.md),
 # zstd -19 on binaries 0.55 us, Lepton on JPEGs 0.2 us.

@@ -130,6 +130,7 @@ class _Chunker:
         self.fill = 0
         self.first_path = ""
         self.content_class = router.OTHER
+        self.packed = False         # fill every chunk to the byte (chunking.PACKED)
         self.count = 0
         self.pending: list[Entry] = []      # complete entries not yet after a chunk
         self.ready: list = []
@@ -355,6 +356,7 @@ def _read(files: list[tuple[str, Item]], chunker: _Chunker, sizes: dict[str, int
             chunker.flush()                 # a class change, or a whole file, starts a chunk
             chunker.content_class = cls
             chunker.chunk_size = max(sizes[cls], item.stat_size) if whole else sizes[cls]
+            chunker.packed = cls in chunking.PACKED
         if (yield from _add_file(item, chunker, warn)):
             chunker.pending.append(item.entry)
         if whole:
@@ -376,7 +378,8 @@ def _add_file(item: Item, chunker: _Chunker, warn):
         warn(f"skipped {display(item.source)}: {exc.args[0]}")
         return False
     with f:
-        if chunker.fill and (item.stat_size >= chunker.chunk_size or item.stat_size > chunker.room):
+        if chunker.fill and not chunker.packed and (item.stat_size >= chunker.chunk_size
+                                                    or item.stat_size > chunker.room):
             chunker.flush()      # a file that does not fit starts a chunk of its own
         e.chunk, e.offset = chunker.position()
         sha, size = hashlib.sha256(), 0

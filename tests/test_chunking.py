@@ -1,0 +1,27 @@
+"""Chunk sizes and class order come from the input's class sizes alone (never --jobs)."""
+from archiver.container import chunking
+from archiver.container.router import IMAGE, JPEG, OTHER, TEXT
+
+MiB = 1 << 20
+
+
+def test_text_is_cut_in_parts_within_its_floor_and_the_limit():
+    floor = chunking.MIN_CHUNK[TEXT]
+    assert chunking.chunk_size(TEXT, 100 * MiB, 16 * MiB) == -(-100 * MiB // chunking.PARTS)
+    assert chunking.chunk_size(TEXT, 1 << 30, 16 * MiB) == 16 * MiB          # the limit
+    assert chunking.chunk_size(TEXT, floor, 16 * MiB) == floor               # never below
+    assert chunking.chunk_size(TEXT, 10 * MiB, 64 << 10) == 64 << 10         # a smaller limit
+    assert chunking.chunk_size(OTHER, 100 * MiB, 16 * MiB) == 16 * MiB       # zstd: whole
+
+
+def test_classes_are_written_longest_chunk_first():
+    totals = {OTHER: 4 * MiB, TEXT: 3 * MiB, JPEG: MiB}
+    largest = {OTHER: MiB, TEXT: MiB, JPEG: 300 << 10}
+    sizes = {c: chunking.chunk_size(c, t, 16 * MiB) for c, t in totals.items()}
+    # 3 MiB of text in 384 KiB chunks (~1.8 s each) after the 4 MiB zstd chunk (~2.3 s)
+    assert chunking.class_order(totals, sizes, largest) == [OTHER, TEXT, JPEG]
+    totals[TEXT] = 30 * MiB
+    sizes[TEXT] = chunking.chunk_size(TEXT, totals[TEXT], 16 * MiB)
+    assert chunking.class_order(totals, sizes, largest) == [TEXT, OTHER, JPEG]
+    totals[IMAGE], largest[IMAGE], sizes[IMAGE] = 8 * MiB, 8 * MiB, 16 * MiB
+    assert chunking.class_order(totals, sizes, largest)[0] == IMAGE          # one big photo

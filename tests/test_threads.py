@@ -1,0 +1,67 @@
+"""One job is one core: pool workers (and the caller coding a chunk itself) run with a thread
+budget of one, the text coder then starts no helper thread, BLAS/OpenMP pools are capped;
+payloads do not depend on the budget."""
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+
+from archiver import threads
+from archiver.container.pool import PARALLEL_MIN_BYTES, THREADS_PER_JOB, Pool, Task
+
+
+def _limits() -> tuple[int, int, list[int]]:
+    from threadpoolctl import threadpool_info
+    return os.getpid(), threads.budget(), [lib["num_threads"] for lib in threadpool_info()]
+
+
+def test_every_worker_runs_on_one_job_share_of_threads():
+    before = threads.budget()
+    tasks = [Task(_limits, (), size=PARALLEL_MIN_BYTES) for _ in range(4)]
+    seen = [fut.result() for _, fut in Pool(2, engine="process").map(tasks)]
+    assert {pid for pid, _, _ in seen[1:]} - {os.getpid()}      # workers did run
+    for _, budget, native in seen:
+        assert budget == THREADS_PER_JOB
+        assert all(n == THREADS_PER_JOB for n in native)
+    assert threads.budget() == before
+
+
+def test_one_job_codes_in_the_caller_on_one_thread_and_gives_the_budget_back():
+    before = threads.budget()
+    (pid, budget, native), = [f.result() for _, f in Pool(1).map([Task(_limits, ())])]
+    assert pid == os.getpid()
+    assert budget == THREADS_PER_JOB and all(n == THREADS_PER_JOB for n in native)
+    assert threads.budget() == before
+
+
+def _coder():
+    from archiver.codecs.text import MIXED, TEXT
+    try:
+        return TEXT._model()[0][MIXED]
+    except Exception as exc:  # noqa: BLE001 - weights missing or damaged here
+        pytest.skip(f"text weights not usable: {exc}")
+
+
+@pytest.mark.parametrize("budget", [1, 2])
+def test_text_coder_threads_follow_the_budget_and_the_payload_does_not(budget):
+    from cython_ans import Message
+    coder = _coder()
+    rng = random.Random(1)
+    words = b"a chunk coded on one core gives the same message as on two".split()
+    data = b" ".join(rng.choice(words) for _ in range(20_000))      # ~80 blocks, ~6 ticks back
+    baseline = len(os.listdir("/proc/self/task"))
+    most = []
+
+    def tick(n):
+        most.append(len(os.listdir("/proc/self/task")))
+
+    msgs = []
+    for threads_ in (budget, 1):
+        msg = Message(seed=0)
+        coder.encode(data, msg, tick, threads=threads_)
+        msgs.append(msg.to_bytes())
+        if threads_ == budget:
+            assert max(most) == baseline + (budget - 1)      # the helper, only when allowed
+    assert msgs[0] == msgs[1]
