@@ -169,6 +169,7 @@ def test_codec_progress_reaches_the_caller_while_the_chunk_is_coded(tmp_path, re
     for n, cls in byte_calls:
         per_class[cls] = per_class.get(cls, 0) + n
     assert per_class == {"other": 300_000, "text": 300_000}
+    assert rec.by_class == per_class       # announced up front: an ETA per class
     assert len(byte_calls) > 2             # several steps per chunk, not one at its end
     assert sum(f for f, _, _ in rec.calls) == 2
 
