@@ -113,11 +113,14 @@ def _tree(pid: int) -> tuple[int, dict[int, float]]:
     return sum(rss.get(p, 0) for p in everyone), by_worker
 
 
-def run(folder: Path, out: Path, jobs: int, chunk_size: int | None, engine: str = "") -> dict:
-    # engine: the pool's worker kind, "process" (bbx's) or "thread", swapped in for this run
+def run(folder: Path, out: Path, jobs: int, chunk_size: int | None, engine: str = "",
+        parts: int = 0) -> dict:
+    # engine: the pool's worker kind, "process" (bbx's) or "thread", swapped in for this run;
+    # parts: chunking.PARTS for this run (1: each class in as few chunks as the size allows)
     code = ("import functools, sys, archiver\n"
-            "from archiver.container import writer\n"
+            "from archiver.container import chunking, writer\n"
             f"if {engine!r}: writer.Pool = functools.partial(writer.Pool, engine={engine!r})\n"
+            f"if {parts}: chunking.PARTS = {parts}\n"
             "archiver.create(sys.argv[1], [sys.argv[2]], force=True, jobs=int(sys.argv[3])"
             + (f", chunk_size={chunk_size}" if chunk_size else "") + ")")
     env = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1")
@@ -148,6 +151,7 @@ def run(folder: Path, out: Path, jobs: int, chunk_size: int | None, engine: str 
         raise SystemExit(f"create with {jobs} jobs failed ({status})")
     return {"jobs": jobs, "engine": engine or "process", "wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
             "busiest": max(workers.values(), default=0.0),
+            "per_process": sorted((round(c, 1) for c in workers.values()), reverse=True),
             "peak_tree": peak, "peak_one": usage.ru_maxrss << 10, "size": out.stat().st_size,
             "sha": hashlib.sha256(out.read_bytes()).hexdigest(),
             "load": (load + os.getloadavg()[0]) / 2}
@@ -165,6 +169,9 @@ def main() -> int:
     ap.add_argument("--rss-jobs", type=int, nargs="*", default=[8])
     ap.add_argument("--threads", action="store_true",
                     help="also run 2 jobs as threads instead of processes")
+    ap.add_argument("--uncut", action="store_true",
+                    help="also run 1 job with each class in as few chunks as the chunk size "
+                         "allows (the text in one): what cutting for parallelism costs")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     folder = build(args.work, args.text, args.text_mib, args.photos, args.binary_mib)
@@ -176,13 +183,14 @@ def main() -> int:
         for jobs in (1, 2):
             res = run(folder, args.work / f"j{jobs}.bbx", jobs, args.chunk_size)
             print(f"  run {r}: {jobs} job(s): {res['wall']:7.1f} s wall, {res['cpu']:7.1f} s CPU, "
-                  f"load {res['load']:.1f}")
+                  f"load {res['load']:.1f}; CPU s per process {res['per_process']}", flush=True)
             if jobs not in best or res["wall"] < best[jobs]["wall"]:
                 best[jobs] = res
     for jobs in args.rss_jobs:
         best[jobs] = run(folder, args.work / f"j{jobs}.bbx", jobs, args.chunk_size)
     if args.threads:
         best[-2] = run(folder, args.work / "t2.bbx", 2, args.chunk_size, "thread")
+    uncut = run(folder, args.work / "uncut.bbx", 1, args.chunk_size, parts=1) if args.uncut else None
     total = sum(sizes.values())
     print(f"\n{'jobs':>4} {'engine':>7} {'wall s':>8} {'CPU s':>8} {'busiest':>8} {'MB/s':>6} "
           f"{'archive':>10} {'ratio':>6} {'peak RSS tree':>13} {'largest proc':>12} {'load':>5}")
@@ -200,6 +208,10 @@ def main() -> int:
           f"{best[2]['busiest']:.1f} s CPU of the busiest process at 2 jobs = "
           f"{best[1]['cpu'] / best[2]['busiest']:.2f}x")
     print(f"archives identical in all {len(best)} runs: {same}")
+    if uncut:
+        print(f"uncut (PARTS = 1) at 1 job: {uncut['size']} bytes, {uncut['cpu']:.1f} s CPU; "
+              f"cutting for parallelism costs {best[1]['size'] - uncut['size']:+d} bytes "
+              f"({100 * (best[1]['size'] / uncut['size'] - 1):+.2f}%)")
     return 0 if same else 1
 
 

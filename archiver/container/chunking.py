@@ -7,9 +7,13 @@ Chunk size: a chunk is the unit of parallel work, and a fresh chunk restarts its
 cut). So a class is cut into at least PARTS chunks where that costs little, and not below its
 MIN_CHUNK, chosen by measuring what a cut costs (benchmarks/bench_text_split.py; results in
 benchmarks/results/jobs.md):
-  text   each 256 KiB piece of held-out text costs <= 1% against the whole (mixed files; a
-         single long dictionary pays more), and the text codec is the slow one: at ~4.6 us/byte
-         a 16 MiB chunk is ~75 s on one core, the whole run's critical path.
+  text   every chunk costs ~2-3 KB (mixed held-out files) to ~10 KB (one dictionary) of model
+         learning: 3 MiB coded in 2 / 4 / 8 / 12 chunks costs +0.9 / 2.7 / 4.3 / 8.0% on the
+         tuning files and +2.9 / 6.5 / 11.3 / 14.4% on the tail of dict-gcide. But the text
+         codec is the slow one (~4.6 us/byte: a 3 MiB chunk is ~14 s on one core, the whole
+         run's critical path), so text is cut in PARTS, not below MIN_CHUNK (384 KiB: at most
+         the 8-part cost above). Starting each chunk's model after 146 KB of training text
+         (what a trained initial state would give) won back only a fifth to a quarter of it.
   other  zstd -19 on shared libraries: 2 parts cost +2.7%, 4 parts +5.8%; zstd is fast, so
          its chunks keep the full chunk size.
 Whole-file classes (image, JPEG) get one file per chunk (router.WHOLE_FILE). Text chunks are
@@ -28,7 +32,7 @@ from __future__ import annotations
 from archiver.container import router
 
 PARTS = 8                       # the most chunks a class is cut into for parallelism alone
-MIN_CHUNK = {router.TEXT: 256 << 10}    # other classes: the caller's chunk size
+MIN_CHUNK = {router.TEXT: 384 << 10}    # other classes: the caller's chunk size
 PACKED = frozenset({router.TEXT})
 # CPU seconds per input byte on one core at level 19, as measured (only the ratios matter):
 # text codec 4.6 us (bench_jobs text), image codec ~3 us (0.35 MP/s, results/image.md),
