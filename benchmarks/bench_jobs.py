@@ -149,7 +149,7 @@ def run(folder: Path, out: Path, jobs: int, chunk_size: int | None, engine: str 
     sampler.join()
     if status:
         raise SystemExit(f"create with {jobs} jobs failed ({status})")
-    return {"jobs": jobs, "engine": engine or "process", "wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
+    return {"jobs": jobs, "engine": engine or ("inline" if jobs == 1 else "process"), "wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
             "busiest": max(workers.values(), default=0.0),
             "per_process": sorted((round(c, 1) for c in workers.values()), reverse=True),
             "peak_tree": peak, "peak_one": usage.ru_maxrss << 10, "size": out.stat().st_size,

@@ -25,3 +25,8 @@ def test_classes_are_written_longest_chunk_first():
     assert chunking.class_order(totals, sizes, largest) == [TEXT, OTHER, JPEG]
     totals[IMAGE], largest[IMAGE], sizes[IMAGE] = 8 * MiB, 8 * MiB, 16 * MiB
     assert chunking.class_order(totals, sizes, largest)[0] == IMAGE          # one big photo
+
+
+def test_one_part_keeps_a_class_in_as_few_chunks_as_the_limit_allows():
+    assert chunking.chunk_size(TEXT, 3 * MiB, 16 * MiB, parts=1) == 3 * MiB     # all of it
+    assert chunking.chunk_size(TEXT, 100 * MiB, 64 * MiB, parts=1) == 64 * MiB

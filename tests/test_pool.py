@@ -105,6 +105,9 @@ def test_text_cut_from_its_class_size_identical_at_1_2_3_jobs(tmp_path, monkeypa
         assert len(text) == -(-text_bytes // size) > 1
         assert a.extract(tmp_path / "out", jobs=2).errors == []
     assert snapshot(tmp_path / "out" / "src") == snapshot(tmp_path / "src")
+    archiver.create(tmp_path / "whole.bbx", [tmp_path / "src"], codecs=["zstd", "text"], parts=1)
+    with archiver.open(tmp_path / "whole.bbx") as a:      # -9: text not cut for parallelism
+        assert [c.raw_size for c in a.chunks if c.codec_id == TEXT.codec_id] == [text_bytes]
 
 
 def _slow_identity(i: int, delay: float) -> int:

@@ -40,9 +40,9 @@ def create(
     fast: bool = typer.Option(False, "--fast", "-1", help="Fastest: zstd -1, no model codecs. "
                                                           + PRESET_HELP),
     best: bool = typer.Option(False, "--best", "-9",
-                              help="Smallest: zstd -22, model codecs, 64 MiB chunks (text through "
-                                   "the model: about 0.1-0.3 MB/s per core, to create and to "
-                                   "extract)."),
+                              help="Smallest: zstd -22, model codecs, 64 MiB chunks, text not cut "
+                                   "for parallelism (text through the model: about 0.1-0.3 "
+                                   "MB/s per core, to create and to extract)."),
     p2: bool = typer.Option(False, "-2", hidden=True),
     p3: bool = typer.Option(False, "-3", hidden=True),
     p4: bool = typer.Option(False, "-4", hidden=True),
@@ -89,7 +89,7 @@ def create(
         report = api_create(path, inputs, level=level or preset.level, exclude=exclude,
                             force=force or to_stdout, progress=bar, codecs=chosen,
                             chunk_size=preset.chunk_size, jobs=jobs, scheduler=scheduler,
-                            shared=shared)
+                            shared=shared, parts=preset.parts)
     wall = time.monotonic() - started
     for text in report.warnings:
         warn(text)

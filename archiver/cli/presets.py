@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+from archiver.container.chunking import PARTS
 from archiver.container.layout import MAX_CHUNK_RAW
 from archiver.container.writer import DEFAULT_CHUNK_SIZE
 
@@ -18,6 +19,7 @@ class Preset:
     models: bool                            # model codecs are tried
     what: str = ""
     chunk_size: int = DEFAULT_CHUNK_SIZE    # larger: more context per chunk, less parallelism
+    parts: int = PARTS                      # text cut in up to this many chunks (chunking.py)
 
 
 PRESETS = {
@@ -29,8 +31,9 @@ PRESETS = {
     6: Preset(19, False, what="zstd -19 only: smallest without models"),
     7: Preset(19, True, what="zstd -19 and model codecs (default)"),
     8: Preset(22, True, what="zstd -22 and model codecs"),
-    9: Preset(22, True, chunk_size=MAX_CHUNK_RAW,
-              what="zstd -22, model codecs, 64 MiB chunks (more memory, fewer parallel chunks)"),
+    9: Preset(22, True, chunk_size=MAX_CHUNK_RAW, parts=1,
+              what="zstd -22, model codecs, 64 MiB chunks, text not cut for parallelism "
+                   "(more memory, fewer parallel chunks)"),
 }
 DEFAULT = 7
 FAST, BEST = 1, 9

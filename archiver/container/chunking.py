@@ -41,13 +41,14 @@ COST_PER_BYTE = {router.TEXT: 4.6e-6, router.IMAGE: 3e-6, router.OTHER: 0.55e-6,
                  router.JPEG: 0.2e-6}
 
 
-def chunk_size(content_class: str, class_bytes: int, limit: int) -> int:
+def chunk_size(content_class: str, class_bytes: int, limit: int, parts: int = PARTS) -> int:
     """Bytes per chunk for a class holding class_bytes in all, at most `limit` (the
-    archive's chunk size)."""
+    archive's chunk size): the class in `parts` chunks where its MIN_CHUNK allows (parts=1:
+    as few chunks as the limit allows, the smallest archive)."""
     floor = MIN_CHUNK.get(content_class)
     if floor is None:
         return limit
-    return max(1, min(limit, max(floor, -(-class_bytes // PARTS))))
+    return max(1, min(limit, max(floor, -(-class_bytes // max(1, parts)))))
 
 
 def class_order(class_bytes: dict[str, int], sizes: dict[str, int],

@@ -70,7 +70,7 @@ def _route(item: Item) -> str:
     return cls
 
 
-def _content_order(items: list[Item], chunk_size: int
+def _content_order(items: list[Item], chunk_size: int, parts: int = chunking.PARTS
                    ) -> tuple[list[tuple[str, Item]], dict[str, int]]:
     """Files grouped by content class, then similar files side by side (by extension, then
     name): each class fills chunks of its own, and similar neighbours make better chunks.
@@ -82,7 +82,8 @@ def _content_order(items: list[Item], chunk_size: int
     for cls, item in routed:
         totals[cls] = totals.get(cls, 0) + item.stat_size
         largest[cls] = max(largest.get(cls, 0), item.stat_size)
-    sizes = {cls: chunking.chunk_size(cls, total, chunk_size) for cls, total in totals.items()}
+    sizes = {cls: chunking.chunk_size(cls, total, chunk_size, parts)
+             for cls, total in totals.items()}
     rank = {cls: k for k, cls in enumerate(chunking.class_order(totals, sizes, largest))}
 
     def key(pair: tuple[str, Item]):
@@ -217,11 +218,14 @@ def write_archive(output: str | bytes, inputs: list, *, level: int = DEFAULT_LEV
                   exclude: tuple[str, ...] = (), force: bool = False,
                   chunk_size: int = DEFAULT_CHUNK_SIZE, progress=None,
                   codecs: list[str] | None = None, jobs: int | None = None,
-                  scheduler=None, shared: bool = False) -> CreateReport:
+                  scheduler=None, shared: bool = False,
+                  parts: int = chunking.PARTS) -> CreateReport:
     """`jobs` worker processes code the chunks (None or 0: every core); with `scheduler` (a
     Dask scheduler address or distributed.Client) the chunks are coded on that cluster, and
     with `shared` its workers read the inputs from the same paths instead of being sent the
-    bytes. The archive is the same byte for byte in every case."""
+    bytes. The archive is the same byte for byte in every case. `parts`: text is cut into up
+    to this many chunks for parallelism (archiver/container/chunking.py; 1: the smallest
+    archive, in as few chunks as chunk_size allows)."""
     if not 0 < chunk_size <= layout.MAX_CHUNK_RAW:
         raise ValueError(f"chunk size must be in 1..{layout.MAX_CHUNK_RAW}")
     progress = progress or NoProgress()
@@ -249,14 +253,14 @@ def write_archive(output: str | bytes, inputs: list, *, level: int = DEFAULT_LEV
         pool = Pool(jobs, init=coder_for, initargs=settings, progress=progress)
         make_task = _LocalTasks(settings)
     try:
-        _write_tmp(out_path, inputs, exclude, coder, pool, make_task, chunk_size, progress,
-                   report)
+        _write_tmp(out_path, inputs, exclude, coder, pool, make_task, (chunk_size, parts),
+                   progress, report)
     finally:
         pool.close(cancel=True)             # no-op when the pool finished its work
     return report
 
 
-def _write_tmp(out_path: bytes, inputs, exclude, coder, pool, make_task, chunk_size, progress,
+def _write_tmp(out_path: bytes, inputs, exclude, coder, pool, make_task, cutting, progress,
                report):
     """Write to a temporary file beside the output, renamed into place when complete."""
     warn = report.warnings.append
@@ -273,7 +277,7 @@ def _write_tmp(out_path: bytes, inputs, exclude, coder, pool, make_task, chunk_s
             if os.path.exists(out_path):
                 skip.add(_inode(os.stat(out_path)))
             items = scan(inputs, Excluder(exclude), skip, warn)
-            _write(out, items, coder, pool, make_task, chunk_size, progress, report)
+            _write(out, items, coder, pool, make_task, cutting, progress, report)
             out.flush()
             os.fsync(out.fileno())
             report.output_bytes = out.tell()
@@ -312,11 +316,12 @@ def _umask() -> int:
     return mask
 
 
-def _write(out, items: list[Item], coder: ChunkCoder, pool, make_task, chunk_size: int,
-           progress, report: CreateReport) -> None:
+def _write(out, items: list[Item], coder: ChunkCoder, pool, make_task,
+           cutting: tuple[int, int], progress, report: CreateReport) -> None:
+    chunk_size, parts = cutting
     reserved = layout.header_size(len(coder.possible_hashes()))
     out.write(bytes(reserved))
-    files, sizes = _content_order(items, chunk_size)
+    files, sizes = _content_order(items, chunk_size, parts)
     by_class: dict[str, int] = {}
     for cls, item in files:
         by_class[cls] = by_class.get(cls, 0) + item.stat_size
