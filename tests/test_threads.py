@@ -65,3 +65,23 @@ def test_text_coder_threads_follow_the_budget_and_the_payload_does_not(budget):
         if threads_ == budget:
             assert max(most) == baseline + (budget - 1)      # the helper, only when allowed
     assert msgs[0] == msgs[1]
+
+
+@pytest.mark.parametrize("budget", [1, 2])
+def test_two_segment_payloads_decode_on_the_budget(budget, monkeypatch):
+    """Variants 0-2 cut larger inputs in two segments, coded on two threads when allowed."""
+    import threading
+    from archiver.codecs import text
+    _coder()                                                      # skips without weights
+    coder = text.TEXT._model()[0][text.BLEND]
+    monkeypatch.setattr(text, "SEGMENT_MIN", 8 << 10)
+    rng = random.Random(2)
+    words = b"old archives decode on one core in a pool worker".split()
+    data = b" ".join(rng.choice(words) for _ in range(8000))
+    payload = text.TEXT._encode_variant(coder, text.BLEND, data)
+    assert payload[0] >> 4 == 1                                   # two segments
+    callers = set()
+    with threads.limited(budget):
+        out = text.TEXT.decode(payload, len(data), lambda n: callers.add(threading.current_thread()))
+    assert out == data
+    assert (callers == {threading.current_thread()}) == (budget == 1)

@@ -219,8 +219,9 @@ class TextCodec(Codec):
 def _threads(variant: int, n: int) -> int:
     """Threads for n segments: variant 3's one after the other (THREADS: the container's pool
     runs chunks in parallel, a thread per segment on top would double a chunk's memory);
-    variants 0-2's two halves on two threads, as they were written for."""
-    return min(n, THREADS if variant == MIXED else 2)
+    variants 0-2's two halves on two threads, as they were written for, unless this
+    process's thread budget is one (a pool worker: archiver/threads.py)."""
+    return min(n, THREADS if variant == MIXED else 2, threads.budget())
 
 
 TEXT = register(TextCodec())
