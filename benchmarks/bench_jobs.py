@@ -190,12 +190,15 @@ def main() -> int:
         best[jobs] = run(folder, args.work / f"j{jobs}.bbx", jobs, args.chunk_size)
     if args.threads:
         best[-2] = run(folder, args.work / "t2.bbx", 2, args.chunk_size, "thread")
-    uncut = run(folder, args.work / "uncut.bbx", 1, args.chunk_size, parts=1) if args.uncut else None
+    uncut = None
+    if args.uncut:
+        uncut = run(folder, args.work / "uncut.bbx", 1, args.chunk_size, parts=1)
     total = sum(sizes.values())
     print(f"\n{'jobs':>4} {'engine':>7} {'wall s':>8} {'CPU s':>8} {'busiest':>8} {'MB/s':>6} "
           f"{'archive':>10} {'ratio':>6} {'peak RSS tree':>13} {'largest proc':>12} {'load':>5}")
     for _, r in sorted(best.items(), key=lambda kv: (kv[1]["jobs"], kv[0])):
-        print(f"{r['jobs']:4d} {r['engine']:>7} {r['wall']:8.1f} {r['cpu']:8.1f} {r['busiest']:8.1f} "
+        print(f"{r['jobs']:4d} {r['engine']:>7} {r['wall']:8.1f} {r['cpu']:8.1f} "
+              f"{r['busiest']:8.1f} "
               f"{total / r['wall'] / 1e6:6.2f} "
               f"{r['size']:10d} {total / r['size']:6.3f} {r['peak_tree'] / 2**20:10.0f} MiB "
               f"{r['peak_one'] / 2**20:9.0f} MiB {r['load']:5.1f}")

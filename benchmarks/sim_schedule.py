@@ -63,7 +63,8 @@ def main() -> int:
         chunking.PARTS = parts
         tasks = chunks(args.folder)
         saved = chunking.class_order
-        chunking.class_order = lambda totals, sizes, largest: sorted(totals, key=router.CLASSES.index)
+        chunking.class_order = lambda totals, sizes, largest: sorted(totals,
+                                                                     key=router.CLASSES.index)
         fixed = chunks(args.folder)
         chunking.class_order = saved
         total = sum(map(cost, tasks))
@@ -71,7 +72,8 @@ def main() -> int:
         text = [n >> 10 for c, n in tasks if c == router.TEXT]
         order = ",".join(dict.fromkeys(c for c, _ in tasks))
         print(f"{parts:5d} {len(tasks):6d} {max(text, default=0):9d} {order:>22} {total:6.1f} "
-              f"{total / makespan(tasks, args.jobs):8.2f}x {total / makespan(fixed, args.jobs):10.2f}x "
+              f"{total / makespan(tasks, args.jobs):8.2f}x "
+              f"{total / makespan(fixed, args.jobs):10.2f}x "
               f"{total / makespan(lpt, args.jobs, len(lpt)):6.2f}x")
     return 0
 

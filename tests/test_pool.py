@@ -89,7 +89,8 @@ def test_text_cut_from_its_class_size_identical_at_1_2_3_jobs(tmp_path, monkeypa
     monkeypatch.setitem(chunking.MIN_CHUNK, router.TEXT, 16 << 10)   # small and quick
     rng = random.Random(8)
     words = b"the quick brown fox jumps over lazy dog a pool codes chunks in order".split()
-    spec = {f"t{i}.txt".encode(): b" ".join(rng.choice(words) for _ in range(rng.randrange(3000, 9000)))
+    spec = {f"t{i}.txt".encode(): b" ".join(rng.choice(words)
+                                            for _ in range(rng.randrange(3000, 9000)))
             for i in range(4)}
     spec[b"bin/noise"] = rng.randbytes(50_000)
     write_tree(tmp_path / "src", spec)
@@ -98,7 +99,7 @@ def test_text_cut_from_its_class_size_identical_at_1_2_3_jobs(tmp_path, monkeypa
     for jobs in (1, 2, 3):
         archiver.create(tmp_path / f"j{jobs}.bbx", [tmp_path / "src"], codecs=["zstd", "text"],
                         jobs=jobs)
-    assert _digest(tmp_path / "j1.bbx") == _digest(tmp_path / "j2.bbx") == _digest(tmp_path / "j3.bbx")
+    assert len({_digest(tmp_path / f"j{jobs}.bbx") for jobs in (1, 2, 3)}) == 1
     with archiver.open(tmp_path / "j3.bbx") as a:
         text = [c.raw_size for c in a.chunks if c.codec_id == TEXT.codec_id]
         assert text[:-1] == [size] * (len(text) - 1) and sum(text) == text_bytes

@@ -81,7 +81,11 @@ def test_two_segment_payloads_decode_on_the_budget(budget, monkeypatch):
     payload = text.TEXT._encode_variant(coder, text.BLEND, data)
     assert payload[0] >> 4 == 1                                   # two segments
     callers = set()
+
+    def progress(n):
+        callers.add(threading.current_thread())
+
     with threads.limited(budget):
-        out = text.TEXT.decode(payload, len(data), lambda n: callers.add(threading.current_thread()))
+        out = text.TEXT.decode(payload, len(data), progress)
     assert out == data
     assert (callers == {threading.current_thread()}) == (budget == 1)

@@ -79,7 +79,8 @@ class Task:
 
 
 class NoProgress:
-    def start(self, files: int, total_bytes: int, by_class: dict[str, int] | None = None) -> None: ...
+    def start(self, files: int, total_bytes: int,
+              by_class: dict[str, int] | None = None) -> None: ...
     def advance(self, files: int = 0, nbytes: int = 0, content_class: str | None = None) -> None: ...
 
 
@@ -255,44 +256,43 @@ class Pool:
         window: deque = deque()
         self.window = window
         seq = 0
-        # tasks coded here, and the thread engine's, run on this process's budget
-        budget = threads.limited(THREADS_PER_JOB)
-        budget.__enter__()
         try:
-            submitted = 0
-            while True:
-                while len(window) < self.in_flight:
-                    task = next(it, None)
-                    if task is None:
-                        break
-                    submitted += task.size
-                    if (self.executor is None and self.engine != "inline"
-                            and submitted >= PARALLEL_MIN_BYTES):
-                        after = next(it, None)          # a last task alone is coded right here
-                        if after is not None:
-                            self._start(self.engine)
-                            it = itertools.chain([after], it)
-                    window.append((seq, task, self._submit(task, seq)))
-                    seq += 1
-                if not window:
-                    return
-                head_seq, head, fut = window[0]
-                while not fut.done():
-                    # only the unfinished: a finished one would end every wait at once and
-                    # spin this loop on a core the workers need
-                    done = self._wait([f for _, _, f in window if not f.done()])
+            # tasks coded here, and the thread engine's, run on this process's budget
+            with threads.limited(THREADS_PER_JOB):
+                submitted = 0
+                while True:
+                    while len(window) < self.in_flight:
+                        task = next(it, None)
+                        if task is None:
+                            break
+                        submitted += task.size
+                        if (self.executor is None and self.engine != "inline"
+                                and submitted >= PARALLEL_MIN_BYTES):
+                            after = next(it, None)      # a last task alone is coded right here
+                            if after is not None:
+                                self._start(self.engine)
+                                it = itertools.chain([after], it)
+                        window.append((seq, task, self._submit(task, seq)))
+                        seq += 1
+                    if not window:
+                        return
+                    head_seq, head, fut = window[0]
+                    while not fut.done():
+                        # only the unfinished: a finished one would end every wait at once and
+                        # spin this loop on a core the workers need
+                        done = self._wait([f for _, _, f in window if not f.done()])
+                        self._drain()
+                        for s, _, f in window:
+                            if f in done:
+                                self.tracker.finish(s)
                     self._drain()
-                    for s, _, f in window:
-                        if f in done:
-                            self.tracker.finish(s)
-                self._drain()
-                if isinstance(fut, cf.Future) and isinstance(fut.exception(), BrokenProcessPool):
-                    raise WorkerDied(str(fut.exception()).split(".")[0]) from None
-                window.popleft()
-                self.tracker.finish(head_seq)
-                yield head, fut
+                    if (isinstance(fut, cf.Future)
+                            and isinstance(fut.exception(), BrokenProcessPool)):
+                        raise WorkerDied(str(fut.exception()).split(".")[0]) from None
+                    window.popleft()
+                    self.tracker.finish(head_seq)
+                    yield head, fut
         finally:
-            budget.__exit__(None, None, None)
             self.close(cancel=bool(window))
 
     def close(self, cancel: bool = False) -> None:
