@@ -312,7 +312,7 @@ def main() -> None:
         f.write("| method | bytes | of input | vs zstd -19 | create MB/s wall (cpu) | extract MB/s wall (cpu) | note |\n")
         f.write("|---|---|---|---|---|---|---|\n")
         for name, size, cw, cc, ew, ec, note in rows:
-            f.write(f"| {name} | {size:,d} | {size / raw:.4f} | {f'{size / zstd_size:.4f}' if zstd_size else '-'} | "
+            f.write(f"| {name.replace('|', chr(92) + '|')} | {size:,d} | {size / raw:.4f} | {f'{size / zstd_size:.4f}' if zstd_size else '-'} | "
                     f"{mb / cw:.2f} ({mb / cc if cc else 0:.2f}) | "
                     f"{mb / ew if ew else 0:.2f} ({mb / ec if ec else 0:.2f}) | {note} |\n")
         f.write(f"\n{single}\n\n{verdict}\n")

