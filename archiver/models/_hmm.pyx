@@ -34,6 +34,7 @@ cdef extern from "hmm_core.h" nogil:
         HMM_PREC
         HMM_ALPHA_BITS
         HMM_CTX_MAX_ORDERS
+        HMM_DENSE_MAX
     ctypedef struct hmm_model:
         int32_t K
         int32_t D
@@ -51,6 +52,7 @@ cdef extern from "hmm_core.h" nogil:
         const uint32_t *ell_a
         const int32_t *ell_eo_state
         const uint32_t *ell_e
+        const uint32_t *dense_a
     int32_t hmm_filter_first(const hmm_model *m, int32_t x, uint32_t *alpha)
     int32_t hmm_filter_step(const hmm_model *m, const uint32_t *prev, int32_t x,
                             uint32_t *alpha, uint64_t *work)
@@ -346,6 +348,12 @@ cdef class HmmCoder:
                 np.asarray(tables.a_freq, dtype=np.uint32)[tables.pred_state, tables.pred_slot]))
         arrays.update(_sliced_predecessors(arrays["pred_start"], arrays["pred_state"],
                                            arrays["pred_a"], arrays["e_col"]))
+        if tables.K <= HMM_DENSE_MAX:                 # small K: the dense filter (hmm_core.h)
+            dense = np.zeros((tables.K, tables.K), dtype=np.uint32)
+            rows = np.repeat(np.arange(tables.K), tables.D)
+            dense[rows, np.asarray(tables.succ, dtype=np.int64).ravel()] = \
+                np.asarray(tables.a_freq, dtype=np.uint32).ravel()
+            arrays["dense_a"] = np.ascontiguousarray(dense.ravel())
         self._keep = arrays
         self.K = self.m.K = tables.K
         self.D = self.m.D = tables.D
@@ -370,6 +378,8 @@ cdef class HmmCoder:
         self.m.ell_a = <const uint32_t *> cnp.PyArray_DATA(arrays["ell_a"])
         self.m.ell_eo_state = <const int32_t *> cnp.PyArray_DATA(arrays["ell_eo_state"])
         self.m.ell_e = <const uint32_t *> cnp.PyArray_DATA(arrays["ell_e"])
+        self.m.dense_a = (<const uint32_t *> cnp.PyArray_DATA(arrays["dense_a"])
+                          if "dense_a" in arrays else NULL)
 
     cdef hmm_ctx *_new_ctx(self) except? NULL:
         if not self.orders:

@@ -197,6 +197,20 @@ HMM_HOT int32_t hmm_filter_step_scored(const hmm_model *m, const uint32_t *prev,
     uint64_t mx = 0;
     int32_t nz = 0;
     for (int32_t i = 0; i < K; i++) nz += prev[i] != 0;
+    if (m->dense_a && K <= HMM_DENSE_MAX) {
+        uint64_t acc[HMM_DENSE_MAX] = {0};
+        for (int32_t i = 0; i < K; i++) {
+            const uint64_t p = prev[i];
+            const uint32_t *restrict row = m->dense_a + (int64_t)i * K;
+            for (int32_t j = 0; j < K; j++) acc[j] += p * row[j];
+        }
+        for (int32_t j = 0; j < K; j++) {
+            const uint64_t v = acc[j] * ((escale * e[j] + score) >> s);
+            w[j] = v;
+            mx = v > mx ? v : mx;
+        }
+        return rescale_max(w, K, mx, alpha);
+    }
     if ((int64_t)nz * SCATTER_BELOW < K) {
         /* Few live states (common with the plain model): push only from those. */
         const int32_t D = m->D;
