@@ -28,9 +28,10 @@
 
 typedef struct hmm_cm hmm_cm;
 
-/* A model for a segment of T bytes, mixer step lr (HMM_CM_LR in the format); NULL when out of
- * memory. */
+/* A model for a segment of T bytes, mixer step lr (HMM_CM_LR in the format, 1..HMM_CM_LR_MAX);
+ * NULL when out of memory or lr is out of range. */
 #define HMM_CM_LR 24
+#define HMM_CM_LR_MAX 64          /* larger steps would overflow the 32-bit weight update */
 hmm_cm *hmm_cm_new(int64_t T, int lr);
 void hmm_cm_free(hmm_cm *cm);
 /* Bytes of memory the model holds for a segment of T bytes. */

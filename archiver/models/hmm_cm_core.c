@@ -135,6 +135,7 @@ static void fill(uint32_t *p, int64_t n, uint32_t v)
 
 hmm_cm *hmm_cm_new(int64_t T, int lr)
 {
+    if (lr < 1 || lr > HMM_CM_LR_MAX) return NULL;
     init_tables();
     hmm_cm *cm = calloc(1, sizeof *cm);
     if (!cm) return NULL;
@@ -308,14 +309,12 @@ int hmm_cm_predict(hmm_cm *cm)
     }
     cm->x[NCTX + 1] = 256;
     cm->wset = (mstate * 256 + c0) * HMM_CM_INPUTS;
-    const int32_t *w = cm->weights + cm->wset;
-    int64_t dot = 0;
-    for (int i = 0; i < HMM_CM_INPUTS; i++) dot += (int64_t)w[i] * cm->x[i];
     cm->wset2 = (cm->c1 << 3 | cm->bitpos) * HMM_CM_INPUTS;
-    const int32_t *w2 = cm->weights2 + cm->wset2;
-    int64_t dot2 = 0;
-    for (int i = 0; i < HMM_CM_INPUTS; i++) dot2 += (int64_t)w2[i] * cm->x[i];
-    dot = (dot + dot2) >> 17;
+    const int32_t *w = cm->weights + cm->wset, *w2 = cm->weights2 + cm->wset2;
+    /* the two sets' outputs are only ever added: one pass, w + w2 < 2^23 fits 32 bits */
+    int64_t dot = 0;
+    for (int i = 0; i < HMM_CM_INPUTS; i++) dot += (int64_t)(w[i] + w2[i]) * cm->x[i];
+    dot >>= 17;
     const int d = dot > 2047 ? 2047 : dot < -2047 ? -2047 : (int)dot;
     cm->pmix = squash(d);
     /* APM on (previous byte, partial byte) */
@@ -336,16 +335,15 @@ void hmm_cm_update(hmm_cm *cm, int y)
         counter_update(cm->mslot, y, MATCH_LIMIT);
         if (cm->mexp != y) cm->mbyte = -1;                    /* no prediction for the rest */
     }
-    const int64_t err = (int64_t)((y << 12) - cm->pmix) * cm->lr_now;
-    int32_t *w2 = cm->weights2 + cm->wset2;
+    /* 32-bit arithmetic is exact here: |err| <= 4095 * 3 lr < 2^20 (lr <= HMM_CM_LR_MAX), so
+     * |x err| < 2^31, and one step moves a weight by the same amount in both sets */
+    const int32_t err = ((y << 12) - cm->pmix) * cm->lr_now;
+    int32_t *restrict w2 = cm->weights2 + cm->wset2, *restrict w = cm->weights + cm->wset;
     for (int i = 0; i < HMM_CM_INPUTS; i++) {
-        int64_t v = w2[i] + (((int64_t)cm->x[i] * err) >> 16);
-        w2[i] = (int32_t)(v > WEIGHT_MAX ? WEIGHT_MAX : v < -WEIGHT_MAX ? -WEIGHT_MAX : v);
-    }
-    int32_t *w = cm->weights + cm->wset;
-    for (int i = 0; i < HMM_CM_INPUTS; i++) {
-        int64_t v = w[i] + (((int64_t)cm->x[i] * err) >> 16);
-        w[i] = (int32_t)(v > WEIGHT_MAX ? WEIGHT_MAX : v < -WEIGHT_MAX ? -WEIGHT_MAX : v);
+        const int32_t d = (cm->x[i] * err) >> 16;
+        const int32_t v2 = w2[i] + d, v = w[i] + d;
+        w2[i] = v2 > WEIGHT_MAX ? WEIGHT_MAX : v2 < -WEIGHT_MAX ? -WEIGHT_MAX : v2;
+        w[i] = v > WEIGHT_MAX ? WEIGHT_MAX : v < -WEIGHT_MAX ? -WEIGHT_MAX : v;
     }
     const int g = (y << 16) + (y << APM_RATE) - y - y;
     cm->apm[cm->apm_idx] = (uint16_t)(cm->apm[cm->apm_idx] + ((g - cm->apm[cm->apm_idx]) >> APM_RATE));
