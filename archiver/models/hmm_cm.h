@@ -52,4 +52,19 @@ static inline uint64_t hmm_cm_left(uint64_t m, int p) { return (m * (uint64_t)(4
  * below x, Qcum(x) = sum_{b < x} Q(b), and Q(x). */
 void hmm_cm_byte(hmm_cm *cm, const uint8_t *data, int64_t t, int x, uint64_t *qcum, uint64_t *q);
 
+/* The mixed emission of variants 3 and 4 (format_spec/codec-text.md 3.4): cumulative frequency
+ * C(b) = b + floor(F(b) (2^24 - 256) / 2^48), F(b) = lam 2^16 Ecum(b) + (2^16 - lam) Qcum(b). */
+static inline uint64_t hmm_cm_mixed_cum(uint64_t lam, uint64_t ecum, uint64_t qcum, uint64_t b)
+{
+    const unsigned __int128 f = (unsigned __int128)((lam << 16) * ecum) +
+                                (unsigned __int128)((65536u - lam) * qcum);
+    return b + (uint64_t)((f * ((1u << 24) - 256u)) >> 48);
+}
+
+/* Decoder: the byte at position t whose mixed interval holds the rANS slot cf, found by walking
+ * the model's tree (comparing cf with C at each node's middle) while the model learns it;
+ * ecum is the HMM state's cumulative emission row (257 entries). *qcum and *q as hmm_cm_byte. */
+int hmm_cm_find_byte(hmm_cm *cm, const uint8_t *data, int64_t t, const uint32_t *ecum,
+                     uint64_t lam, uint64_t cf, uint64_t *qcum, uint64_t *q);
+
 #endif

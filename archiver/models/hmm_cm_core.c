@@ -371,3 +371,27 @@ void hmm_cm_byte(hmm_cm *cm, const uint8_t *data, int64_t t, int x, uint64_t *qc
     *qcum = cum;
     *q = m;
 }
+
+int hmm_cm_find_byte(hmm_cm *cm, const uint8_t *data, int64_t t, const uint32_t *ecum,
+                     uint64_t lam, uint64_t cf, uint64_t *qcum, uint64_t *q)
+{
+    uint64_t mass = 1ull << 32, base = 0;
+    int sym = 0;
+    hmm_cm_begin(cm, data, t);
+    for (int bit = 7; bit >= 0; bit--) {
+        const uint64_t left = hmm_cm_left(mass, hmm_cm_predict(cm));
+        const int mid = sym + (1 << bit);
+        if (cf < hmm_cm_mixed_cum(lam, ecum[mid], base + left, (uint64_t)mid)) {
+            mass = left;
+            hmm_cm_update(cm, 0);
+        } else {
+            sym = mid;
+            base += left;
+            mass -= left;
+            hmm_cm_update(cm, 1);
+        }
+    }
+    *qcum = base;
+    *q = mass;
+    return sym;
+}
