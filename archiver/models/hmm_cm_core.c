@@ -53,6 +53,7 @@ static inline int stretch(int p) { return stretch_tab[p]; }
 
 struct hmm_cm {
     int bits;                     /* hashed tables: 2^bits buckets of 16 counters each */
+    int cap_bits, cap_mbits;      /* what the tables have room for (>= bits, mbits) */
     uint32_t *o0, *o1;            /* direct: 256 and 65536 counters */
     uint32_t *hashed[NHASHED];
     uint64_t ctxhash[NHASHED];    /* per byte: the context's hash */
@@ -133,32 +134,79 @@ static void fill(uint32_t *p, int64_t n, uint32_t v)
 
 #define COUNTER_INIT (1u << 31)   /* p = 1/2, n = 0 */
 
-hmm_cm *hmm_cm_new(int64_t T, int lr)
+/* The tables of the last model freed, kept for the next one (one per process): fresh memory
+ * costs page faults and the kernel's zeroing of every page, which took a tenth of the coder's
+ * time; refilling kept tables costs only the fill. Capacities (cap_bits, cap_mbits) may exceed
+ * what a segment uses; a model uses exactly 2^bits buckets and 2^mbits match slots, so the
+ * numbers never depend on what was reused. */
+static hmm_cm *spare;
+
+static void release(hmm_cm *cm)
 {
-    if (lr < 1 || lr > HMM_CM_LR_MAX) return NULL;
-    init_tables();
+    if (!cm) return;
+    free(cm->o0);
+    free(cm->o1);
+    for (int i = 0; i < NHASHED; i++) free(cm->hashed[i]);
+    free(cm->mtable);
+    free(cm->weights);
+    free(cm->weights2);
+    free(cm->apm);
+    free(cm);
+}
+
+static hmm_cm *allocate(int bits, int mbits)
+{
     hmm_cm *cm = calloc(1, sizeof *cm);
     if (!cm) return NULL;
-    cm->bits = bits_for(T);
-    cm->mbits = mbits_for(T);
-    const int64_t hn = 16ll << cm->bits;
+    cm->cap_bits = bits;
+    cm->cap_mbits = mbits;
+    const int64_t hn = 16ll << bits;
     int ok = 1;
     ok &= (cm->o0 = malloc(4 * 256)) != NULL;
     ok &= (cm->o1 = malloc(4 * 65536)) != NULL;
     for (int i = 0; i < NHASHED; i++) ok &= (cm->hashed[i] = table_alloc(4 * hn)) != NULL;
-    ok &= (cm->mtable = table_alloc((size_t)4 << cm->mbits)) != NULL;
+    ok &= (cm->mtable = table_alloc((size_t)4 << mbits)) != NULL;
     ok &= (cm->weights = malloc(4 * MIXER_SETS * HMM_CM_INPUTS)) != NULL;
     ok &= (cm->weights2 = malloc(4 * MIXER2_SETS * HMM_CM_INPUTS)) != NULL;
     ok &= (cm->apm = table_alloc(2 * 65536 * 33)) != NULL;
     if (!ok) {
-        hmm_cm_free(cm);
+        release(cm);
         return NULL;
     }
+    return cm;
+}
+
+hmm_cm *hmm_cm_new(int64_t T, int lr)
+{
+    if (lr < 1 || lr > HMM_CM_LR_MAX) return NULL;
+    init_tables();
+    const int bits = bits_for(T), mbits = mbits_for(T);
+    hmm_cm *cm = __atomic_exchange_n(&spare, NULL, __ATOMIC_ACQ_REL);
+    if (cm && (cm->cap_bits < bits || cm->cap_mbits < mbits)) {
+        release(cm);
+        cm = NULL;
+    }
+    if (!cm && !(cm = allocate(bits, mbits))) return NULL;
+    /* every field to its start: zero, then the tables and the few nonzero starts */
+    hmm_cm keep = *cm;
+    memset(cm, 0, sizeof *cm);
+    cm->cap_bits = keep.cap_bits;
+    cm->cap_mbits = keep.cap_mbits;
+    cm->o0 = keep.o0;
+    cm->o1 = keep.o1;
+    for (int i = 0; i < NHASHED; i++) cm->hashed[i] = keep.hashed[i];
+    cm->mtable = keep.mtable;
+    cm->weights = keep.weights;
+    cm->weights2 = keep.weights2;
+    cm->apm = keep.apm;
+    cm->bits = bits;
+    cm->mbits = mbits;
+    const int64_t hn = 16ll << bits;
     fill(cm->o0, 256, COUNTER_INIT);
     fill(cm->o1, 65536, COUNTER_INIT);
     for (int i = 0; i < NHASHED; i++) fill(cm->hashed[i], hn, COUNTER_INIT);
     fill(cm->mcount, 32, COUNTER_INIT);
-    memset(cm->mtable, 0, (size_t)4 << cm->mbits);
+    memset(cm->mtable, 0, (size_t)4 << mbits);
     for (int i = 0; i < MIXER_SETS * HMM_CM_INPUTS; i++) cm->weights[i] = 1 << 14;
     for (int i = 0; i < MIXER2_SETS * HMM_CM_INPUTS; i++) cm->weights2[i] = 1 << 14;
     for (int c = 0; c < 65536; c++)
@@ -172,14 +220,7 @@ hmm_cm *hmm_cm_new(int64_t T, int lr)
 void hmm_cm_free(hmm_cm *cm)
 {
     if (!cm) return;
-    free(cm->o0);
-    free(cm->o1);
-    for (int i = 0; i < NHASHED; i++) free(cm->hashed[i]);
-    free(cm->mtable);
-    free(cm->weights);
-    free(cm->weights2);
-    free(cm->apm);
-    free(cm);
+    release(__atomic_exchange_n(&spare, cm, __ATOMIC_ACQ_REL));
 }
 
 static inline int is_letter(int c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }

@@ -176,6 +176,31 @@ static int32_t filter_step_ell(const hmm_model *m, const uint32_t *restrict prev
     return rescale_max(w, m->K, mx, alpha);
 }
 
+/* The dense filter at K = 16 (variant 4's model), sizes known to the compiler so that it keeps
+ * the 16 sums in registers: the same integers as every other form. */
+static inline int32_t filter_step_dense16(const uint32_t *restrict a, const uint32_t *restrict prev,
+                                          const uint32_t *restrict e, uint64_t escale,
+                                          uint64_t score, int s, uint32_t *restrict alpha)
+{
+    uint64_t acc[16] = {0}, mx = 0;
+    for (int i = 0; i < 16; i++) {
+        const uint64_t p = prev[i];
+        for (int j = 0; j < 16; j++) acc[j] += p * a[i * 16 + j];
+    }
+    for (int j = 0; j < 16; j++) {
+        acc[j] *= (escale * e[j] + score) >> s;
+        mx = acc[j] > mx ? acc[j] : mx;
+    }
+    const int shift = bitlen64(mx) - HMM_ALPHA_BITS;
+    int32_t nz = 0;
+    for (int j = 0; j < 16; j++) {
+        const uint32_t v = (uint32_t)(shift >= 0 ? acc[j] >> shift : acc[j] << -shift);
+        alpha[j] = v;
+        nz += v != 0;
+    }
+    return nz;
+}
+
 /* Below 1/SCATTER_BELOW of the states alive, scattering from the live ones is cheaper. */
 #define SCATTER_BELOW 3
 
@@ -195,8 +220,8 @@ HMM_HOT int32_t hmm_filter_step_scored(const hmm_model *m, const uint32_t *prev,
     const int s = score_shift(escale, score);
     uint64_t *restrict w = work;
     uint64_t mx = 0;
-    int32_t nz = 0;
-    for (int32_t i = 0; i < K; i++) nz += prev[i] != 0;
+    if (m->dense_a && K == 16)
+        return filter_step_dense16(m->dense_a, prev, e, escale, score, s, alpha);
     if (m->dense_a && K <= HMM_DENSE_MAX) {
         uint64_t acc[HMM_DENSE_MAX] = {0};
         for (int32_t i = 0; i < K; i++) {
@@ -211,6 +236,8 @@ HMM_HOT int32_t hmm_filter_step_scored(const hmm_model *m, const uint32_t *prev,
         }
         return rescale_max(w, K, mx, alpha);
     }
+    int32_t nz = 0;
+    for (int32_t i = 0; i < K; i++) nz += prev[i] != 0;
     if ((int64_t)nz * SCATTER_BELOW < K) {
         /* Few live states (common with the plain model): push only from those. */
         const int32_t D = m->D;
