@@ -211,7 +211,7 @@ def main() -> None:
     missing = [t for t in ("7z", "zpaq") if shutil.which(t) is None]
     if missing:
         sys.exit(f"bench_text: {', '.join(missing)} not found; apt-get install p7zip-full zpaq")
-    print(f"text model {_bbx().model_hashes()[0][:16]}...")
+    print("text models " + ", ".join(f"{h[:16]}..." for h in _bbx().model_hashes()))
     if args.memory:
         memory(args.memory, args.corpus)
         return
