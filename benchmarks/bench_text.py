@@ -9,11 +9,11 @@ whole-16 KiB offsets, seed 0), and compress / extract speed in KB per CPU-second
 of this process and its threads, or of the child process for 7z and zpaq: the machine is
 shared, so wall time says more about the neighbours than the tool) per tool on the whole
 files, one worker each (7z -mmt=1, zpaq -t1; bbx one segment at a time as the codec decides;
-its encoder's second thread, which recomputes filter blocks, is counted). "bbx" is the text codec's payload (TEXT.encode), checked to decode back;
-"cm-only" the information content of variant 3's context-mixing model without the HMM (its
--log2 probabilities summed: what the mixture would cost with no HMM, the HMM's share). 7z and zpaq
-write their archive formats (a file name and headers: about 100-200 bytes per file), as a user
-would get them. Needs `apt-get install p7zip-full zpaq brotli`.
+its encoder's second thread, which recomputes filter blocks, is counted). "bbx" is the text
+codec's payload (TEXT.encode), checked to decode back; "cm-only" the information content of the
+encoder variant's context-mixing model without the HMM (its -log2 probabilities summed: what
+the mixture would cost with no HMM, the HMM's share). 7z and zpaq write their archive formats
+(a file name and headers: about 100-200 bytes per file), as a user would get them. Needs `apt-get install p7zip-full zpaq brotli`.
 """
 from __future__ import annotations
 
@@ -99,8 +99,9 @@ TOOLS = {
 
 def _cm_only_bytes(data: bytes) -> float:
     """Information content in bytes of the context-mixing model alone (the encoder's variant,
-    4, without the HMM): sum of -log2 Q_t(x_t) / 2^32 per segment (a byte the model gave no mass counts 32
-    bits, as a coder would need to escape it). Against "bbx" it is the HMM's own share."""
+    4, without the HMM): sum of -log2 Q_t(x_t) / 2^32 per segment (a byte the model gave no
+    mass counts 32 bits, as a coder would need to escape it). Against "bbx" it is the HMM's
+    own share."""
     from archiver.codecs import text
     coder = _bbx()._model()[0][text.ENCODER_VARIANT]
     n = max(1, -(-len(data) // text.SEGMENT_MAX))

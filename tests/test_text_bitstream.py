@@ -1,12 +1,11 @@
 """The text codec's bitstream is pinned: speed work on the coder must not change a single byte.
 
-The digests of variants 0 and 1 were produced by the coder as first released (commit bc3b111,
-before the speed work), those of variant 2 by the coder that introduced it (payload version 2),
-those of variant 3 by the coder that introduced it (payload version 3),
-with the shipped weights 29b38677...; those of variant 4 by the coder that introduced it
-(payload version 4, weights text-hmm16.npz aca7c0e5...); format_spec/codec-text.md specifies the format. If a
-change here is intended, it is a new format version (new variant byte), not an edit of these
-digests.
+The digests of variants 0 and 1 were produced by the coder as first released (commit bc3b111, before
+the speed work), those of variant 2 by the coder that introduced it (payload version 2), those of
+variant 3 by the coder that introduced it (payload version 3), with the shipped weights 29b38677...;
+those of variant 4 by the coder that introduced it (payload version 4, weights text-hmm16.npz
+aca7c0e5...); format_spec/codec-text.md specifies the format. If a change here is intended, it is a
+new format version (new variant byte), not an edit of these digests.
 """
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
