@@ -26,6 +26,15 @@ def test_c_model_matches_python_transcription(data):
     assert [(int(a), int(b)) for a, b in zip(qc, q)] == want
 
 
+def test_reused_tables_give_the_same_numbers():
+    """A new model refills the tables of the last one freed, which may be larger: its numbers
+    must not depend on what was coded before (here a 200 KB input, then a small one)."""
+    coder = TEXT._model()[0][text.MIXED_SMALL]
+    coder.cm_masses(MIXED_KINDS * 400)
+    qc, q = coder.cm_masses(MIXED_KINDS)
+    assert [(int(a), int(b)) for a, b in zip(qc, q)] == ref.masses(MIXED_KINDS)
+
+
 def test_masses_stay_inside_the_unit_interval():
     qc, q = TEXT._model()[0][text.MIXED].cm_masses(MIXED_KINDS * 3)
     assert np.all(q > 0) and np.all(qc.astype(object) + q.astype(object) <= 1 << 32)
