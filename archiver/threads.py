@@ -1,23 +1,27 @@
-"""THE thread budget of this process: how many threads the codecs may run for the chunk it
-is coding. The worker pool (archiver/container/pool.py) sets it in each worker, and in the
-caller when it codes a chunk itself, to that worker's share of `--jobs`: one, so that N jobs
-use N cores (as zstd -T1 and xz -T1 mean one core). A codec that can start threads asks
-`budget()` (the text coder's helper thread; zstd and Lepton already run on one thread), and
-`limit()` caps the native thread pools of the libraries loaded here (BLAS, OpenMP) through
-threadpoolctl. Payloads never depend on the budget: it trades speed only."""
+"""THE thread budget: how many threads a codec may keep busy for the chunk it is coding. The
+worker pool (archiver/container/pool.py) sets it to each job's share of the cores: in a
+worker process max(1, cores // jobs) (`limit`), for a task the caller codes itself
+min(jobs, cores) (`limited`, this thread only), so that -j1 is one core (as zstd -T1, xz -T1)
+and N jobs never oversubscribe the cores. Codecs that can start threads ask `budget()`: the
+text coder's helper thread, Lepton's threads (archiver/codecs/jpeg.py); `limit` and `limited`
+also cap the native thread pools of the libraries loaded (BLAS, OpenMP) through
+threadpoolctl. Outside any pool the budget is 1. Payloads never depend on it: it trades
+speed only."""
 from __future__ import annotations
 
 import os
+import threading
 from contextlib import contextmanager
 
-DEFAULT = 2          # a process no pool has limited: the codecs' own defaults
+DEFAULT = 1          # a process no pool has set: one thread
 _ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 _budget = DEFAULT
+_local = threading.local()      # a budget for this thread only (a task coded in the caller)
 
 
 def budget() -> int:
-    """Threads one chunk's codec may use here (>= 1)."""
-    return _budget
+    """Threads the codec running in this thread may use (>= 1)."""
+    return getattr(_local, "budget", None) or _budget
 
 
 def limit(n: int) -> None:
@@ -30,17 +34,22 @@ def limit(n: int) -> None:
     _limit_native(_budget)
 
 
+def for_this_thread(n: int | None) -> None:
+    """This thread's budget from now on (None: the process's again); native pools untouched."""
+    _local.budget = None if n is None else max(1, n)
+
+
 @contextmanager
 def limited(n: int):
-    """limit(n) for a block, then the budget as it was (a caller's own thread pools too)."""
-    global _budget
-    before = _budget
-    _budget = max(1, n)
-    restore = _limit_native(_budget)
+    """A budget of n in this thread for a block, native pools capped to n meanwhile; then
+    both as they were (a caller's own thread pools too)."""
+    before = getattr(_local, "budget", None)
+    for_this_thread(n)
+    restore = _limit_native(max(1, n))
     try:
         yield
     finally:
-        _budget = before
+        _local.budget = before
         if restore is not None:
             restore.restore_original_limits()
 

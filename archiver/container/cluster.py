@@ -26,7 +26,7 @@ import warnings
 
 from archiver import threads
 from archiver.container.chunk_coder import encode_chunk
-from archiver.container.pool import THREADS_PER_JOB, Pool, Task, progress_to
+from archiver.container.pool import Pool, Task, progress_to
 from archiver.errors import ClusterError
 
 CONNECT_TIMEOUT = "10s"
@@ -43,12 +43,17 @@ class _Events:
         self.worker.log_event(self.topic, list(item))
 
 
+_limited = False
+
+
 def encode_on_worker(topic: str, *args):
     """encode_chunk on a Dask worker: each of its threads is one job, so the codecs there get
-    a job's thread budget (set once per worker process); their progress goes out as events
-    on `topic`."""
-    if threads.budget() != THREADS_PER_JOB:
-        threads.limit(THREADS_PER_JOB)
+    one thread (native pools capped once per worker process); their progress goes out as
+    events on `topic`."""
+    global _limited
+    if not _limited:
+        threads.limit(1)
+        _limited = True
     with progress_to(_Events(topic)):
         return encode_chunk(*args)
 

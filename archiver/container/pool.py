@@ -14,10 +14,10 @@ drains the queue while it waits and calls `progress.advance(nbytes=..., content_
 A task's bytes are clamped to its size and the rest is counted when it finishes, so the bar
 ends exactly at the total whatever the codecs report.
 
-Threads: each job is one core (as zstd -T1, xz -T1). Every worker, and the caller while it
-codes a task itself, runs with a thread budget of THREADS_PER_JOB (archiver/threads.py): the
-codecs start no helper threads and the BLAS/OpenMP pools stay at one thread, so N jobs never
-compete for the cores with hidden threads. Payloads do not depend on it.
+Threads: each worker runs with a thread budget of its share of the cores, cores // jobs, and
+a task the caller codes itself with min(jobs, cores) (archiver/threads.py): -j1 is one core
+(as zstd -T1, xz -T1), and codecs' own threads (the text coder's helper, Lepton's, BLAS and
+OpenMP pools) never oversubscribe the cores. Payloads do not depend on it.
 
 Ctrl-C: workers ignore SIGINT; the caller's KeyboardInterrupt (or SystemExit from SIGTERM)
 kills them at once and cancels what is queued."""
@@ -47,7 +47,6 @@ POLL = 0.1                      # how often the caller drains progress while it 
 # scan opens many small ones).
 PARALLEL_MIN_BYTES = 256 << 10
 ENGINES = ("inline", "thread", "process")
-THREADS_PER_JOB = 1             # a job's share of the cores: its codec's thread budget
 
 
 def default_jobs() -> int:
@@ -90,6 +89,13 @@ _send: Callable[[int, int], None] = lambda seq, n: None     # a worker's progres
 _inline = threading.local()     # a task run in the caller's thread reports there directly
 
 
+def task_threads() -> int:
+    """Threads the running task may keep busy (archiver/threads.py): a worker's share of the
+    cores (cores // jobs), or min(jobs, cores) for a task run in the caller (then nothing
+    else runs); 1 outside any pool."""
+    return threads.budget()
+
+
 def task_progress(seq: int) -> Callable[[int], None]:
     """The `progress(n)` callback a codec gets for task `seq` in this worker."""
     send = getattr(_inline, "send", None) or _send
@@ -125,12 +131,12 @@ def progress_to(q):
         _inline.send = None
 
 
-def _init_worker(q, init: Callable | None, initargs: tuple) -> None:
+def _init_worker(q, init: Callable | None, initargs: tuple, threads_per_job: int) -> None:
     global _send
     signal.signal(signal.SIGINT, signal.SIG_IGN)      # the caller decides when we stop
     for signum in (signal.SIGTERM, signal.SIGHUP):      # not the command line's handlers
         signal.signal(signum, signal.SIG_DFL)
-    threads.limit(THREADS_PER_JOB)
+    threads.limit(threads_per_job)
     _send = _Throttled(q)
     if init is not None:
         init(*initargs)
@@ -186,6 +192,7 @@ class Pool:
         self.queue = None
         self._inline_ready = False
         self.window: deque = deque()      # (seq, task, future) submitted, not yet handed back
+        self.share = max(1, default_jobs() // self.jobs)     # a worker's thread budget
 
     def _init_here(self) -> None:
         if not self._inline_ready:
@@ -201,20 +208,25 @@ class Pool:
             self.queue = ctx.Queue()
             self.executor = cf.ProcessPoolExecutor(
                 self.jobs, mp_context=ctx, initializer=_init_worker,
-                initargs=(self.queue, self.init, self.initargs))
+                initargs=(self.queue, self.init, self.initargs, self.share))
         elif engine == "thread":                   # threads share the caller's models
             self.queue = queue.Queue()
             throttled = _Throttled(self.queue)
             self._init_here()
-            self.executor = cf.ThreadPoolExecutor(
-                self.jobs, initializer=lambda: setattr(_inline, "send", throttled))
+            share = self.share
+
+            def init_thread():
+                _inline.send = throttled
+                threads.for_this_thread(share)
+            self.executor = cf.ThreadPoolExecutor(self.jobs, initializer=init_thread)
 
     def _submit_inline(self, task: Task, seq: int) -> cf.Future:
         self._init_here()
         fut = cf.Future()
         _inline.send = self.tracker.add
         try:
-            fut.set_result(task.fn(*task.args))
+            with threads.limited(min(self.jobs, default_jobs())):
+                fut.set_result(task.fn(*task.args))
         except Exception as exc:  # noqa: BLE001 - handed back like a worker's failure
             fut.set_exception(exc)
         finally:
@@ -257,41 +269,39 @@ class Pool:
         self.window = window
         seq = 0
         try:
-            # tasks coded here, and the thread engine's, run on this process's budget
-            with threads.limited(THREADS_PER_JOB):
-                submitted = 0
-                while True:
-                    while len(window) < self.in_flight:
-                        task = next(it, None)
-                        if task is None:
-                            break
-                        submitted += task.size
-                        if (self.executor is None and self.engine != "inline"
-                                and submitted >= PARALLEL_MIN_BYTES):
-                            after = next(it, None)      # a last task alone is coded right here
-                            if after is not None:
-                                self._start(self.engine)
-                                it = itertools.chain([after], it)
-                        window.append((seq, task, self._submit(task, seq)))
-                        seq += 1
-                    if not window:
-                        return
-                    head_seq, head, fut = window[0]
-                    while not fut.done():
-                        # only the unfinished: a finished one would end every wait at once and
-                        # spin this loop on a core the workers need
-                        done = self._wait([f for _, _, f in window if not f.done()])
-                        self._drain()
-                        for s, _, f in window:
-                            if f in done:
-                                self.tracker.finish(s)
+            submitted = 0
+            while True:
+                while len(window) < self.in_flight:
+                    task = next(it, None)
+                    if task is None:
+                        break
+                    submitted += task.size
+                    if (self.executor is None and self.engine != "inline"
+                            and submitted >= PARALLEL_MIN_BYTES):
+                        after = next(it, None)          # a last task alone is coded right here
+                        if after is not None:
+                            self._start(self.engine)
+                            it = itertools.chain([after], it)
+                    window.append((seq, task, self._submit(task, seq)))
+                    seq += 1
+                if not window:
+                    return
+                head_seq, head, fut = window[0]
+                while not fut.done():
+                    # only the unfinished: a finished one would end every wait at once and
+                    # spin this loop on a core the workers need
+                    done = self._wait([f for _, _, f in window if not f.done()])
                     self._drain()
-                    if (isinstance(fut, cf.Future)
-                            and isinstance(fut.exception(), BrokenProcessPool)):
-                        raise WorkerDied(str(fut.exception()).split(".")[0]) from None
-                    window.popleft()
-                    self.tracker.finish(head_seq)
-                    yield head, fut
+                    for s, _, f in window:
+                        if f in done:
+                            self.tracker.finish(s)
+                self._drain()
+                if (isinstance(fut, cf.Future)
+                        and isinstance(fut.exception(), BrokenProcessPool)):
+                    raise WorkerDied(str(fut.exception()).split(".")[0]) from None
+                window.popleft()
+                self.tracker.finish(head_seq)
+                yield head, fut
         finally:
             self.close(cancel=bool(window))
 
