@@ -120,8 +120,9 @@ def run(folder: Path, out: Path, jobs: int, chunk_size: int | None, engine: str 
     code = ("import functools, sys, archiver\n"
             "from archiver.container import chunking, writer\n"
             f"if {engine!r}: writer.Pool = functools.partial(writer.Pool, engine={engine!r})\n"
-            f"if {parts}: chunking.PARTS = {parts}\n"
-            "archiver.create(sys.argv[1], [sys.argv[2]], force=True, jobs=int(sys.argv[3])"
+            f"parts = {parts} or chunking.PARTS\n"
+            "archiver.create(sys.argv[1], [sys.argv[2]], force=True, jobs=int(sys.argv[3]), "
+            "parts=parts"
             + (f", chunk_size={chunk_size}" if chunk_size else "") + ")")
     env = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1")
     load = os.getloadavg()[0]

@@ -22,10 +22,11 @@ from archiver.container import chunking, router, writer
 from archiver.container.scanner import Excluder, scan
 
 
-def chunks(folder: Path, chunk_size: int = writer.DEFAULT_CHUNK_SIZE) -> list[tuple[str, int]]:
+def chunks(folder: Path, parts: int, chunk_size: int = writer.DEFAULT_CHUNK_SIZE
+           ) -> list[tuple[str, int]]:
     """(class, raw bytes) of every chunk, in archive order."""
     items = scan([str(folder).encode()], Excluder(()), set(), print)
-    files, sizes = writer._content_order(items, chunk_size)
+    files, sizes = writer._content_order(items, chunk_size, parts)
     chunker = writer._Chunker(chunk_size, lambda seq, raw, pieces, first, cls, cut: (cls, len(raw)))
     return list(writer._read(files, chunker, sizes, print))
 
@@ -60,12 +61,11 @@ def main() -> int:
     print(f"{'parts':>5} {'chunks':>6} {'text KiB':>9} {'class order':>22} {'CPU s':>6} "
           f"{'bbx order':>9} {'fixed order':>11} {'all LPT':>7}")
     for parts in args.parts:
-        chunking.PARTS = parts
-        tasks = chunks(args.folder)
+        tasks = chunks(args.folder, parts)
         saved = chunking.class_order
         chunking.class_order = lambda totals, sizes, largest: sorted(totals,
                                                                      key=router.CLASSES.index)
-        fixed = chunks(args.folder)
+        fixed = chunks(args.folder, parts)
         chunking.class_order = saved
         total = sum(map(cost, tasks))
         lpt = sorted(tasks, key=cost, reverse=True)

@@ -9,10 +9,10 @@ MIN_CHUNK, chosen by measuring what a cut costs (benchmarks/bench_text_split.py;
 benchmarks/results/jobs.md):
   text   every chunk costs ~2-3 KB (mixed held-out files) to ~10 KB (one dictionary) of model
          learning: 3 MiB coded in 2 / 4 / 8 / 12 chunks costs +0.9 / 2.7 / 4.3 / 8.0% on the
-         tuning files and +2.9 / 6.5 / 11.3 / 14.4% on the tail of dict-gcide. But the text
-         codec is the slow one (~4.6 us/byte: a 3 MiB chunk is ~14 s on one core, the whole
-         run's critical path), so text is cut in PARTS, not below MIN_CHUNK (384 KiB: at most
-         the 8-part cost above). Starting each chunk's model after 146 KB of training text
+         tuning files and +2.9 / 6.5 / 11.3 / 14.4% on the tail of dict-gcide (variant 3).
+         But the text codec is the slow one per byte (~1.2 us/byte with variant 4, 4.6 with
+         variant 3: a 3 MiB chunk is seconds on one core, the whole run's critical path), so
+         text is cut in PARTS, not below MIN_CHUNK (384 KiB: at most the 8-part cost above). Starting each chunk's model after 146 KB of training text
          (what a trained initial state would give) won back only a fifth to a quarter of it.
   other  zstd -19 on shared libraries: 2 parts cost +2.7%, 4 parts +5.8%; zstd is fast, so
          its chunks keep the full chunk size.
@@ -35,9 +35,9 @@ PARTS = 8                       # the most chunks a class is cut into for parall
 MIN_CHUNK = {router.TEXT: 384 << 10}    # other classes: the caller's chunk size
 PACKED = frozenset({router.TEXT})
 # CPU seconds per input byte on one core at level 19, as measured (only the ratios matter):
-# text codec 4.6 us (bench_jobs text), image codec ~3 us (0.35 MP/s, results/image.md),
-# zstd -19 on binaries 0.55 us, Lepton on JPEGs 0.2 us.
-COST_PER_BYTE = {router.TEXT: 4.6e-6, router.IMAGE: 3e-6, router.OTHER: 0.55e-6,
+# text codec 1.2 us (variant 4, bench_jobs text), image codec ~3 us (0.35 MP/s,
+# results/image.md), zstd -19 on binaries 0.55 us, Lepton on JPEGs 0.2 us.
+COST_PER_BYTE = {router.TEXT: 1.2e-6, router.IMAGE: 3e-6, router.OTHER: 0.55e-6,
                  router.JPEG: 0.2e-6}
 
 
