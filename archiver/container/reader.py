@@ -191,7 +191,9 @@ class ArchiveReader:
             kind, row = found
             if pos + layout.BLOCK.size + row.stored_size > self.size:
                 break                                   # cut inside this block
-            if kind == layout.BLOCK_CHUNK:
+            if kind == layout.BLOCK_RECOVERY:
+                pass                                    # parity: bbx repair's, not content
+            elif kind == layout.BLOCK_CHUNK:
                 if not layout.chunk_sizes_ok(row.raw_size, row.stored_size):
                     break
                 row.raw_start = raw_start

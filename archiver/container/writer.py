@@ -27,6 +27,7 @@ from archiver.container.pool import NoProgress, Pool, Task
 from archiver.container.records import DIRECTORY, FILE, SYMLINK, ChunkInfo, Entry, display
 from archiver.container.scanner import Excluder, Item, Skipped, open_input, scan
 from archiver import tempfiles
+from archiver.recovery.record import add_record, geometry
 from archiver.errors import BBXError, DiskFull, InputError, OutputError, WouldOverwrite
 
 DEFAULT_LEVEL = 19
@@ -204,13 +205,17 @@ def write_archive(output: str | bytes, inputs: list, *, level: int = DEFAULT_LEV
                   exclude: tuple[str, ...] = (), force: bool = False,
                   chunk_size: int = DEFAULT_CHUNK_SIZE, progress=None,
                   codecs: list[str] | None = None, jobs: int | None = None,
-                  scheduler=None, shared: bool = False) -> CreateReport:
-    """`jobs` worker processes code the chunks (None or 0: every core); with `scheduler` (a
+                  scheduler=None, shared: bool = False,
+                  recovery: int | None = None) -> CreateReport:
+    """`recovery`: add a recovery record of that many percent (archiver/recovery/). `jobs`
+    worker processes code the chunks (None or 0: every core); with `scheduler` (a
     Dask scheduler address or distributed.Client) the chunks are coded on that cluster, and
     with `shared` its workers read the inputs from the same paths instead of being sent the
     bytes. The archive is the same byte for byte in every case."""
     if not 0 < chunk_size <= layout.MAX_CHUNK_RAW:
         raise ValueError(f"chunk size must be in 1..{layout.MAX_CHUNK_RAW}")
+    if recovery is not None:
+        geometry(1, recovery)           # an impossible size is refused before any work
     progress = progress or NoProgress()
     allowed = resolve(codecs)
     out_path = os.fsencode(output)
@@ -237,14 +242,14 @@ def write_archive(output: str | bytes, inputs: list, *, level: int = DEFAULT_LEV
         make_task = _LocalTasks(settings)
     try:
         _write_tmp(out_path, inputs, exclude, coder, pool, make_task, chunk_size, progress,
-                   report)
+                   report, recovery)
     finally:
         pool.close(cancel=True)             # no-op when the pool finished its work
     return report
 
 
 def _write_tmp(out_path: bytes, inputs, exclude, coder, pool, make_task, chunk_size, progress,
-               report):
+               report, recovery):
     """Write to a temporary file beside the output, renamed into place when complete."""
     warn = report.warnings.append
     out_dir = os.path.dirname(os.path.abspath(out_path))
@@ -262,8 +267,10 @@ def _write_tmp(out_path: bytes, inputs, exclude, coder, pool, make_task, chunk_s
             items = scan(inputs, Excluder(exclude), skip, warn)
             _write(out, items, coder, pool, make_task, chunk_size, progress, report)
             out.flush()
+            if recovery is not None:
+                add_record(out.fileno(), recovery, report.path)
             os.fsync(out.fileno())
-            report.output_bytes = out.tell()
+            report.output_bytes = os.fstat(out.fileno()).st_size
         os.chmod(tmp, 0o644 & ~_umask())
         os.replace(tmp, out_path)
     except OSError as exc:             # reading errors are InputError already: this is output
