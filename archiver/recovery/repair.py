@@ -152,9 +152,10 @@ def _rebuild(fd: int, ofd: int, dmg: Damage) -> int:
         for r, j in enumerate(rows):
             syn.rows[r] ^= np.frombuffer(os.pread(fd, b, parity_pos(head, j * g + group)), np.uint8)
         data = Accumulator.zeros(len(lost), b)
-        x = decoder(lost, rows)
-        for r in range(len(rows)):
-            data.add(x[:, r], syn.rows[r].tobytes())
+        if lost:
+            x = decoder(lost, rows)
+            for r in range(len(rows)):
+                data.add(x[:, r], syn.rows[r].tobytes())
         for n, k in enumerate(lost):
             i = k * g + group
             block = data.rows[n, :src.block_len(i)].tobytes()
