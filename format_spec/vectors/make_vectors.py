@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -133,8 +134,16 @@ def vectors() -> dict[str, tuple[bytes, dict]]:
     multi.file(b"a/small-2", b"two\n")
     multi.file(b"a/spanning", bytes(range(256)) * 40, max_chunk=4096)
     multi.file(b"a/tail", b"after the large file\n", max_chunk=4096)
-    v["multichunk"] = (multi.build(), {"valid": True, "files": {
-        e.name: e.sha256.hex() for e in multi.entries}, "chunks": len(multi.chunk_raw)})
+    multi_bytes = multi.build()
+    multi_files = {e.name: e.sha256.hex() for e in multi.entries}
+    v["multichunk"] = (multi_bytes, {"valid": True, "files": multi_files,
+                                     "chunks": len(multi.chunk_raw)})
+    # Format 1.1: the same archive with a 20% recovery record; damaged, it repairs to it.
+    rec = _with_recovery(multi_bytes, 20)
+    v["recovery"] = (rec, {"valid": True, "files": multi_files, "chunks": len(multi.chunk_raw)})
+    at = rec.index(bytes(range(256))) + 100
+    hit = _patch(_patch(rec, at, bytes([rec[at] ^ 0x01])), 3, b"\x00")
+    v["recovery_damaged"] = (hit, {"open_error": "NotAnArchive", "repairs_to": "recovery"})
 
     z = Builder()
     z.new_chunk(codec=0x01)
@@ -210,6 +219,18 @@ def vectors() -> dict[str, tuple[bytes, dict]]:
     for meta in (m for _, m in v.values()):
         meta.setdefault("byte_exact", True)
     return v
+
+
+def _with_recovery(archive: bytes, percent: int) -> bytes:
+    """The archive with a recovery record added by archiver.recovery (the parity is the
+    code's output, not a layout field, so it is made by the code the spec describes)."""
+    from archiver.recovery.record import add_record
+    with tempfile.TemporaryFile() as f:
+        f.write(archive)
+        f.flush()
+        add_record(f.fileno(), percent, "vector")
+        f.seek(0)
+        return f.read()
 
 
 def main() -> None:
