@@ -1,7 +1,8 @@
 """The byte layout of a .bbx archive: every struct of format_spec/bbx_format.md lives here and
 nowhere else. All integers little-endian.
 
-    header | entries block | chunk block ... entries block ... | [recovery block] | index block | trailer
+    header | entries block | chunk block ... entries block ... | [hashes block] [recovery block]
+        | index block | trailer
 
 Entries blocks (file metadata) follow the chunks holding their content, so the blocks before
 any cut still describe themselves: a truncated archive is salvaged by walking them.
@@ -21,7 +22,8 @@ from archiver.errors import CorruptArchive, NotAnArchive, UnsupportedFeature, Un
 MAGIC = b"\x89BBX\r\n\x1a\n"
 END_MAGIC = b"\xabBBXEND\xbb"
 VERSION_MAJOR, VERSION_MINOR = 1, 0
-MINOR_RECOVERY = 1          # format 1.1: a recovery block before the index (older 1.x readers skip it)
+MINOR_TAIL_BLOCKS = 1       # format 1.1: blocks of kind 4 (recovery) and 5 (hashes copy) may sit
+                            # before the index block; 1.x readers find blocks through the index
 
 # Limits (format_spec/bbx_format.md, "Limits"): writers never exceed them, readers refuse more.
 MAX_CHUNK_RAW = 64 << 20
@@ -43,7 +45,7 @@ INDEX_HEAD = struct.Struct("<QQQ")                 # chunk count, entries-block 
 BLOCK_ROW = struct.Struct("<QQQIBBH")              # offset, raw, stored, crc, codec, flags, unused
 ENTRY_FIXED = struct.Struct("<BBHHHqQII32s")       # type, flags, mode, P, L, mtime, size, chunk, off, sha
 
-BLOCK_CHUNK, BLOCK_INDEX, BLOCK_ENTRIES, BLOCK_RECOVERY = 1, 2, 3, 4
+BLOCK_CHUNK, BLOCK_INDEX, BLOCK_ENTRIES, BLOCK_RECOVERY, BLOCK_HASHES = 1, 2, 3, 4, 5
 INDEX_STORE, INDEX_ZSTD = 0x00, 0x01
 MODE_MASK = 0o7777
 
@@ -101,6 +103,18 @@ def parse_header(buf: bytes, where: str) -> tuple[list[bytes], int]:
     return hashes, size
 
 
+def pack_hashes_block(model_hashes: list[bytes]) -> bytes:
+    """Format 1.1: the tail copy of the header's model hashes (block kind 5, stored)."""
+    payload = b"".join(model_hashes)
+    return pack_block(BLOCK_HASHES, 0, zlib.crc32(payload), len(payload), len(payload)) + payload
+
+
+def parse_hashes_payload(payload: bytes, where: str) -> list[bytes]:
+    if len(payload) % 32 or len(payload) > 32 * MAX_MODEL_HASHES:
+        raise CorruptArchive(where, "copy of the model hashes has an impossible size")
+    return [bytes(payload[i:i + 32]) for i in range(0, len(payload), 32)]
+
+
 def pack_block(kind: int, codec_id: int, payload_crc: int, raw: int, stored: int) -> bytes:
     head = BLOCK.pack(kind, codec_id, 0, payload_crc, raw, stored, 0)[:-4]
     return head + struct.pack("<I", zlib.crc32(head))
@@ -115,7 +129,7 @@ def parse_block(buf: bytes, where: str, what: str) -> tuple[int, int, int, int, 
         raise CorruptArchive(where, f"{what}: block header checksum mismatch")
     if flags:
         raise UnsupportedFeature(where, what)
-    if kind not in (BLOCK_CHUNK, BLOCK_INDEX, BLOCK_ENTRIES, BLOCK_RECOVERY):
+    if kind not in (BLOCK_CHUNK, BLOCK_INDEX, BLOCK_ENTRIES, BLOCK_RECOVERY, BLOCK_HASHES):
         raise CorruptArchive(where, f"{what}: unknown block kind {kind}")
     return kind, codec, crc, raw, stored
 

@@ -329,12 +329,16 @@ def _write(out, items: list[Item], coder: ChunkCoder, pool, make_task, chunk_siz
         report.input_bytes += e.size
         if e.type == FILE and e.size:
             report.by_codec[registry.get(blocks.chunks[e.chunk].codec_id).name].files += 1
+    used = sorted({h for c in {c.codec_id for c in blocks.chunks} for h in coder.hashes.get(c, ())})
+    hashes = [bytes.fromhex(h) for h in used]
+    if hashes:                  # a damaged header then costs nothing (format 1.1)
+        out.write(layout.pack_hashes_block(hashes))
     index = _write_meta(out, layout.BLOCK_INDEX,
                         layout.pack_index(blocks.chunks, blocks.segments, len(blocks.entries)))
     out.write(layout.pack_trailer(index.offset))
-    used = sorted({h for c in {c.codec_id for c in blocks.chunks} for h in coder.hashes.get(c, ())})
     out.seek(0)
-    out.write(layout.pack_header([bytes.fromhex(h) for h in used], reserved))
+    out.write(layout.pack_header(hashes, reserved,
+                                 layout.MINOR_TAIL_BLOCKS if hashes else layout.VERSION_MINOR))
     out.seek(0, os.SEEK_END)
 
 

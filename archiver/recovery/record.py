@@ -103,7 +103,7 @@ def add_record(fd: int, percent: int, where: str) -> RecoveryHead:
     m, hsize = layout.parse_header_fixed(os.pread(fd, layout.HEADER_FIXED.size, 0), where)
     header = os.pread(fd, hsize, 0)
     layout.parse_header(header, where)
-    os.pwrite(fd, layout.header_with_minor(header, layout.MINOR_RECOVERY), 0)
+    os.pwrite(fd, layout.header_with_minor(header, layout.MINOR_TAIL_BLOCKS), 0)
     b, g, m = geometry(size, percent)
     head = RecoveryHead(m, g, b, size, index_offset, bytes(32))
     os.ftruncate(fd, index_offset)
@@ -224,15 +224,54 @@ def _likely_descriptors(fd: int, size: int, where: str):
 
 
 def _descriptor_at(fd: int, pos: int, where: str) -> Record | None:
+    """The descriptor whose head is at `pos`: that copy, the other copy (placed by the head's
+    geometry), or, when both are damaged in different places, the two merged."""
     if pos < 0:
         return None
     try:
         head = layout.parse_recovery_head(os.pread(fd, layout.RECOVERY_HEAD.size, pos), where)
-        buf = os.pread(fd, head.descriptor_size, pos)
+    except CorruptArchive:
+        return None
+    copies = [os.pread(fd, head.descriptor_size, at)
+              for at in dict.fromkeys((pos, *descriptor_positions(head)))]
+    for buf in copies:
+        rec = _parse(buf, where)
+        if rec is not None:
+            return rec
+    if len(copies) == 2:
+        return _merge(*copies, where)
+    return None
+
+
+def _parse(buf: bytes, where: str) -> Record | None:
+    try:
         head, data_crcs, parity_crcs = layout.parse_recovery_descriptor(buf, where)
     except CorruptArchive:
         return None
-    return Record(head, data_crcs, parity_crcs, buf)
+    return Record(head, data_crcs, parity_crcs, buf[:head.descriptor_size])
+
+
+MERGE_PIECE = 64        # the two copies are compared piece by piece ...
+MERGE_MAX = 12          # ... and up to 2^12 mixes of the differing pieces tried
+
+
+def _merge(a: bytes, b: bytes, where: str) -> Record | None:
+    """Both copies damaged: try every mix of their differing pieces against the CRC (damage
+    hitting the same piece of both copies is beyond this)."""
+    if len(a) != len(b):
+        return None
+    diff = [i for i in range(0, len(a), MERGE_PIECE) if a[i:i + MERGE_PIECE] != b[i:i + MERGE_PIECE]]
+    if not diff or len(diff) > MERGE_MAX:
+        return None
+    for mask in range(1, 1 << len(diff)):
+        mix = bytearray(a)
+        for bit, i in enumerate(diff):
+            if mask >> bit & 1:
+                mix[i:i + MERGE_PIECE] = b[i:i + MERGE_PIECE]
+        rec = _parse(bytes(mix), where)
+        if rec is not None:
+            return rec
+    return None
 
 
 def _scan(fd: int, size: int, magic: bytes):

@@ -64,8 +64,11 @@ class Builder:
             self.last_chunk[id(e)] = len(self.chunk_raw) - 1
         self.entries.append(e)
 
-    def build(self, index_codec: int = 0, header_size: int | None = None) -> bytes:
-        out = bytearray(layout.pack_header(self.hashes, header_size))
+    def build(self, index_codec: int = 0, header_size: int | None = None,
+              hashes_copy: bool = False) -> bytes:
+        """hashes_copy: format 1.1, the model hashes again in a block before the index."""
+        minor = layout.MINOR_TAIL_BLOCKS if hashes_copy else layout.VERSION_MINOR
+        out = bytearray(layout.pack_header(self.hashes, header_size, minor))
         chunks, segments = [], []
 
         def block(kind, codec, raw):
@@ -86,6 +89,8 @@ class Builder:
                 chunks.append(block(layout.BLOCK_CHUNK, codec, bytes(raw)))
             entries_block([e for e in self.entries if e.type == FILE and self.last_chunk[id(e)] == i])
         entries_block([e for e in self.entries if e.type == FILE and self.last_chunk[id(e)] is None])
+        if hashes_copy:
+            out += layout.pack_hashes_block(self.hashes)
         index = block(layout.BLOCK_INDEX, index_codec, layout.pack_index(chunks, segments, len(self.entries)))
         out += layout.pack_trailer(index.offset)
         return bytes(out)
@@ -216,6 +221,11 @@ def vectors() -> dict[str, tuple[bytes, dict]]:
     w = _basic()
     w.hashes = [hashlib.sha256(b"weights this bbx does not have").digest()]
     v["missing_weights"] = (w.build(), {"extract_error": "MissingWeights", "files": {}})
+    # Format 1.1: the header's model hashes copied before the index. With the header damaged,
+    # the reader still knows them (and so refuses weights it does not have, as with `missing_weights`).
+    copied = w.build(hashes_copy=True)
+    v["header_crc_hashes_copy"] = (_patch(copied, 25, bytes([copied[25] ^ 0x08])),
+                                   {"extract_error": "MissingWeights", "files": {}})
     for meta in (m for _, m in v.values()):
         meta.setdefault("byte_exact", True)
     return v
