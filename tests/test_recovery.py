@@ -270,6 +270,9 @@ def test_cli_verify_and_repair_in_place(made, tmp_path):
     assert target.read_bytes() == data
     assert run("verify", str(target)).returncode == 0
     assert run("repair", str(target)).stdout.strip().endswith("nothing to repair")
+    target.write_bytes(_flip(data, [1, 300_000]))
+    x = run("extract", "-q", "-C", str(tmp_path / "x"), str(target))
+    assert x.returncode != 0 and f"run `bbx repair {target}`" in x.stderr
     bad = run("create", "--recovery", "80%", "-o", str(tmp_path / "x.bbx"), str(tmp_path / "c.bbx"))
     assert bad.returncode == 2 and "--recovery" in bad.stderr
 
