@@ -8,6 +8,7 @@ repair must give the archive back byte for byte; beyond it, repair must say what
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import tempfile
@@ -18,7 +19,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import archiver                                     # noqa: E402
 from archiver.errors import BBXError                # noqa: E402
-from archiver.recovery import record                # noqa: E402
 from archiver.recovery.repair import open_checked, repair   # noqa: E402
 
 
@@ -62,6 +62,7 @@ def main() -> None:
         archiver.create(arc, [args.dir], codecs=["zstd"], jobs=1, recovery=args.percent)
         data = arc.read_bytes()
         fd, rec, _ = open_checked(arc)
+        os.close(fd)
         head = rec.head
         print(f"archive {len(data):,} bytes, {args.percent}%: {head.data_blocks} blocks of "
               f"{head.block_size} B in {head.groups} groups, {head.parity} parity each")

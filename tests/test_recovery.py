@@ -314,3 +314,11 @@ def test_damaged_header_costs_nothing_with_the_hashes_copy(tmp_path):
         report = a.extract(tmp_path / "out")
     assert [e.message() for e in report.errors] == [a.problems[0].message()]  # reported, no more
     assert snapshot(tmp_path / "out" / "src") == snapshot(tmp_path / "src")
+
+
+def test_a_plain_1_0_archive_is_not_scanned(made, monkeypatch):
+    """No record in an intact 1.0 archive: found out from its header, without reading it all."""
+    _, plain, protected = made
+    monkeypatch.setattr(record, "_scan", lambda *a: pytest.fail("scanned"))
+    assert assess(plain) == (None, None)
+    assert assess(protected)[0] is not None          # found through the locator, not a scan

@@ -18,7 +18,7 @@ import numpy as np
 
 from archiver.container import layout
 from archiver.container.layout import RecoveryHead
-from archiver.errors import CorruptArchive, UsageError
+from archiver.errors import BBXError, CorruptArchive, UsageError
 from archiver.recovery.code import MAX_SYMBOLS, Accumulator, columns
 
 MIN_BLOCK = 512                 # smallest block: granularity of small archives
@@ -100,7 +100,7 @@ def add_record(fd: int, percent: int, where: str) -> RecoveryHead:
     index_offset = layout.parse_trailer(os.pread(fd, layout.TRAILER.size,
                                                  size - layout.TRAILER.size), where)
     index = os.pread(fd, size - layout.TRAILER.size - index_offset, index_offset)
-    m, hsize = layout.parse_header_fixed(os.pread(fd, layout.HEADER_FIXED.size, 0), where)
+    _, hsize = layout.parse_header_fixed(os.pread(fd, layout.HEADER_FIXED.size, 0), where)
     header = os.pread(fd, hsize, 0)
     layout.parse_header(header, where)
     os.pwrite(fd, layout.header_with_minor(header, layout.MINOR_TAIL_BLOCKS), 0)
@@ -201,11 +201,23 @@ def find(fd: int, where: str) -> Record | None:
         rec = _descriptor_at(fd, pos, where)
         if rec is not None:
             return rec
+    if _intact_1_0(fd, where):
+        return None                 # writers mark archives with a record 1.1: none to scan for
     for pos in _scan(fd, size, layout.RECOVERY_MAGIC):
         rec = _descriptor_at(fd, pos, where)
         if rec is not None:
             return rec
     return None
+
+
+def _intact_1_0(fd: int, where: str) -> bool:
+    try:
+        _, hsize = layout.parse_header_fixed(os.pread(fd, layout.HEADER_FIXED.size, 0), where)
+        header = os.pread(fd, hsize, 0)
+        layout.parse_header(header, where)
+    except BBXError:
+        return False
+    return header[9] < layout.MINOR_TAIL_BLOCKS
 
 
 def _likely_descriptors(fd: int, size: int, where: str):
