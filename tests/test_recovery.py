@@ -322,3 +322,20 @@ def test_a_plain_1_0_archive_is_not_scanned(made, monkeypatch):
     monkeypatch.setattr(record, "_scan", lambda *a: pytest.fail("scanned"))
     assert assess(plain) == (None, None)
     assert assess(protected)[0] is not None          # found through the locator, not a scan
+
+
+def test_a_record_inside_a_stored_archive_is_not_taken_for_the_outer_one(made, tmp_path):
+    """An archive holding another archive with a record, stored as is: the inner descriptor
+    sits where its own geometry does not put it, so scanning the outer one skips it."""
+    root, _, protected = made
+    write_tree(tmp_path / "src", {b"inner.bbx": protected.read_bytes()})
+    outer = tmp_path / "outer.bbx"
+    archiver.create(outer, [tmp_path / "src"], codecs=["store"], jobs=1)
+    data = outer.read_bytes()
+    assert data.count(layout.RECOVERY_MAGIC) >= 2
+    outer.write_bytes(_flip(data, [len(layout.MAGIC) + 8]))     # damaged header: it is scanned
+    fd = os.open(outer, os.O_RDONLY)
+    try:
+        assert record.find(fd, "outer") is None
+    finally:
+        os.close(fd)

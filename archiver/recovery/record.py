@@ -244,15 +244,16 @@ def _descriptor_at(fd: int, pos: int, where: str) -> Record | None:
         head = layout.parse_recovery_head(os.pread(fd, layout.RECOVERY_HEAD.size, pos), where)
     except CorruptArchive:
         return None
-    copies = [os.pread(fd, head.descriptor_size, at)
-              for at in dict.fromkeys((pos, *descriptor_positions(head)))]
+    places = descriptor_positions(head)
+    if pos not in places:
+        return None     # not where its own geometry puts it: e.g. an archive inside a chunk
+    copies = [os.pread(fd, head.descriptor_size, at) for at in places]
     for buf in copies:
         rec = _parse(buf, where)
-        if rec is not None:
+        if rec is not None and rec.head == head:
             return rec
-    if len(copies) == 2:
-        return _merge(*copies, where)
-    return None
+    rec = _merge(*copies, where)
+    return rec if rec is not None and descriptor_positions(rec.head) == places else None
 
 
 def _parse(buf: bytes, where: str) -> Record | None:
