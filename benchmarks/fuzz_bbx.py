@@ -6,8 +6,8 @@ container reader (open, list, verify --quick, verify) and each codec's decoder. 
               -print_final_stats=1 /tmp/corpus-container tests/fuzz_corpus/container
 
 TARGET: container, container-fixed (the same after every header, block and trailer checksum
-in the input is recomputed, so mutations reach the checks behind the CRCs), store, zstd, text,
-image, jpeg. Only archiver.errors.BBXError may come out of a target;
+in the input is recomputed, so mutations reach the checks behind the CRCs), recovery (find,
+check and repair against a recovery record), store, zstd, text, image, jpeg. Only archiver.errors.BBXError may come out of a target;
 anything else is a crash, a run over -timeout seconds a hang, over -rss_limit_mb a memory
 failure (libFuzzer reports all three and saves the input). Every crash found is kept in
 tests/fuzz_corpus/TARGET/ and replayed by tests/test_fuzz_regressions.py.
@@ -49,6 +49,27 @@ def run_container(data: bytes) -> None:
             verify(r, quick=False)
     except errors.BBXError:
         pass
+
+
+_repaired = os.path.join(os.path.dirname(_scratch.name), "bbx-fuzz-repaired.bbx")
+
+
+def run_recovery(data: bytes) -> None:
+    """Check an archive against its recovery record and repair it; only BBXError may escape,
+    and an archive repaired whole must check clean against its record."""
+    from archiver.recovery.repair import assess, repair
+    _scratch.seek(0)
+    _scratch.truncate()
+    _scratch.write(data)
+    _scratch.flush()
+    try:
+        assess(_scratch.name)
+        report = repair(_scratch.name, _repaired)
+    except errors.BBXError:
+        return
+    if report.damage.repairable and report.written:
+        again, _ = assess(_repaired)                # a whole repair leaves nothing to repair
+        assert again is not None and not again.damaged, again and again.summary()
 
 
 def fix_checksums(data: bytes) -> bytes:
@@ -100,6 +121,8 @@ def target(name: str):
         return run_container
     if name == "container-fixed":
         return lambda data: run_container(fix_checksums(data))
+    if name == "recovery":
+        return run_recovery
     codec_id = CODEC_IDS[name]
     return lambda data: run_codec(codec_id, data)
 
