@@ -14,7 +14,7 @@ def open(path):  # noqa: A001 - archiver.open mirrors the builtin on purpose
     return _open(path)
 
 
-def repair(path, output=None):
+def repair(path, output=None, force: bool = False):
     """Repair a damaged archive from its recovery record: see archiver.api.repair."""
     from archiver.api import repair as _repair
-    return _repair(path, output)
+    return _repair(path, output, force)

@@ -38,10 +38,11 @@ def create(output, inputs, *, level: int = DEFAULT_LEVEL, exclude=(), force: boo
                          scheduler=scheduler, shared=shared, recovery=recovery)
 
 
-def repair(path, output=None) -> RepairReport:
+def repair(path, output=None, force: bool = False) -> RepairReport:
     """Repair a damaged archive from its recovery record into `output` (default: `path`
-    itself, replaced through a temporary file and a rename)."""
-    return _repair(path, output)
+    itself, replaced through a temporary file and a rename; another existing `output` only
+    with `force`)."""
+    return _repair(path, output, force)
 
 
 class Archive:

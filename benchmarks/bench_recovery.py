@@ -77,7 +77,7 @@ def main() -> None:
             bad = root / "bad.bbx"
             bad.write_bytes(damage(good, head, pct))
             t0 = cpu()
-            report = repair(bad, root / "fixed.bbx")
+            report = repair(bad, root / "fixed.bbx", force=True)
             rep = cpu() - t0
             same = (root / "fixed.bbx").read_bytes() == good
             print(f"{'bbx':8} {pct:>3}% {len(good) / size - 1:>8.2%} {size / 1e6 / enc:>16.1f} "

@@ -64,7 +64,7 @@ def run_recovery(data: bytes) -> None:
     _scratch.flush()
     try:
         assess(_scratch.name)
-        report = repair(_scratch.name, _repaired)
+        report = repair(_scratch.name, _repaired, force=True)
     except errors.BBXError:
         return
     if report.damage.repairable and report.written:

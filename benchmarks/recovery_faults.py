@@ -70,7 +70,7 @@ def main() -> None:
             kind, fits, bad = faults(data, head, rng)
             (root / "bad.bbx").write_bytes(bad)
             try:
-                report = repair(root / "bad.bbx", root / "fixed.bbx")
+                report = repair(root / "bad.bbx", root / "fixed.bbx", force=True)
             except BBXError as exc:
                 tally[kind, "error: " + type(exc).__name__] += 1
                 continue

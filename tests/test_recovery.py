@@ -14,7 +14,8 @@ import pytest
 
 import archiver
 from archiver.container import layout
-from archiver.errors import CorruptArchive, DamagedRepairable, Unrepairable, UsageError
+from archiver.errors import (CorruptArchive, DamagedRepairable, Unrepairable, UsageError,
+                             WouldOverwrite)
 from archiver.recovery import _gf256, gf_reference, record
 from archiver.recovery.code import Accumulator, coefficient, columns, decoder
 from archiver.recovery.repair import assess, open_checked, repair
@@ -111,7 +112,7 @@ def _head(path: Path):
 def _repaired(tmp_path: Path, original: bytes, bad: bytes):
     damaged = tmp_path / "bad.bbx"
     damaged.write_bytes(bad)
-    report = repair(damaged, tmp_path / "fixed.bbx")
+    report = repair(damaged, tmp_path / "fixed.bbx", force=True)
     return report, (tmp_path / "fixed.bbx").read_bytes() == original
 
 
@@ -275,6 +276,17 @@ def test_cli_verify_and_repair_in_place(made, tmp_path):
     assert x.returncode != 0 and f"run `bbx repair {target}`" in x.stderr
     bad = run("create", "--recovery", "80%", "-o", str(tmp_path / "x.bbx"), str(tmp_path / "c.bbx"))
     assert bad.returncode == 2 and "--recovery" in bad.stderr
+
+
+def test_repair_does_not_overwrite_another_file_without_force(made, tmp_path):
+    _, _, protected = made
+    other = tmp_path / "other.bbx"
+    other.write_bytes(b"keep me")
+    with pytest.raises(WouldOverwrite):
+        repair(protected, other)
+    assert other.read_bytes() == b"keep me"
+    repair(protected, other, force=True)
+    assert other.read_bytes() == protected.read_bytes()
 
 
 def test_repair_of_an_archive_without_record_is_refused(made, tmp_path):

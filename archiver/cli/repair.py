@@ -16,11 +16,12 @@ def repair(
     output: Optional[str] = typer.Option(None, "-o", "--output",
                                          help="Write the repaired archive here (default: replace "
                                               "ARCHIVE, through a temporary file and a rename)."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing OUTPUT."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Errors only."),
 ) -> None:
     """Repair ARCHIVE from its recovery record; exit 0 when it is whole again."""
-    report = api_repair(archive, output)
+    report = api_repair(archive, output, force)
     dmg = report.damage
     target = output or archive
     error = None

@@ -18,7 +18,7 @@ from archiver.recovery.code import Accumulator, coefficient, decoder
 from archiver.recovery.record import (READ, Damage, Protected, Record, check, find,
                                       parity_pos, write_record_frame)
 from archiver.errors import (BBXError, CorruptArchive, DamagedRepairable, InputError,
-                             InputNotFound, OutputError, Unrepairable)
+                             InputNotFound, OutputError, Unrepairable, WouldOverwrite)
 
 
 @dataclass
@@ -58,9 +58,14 @@ def verdict(path: bytes, dmg: Damage) -> BBXError | None:
     return Unrepairable(where, dmg.summary(), "; ".join(describe(path, dmg.record, dmg)))
 
 
-def repair(path: bytes | str, output: bytes | str | None = None) -> RepairReport:
-    """Repair `path` into `output` (default: `path` itself, replaced by rename)."""
+def repair(path: bytes | str, output: bytes | str | None = None,
+           force: bool = False) -> RepairReport:
+    """Repair `path` into `output` (default: `path` itself, replaced by rename); another
+    existing `output` is replaced only with `force`."""
     where = os.fsdecode(path)
+    if output is not None and os.path.lexists(output) and not force and not (
+            os.path.exists(path) and os.path.samefile(path, output)):
+        raise WouldOverwrite(os.fsdecode(output))
     fd, rec, dmg = open_checked(path)
     try:
         if rec is None:
