@@ -7,7 +7,8 @@ container reader (open, list, verify --quick, verify) and each codec's decoder. 
 
 TARGET: container, container-fixed (the same after every header, block and trailer checksum
 in the input is recomputed, so mutations reach the checks behind the CRCs), recovery (find,
-check and repair against a recovery record), store, zstd, text, image, jpeg. Only archiver.errors.BBXError may come out of a target;
+check and repair against a recovery record), recovery-fixed (the same after the recovery
+descriptors' CRCs are recomputed), store, zstd, text, image, jpeg. Only archiver.errors.BBXError may come out of a target;
 anything else is a crash, a run over -timeout seconds a hang, over -rss_limit_mb a memory
 failure (libFuzzer reports all three and saves the input). Every crash found is kept in
 tests/fuzz_corpus/TARGET/ and replayed by tests/test_fuzz_regressions.py.
@@ -72,6 +73,24 @@ def run_recovery(data: bytes) -> None:
         assert again is not None and not again.damaged, again and again.summary()
 
 
+def fix_recovery(data: bytes) -> bytes:
+    """Recompute the CRC of every recovery descriptor in the input (from each descriptor
+    magic on), so mutations of the geometry reach the checks behind it."""
+    buf = bytearray(data)
+    at = buf.find(layout.RECOVERY_MAGIC)
+    while at >= 0 and at + layout.RECOVERY_HEAD.size <= len(buf):
+        try:
+            head = layout.parse_recovery_head(bytes(buf[at:at + layout.RECOVERY_HEAD.size]), "")
+        except errors.BBXError:
+            at = buf.find(layout.RECOVERY_MAGIC, at + 1)
+            continue
+        end = at + head.descriptor_size
+        if end <= len(buf):
+            struct.pack_into("<I", buf, end - 4, zlib.crc32(buf[at:end - 4]))
+        at = buf.find(layout.RECOVERY_MAGIC, at + 1)
+    return bytes(buf)
+
+
 def fix_checksums(data: bytes) -> bytes:
     """Recompute the CRCs of the header, of each block header and payload walked from the
     header on, and of the trailer: the fuzzer's changes then look like hostile, not damaged,
@@ -123,6 +142,8 @@ def target(name: str):
         return lambda data: run_container(fix_checksums(data))
     if name == "recovery":
         return run_recovery
+    if name == "recovery-fixed":
+        return lambda data: run_recovery(fix_recovery(data))
     codec_id = CODEC_IDS[name]
     return lambda data: run_codec(codec_id, data)
 

@@ -13,7 +13,7 @@ import fuzz_bbx  # noqa: E402
 
 CORPUS = ROOT / "tests" / "fuzz_corpus"
 TARGETS = {"container": "container", "container-fixed": "container", "recovery": "recovery",
-           "store": "store",
+           "recovery-fixed": "recovery", "store": "store",
            "zstd": "zstd", "text": "text", "image": "image", "jpeg": "jpeg"}
 CASES = [(t, p) for t, d in TARGETS.items() for p in sorted((CORPUS / d).iterdir())]
 
