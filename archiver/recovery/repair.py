@@ -5,9 +5,9 @@ Blocks beyond the record's capacity stay as they were (zeros where the file was 
 are named, with the archive structures and files they hold."""
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,8 +15,8 @@ import numpy as np
 from archiver import tempfiles
 from archiver.container import layout
 from archiver.recovery.code import Accumulator, coefficient, decoder
-from archiver.recovery.record import (READ, Damage, Protected, Record, check, find,
-                                      parity_pos, write_record_frame)
+from archiver.recovery.record import (READ, Damage, Protected, Record, block_crcs, check,
+                                      find, parity_pos, write_record_frame)
 from archiver.errors import (BBXError, CorruptArchive, DamagedRepairable, InputError,
                              InputNotFound, OutputError, Unrepairable, WouldOverwrite)
 
@@ -97,10 +97,10 @@ def _write_repaired(fd: int, rec: Record, dmg: Damage, out_path: bytes, report) 
         _copy(fd, ofd, total)
         os.ftruncate(ofd, total)
         report.repaired_blocks = _rebuild(fd, ofd, dmg)
-        parity_crcs = list(rec.parity_crcs)
-        write_record_frame(ofd, head, rec.data_crcs, parity_crcs)
+        data_crcs, parity_crcs = rec.data_crcs, rec.parity_crcs
         if dmg.repairable:
-            _confirm(ofd, rec, os.fsdecode(out_path))
+            data_crcs, parity_crcs = _confirm(ofd, rec, os.fsdecode(out_path))
+        write_record_frame(ofd, head, data_crcs, parity_crcs)
         os.fsync(ofd)
         os.close(ofd)
         ofd = -1
@@ -182,18 +182,20 @@ def _write_protected(ofd: int, head, pos: int, block: bytes) -> None:
         os.pwrite(ofd, block, pos if pos < head.offset else pos + head.record_size)
 
 
-def _confirm(ofd: int, rec: Record, where: str) -> None:
+def _confirm(ofd: int, rec: Record, where: str) -> tuple[list[int], list[int]]:
     """The repaired protected bytes must hash to the SHA-256 recorded when the record was
-    made: a repair is byte for byte or it is an error."""
-    src, sha, pos = Protected(ofd, rec.head), hashlib.sha256(), 0
-    while pos < rec.head.protected:
-        piece = src.read(pos, READ)
-        sha.update(piece)
-        pos += len(piece)
-    if sha.digest() != rec.head.sha256:
+    made: a repair is byte for byte or it is an error. Returns the CRC tables of the repaired
+    blocks, written into the new record: the bytes the SHA-256 vouches for are the truth, so
+    a table entry that disagrees with them (a hostile descriptor) does not outlive the repair."""
+    head = rec.head
+    data_crcs, sha = block_crcs(Protected(ofd, head))
+    if sha != head.sha256:
         raise CorruptArchive(where, "repaired bytes do not match the recovery record's "
                                     "SHA-256 (damage its checksums could not see); the "
                                     "repair was not written")
+    parity_crcs = [zlib.crc32(os.pread(ofd, head.block_size, parity_pos(head, q)))
+                   for q in range(head.parity_blocks)]
+    return data_crcs, parity_crcs
 
 
 def describe(path: bytes, rec: Record, dmg: Damage) -> list[str]:
