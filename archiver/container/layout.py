@@ -306,7 +306,7 @@ RECOVERY_END_MAGIC = b"\xabBBXRCV\xbb"
 RECOVERY_HEAD = struct.Struct("<8sHHIIIQQ32s")
 RECOVERY_LOCATOR = struct.Struct("<QII8s")         # record offset, descriptor size, crc, magic
 RECOVERY_ALIGN = 64                                # block sizes are multiples of this
-MAX_RECOVERY_BLOCK = 1 << 30
+MAX_RECOVERY_BLOCK = 1 << 24
 MAX_RECOVERY_TABLE = 1 << 22                       # data + parity blocks (16 MiB of CRCs)
 
 

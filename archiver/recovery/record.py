@@ -35,7 +35,7 @@ def geometry(protected: int, percent: int) -> tuple[int, int, int]:
         raise UsageError(f"recovery record size {percent}% out of range "
                          f"{MIN_PERCENT}..{MAX_PERCENT}%")
     b = max(MIN_BLOCK, -(-protected // TARGET_BLOCKS))
-    b = -(-b // layout.RECOVERY_ALIGN) * layout.RECOVERY_ALIGN
+    b = min(layout.MAX_RECOVERY_BLOCK, -(-b // layout.RECOVERY_ALIGN) * layout.RECOVERY_ALIGN)
     n = -(-protected // b)
     g = -(-n // MAX_SYMBOLS)
     while True:
@@ -144,7 +144,7 @@ def write_record_frame(fd: int, head: RecoveryHead, data_crcs, parity_crcs) -> N
 
 def block_crcs(src: Protected) -> tuple[list[int], bytes]:
     """(CRC32 of every data block, SHA-256 of all protected bytes) in one sequential read;
-    a block cut short by truncation gets the CRC of what is there (a mismatch)."""
+    a block cut short by truncation gets -1 (a mismatch)."""
     head, sha, crcs = src.head, hashlib.sha256(), []
     per_read = max(1, READ // head.block_size)
     for first in range(0, head.data_blocks, per_read):
@@ -153,7 +153,10 @@ def block_crcs(src: Protected) -> tuple[list[int], bytes]:
         sha.update(buf)
         mv = memoryview(buf)
         for i in range(count):
-            crcs.append(zlib.crc32(mv[i * head.block_size:(i + 1) * head.block_size]))
+            block = mv[i * head.block_size:(i + 1) * head.block_size]
+            # a block cut short matches no CRC (not even a hostile table's CRC of its stub)
+            short = len(block) < src.block_len(first + i)
+            crcs.append(-1 if short else zlib.crc32(block))
     return crcs, sha.digest()
 
 
@@ -369,7 +372,8 @@ def check(fd: int, rec: Record) -> Damage:
     crcs, _ = block_crcs(Protected(fd, head))
     dmg.bad_data = [i for i, (a, b) in enumerate(zip(crcs, rec.data_crcs)) if a != b]
     for q, want in enumerate(rec.parity_crcs):
-        if zlib.crc32(os.pread(fd, head.block_size, parity_pos(head, q))) != want:
+        block = os.pread(fd, head.block_size, parity_pos(head, q))
+        if len(block) < head.block_size or zlib.crc32(block) != want:
             dmg.bad_parity.append(q)
     for name, pos in zip(("first descriptor", "second descriptor"), descriptor_positions(head)):
         if os.pread(fd, len(rec.descriptor), pos) != rec.descriptor:

@@ -74,6 +74,7 @@ def repair(path: bytes | str, output: bytes | str | None = None,
         report = RepairReport(dmg)
         if not dmg.damaged and output is None:
             return report
+        _plausible(fd, rec, where)
         out_path = os.fsencode(output if output is not None else path)
         _write_repaired(fd, rec, dmg, out_path, report)
     finally:
@@ -81,6 +82,25 @@ def repair(path: bytes | str, output: bytes | str | None = None,
     if not dmg.repairable:
         report.lost = describe(out_path, rec, dmg)
     return report
+
+
+def _plausible(fd: int, rec: Record, where: str) -> None:
+    """Refuse a record (hostile, or of another archive) that would make repair write or hold
+    more than this file can justify: an archive longer than the file by more than the
+    record's parity, or a group needing more memory than the file's size."""
+    head, size = rec.head, os.fstat(fd).st_size
+    missing = head.protected + head.record_size - size
+    parity = head.parity_blocks * head.block_size
+    if missing > parity:
+        raise CorruptArchive(where, f"the recovery record describes an archive {missing} bytes "
+                                    f"longer than this file, more than its {parity} bytes of "
+                                    "parity can rebuild")
+    if 3 * head.parity * head.block_size > max(size, MEMORY_FLOOR):
+        raise CorruptArchive(where, "recovery record's geometry asks for more memory than "
+                                    "the archive's size can justify")
+
+
+MEMORY_FLOOR = 256 << 20
 
 
 def _write_repaired(fd: int, rec: Record, dmg: Damage, out_path: bytes, report) -> None:
