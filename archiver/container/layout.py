@@ -351,13 +351,11 @@ def pack_recovery_descriptor(head: RecoveryHead, data_crcs, parity_crcs) -> byte
 
 def parse_recovery_head(buf: bytes, where: str) -> RecoveryHead:
     """The fixed part of a descriptor, its ranges checked (so the table it implies is
-    bounded) but not yet its CRC, which covers the table too."""
+    bounded) but not yet its CRC, which covers the table too, nor its flags."""
     if len(buf) < RECOVERY_HEAD.size or buf[:8] != RECOVERY_MAGIC:
         raise CorruptArchive(where, "recovery record: no descriptor here")
     _, flags, m, g, b, _, size, offset, sha = RECOVERY_HEAD.unpack_from(buf)
     head = RecoveryHead(m, g, b, size, offset, sha)
-    if flags:
-        raise UnsupportedFeature(where, "the recovery record")
     if (not 0 < b <= MAX_RECOVERY_BLOCK or b % RECOVERY_ALIGN or not m or not g or not size
             or offset > size or -(-head.data_blocks // g) + m > 256
             or head.data_blocks + head.parity_blocks > MAX_RECOVERY_TABLE):
@@ -371,6 +369,8 @@ def parse_recovery_descriptor(buf: bytes, where: str) -> tuple[RecoveryHead, lis
     size = head.descriptor_size
     if len(buf) < size or struct.unpack_from("<I", buf, size - 4)[0] != zlib.crc32(buf[:size - 4]):
         raise CorruptArchive(where, "recovery record: descriptor checksum mismatch")
+    if RECOVERY_HEAD.unpack_from(buf)[1]:      # flags, trusted once the CRC holds
+        raise UnsupportedFeature(where, "the recovery record")
     table = struct.unpack_from(f"<{head.data_blocks + head.parity_blocks}I", buf, RECOVERY_HEAD.size)
     return head, list(table[:head.data_blocks]), list(table[head.data_blocks:])
 

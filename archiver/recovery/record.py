@@ -387,6 +387,6 @@ def check(fd: int, rec: Record) -> Damage:
         if (kind, codec, raw, stored) != (layout.BLOCK_RECOVERY, 0, head.payload_size,
                                           head.payload_size):
             raise CorruptArchive("", "")
-    except CorruptArchive:
+    except BBXError:                # damaged, or reserved bits set: made again on repair
         dmg.bad_frame.append("block header")
     return dmg

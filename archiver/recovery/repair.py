@@ -37,8 +37,12 @@ def open_checked(path: bytes | str):
         raise InputNotFound(os.fsdecode(path)) from None
     except OSError as exc:
         raise InputError(os.fsdecode(path), exc.strerror) from None
-    rec = find(fd, os.fsdecode(path))
-    return fd, rec, (check(fd, rec) if rec is not None else None)
+    try:
+        rec = find(fd, os.fsdecode(path))
+        return fd, rec, (check(fd, rec) if rec is not None else None)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def assess(path: bytes | str) -> tuple[Damage | None, BBXError | None]:
