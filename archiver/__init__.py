@@ -12,3 +12,9 @@ def open(path):  # noqa: A001 - archiver.open mirrors the builtin on purpose
     """Open an archive for listing, verifying and extracting: see archiver.api.Archive."""
     from archiver.api import open as _open
     return _open(path)
+
+
+def repair(path, output=None, force: bool = False):
+    """Repair a damaged archive from its recovery record: see archiver.api.repair."""
+    from archiver.api import repair as _repair
+    return _repair(path, output, force)

@@ -16,26 +16,36 @@ from archiver.container.chunking import PARTS
 from archiver.container.reader import ArchiveReader, codec_name
 from archiver.container.records import FILE, TYPE_NAMES, display
 from archiver.container.verify import VerifyReport, verify
+from archiver.recovery.repair import RepairReport, repair as _repair
 from archiver.container.writer import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, CreateReport, write_archive
 
 
 def create(output, inputs, *, level: int = DEFAULT_LEVEL, exclude=(), force: bool = False,
            chunk_size: int = DEFAULT_CHUNK_SIZE, progress=None, codecs=None,
            jobs: int | None = None, scheduler=None, shared: bool = False,
-           parts: int = PARTS) -> CreateReport:
+           parts: int = PARTS, recovery: int | None = None) -> CreateReport:
     """Archive `inputs` (paths of files or directories) into `output`. `codecs` names the
     codecs that may be tried (default: all installed; store is always allowed). Chunks are
     coded by `jobs` worker processes (None: every core), or on a Dask cluster: `scheduler`
     is its address (or a distributed.Client); `shared` when its workers see the inputs under
     the same paths (they read them instead of being sent the bytes). The archive is the same
     byte for byte either way. `parts`: text is cut into up to this many chunks so that the
-    jobs share it (each chunk costs the text model some learning; 1: the smallest archive)."""
+    jobs share it (each chunk costs the text model some learning; 1: the smallest archive).
+    `recovery` (percent, 1..50) adds a recovery record that `repair` uses to restore that
+    much damage."""
     if isinstance(inputs, (str, bytes)):
         inputs = [inputs]
     return write_archive(output, builtins.list(inputs), level=level, exclude=tuple(exclude),
                          force=force, chunk_size=chunk_size, progress=progress,
                          codecs=None if codecs is None else builtins.list(codecs), jobs=jobs,
-                         scheduler=scheduler, shared=shared, parts=parts)
+                         scheduler=scheduler, shared=shared, parts=parts, recovery=recovery)
+
+
+def repair(path, output=None, force: bool = False) -> RepairReport:
+    """Repair a damaged archive from its recovery record into `output` (default: `path`
+    itself, replaced through a temporary file and a rename; another existing `output` only
+    with `force`)."""
+    return _repair(path, output, force)
 
 
 class Archive:

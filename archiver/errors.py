@@ -5,7 +5,7 @@ arguments), so the text a user sees lives next to the condition that raises it. 
 line prints `bbx: <message>` on one line and exits with `exit_code`; no traceback.
 
 Exit codes: 0 all is well; 1 warnings only (e.g. skipped special files); 2 usage errors
-(typer/click); 10-29 the errors below; 128 + n killed by signal n (130 Ctrl-C, 129 SIGHUP, 143 SIGTERM),
+(typer/click); 10-31 the errors below; 128 + n killed by signal n (130 Ctrl-C, 129 SIGHUP, 143 SIGTERM),
 after saying `bbx: interrupted` and removing temporary files.
 """
 from __future__ import annotations
@@ -148,8 +148,18 @@ class DiskFull(BBXError):
     exit_code = 28
 
 
+class DamagedRepairable(BBXError):
+    """{}: archive is damaged but repairable ({}); run `bbx repair {}`"""
+    exit_code = 30
+
+
+class Unrepairable(BBXError):
+    """{}: damage beyond what the recovery record can repair ({}); lost: {}"""
+    exit_code = 31
+
+
 ALL_ERRORS = [InputNotFound, InputError, OutputError, WouldOverwrite, NotAnArchive,
               UnsupportedVersion, UnsupportedFeature, CorruptArchive, CorruptChunk,
               DigestMismatch, UnknownCodec, UnknownCodecName, MissingDecoder, MissingWeights,
               UnsafePath, MemberNotFound, LimitExceeded, ClusterError, MissingLibrary,
-              NameTooLong, DiskFull, WorkerDied]
+              NameTooLong, DiskFull, WorkerDied, DamagedRepairable, Unrepairable]

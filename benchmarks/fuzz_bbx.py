@@ -6,8 +6,9 @@ container reader (open, list, verify --quick, verify) and each codec's decoder. 
               -print_final_stats=1 /tmp/corpus-container tests/fuzz_corpus/container
 
 TARGET: container, container-fixed (the same after every header, block and trailer checksum
-in the input is recomputed, so mutations reach the checks behind the CRCs), store, zstd, text,
-image, jpeg. Only archiver.errors.BBXError may come out of a target;
+in the input is recomputed, so mutations reach the checks behind the CRCs), recovery (find,
+check and repair against a recovery record), recovery-fixed (the same after the recovery
+descriptors' CRCs are recomputed), store, zstd, text, image, jpeg. Only archiver.errors.BBXError may come out of a target;
 anything else is a crash, a run over -timeout seconds a hang, over -rss_limit_mb a memory
 failure (libFuzzer reports all three and saves the input). Every crash found is kept in
 tests/fuzz_corpus/TARGET/ and replayed by tests/test_fuzz_regressions.py.
@@ -49,6 +50,45 @@ def run_container(data: bytes) -> None:
             verify(r, quick=False)
     except errors.BBXError:
         pass
+
+
+_repaired = os.path.join(os.path.dirname(_scratch.name), "bbx-fuzz-repaired.bbx")
+
+
+def run_recovery(data: bytes) -> None:
+    """Check an archive against its recovery record and repair it; only BBXError may escape,
+    and an archive repaired whole must check clean against its record."""
+    from archiver.recovery.repair import assess, repair
+    _scratch.seek(0)
+    _scratch.truncate()
+    _scratch.write(data)
+    _scratch.flush()
+    try:
+        assess(_scratch.name)
+        report = repair(_scratch.name, _repaired, force=True)
+    except errors.BBXError:
+        return
+    if report.damage.repairable and report.written:
+        again, _ = assess(_repaired)                # a whole repair leaves nothing to repair
+        assert again is not None and not again.damaged, again and again.summary()
+
+
+def fix_recovery(data: bytes) -> bytes:
+    """Recompute the CRC of every recovery descriptor in the input (from each descriptor
+    magic on), so mutations of the geometry reach the checks behind it."""
+    buf = bytearray(data)
+    at = buf.find(layout.RECOVERY_MAGIC)
+    while at >= 0 and at + layout.RECOVERY_HEAD.size <= len(buf):
+        try:
+            head = layout.parse_recovery_head(bytes(buf[at:at + layout.RECOVERY_HEAD.size]), "")
+        except errors.BBXError:
+            at = buf.find(layout.RECOVERY_MAGIC, at + 1)
+            continue
+        end = at + head.descriptor_size
+        if end <= len(buf):
+            struct.pack_into("<I", buf, end - 4, zlib.crc32(buf[at:end - 4]))
+        at = buf.find(layout.RECOVERY_MAGIC, at + 1)
+    return bytes(buf)
 
 
 def fix_checksums(data: bytes) -> bytes:
@@ -100,6 +140,10 @@ def target(name: str):
         return run_container
     if name == "container-fixed":
         return lambda data: run_container(fix_checksums(data))
+    if name == "recovery":
+        return run_recovery
+    if name == "recovery-fixed":
+        return lambda data: run_recovery(fix_recovery(data))
     codec_id = CODEC_IDS[name]
     return lambda data: run_codec(codec_id, data)
 

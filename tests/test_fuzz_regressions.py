@@ -12,7 +12,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import fuzz_bbx  # noqa: E402
 
 CORPUS = ROOT / "tests" / "fuzz_corpus"
-TARGETS = {"container": "container", "container-fixed": "container", "store": "store",
+TARGETS = {"container": "container", "container-fixed": "container", "recovery": "recovery",
+           "recovery-fixed": "recovery", "store": "store",
            "zstd": "zstd", "text": "text", "image": "image", "jpeg": "jpeg"}
 CASES = [(t, p) for t, d in TARGETS.items() for p in sorted((CORPUS / d).iterdir())]
 

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from archiver.errors import CorruptChunk
 from archiver.models import hmm_reference as ref
 from archiver.models.hmm import HmmTables, ModelFormatError
 from archiver.models.hmm_params import random_tables
@@ -191,18 +192,34 @@ def test_blend_message_length_tends_to_information_content():
 def test_garbage_payload_decodes_without_crash_and_is_detected(kw):
     coder = HmmCoder(TEXTY, **kw)
     rng = np.random.default_rng(2)
-    decoded = flagged = 0
+    decoded = flagged = stopped = 0
     for trial in range(20):
         junk = rng.integers(0, 256, 4 * int(rng.integers(2, 80)), dtype=np.uint8).tobytes()
         try:
             msg = Message.from_bytes(junk, seed=0)
         except ValueError:
             continue
-        out = coder.decode(msg, 500)
+        try:
+            out = coder.decode(msg, 500)
+        except CorruptChunk as exc:             # the state ran past the payload: stopped early
+            assert "payload exhausted after" in str(exc)
+            stopped += 1
+            continue
         assert len(out) == 500
         decoded += 1
         flagged += not message_is_initial(msg)
-    assert decoded >= 10 and flagged == decoded
+    assert decoded + stopped >= 10 and flagged == decoded and stopped
+
+
+def test_garbage_stops_after_about_what_its_payload_holds():
+    """A 64-byte garbage message claiming 1 MB stops within a few hundred bytes (the rANS
+    state leaves the range a valid message reaches), instead of decoding the whole claim."""
+    coder = HmmCoder(TEXTY)
+    junk = np.random.default_rng(5).integers(1, 256, 64, dtype=np.uint8).tobytes()
+    with pytest.raises(CorruptChunk, match="payload exhausted after") as err:
+        coder.decode(Message.from_bytes(junk, seed=0), 1 << 20)
+    done = int(str(err.value).split("after ")[1].split(" of")[0])
+    assert done < 64 * 16
 
 
 def test_corrupt_payload_is_detected():
@@ -211,7 +228,10 @@ def test_corrupt_payload_is_detected():
     bad = bytearray(payload)
     bad[len(bad) // 2] ^= 0x10
     msg = Message.from_bytes(bytes(bad), seed=0)
-    out = HmmCoder(TEXTY).decode(msg, len(data))
+    try:
+        out = HmmCoder(TEXTY).decode(msg, len(data))
+    except CorruptChunk:
+        return                                  # stopped early: detected
     assert out != data or not message_is_initial(msg)
 
 

@@ -19,11 +19,12 @@ from archiver.cli.codecs import codecs
 from archiver.cli.create import create
 from archiver.cli.extract import extract
 from archiver.cli.listing import list_
+from archiver.cli.repair import repair
 from archiver.cli.verify import verify
 from archiver.errors import BBXError
 
 EXIT_CODES = ("Exit codes: 0 all well; 1 warnings (something skipped); 2 usage; "
-              "10-28 errors, one per kind (see archiver/errors.py); 128+n killed by signal n (130 Ctrl-C).")
+              "10-31 errors, one per kind (see archiver/errors.py); 128+n killed by signal n (130 Ctrl-C).")
 
 app = typer.Typer(name="bbx", add_completion=False, invoke_without_command=True,
                   pretty_exceptions_enable=False, epilog=EXIT_CODES,
@@ -45,7 +46,7 @@ def _quiet_on_closed_pipe(command):
 
 
 for _name, _command in (("create", create), ("extract", extract), ("list", list_),
-                        ("verify", verify), ("codecs", codecs)):
+                        ("verify", verify), ("repair", repair), ("codecs", codecs)):
     app.command(_name)(_quiet_on_closed_pipe(_command))
 
 

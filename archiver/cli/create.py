@@ -14,6 +14,7 @@ from archiver.cli.console import BarProgress, err, human, mb_per_s, out, print_t
 from archiver.cli.presets import BEST, DEFAULT, FAST, PRESETS
 from archiver.container.scanner import top_name
 from archiver.errors import UsageError
+from archiver.recovery.record import MAX_PERCENT, MIN_PERCENT
 
 PRESET_HELP = ("Presets -1 (fastest) .. -9 (smallest): "
                + "; ".join(f"-{n} {p.what}" for n, p in PRESETS.items()) + ".")
@@ -68,6 +69,10 @@ def create(
                                             help="Code the chunks on this Dask scheduler (e.g. tcp://host:8786); needs bbx[dask]."),
     shared: bool = typer.Option(False, "--shared",
                                 help="With --scheduler: the workers see the inputs under the same paths and read them there."),
+    recovery: Optional[str] = typer.Option(None, "--recovery", "-r", metavar="PERCENT",
+                                           help="Add a recovery record of this size, e.g. 5% "
+                                                "(1..50): `bbx repair` then restores up to about "
+                                                "that share of damaged or lost bytes."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display and no summary."),
     as_json: bool = typer.Option(False, "--json", help="Print the report (codecs, sizes, warnings) as JSON."),
 ) -> None:
@@ -89,7 +94,7 @@ def create(
         report = api_create(path, inputs, level=level or preset.level, exclude=exclude,
                             force=force or to_stdout, progress=bar, codecs=chosen,
                             chunk_size=preset.chunk_size, jobs=jobs, scheduler=scheduler,
-                            shared=shared, parts=preset.parts)
+                            shared=shared, parts=preset.parts, recovery=_percent(recovery))
     wall = time.monotonic() - started
     for text in report.warnings:
         warn(text)
@@ -101,6 +106,18 @@ def create(
         summary(err if to_stdout else out, report, wall)
     if report.warnings:
         raise typer.Exit(1)
+
+
+def _percent(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        value = int(text.strip().removesuffix("%"))
+    except ValueError:
+        raise UsageError(f"--recovery takes a percentage such as 5%, not {text!r}") from None
+    if not MIN_PERCENT <= value <= MAX_PERCENT:
+        raise UsageError(f"--recovery {text}: give {MIN_PERCENT}% to {MAX_PERCENT}%")
+    return value
 
 
 def summary(console, report, wall: float) -> None:

@@ -1,7 +1,8 @@
 """The byte layout of a .bbx archive: every struct of format_spec/bbx_format.md lives here and
 nowhere else. All integers little-endian.
 
-    header | entries block | chunk block ... entries block ... | index block | trailer
+    header | entries block | chunk block ... entries block ... | [hashes block] [recovery block]
+        | index block | trailer
 
 Entries blocks (file metadata) follow the chunks holding their content, so the blocks before
 any cut still describe themselves: a truncated archive is salvaged by walking them.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from dataclasses import dataclass
 
 from archiver.container.records import DIRECTORY, FILE, SYMLINK, ChunkInfo, Entry
 from archiver.errors import CorruptArchive, NotAnArchive, UnsupportedFeature, UnsupportedVersion
@@ -20,6 +22,8 @@ from archiver.errors import CorruptArchive, NotAnArchive, UnsupportedFeature, Un
 MAGIC = b"\x89BBX\r\n\x1a\n"
 END_MAGIC = b"\xabBBXEND\xbb"
 VERSION_MAJOR, VERSION_MINOR = 1, 0
+MINOR_TAIL_BLOCKS = 1       # format 1.1: blocks of kind 4 (recovery) and 5 (hashes copy) may sit
+                            # before the index block; 1.x readers find blocks through the index
 
 # Limits (format_spec/bbx_format.md, "Limits"): writers never exceed them, readers refuse more.
 MAX_CHUNK_RAW = 64 << 20
@@ -41,7 +45,7 @@ INDEX_HEAD = struct.Struct("<QQQ")                 # chunk count, entries-block 
 BLOCK_ROW = struct.Struct("<QQQIBBH")              # offset, raw, stored, crc, codec, flags, unused
 ENTRY_FIXED = struct.Struct("<BBHHHqQII32s")       # type, flags, mode, P, L, mtime, size, chunk, off, sha
 
-BLOCK_CHUNK, BLOCK_INDEX, BLOCK_ENTRIES = 1, 2, 3
+BLOCK_CHUNK, BLOCK_INDEX, BLOCK_ENTRIES, BLOCK_RECOVERY, BLOCK_HASHES = 1, 2, 3, 4, 5
 INDEX_STORE, INDEX_ZSTD = 0x00, 0x01
 MODE_MASK = 0o7777
 
@@ -55,12 +59,13 @@ def header_size(model_hash_count: int) -> int:
     return HEADER_FIXED.size + 32 * model_hash_count + HEADER_CRC.size
 
 
-def pack_header(model_hashes: list[bytes], total_size: int | None = None) -> bytes:
+def pack_header(model_hashes: list[bytes], total_size: int | None = None,
+                minor: int = VERSION_MINOR) -> bytes:
     """The header; zero padding before the CRC when space was reserved (total_size)."""
     m = len(model_hashes)
     size = total_size if total_size is not None else header_size(m)
     assert m <= MAX_MODEL_HASHES and header_size(m) <= size <= MAX_HEADER
-    body = HEADER_FIXED.pack(MAGIC, VERSION_MAJOR, VERSION_MINOR, 0, m, 0, size)
+    body = HEADER_FIXED.pack(MAGIC, VERSION_MAJOR, minor, 0, m, 0, size)
     body += b"".join(model_hashes)
     body += bytes(size - HEADER_CRC.size - len(body))
     return body + HEADER_CRC.pack(zlib.crc32(body))
@@ -98,6 +103,18 @@ def parse_header(buf: bytes, where: str) -> tuple[list[bytes], int]:
     return hashes, size
 
 
+def pack_hashes_block(model_hashes: list[bytes]) -> bytes:
+    """Format 1.1: the tail copy of the header's model hashes (block kind 5, stored)."""
+    payload = b"".join(model_hashes)
+    return pack_block(BLOCK_HASHES, 0, zlib.crc32(payload), len(payload), len(payload)) + payload
+
+
+def parse_hashes_payload(payload: bytes, where: str) -> list[bytes]:
+    if len(payload) % 32 or len(payload) > 32 * MAX_MODEL_HASHES:
+        raise CorruptArchive(where, "copy of the model hashes has an impossible size")
+    return [bytes(payload[i:i + 32]) for i in range(0, len(payload), 32)]
+
+
 def pack_block(kind: int, codec_id: int, payload_crc: int, raw: int, stored: int) -> bytes:
     head = BLOCK.pack(kind, codec_id, 0, payload_crc, raw, stored, 0)[:-4]
     return head + struct.pack("<I", zlib.crc32(head))
@@ -112,7 +129,7 @@ def parse_block(buf: bytes, where: str, what: str) -> tuple[int, int, int, int, 
         raise CorruptArchive(where, f"{what}: block header checksum mismatch")
     if flags:
         raise UnsupportedFeature(where, what)
-    if kind not in (BLOCK_CHUNK, BLOCK_INDEX, BLOCK_ENTRIES):
+    if kind not in (BLOCK_CHUNK, BLOCK_INDEX, BLOCK_ENTRIES, BLOCK_RECOVERY, BLOCK_HASHES):
         raise CorruptArchive(where, f"{what}: unknown block kind {kind}")
     return kind, codec, crc, raw, stored
 
@@ -274,3 +291,107 @@ def _check_entry(e: Entry, chunks: list[ChunkInfo], total_raw: int, where: str) 
                                     f"offset {e.offset} outside the archive")
     if chunks[e.chunk].raw_start + e.offset + e.size > total_raw:
         raise CorruptArchive(where, f"entry {e.name}: content runs past the last chunk")
+
+
+# -- recovery record (format 1.1) ---------------------------------------------------------------
+# One block of kind BLOCK_RECOVERY, codec 0 (raw = stored), just before the index block:
+#   descriptor | parity blocks | the same descriptor again | locator
+# The descriptor gives the code's geometry and a CRC32 per data and parity block, so damage is
+# located block by block; the locator, the last bytes before the index block, says where the
+# record starts. archiver/recovery/ owns the code; this is its byte layout.
+RECOVERY_MAGIC = b"\x8dBBXRCV\n"
+RECOVERY_END_MAGIC = b"\xabBBXRCV\xbb"
+# magic, flags, parity blocks per group M, groups G, block size B, unused,
+# protected size L, record offset, SHA-256 of the protected bytes
+RECOVERY_HEAD = struct.Struct("<8sHHIIIQQ32s")
+RECOVERY_LOCATOR = struct.Struct("<QII8s")         # record offset, descriptor size, crc, magic
+RECOVERY_ALIGN = 64                                # block sizes are multiples of this
+MAX_RECOVERY_BLOCK = 1 << 24
+MAX_RECOVERY_TABLE = 1 << 22                       # data + parity blocks (16 MiB of CRCs)
+
+
+@dataclass(frozen=True)
+class RecoveryHead:
+    parity: int             # M: parity blocks per group
+    groups: int             # G
+    block_size: int         # B
+    protected: int          # L: bytes of the archive outside the recovery block
+    offset: int             # file position of the recovery block header
+    sha256: bytes           # of the protected bytes
+
+    @property
+    def data_blocks(self) -> int:
+        return -(-self.protected // self.block_size)
+
+    @property
+    def parity_blocks(self) -> int:
+        return self.groups * self.parity
+
+    @property
+    def descriptor_size(self) -> int:
+        return RECOVERY_HEAD.size + 4 * (self.data_blocks + self.parity_blocks) + 4
+
+    @property
+    def payload_size(self) -> int:
+        return 2 * self.descriptor_size + self.parity_blocks * self.block_size + RECOVERY_LOCATOR.size
+
+    @property
+    def record_size(self) -> int:
+        """Bytes of the whole recovery block, its block header included."""
+        return BLOCK.size + self.payload_size
+
+
+def pack_recovery_descriptor(head: RecoveryHead, data_crcs, parity_crcs) -> bytes:
+    assert len(data_crcs) == head.data_blocks and len(parity_crcs) == head.parity_blocks
+    body = RECOVERY_HEAD.pack(RECOVERY_MAGIC, 0, head.parity, head.groups, head.block_size, 0,
+                              head.protected, head.offset, head.sha256)
+    body += struct.pack(f"<{len(data_crcs) + len(parity_crcs)}I", *data_crcs, *parity_crcs)
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def parse_recovery_head(buf: bytes, where: str) -> RecoveryHead:
+    """The fixed part of a descriptor, its ranges checked (so the table it implies is
+    bounded) but not yet its CRC, which covers the table too, nor its flags."""
+    if len(buf) < RECOVERY_HEAD.size or buf[:8] != RECOVERY_MAGIC:
+        raise CorruptArchive(where, "recovery record: no descriptor here")
+    _, flags, m, g, b, _, size, offset, sha = RECOVERY_HEAD.unpack_from(buf)
+    head = RecoveryHead(m, g, b, size, offset, sha)
+    if (not 0 < b <= MAX_RECOVERY_BLOCK or b % RECOVERY_ALIGN or not m or not g or not size
+            or offset > size or -(-head.data_blocks // g) + m > 256
+            or head.data_blocks + head.parity_blocks > MAX_RECOVERY_TABLE):
+        raise CorruptArchive(where, "recovery record: impossible geometry")
+    return head
+
+
+def parse_recovery_descriptor(buf: bytes, where: str) -> tuple[RecoveryHead, list[int], list[int]]:
+    """A whole descriptor: (head, CRC32 of each data block, CRC32 of each parity block)."""
+    head = parse_recovery_head(buf, where)
+    size = head.descriptor_size
+    if len(buf) < size or struct.unpack_from("<I", buf, size - 4)[0] != zlib.crc32(buf[:size - 4]):
+        raise CorruptArchive(where, "recovery record: descriptor checksum mismatch")
+    if RECOVERY_HEAD.unpack_from(buf)[1]:      # flags, trusted once the CRC holds
+        raise UnsupportedFeature(where, "the recovery record")
+    table = struct.unpack_from(f"<{head.data_blocks + head.parity_blocks}I", buf, RECOVERY_HEAD.size)
+    return head, list(table[:head.data_blocks]), list(table[head.data_blocks:])
+
+
+def pack_recovery_locator(offset: int, descriptor_size: int) -> bytes:
+    fields = struct.pack("<QI", offset, descriptor_size)
+    return RECOVERY_LOCATOR.pack(offset, descriptor_size, zlib.crc32(fields), RECOVERY_END_MAGIC)
+
+
+def parse_recovery_locator(buf: bytes) -> tuple[int, int] | None:
+    """(record offset, descriptor size) from the bytes before the index block, or None."""
+    if len(buf) != RECOVERY_LOCATOR.size or buf[-8:] != RECOVERY_END_MAGIC:
+        return None
+    offset, dsize, crc, _ = RECOVERY_LOCATOR.unpack(buf)
+    if crc != zlib.crc32(struct.pack("<QI", offset, dsize)):
+        return None
+    return offset, dsize
+
+
+def header_with_minor(buf: bytes, minor: int) -> bytes:
+    """A valid header with its version_minor replaced (and its CRC made again)."""
+    body = bytearray(buf[:-HEADER_CRC.size])
+    body[9] = minor
+    return bytes(body) + HEADER_CRC.pack(zlib.crc32(body))

@@ -92,9 +92,15 @@ class ArchiveReader:
             return
         if self.header_damage is not None:
             self.header_size = min([c.offset for c in chunks + segments] + [self.index_offset])
-            self.header_damage.detail = ("read on from the intact index; the model weights "
-                                         "it needs are unknown, so only the files' SHA-256 "
-                                         "shows whether the installed ones fit")
+            copy = self._tail_hashes(chunks + segments)
+            if copy is not None:
+                self.model_hashes = [h.hex() for h in copy]
+                self.header_damage.detail = ("read on from the intact index, with the model "
+                                             "hashes from their copy at the tail: nothing lost")
+            else:
+                self.header_damage.detail = ("read on from the intact index; the model weights "
+                                             "it needs are unknown, so only the files' SHA-256 "
+                                             "shows whether the installed ones fit")
             self.problems.append(self.header_damage)
         self.chunks, self.entries = chunks, []
         for i, seg in enumerate(segments):
@@ -126,6 +132,28 @@ class ArchiveReader:
                 if c.offset < self.header_size or c.offset + layout.BLOCK.size + c.stored_size > offset:
                     raise CorruptArchive(self.path, f"{what} {i} lies outside the block area")
         return chunks, segments, count
+
+    def _tail_hashes(self, rows: list[ChunkInfo]) -> list[bytes] | None:
+        """The copy of the model hashes (format 1.1): a block after the last block the index
+        lists and before the index. None when there is none (1.0, or no model codec) or it is
+        damaged too."""
+        pos = max([r.offset + layout.BLOCK.size + r.stored_size for r in rows]
+                  + [self.header_size])
+        while pos + layout.BLOCK.size <= self.index_offset:
+            try:
+                found = self._block_row(pos, "copy of the model hashes")
+                if found is None:
+                    return None
+                kind, row = found
+                if kind == layout.BLOCK_HASHES:
+                    payload = self._pread(pos + layout.BLOCK.size, row.stored_size)
+                    if zlib.crc32(payload) != row.crc32 or len(payload) != row.raw_size:
+                        return None
+                    return layout.parse_hashes_payload(payload, self.path)
+            except (CorruptArchive, UnsupportedFeature):
+                return None
+            pos += layout.BLOCK.size + row.stored_size
+        return None
 
     def _block_row(self, offset: int, what: str):
         """(kind, row) from the block header at `offset`, or None past the end of the file."""
@@ -191,7 +219,9 @@ class ArchiveReader:
             kind, row = found
             if pos + layout.BLOCK.size + row.stored_size > self.size:
                 break                                   # cut inside this block
-            if kind == layout.BLOCK_CHUNK:
+            if kind in (layout.BLOCK_RECOVERY, layout.BLOCK_HASHES):
+                pass                        # parity for bbx repair, a copy of the header's
+            elif kind == layout.BLOCK_CHUNK:
                 if not layout.chunk_sizes_ok(row.raw_size, row.stored_size):
                     break
                 row.raw_start = raw_start

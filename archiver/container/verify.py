@@ -12,6 +12,7 @@ from archiver.container.extract import refused
 from archiver.container.reader import ArchiveReader
 from archiver.container.records import FILE
 from archiver.container.weights_check import require_weights
+from archiver.recovery.repair import assess
 from archiver.errors import BBXError, CorruptChunk, UnknownCodec
 
 
@@ -21,6 +22,7 @@ class VerifyReport:
     files: int = 0
     bytes: int = 0
     errors: list[BBXError] = field(default_factory=list)
+    recovery: object = None     # archiver.recovery.record.Damage: the record's check, if any
 
     @property
     def ok(self) -> bool:
@@ -36,6 +38,9 @@ class _Discard:
 def verify(reader: ArchiveReader, quick: bool = False, on_bytes=lambda n: None,
            jobs: int | None = None, progress=None) -> VerifyReport:
     report = VerifyReport(chunks=len(reader.chunks), errors=list(reader.problems))
+    report.recovery, verdict = assess(reader.f.name)
+    if verdict is not None:         # first: its exit code says whether bbx repair can help
+        report.errors.insert(0, verdict)
     report.errors += refused(reader.entries)[1]     # what extract would refuse to create
     files = [e for e in reader.entries if e.type == FILE]
     report.files = len(files)

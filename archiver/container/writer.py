@@ -27,6 +27,7 @@ from archiver.container.pool import NoProgress, Pool, Task
 from archiver.container.records import DIRECTORY, FILE, SYMLINK, ChunkInfo, Entry, display
 from archiver.container.scanner import Excluder, Item, Skipped, open_input, scan
 from archiver import tempfiles
+from archiver.recovery.record import add_record, geometry
 from archiver.errors import BBXError, DiskFull, InputError, OutputError, WouldOverwrite
 
 DEFAULT_LEVEL = 19
@@ -219,8 +220,9 @@ def write_archive(output: str | bytes, inputs: list, *, level: int = DEFAULT_LEV
                   chunk_size: int = DEFAULT_CHUNK_SIZE, progress=None,
                   codecs: list[str] | None = None, jobs: int | None = None,
                   scheduler=None, shared: bool = False,
-                  parts: int = chunking.PARTS) -> CreateReport:
-    """`jobs` worker processes code the chunks (None or 0: every core); with `scheduler` (a
+                  parts: int = chunking.PARTS, recovery: int | None = None) -> CreateReport:
+    """`recovery`: add a recovery record of that many percent (archiver/recovery/). `jobs`
+    worker processes code the chunks (None or 0: every core); with `scheduler` (a
     Dask scheduler address or distributed.Client) the chunks are coded on that cluster, and
     with `shared` its workers read the inputs from the same paths instead of being sent the
     bytes. The archive is the same byte for byte in every case. `parts`: text is cut into up
@@ -228,6 +230,8 @@ def write_archive(output: str | bytes, inputs: list, *, level: int = DEFAULT_LEV
     archive, in as few chunks as chunk_size allows)."""
     if not 0 < chunk_size <= layout.MAX_CHUNK_RAW:
         raise ValueError(f"chunk size must be in 1..{layout.MAX_CHUNK_RAW}")
+    if recovery is not None:
+        geometry(1, recovery)           # an impossible size is refused before any work
     progress = progress or NoProgress()
     allowed = resolve(codecs)
     out_path = os.fsencode(output)
@@ -254,14 +258,14 @@ def write_archive(output: str | bytes, inputs: list, *, level: int = DEFAULT_LEV
         make_task = _LocalTasks(settings)
     try:
         _write_tmp(out_path, inputs, exclude, coder, pool, make_task, (chunk_size, parts),
-                   progress, report)
+                   progress, report, recovery)
     finally:
         pool.close(cancel=True)             # no-op when the pool finished its work
     return report
 
 
 def _write_tmp(out_path: bytes, inputs, exclude, coder, pool, make_task, cutting, progress,
-               report):
+               report, recovery):
     """Write to a temporary file beside the output, renamed into place when complete."""
     warn = report.warnings.append
     out_dir = os.path.dirname(os.path.abspath(out_path))
@@ -279,8 +283,10 @@ def _write_tmp(out_path: bytes, inputs, exclude, coder, pool, make_task, cutting
             items = scan(inputs, Excluder(exclude), skip, warn)
             _write(out, items, coder, pool, make_task, cutting, progress, report)
             out.flush()
+            if recovery is not None:
+                add_record(out.fileno(), recovery, report.path)
             os.fsync(out.fileno())
-            report.output_bytes = out.tell()
+            report.output_bytes = os.fstat(out.fileno()).st_size
         os.chmod(tmp, 0o644 & ~_umask())
         os.replace(tmp, out_path)
     except OSError as exc:             # reading errors are InputError already: this is output
@@ -343,12 +349,16 @@ def _write(out, items: list[Item], coder: ChunkCoder, pool, make_task,
         report.input_bytes += e.size
         if e.type == FILE and e.size:
             report.by_codec[registry.get(blocks.chunks[e.chunk].codec_id).name].files += 1
+    used = sorted({h for c in {c.codec_id for c in blocks.chunks} for h in coder.hashes.get(c, ())})
+    hashes = [bytes.fromhex(h) for h in used]
+    if hashes:                  # a damaged header then costs nothing (format 1.1)
+        out.write(layout.pack_hashes_block(hashes))
     index = _write_meta(out, layout.BLOCK_INDEX,
                         layout.pack_index(blocks.chunks, blocks.segments, len(blocks.entries)))
     out.write(layout.pack_trailer(index.offset))
-    used = sorted({h for c in {c.codec_id for c in blocks.chunks} for h in coder.hashes.get(c, ())})
     out.seek(0)
-    out.write(layout.pack_header([bytes.fromhex(h) for h in used], reserved))
+    out.write(layout.pack_header(hashes, reserved,
+                                 layout.MINOR_TAIL_BLOCKS if hashes else layout.VERSION_MINOR))
     out.seek(0, os.SEEK_END)
 
 

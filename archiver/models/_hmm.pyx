@@ -687,9 +687,10 @@ cdef class HmmCoder:
             tick(T - done)
 
     def decode(self, Message msg not None, Py_ssize_t size, tick=None):
-        """Pop `size` bytes from `msg` (IconoCLaSM decoding). Any message decodes to some
-        bytes in exactly `size` steps; the caller checks integrity. `tick(n)` as for encode
-        (n: bytes decoded since its last call)."""
+        """Pop `size` bytes from `msg` (IconoCLaSM decoding). A message decodes to some
+        bytes in exactly `size` steps, or raises CorruptChunk as soon as its state needs more
+        words than it holds (_exhausted); the caller checks integrity (message_is_initial).
+        `tick(n)` as for encode (n: bytes decoded since its last call)."""
         if size < 0:
             raise ValueError(f"text codec: negative size {size}")
         out_arr = np.zeros(size, dtype=np.uint8)
@@ -717,7 +718,7 @@ cdef class HmmCoder:
         cdef hmm_ctx *ctx = NULL
         cdef hmm_match *mm = NULL
         cdef int stop = 0
-        cdef int64_t done = 0
+        cdef int64_t done = 0, exhausted = 0
         pending = None
         try:
             ctx = self._new_ctx()
@@ -739,6 +740,9 @@ cdef class HmmCoder:
                     if self.adaptive:
                         self._forward_at(ctx, mm, x, t, &e)
                     x[t] = self._pop_byte(m, ctx, &e, z, &w[0], &pre[0])
+                    if m.drawn:                 # garbage: see _exhausted
+                        exhausted, stop = t + 1, 1
+                        break
                     if self.adaptive:
                         # the filter's terms of x_t, read off the weights just used:
                         # w[x_t] = g E(z, x_t) + score (the same integers as _score)
@@ -761,6 +765,8 @@ cdef class HmmCoder:
             hmm_match_free(mm)
         if pending is not None:
             raise pending
+        if exhausted:
+            _exhausted(exhausted, T)
         if err != RANS_OK:
             raise MemoryError("text codec: out of memory while coding")
         if tick is not None and T > done:
@@ -902,6 +908,7 @@ cdef class HmmCoder:
         cdef const uint32_t *ec
         cdef uint64_t cf, mass, base, clo, chi
         cdef int err = 0, stop = 0
+        cdef int64_t exhausted = 0
         cdef hmm_cm *cm = hmm_cm_new(T, HMM_CM_LR)
         pending = None
         if cm == NULL:
@@ -929,6 +936,9 @@ cdef class HmmCoder:
                     chi = hmm_cm_mixed_cum(lam, ec[sym + 1], base + mass, sym + 1)
                     rans_pop_advance(m, clo, chi - clo, V3_PREC_)
                     x[t] = <uint8_t> sym
+                    if m.drawn:                 # garbage: see _exhausted
+                        exhausted, stop = t + 1, 1
+                        break
                     if t == 0:
                         hmm_filter_first_scored(&self.m, x[0], lam << 16, qmul * mass, &cur[0, 0])
                     else:
@@ -943,6 +953,8 @@ cdef class HmmCoder:
             hmm_cm_free(cm)
         if pending is not None:
             raise pending
+        if exhausted:
+            _exhausted(exhausted, T)
         if err != RANS_OK:
             raise MemoryError("text codec: out of memory while coding")
         if tick is not None and T > done:
@@ -967,6 +979,18 @@ cdef class HmmCoder:
         finally:
             hmm_cm_free(cm)
         return qc_arr, q_arr
+
+
+def _exhausted(int64_t t, int64_t size):
+    """A decoder whose rANS state needs a word after the payload's last one has left the
+    range a valid message reaches: a valid decoder undoes the encoder's pushes exactly, so it
+    refills only with words those pushes stored and never draws from the seeded source. So
+    garbage stops here, after about as many bytes as the payload could hold, not after the
+    whole size its chunk claims."""
+    from archiver.errors import CorruptChunk
+    raise CorruptChunk(f"text codec: payload exhausted after {t} of {size} bytes (the rANS "
+                       "state left the range a valid message reaches: damaged data)")
+
 
 def message_is_initial(Message msg not None):
     """True when `msg` is exactly what an encoder starts from: the head at its lower bound and,

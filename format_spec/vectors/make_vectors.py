@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -63,8 +64,11 @@ class Builder:
             self.last_chunk[id(e)] = len(self.chunk_raw) - 1
         self.entries.append(e)
 
-    def build(self, index_codec: int = 0, header_size: int | None = None) -> bytes:
-        out = bytearray(layout.pack_header(self.hashes, header_size))
+    def build(self, index_codec: int = 0, header_size: int | None = None,
+              hashes_copy: bool = False) -> bytes:
+        """hashes_copy: format 1.1, the model hashes again in a block before the index."""
+        minor = layout.MINOR_TAIL_BLOCKS if hashes_copy else layout.VERSION_MINOR
+        out = bytearray(layout.pack_header(self.hashes, header_size, minor))
         chunks, segments = [], []
 
         def block(kind, codec, raw):
@@ -85,6 +89,8 @@ class Builder:
                 chunks.append(block(layout.BLOCK_CHUNK, codec, bytes(raw)))
             entries_block([e for e in self.entries if e.type == FILE and self.last_chunk[id(e)] == i])
         entries_block([e for e in self.entries if e.type == FILE and self.last_chunk[id(e)] is None])
+        if hashes_copy:
+            out += layout.pack_hashes_block(self.hashes)
         index = block(layout.BLOCK_INDEX, index_codec, layout.pack_index(chunks, segments, len(self.entries)))
         out += layout.pack_trailer(index.offset)
         return bytes(out)
@@ -133,8 +139,16 @@ def vectors() -> dict[str, tuple[bytes, dict]]:
     multi.file(b"a/small-2", b"two\n")
     multi.file(b"a/spanning", bytes(range(256)) * 40, max_chunk=4096)
     multi.file(b"a/tail", b"after the large file\n", max_chunk=4096)
-    v["multichunk"] = (multi.build(), {"valid": True, "files": {
-        e.name: e.sha256.hex() for e in multi.entries}, "chunks": len(multi.chunk_raw)})
+    multi_bytes = multi.build()
+    multi_files = {e.name: e.sha256.hex() for e in multi.entries}
+    v["multichunk"] = (multi_bytes, {"valid": True, "files": multi_files,
+                                     "chunks": len(multi.chunk_raw)})
+    # Format 1.1: the same archive with a 20% recovery record; damaged, it repairs to it.
+    rec = _with_recovery(multi_bytes, 20)
+    v["recovery"] = (rec, {"valid": True, "files": multi_files, "chunks": len(multi.chunk_raw)})
+    at = rec.index(bytes(range(256))) + 100
+    hit = _patch(_patch(rec, at, bytes([rec[at] ^ 0x01])), 3, b"\x00")
+    v["recovery_damaged"] = (hit, {"open_error": "NotAnArchive", "repairs_to": "recovery"})
 
     z = Builder()
     z.new_chunk(codec=0x01)
@@ -207,9 +221,26 @@ def vectors() -> dict[str, tuple[bytes, dict]]:
     w = _basic()
     w.hashes = [hashlib.sha256(b"weights this bbx does not have").digest()]
     v["missing_weights"] = (w.build(), {"extract_error": "MissingWeights", "files": {}})
+    # Format 1.1: the header's model hashes copied before the index. With the header damaged,
+    # the reader still knows them (and so refuses weights it does not have, as with `missing_weights`).
+    copied = w.build(hashes_copy=True)
+    v["header_crc_hashes_copy"] = (_patch(copied, 25, bytes([copied[25] ^ 0x08])),
+                                   {"extract_error": "MissingWeights", "files": {}})
     for meta in (m for _, m in v.values()):
         meta.setdefault("byte_exact", True)
     return v
+
+
+def _with_recovery(archive: bytes, percent: int) -> bytes:
+    """The archive with a recovery record added by archiver.recovery (the parity is the
+    code's output, not a layout field, so it is made by the code the spec describes)."""
+    from archiver.recovery.record import add_record
+    with tempfile.TemporaryFile() as f:
+        f.write(archive)
+        f.flush()
+        add_record(f.fileno(), percent, "vector")
+        f.seek(0)
+        return f.read()
 
 
 def main() -> None:

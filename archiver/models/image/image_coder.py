@@ -20,6 +20,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from archiver.errors import CorruptChunk
 from archiver.models.image import arch
 from archiver.models.image.bitswap import pop_params, push_params
 from archiver.models.image.model import (LATENT_PRECISION, PIXEL_PRECISION, BlockInputs,
@@ -208,6 +209,10 @@ def decode_image(rt: ImageRuntime, msg, channels: int, h: int, w: int, scheme: i
     for idx in g.wavefronts():
         inp = g.inputs(canvas, idx)
         _decode_wavefront(rt, msg, inp, g.extent(idx), channels, scheme)
+        if msg.initial_bits_drawn:
+            # a valid decoder only refills from words the encoder pushed: garbage stops here
+            raise CorruptChunk("image payload exhausted before its last block (the rANS state "
+                               "left the range a valid message reaches: damaged data)")
         g.put(canvas, idx, inp.pixels())
         if done is not None:
             done(len(idx))
