@@ -1,0 +1,252 @@
+# distutils: sources = archiver/models/image/conv_core.c
+# distutils: include_dirs = archiver/models/image
+# distutils: depends = archiver/models/image/conv_core.h archiver/models/image/conv_eval.h
+"""The image model's spatial networks (q1, trunk, the latent nets) in C (conv_core.c): one call
+runs a whole arch.Graph over a batch of blocks with int16 tensors and int32 accumulators, the
+integers of runtime.GraphRunner bit for bit (see conv_core.h) without numpy's per-op overhead.
+
+    net = ConvNet(graph, params, shift)   # packs the weights; ConvNetError if it cannot run
+    y = net(inputs)                       # as GraphRunner: NCHW integer inputs, NCHW int64 out
+"""
+
+import numpy as np
+
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t
+from libc.stdlib cimport calloc, free, malloc
+
+from archiver.models.image import arch
+
+
+cdef extern from "conv_core.h" nogil:
+    enum:
+        CG_MAX_GROUPS
+        CG_MAX_CLASSES
+        CG_MAX_COUT
+        CG_CONV
+        CG_ADD
+        CG_S2D
+        CG_D2S
+        CG_PAD
+        CG_CROP
+        CG_RELU
+        CG_LINEAR
+        CG_RAW
+    ctypedef struct cg_tensor:
+        int32_t h, w, c, cs
+    ctypedef struct cg_group:
+        int32_t tensor, k, off, cls
+        const int16_t *w
+    ctypedef struct cg_op:
+        int32_t type, act, out, a, b
+        int32_t p[4]
+        int32_t cout, coutp, ngroups, ncls
+        cg_group g[4]
+        const int64_t *m[4]
+        int32_t m32[4]
+        const int64_t *bias
+    ctypedef struct cg_net:
+        int32_t nops, ntensors, border, shift
+        const cg_op *ops
+        const cg_tensor *t
+    int64_t cg_block_size(const cg_net *n, int32_t t)
+    void cg_run(const cg_net *n, int64_t nblocks, int16_t *const *bufs, const int64_t *bstride,
+                int64_t *raw, int simd)
+    int cg_have_simd()
+
+
+HAVE_SIMD = bool(cg_have_simd())
+INT32_EXACT = (1 << 31) - 1
+_ACTS = {"relu": CG_RELU, "linear": CG_LINEAR, "raw": CG_RAW}
+
+
+class ConvNetError(ValueError):
+    """A graph this kernel does not run (runtime.runners then keeps the numpy path)."""
+
+
+def _pack(w, cs, coutp):
+    """(cout, cin, k, k) weights -> [ky][kx * cs / 2 + pair][coutp][2] int16 (zero padded)."""
+    cout, cin, k, _ = w.shape
+    full = np.zeros((k, k, cs, coutp), np.int64)
+    full[:, :, :cin, :cout] = np.asarray(w, np.int64).transpose(2, 3, 1, 0)
+    return np.ascontiguousarray(full.reshape(k, k * cs // 2, 2, coutp).transpose(0, 1, 3, 2),
+                                np.int16)
+
+
+cdef class ConvNet:
+    """One arch.Graph packed for conv_core.c."""
+    cdef cg_net net
+    cdef cg_op *ops
+    cdef cg_tensor *tens
+    cdef object keep              # numpy arrays the C structs point into
+    cdef readonly object graph
+    cdef object ids, shapes, kinds, raw_out
+
+    def __cinit__(self):
+        self.ops = NULL
+        self.tens = NULL
+
+    def __dealloc__(self):
+        free(self.ops)
+        free(self.tens)
+
+    def __init__(self, graph, params, shift):
+        self.graph = graph
+        shapes = arch.shape_of(graph)
+        kinds = arch.tensor_kinds(graph)
+        self.shapes, self.kinds = shapes, kinds
+        names = [n for n, _, _ in graph.inputs] + [op.out for op in graph.ops]
+        if len(set(names)) != len(names):
+            raise ConvNetError(f"{graph.name}: tensor names repeat")
+        self.ids = {n: i for i, n in enumerate(names)}
+        if any(max(arch.KIND_MAX[kinds[n]], 127) > 1023 for n in names):
+            raise ConvNetError(f"{graph.name}: values exceed the int16 range assumed")
+        border = 0
+        for op in graph.convs():
+            for _, k, pad in op.inputs:
+                if k % 2 == 0:
+                    raise ConvNetError(f"{graph.name}.{op.out}: even kernel {k}")
+                if pad == "same":
+                    border = max(border, k // 2)
+        self.tens = <cg_tensor *>calloc(len(names), sizeof(cg_tensor))
+        self.ops = <cg_op *>calloc(len(graph.ops), sizeof(cg_op))
+        if self.tens == NULL or self.ops == NULL:
+            raise MemoryError()
+        for n, i in self.ids.items():
+            c, h, w = shapes[n]
+            self.tens[i].c, self.tens[i].h, self.tens[i].w = c, h, w
+            self.tens[i].cs = c + (c & 1)
+        self.keep = []
+        cdef cg_op *o
+        cdef int16_t[:, :, :, ::1] wv
+        cdef int64_t[::1] mv
+        types = {arch.Add: CG_ADD, arch.SpaceToDepth: CG_S2D, arch.DepthToSpace: CG_D2S,
+                 arch.Pad: CG_PAD, arch.Crop: CG_CROP}
+        self.raw_out = False
+        for i, op in enumerate(graph.ops):
+            o = &self.ops[i]
+            o.out = self.ids[op.out]
+            if isinstance(op, arch.Conv):
+                self._conv(o, op, params[op.out])
+                if op.act == "raw":
+                    if i != len(graph.ops) - 1:
+                        raise ConvNetError(f"{graph.name}.{op.out}: a raw conv must be last")
+                    self.raw_out = True
+                continue
+            if type(op) not in types:
+                raise ConvNetError(f"{graph.name}: op {type(op).__name__} is not supported")
+            o.type = types[type(op)]
+            if isinstance(op, arch.Add):
+                o.a, o.b = self.ids[op.a], self.ids[op.b]
+            else:
+                o.a = self.ids[op.inp]
+            if isinstance(op, arch.Pad):
+                for j in range(4):
+                    o.p[j] = op.tblr[j]
+            elif isinstance(op, arch.Crop):
+                o.p[0], o.p[1], o.p[2], o.p[3] = op.rows[0], op.rows[1], op.cols[0], op.cols[1]
+        if graph.ops[len(graph.ops) - 1].out != graph.output:
+            raise ConvNetError(f"{graph.name}: the output must be the last op")
+        self.net.nops = len(graph.ops)
+        self.net.ntensors = len(names)
+        self.net.border = border
+        self.net.shift = int(shift)
+        self.net.ops = self.ops
+        self.net.t = self.tens
+
+    cdef _conv(self, cg_op *o, op, p):
+        g = self.graph
+        classes = arch.group_classes(g, op)
+        order = list(dict.fromkeys(classes))
+        coutp = -(-op.cout // 16) * 16
+        if op.act not in _ACTS:
+            raise ConvNetError(f"{g.name}.{op.out}: activation {op.act!r} is not supported")
+        if coutp > CG_MAX_COUT or len(op.inputs) > CG_MAX_GROUPS or len(order) > CG_MAX_CLASSES:
+            raise ConvNetError(f"{g.name}.{op.out}: too many channels or input groups")
+        o.type, o.act = CG_CONV, _ACTS[op.act]
+        o.cout, o.coutp, o.ngroups, o.ncls = op.cout, coutp, len(op.inputs), len(order)
+        cdef int16_t[:, :, :, ::1] wv
+        cdef int64_t[::1] mv
+        bound = {c: np.zeros(op.cout, np.int64) for c in order}
+        for gi, (name, k, pad) in enumerate(op.inputs):
+            w = np.asarray(p.ws[gi], np.int64)
+            if np.abs(w).max(initial=0) > 32767:
+                raise ConvNetError(f"{g.name}.{op.out}: weights exceed int16")
+            bound[classes[gi]] += np.abs(w).reshape(op.cout, -1).sum(1) * \
+                arch.KIND_MAX[self.kinds[name]]
+            cs = self.tens[self.ids[name]].cs
+            packed = _pack(w, cs, coutp)
+            self.keep.append(packed)
+            wv = packed
+            o.g[gi].tensor = self.ids[name]
+            o.g[gi].k = k
+            o.g[gi].off = -(k // 2) if pad == "same" else 0
+            o.g[gi].cls = order.index(classes[gi])
+            o.g[gi].w = &wv[0, 0, 0, 0]
+        for c in order:
+            if bound[c].max(initial=0) > INT32_EXACT:
+                raise ConvNetError(f"{g.name}.{op.out}: partial sums of class {c} may reach "
+                                   "2**31 (int32 accumulators would not be exact)")
+        for ci, c in enumerate(order):
+            m = np.zeros(coutp, np.int64)
+            m[:op.cout] = p.m[classes.index(c)]
+            self.keep.append(m)
+            mv = m
+            o.m[ci] = &mv[0]
+            o.m32[ci] = int(np.abs(m).max()) <= INT32_EXACT
+        bias = np.zeros(coutp, np.int64)
+        bias[:op.cout] = p.b
+        self.keep.append(bias)
+        mv = bias
+        o.bias = &mv[0]
+
+    def __call__(self, inputs, simd=None):
+        """inputs: {name: (B, C, H, W) integer array} for every graph input; returns the
+        graph's output (B, C, H, W) int64, as runtime.GraphRunner. simd=False forces the
+        plain C path (same integers)."""
+        cdef int nt = self.net.ntensors
+        cdef int32_t r = self.net.border
+        g = self.graph
+        b = None
+        for name, kind, (c, h, w) in g.inputs:
+            x = inputs[name]
+            if b is None:
+                b = x.shape[0]
+            if x.shape != (b, c, h, w):
+                raise ValueError(f"{g.name}: input {name} must be ({b}, {c}, {h}, {w}), "
+                                 f"got {x.shape}")
+        sizes = np.array([cg_block_size(&self.net, i) for i in range(nt)], np.int64)
+        per_block = np.zeros(nt, bool)
+        for name, _, _ in g.inputs:
+            per_block[self.ids[name]] = True
+        out_id = self.ids[g.output]
+        per_block[out_id] = not self.raw_out
+        bstride = np.where(per_block, sizes, 0).astype(np.int64)
+        offs = np.concatenate([[0], np.cumsum(np.where(per_block, sizes * b, sizes))])
+        arena = np.zeros(int(offs[nt]) + 1, np.int16)
+        for name, kind, (c, h, w) in g.inputs:
+            i = self.ids[name]
+            x = np.asarray(inputs[name])
+            lim = arch.KIND_MAX[kind]
+            if x.size and (x.min() < -lim or x.max() > lim):
+                raise ValueError(f"{g.name}: input {name} values must lie in -{lim}..{lim}")
+            view = arena[offs[i]:offs[i + 1]].reshape(b, h + 2 * r, w + 2 * r, -1)
+            view[:, r:r + h, r:r + w, :c] = x.transpose(0, 2, 3, 1)
+        oc, oh, ow = self.shapes[g.output]
+        raw = np.empty((b, oh, ow, oc) if self.raw_out else (1,), np.int64)
+        cdef int16_t[::1] av = arena
+        cdef int64_t[::1] sv = bstride
+        cdef int64_t[::1] rv = raw.reshape(-1)
+        cdef int16_t **ptrs = <int16_t **>malloc(nt * sizeof(int16_t *))
+        if ptrs == NULL:
+            raise MemoryError()
+        for i in range(nt):
+            ptrs[i] = &av[offs[i]]
+        cdef int use_simd = HAVE_SIMD if simd is None else bool(simd) and HAVE_SIMD
+        cdef int64_t nb = b
+        with nogil:
+            cg_run(&self.net, nb, ptrs, &sv[0], &rv[0], use_simd)
+        free(ptrs)
+        if self.raw_out:
+            return raw.transpose(0, 3, 1, 2)
+        view = arena[offs[out_id]:offs[out_id + 1]].reshape(b, oh + 2 * r, ow + 2 * r, -1)
+        return view[:, r:r + oh, r:r + ow, :oc].transpose(0, 3, 1, 2).astype(np.int64)

@@ -1,0 +1,179 @@
+/* The conv of conv_core.c, included twice by it: once plain (CG_SIMD 0) and once under
+ * `#pragma GCC target("avx2")` (CG_SIMD 1), CG_FN(name) naming each copy. Both compute the same
+ * integers (conv_core.h); the AVX2 copy is picked at run time when the CPU has it. Not a public
+ * header. */
+
+/* acc{0,1}[o] += sum over input pairs k of w[k][o] . (x{0,1}[2k], x{0,1}[2k+1]), o < coutp, for
+ * one output pixel (x0) or two (x0, x1: neighbours sharing every weight load). Weights are
+ * packed [npairs][coutp][2] so one broadcast input pair meets eight outputs' weight pairs in
+ * one multiply-add of int16 pairs into int32 (vpmaddwd); |x| <= 1023 and |w| <= 127, so a pair
+ * never saturates. */
+#if CG_SIMD
+#define CG_PAIR(x, k) _mm256_set1_epi32(pair_at((x) + 2 * (k)))
+static inline __attribute__((always_inline)) void
+CG_FN(gemv)(const int16_t *x0, const int16_t *x1, const int two, int32_t npairs,
+            const int16_t *w, int32_t coutp, int32_t *acc0, int32_t *acc1)
+{
+    int32_t o = 0;
+    for (; o + 32 <= coutp; o += 32) {
+        __m256i a0 = _mm256_loadu_si256((const __m256i *)(acc0 + o));
+        __m256i a1 = _mm256_loadu_si256((const __m256i *)(acc0 + o + 8));
+        __m256i a2 = _mm256_loadu_si256((const __m256i *)(acc0 + o + 16));
+        __m256i a3 = _mm256_loadu_si256((const __m256i *)(acc0 + o + 24));
+        __m256i b0 = a0, b1 = a1, b2 = a2, b3 = a3;
+        if (two) {
+            b0 = _mm256_loadu_si256((const __m256i *)(acc1 + o));
+            b1 = _mm256_loadu_si256((const __m256i *)(acc1 + o + 8));
+            b2 = _mm256_loadu_si256((const __m256i *)(acc1 + o + 16));
+            b3 = _mm256_loadu_si256((const __m256i *)(acc1 + o + 24));
+        }
+        for (int32_t k = 0; k < npairs; k++) {
+            const __m256i *r = (const __m256i *)(w + ((size_t)k * coutp + o) * 2);
+            const __m256i w0 = _mm256_loadu_si256(r), w1 = _mm256_loadu_si256(r + 1);
+            const __m256i w2 = _mm256_loadu_si256(r + 2), w3 = _mm256_loadu_si256(r + 3);
+            const __m256i xa = CG_PAIR(x0, k);
+            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(xa, w0));
+            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(xa, w1));
+            a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(xa, w2));
+            a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(xa, w3));
+            if (two) {
+                const __m256i xb = CG_PAIR(x1, k);
+                b0 = _mm256_add_epi32(b0, _mm256_madd_epi16(xb, w0));
+                b1 = _mm256_add_epi32(b1, _mm256_madd_epi16(xb, w1));
+                b2 = _mm256_add_epi32(b2, _mm256_madd_epi16(xb, w2));
+                b3 = _mm256_add_epi32(b3, _mm256_madd_epi16(xb, w3));
+            }
+        }
+        _mm256_storeu_si256((__m256i *)(acc0 + o), a0);
+        _mm256_storeu_si256((__m256i *)(acc0 + o + 8), a1);
+        _mm256_storeu_si256((__m256i *)(acc0 + o + 16), a2);
+        _mm256_storeu_si256((__m256i *)(acc0 + o + 24), a3);
+        if (two) {
+            _mm256_storeu_si256((__m256i *)(acc1 + o), b0);
+            _mm256_storeu_si256((__m256i *)(acc1 + o + 8), b1);
+            _mm256_storeu_si256((__m256i *)(acc1 + o + 16), b2);
+            _mm256_storeu_si256((__m256i *)(acc1 + o + 24), b3);
+        }
+    }
+    for (; o < coutp; o += 16) {
+        __m256i a0 = _mm256_loadu_si256((const __m256i *)(acc0 + o));
+        __m256i a1 = _mm256_loadu_si256((const __m256i *)(acc0 + o + 8));
+        __m256i b0 = a0, b1 = a1;
+        if (two) {
+            b0 = _mm256_loadu_si256((const __m256i *)(acc1 + o));
+            b1 = _mm256_loadu_si256((const __m256i *)(acc1 + o + 8));
+        }
+        for (int32_t k = 0; k < npairs; k++) {
+            const __m256i *r = (const __m256i *)(w + ((size_t)k * coutp + o) * 2);
+            const __m256i w0 = _mm256_loadu_si256(r), w1 = _mm256_loadu_si256(r + 1);
+            const __m256i xa = CG_PAIR(x0, k);
+            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(xa, w0));
+            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(xa, w1));
+            if (two) {
+                const __m256i xb = CG_PAIR(x1, k);
+                b0 = _mm256_add_epi32(b0, _mm256_madd_epi16(xb, w0));
+                b1 = _mm256_add_epi32(b1, _mm256_madd_epi16(xb, w1));
+            }
+        }
+        _mm256_storeu_si256((__m256i *)(acc0 + o), a0);
+        _mm256_storeu_si256((__m256i *)(acc0 + o + 8), a1);
+        if (two) {
+            _mm256_storeu_si256((__m256i *)(acc1 + o), b0);
+            _mm256_storeu_si256((__m256i *)(acc1 + o + 8), b1);
+        }
+    }
+}
+#undef CG_PAIR
+#else
+static inline void CG_FN(gemv)(const int16_t *x0, const int16_t *x1, const int two,
+                               int32_t npairs, const int16_t *w, int32_t coutp, int32_t *acc0,
+                               int32_t *acc1)
+{
+    for (int32_t k = 0; k < npairs; k++) {
+        const int16_t *r = w + (size_t)k * coutp * 2;
+        const int32_t p0 = x0[2 * k], p1 = x0[2 * k + 1];
+        for (int32_t o = 0; o < coutp; o++) acc0[o] += p0 * r[2 * o] + p1 * r[2 * o + 1];
+        if (two) {
+            const int32_t q0 = x1[2 * k], q1 = x1[2 * k + 1];
+            for (int32_t o = 0; o < coutp; o++) acc1[o] += q0 * r[2 * o] + q1 * r[2 * o + 1];
+        }
+    }
+}
+#endif
+
+/* tot[o] += acc[o] * m[o], o < coutp (int64; m32: every |m| < 2^31). */
+static inline void CG_FN(scale_add)(int64_t *tot, const int32_t *acc, const int64_t *m,
+                                    int m32, int32_t coutp)
+{
+#if CG_SIMD
+    if (m32) {                  /* one signed 32 x 32 -> 64 multiply per lane */
+        for (int32_t o = 0; o < coutp; o += 4) {
+            const __m256i a = _mm256_cvtepi32_epi64(_mm_loadu_si128((const __m128i *)(acc + o)));
+            const __m256i mv = _mm256_loadu_si256((const __m256i *)(m + o));
+            __m256i *t = (__m256i *)(tot + o);
+            _mm256_storeu_si256(t, _mm256_add_epi64(_mm256_loadu_si256(t),
+                                                    _mm256_mul_epi32(a, mv)));
+        }
+        return;
+    }
+#endif
+    (void)m32;
+    for (int32_t o = 0; o < coutp; o++) tot[o] += (int64_t)acc[o] * m[o];
+}
+
+/* One conv op on block b, output pixels in pairs along a row. */
+static void CG_FN(conv)(const cg_net *n, const cg_op *op, int64_t b, int16_t *const *bufs,
+                        const int64_t *bstride, int64_t *raw)
+{
+    const cg_tensor *to = &n->t[op->out];
+    const int32_t r = n->border, H = to->h, W = to->w, coutp = op->coutp, cout = op->cout;
+    int64_t tot[2][CG_MAX_COUT];
+    int32_t acc[2][CG_MAX_COUT] __attribute__((aligned(32)));
+    const int64_t lo = op->act == CG_RELU ? 0 : -127;
+    {
+        for (int32_t oy = 0; oy < H; oy++) {
+            for (int32_t ox = 0; ox < W; ox += 2) {
+                const int two = ox + 1 < W;
+                for (int q = 0; q < 2; q++)
+                    for (int32_t o = 0; o < coutp; o++) tot[q][o] = op->bias[o];
+                for (int32_t c = 0; c < op->ncls; c++) {
+                    memset(acc[0], 0, sizeof(int32_t) * (size_t)coutp);
+                    memset(acc[1], 0, sizeof(int32_t) * (size_t)coutp);
+                    for (int32_t gi = 0; gi < op->ngroups; gi++) {
+                        const cg_group *g = &op->g[gi];
+                        if (g->cls != c) continue;
+                        const cg_tensor *ti = &n->t[g->tensor];
+                        const int32_t cs = ti->cs, row = (ti->w + 2 * r) * cs;
+                        const int32_t npairs = g->k * cs / 2;
+                        const int16_t *x = bufs[g->tensor] + b * bstride[g->tensor]
+                            + (size_t)(oy + g->off + r) * row + (size_t)(ox + g->off + r) * cs;
+                        for (int32_t ky = 0; ky < g->k; ky++) {
+                            const int16_t *wk = g->w + (size_t)ky * npairs * coutp * 2;
+                            const int16_t *xr = x + (size_t)ky * row;
+                            if (two)
+                                CG_FN(gemv)(xr, xr + cs, 1, npairs, wk, coutp, acc[0], acc[1]);
+                            else
+                                CG_FN(gemv)(xr, xr, 0, npairs, wk, coutp, acc[0], acc[1]);
+                        }
+                    }
+                    for (int q = 0; q <= two; q++)
+                        CG_FN(scale_add)(tot[q], acc[q], op->m[c], op->m32[c], coutp);
+                }
+                /* >> of a negative int64 is an arithmetic (floor) shift with GCC and Clang */
+                for (int q = 0; q <= two; q++) {
+                    if (op->act == CG_RAW) {
+                        int64_t *y = raw + (((size_t)b * H + oy) * W + ox + q) * cout;
+                        for (int32_t o = 0; o < cout; o++) y[o] = tot[q][o] >> n->shift;
+                        continue;
+                    }
+                    int16_t *y = bufs[op->out] + b * bstride[op->out]
+                        + ((size_t)(oy + r) * (W + 2 * r) + ox + q + r) * to->cs;
+                    for (int32_t o = 0; o < cout; o++) {
+                        const int64_t v = tot[q][o] >> n->shift;
+                        y[o] = (int16_t)(v < lo ? lo : (v > 127 ? 127 : v));
+                    }
+                }
+            }
+        }
+    }
+}
