@@ -16,8 +16,7 @@ from cython_ans import Message
 from tests.test_image_runtime import SMALL_AR, random_weights
 
 REALISTIC = arch.Config(decoder="ar", trunk=24)
-VARIANTS = [(threads, simd) for threads in (1, 2) for simd in (False, True)
-            if simd is False or _ar.HAVE_SIMD]
+VARIANTS = [(threads, simd) for threads in (1, 2) for simd in range(_ar.SIMD_LEVEL + 1)]
 
 
 def _blocks(seed: int, n: int, flags: np.ndarray | None = None,

@@ -11,7 +11,7 @@ from archiver.models.image import _conv, arch, reference, runtime
 from archiver.models.image.runtime import GraphRunner
 from tests.test_image_runtime import CONFIGS, random_inputs, random_weights
 
-PATHS = [False, True] if _conv.HAVE_SIMD else [False]
+PATHS = list(range(_conv.SIMD_LEVEL + 1))     # plain C, AVX2, AVX-512 VNNI
 REALISTIC = arch.Config(decoder="ar", trunk=24, scale_adapt=1)
 
 

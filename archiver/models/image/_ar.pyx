@@ -81,7 +81,8 @@ cdef extern from "ar_core.h" nogil:
     int ar_have_simd()
 
 
-HAVE_SIMD = bool(ar_have_simd())
+SIMD_LEVEL = ar_have_simd()       # 2 AVX-512 VNNI, 1 AVX2, 0 plain C only
+HAVE_SIMD = SIMD_LEVEL > 0
 INT32_EXACT = (1 << 31) - 1       # int32 accumulators are exact while partial sums stay below
 _ACTS = {"relu": AR_RELU, "linear": AR_LINEAR, "raw": AR_RAW}
 
@@ -310,7 +311,8 @@ cdef class ArKernel:
         8:40] (crop (B, 3, 40, 48) integer, modified in place), exactly as bitswap's numpy
         loop. known (B, 1, 40, 48) in {0, 1}, tfeat (B, tfeat, 32, 32) the trunk features.
         threads: 2 splits each pixel's network over the blocks between two threads (the
-        pops stay on one); simd=False forces the plain C path (same integers).
+        pops stay on one); simd: 0 plain C, 1 AVX2, 2 AVX-512 VNNI (at most SIMD_LEVEL, default
+        the best; all give the same integers).
         extent (B, 2) (h, w) in 1..32 per block: only pixels y < h, x < w are popped, the rest
         (an image's edge padding) copy the nearest popped pixel of their block; channels
         (1..3): colours popped per pixel, the others copy colour 0 (grey)."""
@@ -325,7 +327,7 @@ cdef class ArKernel:
         cdef const int16_t[:, :, :, ::1] tv = tf
         cdef int64_t nb = b
         cdef int nthreads = _threads(threads)
-        cdef int use_simd = HAVE_SIMD if simd is None else bool(simd) and HAVE_SIMD
+        cdef int use_simd = SIMD_LEVEL if simd is None else min(int(simd), SIMD_LEVEL)
         cdef unsigned prec = PIXEL_PRECISION
         cdef int err
         if channels not in (1, 2, 3):
@@ -350,7 +352,7 @@ cdef class ArKernel:
     def raw(self, crop, known, tfeat, threads=1, simd=None):
         """Raw network outputs (B, 9, 32, 32) and base2 (B, 3, 32, 32), int64, for every pixel
         of fully known blocks: the integers of ImageRuntime.ar_raw (what the encoder needs).
-        threads: 2 gives each thread half of the blocks."""
+        threads: 2 gives each thread half of the blocks; simd as for decode."""
         b, pix, kn, tf = self._inputs("raw", crop, known, tfeat)
         y = np.empty((b, AR_BLOCK, AR_BLOCK, AR_PARAMS), np.int64)
         base2 = np.empty((b, AR_BLOCK, AR_BLOCK, 3), np.int64)
@@ -361,7 +363,7 @@ cdef class ArKernel:
         cdef int64_t[:, :, :, ::1] bv = base2
         cdef int64_t nb = b
         cdef int nthreads = _threads(threads)
-        cdef int use_simd = HAVE_SIMD if simd is None else bool(simd) and HAVE_SIMD
+        cdef int use_simd = SIMD_LEVEL if simd is None else min(int(simd), SIMD_LEVEL)
         cdef int err
         with nogil:
             err = ar_raw_all(&self.net, nb, &pv[0, 0, 0, 0], &kv[0, 0, 0], &tv[0, 0, 0, 0],

@@ -51,10 +51,10 @@ cdef extern from "conv_core.h" nogil:
     int64_t cg_block_size(const cg_net *n, int32_t t)
     void cg_run(const cg_net *n, int64_t nblocks, int16_t *const *bufs, const int64_t *bstride,
                 int64_t *raw, int simd)
-    int cg_have_simd()
+    int cg_simd_level()
 
 
-HAVE_SIMD = bool(cg_have_simd())
+SIMD_LEVEL = cg_simd_level()   # 2 AVX-512 VNNI, 1 AVX2, 0 plain C
 INT32_EXACT = (1 << 31) - 1
 _ACTS = {"relu": CG_RELU, "linear": CG_LINEAR, "raw": CG_RAW}
 
@@ -201,8 +201,9 @@ cdef class ConvNet:
 
     def __call__(self, inputs, simd=None):
         """inputs: {name: (B, C, H, W) integer array} for every graph input; returns the
-        graph's output (B, C, H, W) int64, as runtime.GraphRunner. simd=False forces the
-        plain C path (same integers)."""
+        graph's output (B, C, H, W) int64, as runtime.GraphRunner. simd: a path no higher
+        than SIMD_LEVEL (0 plain C, 1 AVX2, 2 AVX-512 VNNI; all give the same integers),
+        default the best."""
         cdef int nt = self.net.ntensors
         cdef int32_t r = self.net.border
         g = self.graph
@@ -241,7 +242,7 @@ cdef class ConvNet:
             raise MemoryError()
         for i in range(nt):
             ptrs[i] = &av[offs[i]]
-        cdef int use_simd = HAVE_SIMD if simd is None else bool(simd) and HAVE_SIMD
+        cdef int use_simd = SIMD_LEVEL if simd is None else min(int(simd), SIMD_LEVEL)
         cdef int64_t nb = b
         with nogil:
             cg_run(&self.net, nb, ptrs, &sv[0], &rv[0], use_simd)

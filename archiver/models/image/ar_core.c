@@ -16,6 +16,9 @@ int ar_have_simd(void)
 {
 #ifdef AR_AVX2
     __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512vnni"))
+        return 2;
     return __builtin_cpu_supports("avx2") ? 1 : 0;
 #else
     return 0;
@@ -69,6 +72,15 @@ static void scratch_free(scratch *s)
 #undef AR_SIMD
 #undef AR_FN
 #pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx2,avx512f,avx512bw,avx512vnni")
+#define AR_SIMD 2
+#define AR_FN(name) name##_vnni
+#include "ar_eval.h"
+#undef AR_SIMD
+#undef AR_FN
+#pragma GCC pop_options
 #endif
 
 static void eval_blocks(const ar_net *n, scratch *s, int64_t b0, int64_t b1, const int16_t *pix,
@@ -76,6 +88,10 @@ static void eval_blocks(const ar_net *n, scratch *s, int64_t b0, int64_t b1, con
                         int64_t *y, int32_t *base2, int simd)
 {
 #ifdef AR_AVX2
+    if (simd >= 2) {
+        eval_blocks_vnni(n, s, b0, b1, pix, known, tfeat, yy, xx, y, base2);
+        return;
+    }
     if (simd) {
         eval_blocks_avx2(n, s, b0, b1, pix, known, tfeat, yy, xx, y, base2);
         return;
@@ -373,7 +389,9 @@ static void *raw_run(void *arg)
         return NULL;
     }
 #ifdef AR_AVX2
-    if (p->simd)
+    if (p->simd >= 2)
+        eval_all_vnni(p->n, &s, p->b0, p->b1, p->pix, p->known, p->tfeat, p->y, p->base2);
+    else if (p->simd)
         eval_all_avx2(p->n, &s, p->b0, p->b1, p->pix, p->known, p->tfeat, p->y, p->base2);
     else
 #endif

@@ -90,7 +90,7 @@ typedef struct {
  *   known  [nblocks][CROP_H][CROP_W] uint8 in {0, 1} (1 over the whole block)
  *   tfeat  [nblocks][BLOCK][BLOCK][ntfeat] int16 trunk features
  * threads: 1 or 2 (the network over the blocks is split between the caller and one worker; the
- * pops stay on the caller). simd: 0 forces the plain C path.
+ * pops stay on the caller). simd: the path (ar_have_simd() or lower).
  *   extent [nblocks][2] int32 (h, w) or NULL: only pixels yy < h, xx < w of a block are popped;
  *          the others (an image's edge padding) copy pixel (min(yy, h-1), min(xx, w-1)),
  *          decoded before them, and cost no bits
@@ -113,7 +113,8 @@ int ar_raw_all(const ar_net *net, int64_t nblocks, const int16_t *pix, const uin
 void ar_adapt_all(const ar_net *net, int64_t nblocks, const int64_t *x, const int64_t *loc,
                   const int64_t *j, const uint8_t *coded, int64_t *out);
 
-/* 1 if the vectorised (AVX2) path can run on this CPU. */
+/* The best vectorised path this CPU runs: 2 AVX-512 VNNI, 1 AVX2, 0 none (plain C). A call's
+ * `simd` argument picks a path at most this (0 plain C); all give the same integers. */
 int ar_have_simd(void);
 
 #endif

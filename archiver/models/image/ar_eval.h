@@ -1,13 +1,80 @@
-/* The per-pixel network of ar_core.c, included twice by it: once plain (AR_SIMD 0) and once
- * under `#pragma GCC target("avx2")` (AR_SIMD 1), with AR_FN(name) naming each copy. Both
- * copies compute the same integers (ar_core.h); the AVX2 one is picked at run time when the
- * CPU has it. Not a public header. */
+/* The per-pixel network of ar_core.c, included three times by it: plain (AR_SIMD 0), under
+ * `#pragma GCC target("avx2")` (AR_SIMD 1) and under AVX-512 VNNI (AR_SIMD 2, only the gemv
+ * differs from AVX2), with AR_FN(name) naming each copy. All compute the same integers
+ * (ar_core.h); the best copy the CPU runs is picked at run time. Not a public header. */
 
 /* ---- one weight class: acc[o] = sum_k w[o][k] x[k], o < coutp ------------------------------
  * Weights are packed [kp / 2][coutp][2] so that one broadcast pair of inputs meets eight
  * outputs' weight pairs in one multiply-add of int16 pairs into int32 (vpmaddwd). Inputs are at
  * most 1023 and weights at most 32767 in magnitude, so a pair never saturates. */
-#if AR_SIMD
+#if AR_SIMD == 2
+/* AVX-512 VNNI: vpdpwssd multiplies the pairs and accumulates in one instruction; even and odd
+ * pairs go to separate accumulators to cover its latency (integer sums: exact in any order). */
+static void AR_FN(gemv)(const int16_t *x, int32_t kp, const int16_t *w, int32_t coutp,
+                        int32_t *acc)
+{
+    const int32_t np = kp / 2;
+    const __m512i z = _mm512_setzero_si512();
+    int32_t o = 0;
+    for (; o + 48 <= coutp; o += 48) {
+        __m512i a0 = z, a1 = z, a2 = z, e0 = z, e1 = z, e2 = z;
+        int32_t k = 0;
+        for (; k + 2 <= np; k += 2) {
+            int32_t p0, p1;
+            memcpy(&p0, x + 2 * k, sizeof p0);
+            memcpy(&p1, x + 2 * k + 2, sizeof p1);
+            const __m512i xv = _mm512_set1_epi32(p0), yv = _mm512_set1_epi32(p1);
+            const __m512i *r = (const __m512i *)(w + ((size_t)k * coutp + o) * 2);
+            const __m512i *s = (const __m512i *)(w + ((size_t)(k + 1) * coutp + o) * 2);
+            a0 = _mm512_dpwssd_epi32(a0, xv, _mm512_loadu_si512(r));
+            a1 = _mm512_dpwssd_epi32(a1, xv, _mm512_loadu_si512(r + 1));
+            a2 = _mm512_dpwssd_epi32(a2, xv, _mm512_loadu_si512(r + 2));
+            e0 = _mm512_dpwssd_epi32(e0, yv, _mm512_loadu_si512(s));
+            e1 = _mm512_dpwssd_epi32(e1, yv, _mm512_loadu_si512(s + 1));
+            e2 = _mm512_dpwssd_epi32(e2, yv, _mm512_loadu_si512(s + 2));
+        }
+        if (k < np) {
+            int32_t p0;
+            memcpy(&p0, x + 2 * k, sizeof p0);
+            const __m512i xv = _mm512_set1_epi32(p0);
+            const __m512i *r = (const __m512i *)(w + ((size_t)k * coutp + o) * 2);
+            a0 = _mm512_dpwssd_epi32(a0, xv, _mm512_loadu_si512(r));
+            a1 = _mm512_dpwssd_epi32(a1, xv, _mm512_loadu_si512(r + 1));
+            a2 = _mm512_dpwssd_epi32(a2, xv, _mm512_loadu_si512(r + 2));
+        }
+        _mm512_storeu_si512(acc + o, _mm512_add_epi32(a0, e0));
+        _mm512_storeu_si512(acc + o + 16, _mm512_add_epi32(a1, e1));
+        _mm512_storeu_si512(acc + o + 32, _mm512_add_epi32(a2, e2));
+    }
+    for (; o < coutp; o += 16) {
+        __m512i a0 = z, e0 = z;
+        int32_t k = 0;
+        for (; k + 2 <= np; k += 2) {
+            int32_t p0, p1;
+            memcpy(&p0, x + 2 * k, sizeof p0);
+            memcpy(&p1, x + 2 * k + 2, sizeof p1);
+            a0 = _mm512_dpwssd_epi32(a0, _mm512_set1_epi32(p0),
+                                     _mm512_loadu_si512(w + ((size_t)k * coutp + o) * 2));
+            e0 = _mm512_dpwssd_epi32(e0, _mm512_set1_epi32(p1),
+                                     _mm512_loadu_si512(w + ((size_t)(k + 1) * coutp + o) * 2));
+        }
+        if (k < np) {
+            int32_t p0;
+            memcpy(&p0, x + 2 * k, sizeof p0);
+            a0 = _mm512_dpwssd_epi32(a0, _mm512_set1_epi32(p0),
+                                     _mm512_loadu_si512(w + ((size_t)k * coutp + o) * 2));
+        }
+        _mm512_storeu_si512(acc + o, _mm512_add_epi32(a0, e0));
+    }
+}
+
+/* floor(x / 2^s) of int64 lanes (AVX2 has no 64-bit arithmetic shift): shift ~x for x < 0. */
+static inline __m256i AR_FN(sra64)(__m256i x, __m128i s)
+{
+    const __m256i neg = _mm256_cmpgt_epi64(_mm256_setzero_si256(), x);
+    return _mm256_xor_si256(_mm256_srl_epi64(_mm256_xor_si256(x, neg), s), neg);
+}
+#elif AR_SIMD
 static void AR_FN(gemv)(const int16_t *x, int32_t kp, const int16_t *w, int32_t coutp,
                         int32_t *acc)
 {
@@ -131,7 +198,18 @@ static void AR_FN(conv)(const ar_net *n, const ar_op *op, scratch *s, int64_t *y
             continue;
         }
         AR_FN(gemv)(x, cl->kp, AR_SIMD ? cl->w : cl->wt, coutp, s->acc32);
-#if AR_SIMD
+#if AR_SIMD == 2
+        if (cl->m32) {          /* eight lanes of acc * m (signed 32 x 32 -> 64) per step */
+            for (int32_t o = 0; o < coutp; o += 8) {
+                const __m512i a = _mm512_cvtepi32_epi64(
+                    _mm256_loadu_si256((const __m256i *)(s->acc32 + o)));
+                const __m512i m = _mm512_loadu_si512(cl->m + o);
+                _mm512_storeu_si512(tot + o, _mm512_add_epi64(_mm512_loadu_si512(tot + o),
+                                                              _mm512_mul_epi32(a, m)));
+            }
+            continue;
+        }
+#elif AR_SIMD
         if (cl->m32) {          /* |m| < 2^31: one signed 32 x 32 -> 64 multiply per lane */
             for (int32_t o = 0; o < coutp; o += 4) {
                 const __m128i a32 = _mm_loadu_si128((const __m128i *)(s->acc32 + o));
@@ -153,7 +231,18 @@ static void AR_FN(conv)(const ar_net *n, const ar_op *op, scratch *s, int64_t *y
     }
     const int64_t lo = op->act == AR_RELU ? 0 : -127;
     int16_t *out = s->t + op->out;
-#if AR_SIMD
+#if AR_SIMD == 2
+    if (cout % 8 == 0) {        /* AVX-512: 64-bit arithmetic shift, min / max, narrowing */
+        const __m128i sh = _mm_cvtsi32_si128(n->shift);
+        const __m512i vlo = _mm512_set1_epi64(lo), vhi = _mm512_set1_epi64(127);
+        for (int32_t o = 0; o < cout; o += 8) {
+            __m512i v = _mm512_sra_epi64(_mm512_loadu_si512(tot + o), sh);
+            v = _mm512_min_epi64(_mm512_max_epi64(v, vlo), vhi);
+            _mm_storeu_si128((__m128i *)(out + o), _mm512_cvtepi64_epi16(v));
+        }
+        return;
+    }
+#elif AR_SIMD
     if (cout % 8 == 0) {
         const __m128i sh = _mm_cvtsi32_si128(n->shift);
         const __m256i vlo = _mm256_set1_epi64x(lo), vhi = _mm256_set1_epi64x(127);

@@ -8,10 +8,13 @@
 #define CG_AVX2 1
 #endif
 
-int cg_have_simd(void)
+int cg_simd_level(void)
 {
 #ifdef CG_AVX2
     __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512vnni"))
+        return 2;
     return __builtin_cpu_supports("avx2") ? 1 : 0;
 #else
     return 0;
@@ -42,6 +45,15 @@ static inline int32_t pair_at(const int16_t *p)
 #pragma GCC target("avx2")
 #define CG_SIMD 1
 #define CG_FN(name) name##_avx2
+#include "conv_eval.h"
+#undef CG_SIMD
+#undef CG_FN
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx2,avx512f,avx512bw,avx512vnni")
+#define CG_SIMD 2
+#define CG_FN(name) name##_vnni
 #include "conv_eval.h"
 #undef CG_SIMD
 #undef CG_FN
@@ -119,7 +131,11 @@ void cg_run(const cg_net *n, int64_t nblocks, int16_t *const *bufs, const int64_
                 continue;
             }
 #ifdef CG_AVX2
-            if (simd) {
+            if (simd >= 2) {
+                conv_vnni(n, op, b, bufs, bstride, raw);
+                continue;
+            }
+            if (simd == 1) {
                 conv_avx2(n, op, b, bufs, bstride, raw);
                 continue;
             }

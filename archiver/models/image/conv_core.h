@@ -64,11 +64,11 @@ int64_t cg_block_size(const cg_net *n, int32_t t);
  * one block's scratch, reused (every op rewrites the same interior positions on each block, so
  * what it leaves zero stays zero). The caller fills the input tensors. If the last op is a raw
  * conv its outputs go to raw [B][h][w][cout] int64 (its tensor buffer is not written).
- * simd: 0 forces the plain C path (same integers). */
+ * simd: the path (cg_simd_level() or lower; all give the same integers). */
 void cg_run(const cg_net *n, int64_t nblocks, int16_t *const *bufs, const int64_t *bstride,
             int64_t *raw, int simd);
 
-/* 1 if the AVX2 path can run on this CPU. */
-int cg_have_simd(void);
+/* The best path this CPU runs: 2 AVX-512 VNNI, 1 AVX2, 0 plain C. */
+int cg_simd_level(void);
 
 #endif

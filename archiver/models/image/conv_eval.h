@@ -1,14 +1,88 @@
-/* The conv of conv_core.c, included twice by it: once plain (CG_SIMD 0) and once under
- * `#pragma GCC target("avx2")` (CG_SIMD 1), CG_FN(name) naming each copy. Both compute the same
- * integers (conv_core.h); the AVX2 copy is picked at run time when the CPU has it. Not a public
- * header. */
+/* The conv of conv_core.c, included three times by it: plain (CG_SIMD 0), under
+ * `#pragma GCC target("avx2")` (CG_SIMD 1) and under AVX-512 VNNI (CG_SIMD 2), CG_FN(name) naming
+ * each copy. All compute the same integers (conv_core.h); the best copy the CPU runs is picked
+ * at run time. Not a public header. */
 
 /* acc{0,1}[o] += sum over input pairs k of w[k][o] . (x{0,1}[2k], x{0,1}[2k+1]), o < coutp, for
  * one output pixel (x0) or two (x0, x1: neighbours sharing every weight load). Weights are
  * packed [npairs][coutp][2] so one broadcast input pair meets eight outputs' weight pairs in
  * one multiply-add of int16 pairs into int32 (vpmaddwd); |x| <= 1023 and |w| <= 127, so a pair
  * never saturates. */
-#if CG_SIMD
+#if CG_SIMD == 2
+/* AVX-512 VNNI: one vpdpwssd per 16 outputs does the pair multiply-add and the accumulation;
+ * its latency is covered by separate accumulators for even and odd pairs (summed at the end,
+ * integer sums: any order is exact). */
+#define CG_PAIR(x, k) _mm512_set1_epi32(pair_at((x) + 2 * (k)))
+#define CG_DP(a, x, w) a = _mm512_dpwssd_epi32(a, x, w)
+static inline __attribute__((always_inline)) void
+CG_FN(gemv)(const int16_t *x0, const int16_t *x1, const int two, int32_t npairs,
+            const int16_t *w, int32_t coutp, int32_t *acc0, int32_t *acc1)
+{
+    int32_t o = 0;
+    const __m512i z = _mm512_setzero_si512();
+    for (; o + 32 <= coutp; o += 32) {
+        __m512i a0 = z, a1 = z, e0 = z, e1 = z, b0 = z, b1 = z, f0 = z, f1 = z;
+        int32_t k = 0;
+        for (; k + 2 <= npairs; k += 2) {
+            const __m512i *r = (const __m512i *)(w + ((size_t)k * coutp + o) * 2);
+            const __m512i *s = (const __m512i *)(w + ((size_t)(k + 1) * coutp + o) * 2);
+            const __m512i w0 = _mm512_loadu_si512(r), w1 = _mm512_loadu_si512(r + 1);
+            const __m512i v0 = _mm512_loadu_si512(s), v1 = _mm512_loadu_si512(s + 1);
+            const __m512i xa = CG_PAIR(x0, k), ya = CG_PAIR(x0, k + 1);
+            CG_DP(a0, xa, w0); CG_DP(a1, xa, w1); CG_DP(e0, ya, v0); CG_DP(e1, ya, v1);
+            if (two) {
+                const __m512i xb = CG_PAIR(x1, k), yb = CG_PAIR(x1, k + 1);
+                CG_DP(b0, xb, w0); CG_DP(b1, xb, w1); CG_DP(f0, yb, v0); CG_DP(f1, yb, v1);
+            }
+        }
+        if (k < npairs) {
+            const __m512i *r = (const __m512i *)(w + ((size_t)k * coutp + o) * 2);
+            const __m512i w0 = _mm512_loadu_si512(r), w1 = _mm512_loadu_si512(r + 1);
+            const __m512i xa = CG_PAIR(x0, k);
+            CG_DP(a0, xa, w0); CG_DP(a1, xa, w1);
+            if (two) {
+                const __m512i xb = CG_PAIR(x1, k);
+                CG_DP(b0, xb, w0); CG_DP(b1, xb, w1);
+            }
+        }
+        __m512i *p = (__m512i *)(acc0 + o);
+        _mm512_storeu_si512(p, _mm512_add_epi32(_mm512_loadu_si512(p), _mm512_add_epi32(a0, e0)));
+        _mm512_storeu_si512(p + 1, _mm512_add_epi32(_mm512_loadu_si512(p + 1),
+                                                    _mm512_add_epi32(a1, e1)));
+        if (two) {
+            p = (__m512i *)(acc1 + o);
+            _mm512_storeu_si512(p, _mm512_add_epi32(_mm512_loadu_si512(p),
+                                                    _mm512_add_epi32(b0, f0)));
+            _mm512_storeu_si512(p + 1, _mm512_add_epi32(_mm512_loadu_si512(p + 1),
+                                                        _mm512_add_epi32(b1, f1)));
+        }
+    }
+    for (; o < coutp; o += 16) {
+        __m512i a0 = z, e0 = z, b0 = z, f0 = z;
+        int32_t k = 0;
+        for (; k + 2 <= npairs; k += 2) {
+            const __m512i w0 = _mm512_loadu_si512(w + ((size_t)k * coutp + o) * 2);
+            const __m512i v0 = _mm512_loadu_si512(w + ((size_t)(k + 1) * coutp + o) * 2);
+            CG_DP(a0, CG_PAIR(x0, k), w0); CG_DP(e0, CG_PAIR(x0, k + 1), v0);
+            if (two) { CG_DP(b0, CG_PAIR(x1, k), w0); CG_DP(f0, CG_PAIR(x1, k + 1), v0); }
+        }
+        if (k < npairs) {
+            const __m512i w0 = _mm512_loadu_si512(w + ((size_t)k * coutp + o) * 2);
+            CG_DP(a0, CG_PAIR(x0, k), w0);
+            if (two) CG_DP(b0, CG_PAIR(x1, k), w0);
+        }
+        __m512i *p = (__m512i *)(acc0 + o);
+        _mm512_storeu_si512(p, _mm512_add_epi32(_mm512_loadu_si512(p), _mm512_add_epi32(a0, e0)));
+        if (two) {
+            p = (__m512i *)(acc1 + o);
+            _mm512_storeu_si512(p, _mm512_add_epi32(_mm512_loadu_si512(p),
+                                                    _mm512_add_epi32(b0, f0)));
+        }
+    }
+}
+#undef CG_PAIR
+#undef CG_DP
+#elif CG_SIMD
 #define CG_PAIR(x, k) _mm256_set1_epi32(pair_at((x) + 2 * (k)))
 static inline __attribute__((always_inline)) void
 CG_FN(gemv)(const int16_t *x0, const int16_t *x1, const int two, int32_t npairs,
@@ -105,7 +179,16 @@ static inline void CG_FN(gemv)(const int16_t *x0, const int16_t *x1, const int t
 static inline void CG_FN(scale_add)(int64_t *tot, const int32_t *acc, const int64_t *m,
                                     int m32, int32_t coutp)
 {
-#if CG_SIMD
+#if CG_SIMD == 2
+    if (m32) {                  /* eight lanes of signed 32 x 32 -> 64 multiplies per step */
+        for (int32_t o = 0; o < coutp; o += 8) {
+            const __m512i a = _mm512_cvtepi32_epi64(_mm256_loadu_si256((const __m256i *)(acc + o)));
+            _mm512_storeu_si512(tot + o, _mm512_add_epi64(_mm512_loadu_si512(tot + o),
+                                                          _mm512_mul_epi32(a, _mm512_loadu_si512(m + o))));
+        }
+        return;
+    }
+#elif CG_SIMD
     if (m32) {                  /* one signed 32 x 32 -> 64 multiply per lane */
         for (int32_t o = 0; o < coutp; o += 4) {
             const __m256i a = _mm256_cvtepi32_epi64(_mm_loadu_si128((const __m128i *)(acc + o)));
@@ -168,7 +251,17 @@ static void CG_FN(conv)(const cg_net *n, const cg_op *op, int64_t b, int16_t *co
                     }
                     int16_t *y = bufs[op->out] + b * bstride[op->out]
                         + ((size_t)(oy + r) * (W + 2 * r) + ox + q + r) * to->cs;
-                    for (int32_t o = 0; o < cout; o++) {
+                    int32_t o = 0;
+#if CG_SIMD == 2
+                    const __m128i sh = _mm_cvtsi32_si128(n->shift);
+                    const __m512i vlo = _mm512_set1_epi64(lo), vhi = _mm512_set1_epi64(127);
+                    for (; o + 8 <= cout; o += 8) {
+                        __m512i v = _mm512_sra_epi64(_mm512_loadu_si512(tot[q] + o), sh);
+                        v = _mm512_min_epi64(_mm512_max_epi64(v, vlo), vhi);
+                        _mm_storeu_si128((__m128i *)(y + o), _mm512_cvtepi64_epi16(v));
+                    }
+#endif
+                    for (; o < cout; o++) {
                         const int64_t v = tot[q][o] >> n->shift;
                         y[o] = (int16_t)(v < lo ? lo : (v > 127 ? 127 : v));
                     }
