@@ -40,6 +40,7 @@ cdef extern from "conv_core.h" nogil:
         int32_t type, act, out, a, b
         int32_t p[4]
         int32_t cout, coutp, ngroups, ncls
+        int32_t win[4]
         cg_group g[4]
         const int64_t *m[4]
         int32_t m32[4]
@@ -70,6 +71,42 @@ def _pack(w, cs, coutp):
     full[:, :, :cin, :cout] = np.asarray(w, np.int64).transpose(2, 3, 1, 0)
     return np.ascontiguousarray(full.reshape(k, k * cs // 2, 2, coutp).transpose(0, 1, 3, 2),
                                 np.int16)
+
+
+def _needed(graph, shapes):
+    """{tensor: (y0, y1, x0, x1)}: the window of each tensor that the graph's output depends
+    on (the trunk reads only the middle of its context grid: ~27% of its MACs are spared)."""
+    need = {graph.output: (0, shapes[graph.output][1], 0, shapes[graph.output][2])}
+
+    def want(name, y0, y1, x0, x1):
+        _, h, w = shapes[name]
+        y0, y1, x0, x1 = max(y0, 0), min(y1, h), max(x0, 0), min(x1, w)
+        if name in need:
+            a = need[name]
+            y0, y1, x0, x1 = min(y0, a[0]), max(y1, a[1]), min(x0, a[2]), max(x1, a[3])
+        need[name] = (y0, y1, x0, x1)
+
+    for op in reversed(graph.ops):
+        if op.out not in need:
+            continue
+        y0, y1, x0, x1 = need[op.out]
+        if isinstance(op, arch.Conv):
+            for name, k, pad in op.inputs:
+                lo = -(k // 2) if pad == "same" else 0
+                want(name, y0 + lo, y1 + lo + k - 1, x0 + lo, x1 + lo + k - 1)
+        elif isinstance(op, arch.Add):
+            want(op.a, y0, y1, x0, x1)
+            want(op.b, y0, y1, x0, x1)
+        elif isinstance(op, arch.Crop):
+            want(op.inp, y0 + op.rows[0], y1 + op.rows[0], x0 + op.cols[0], x1 + op.cols[0])
+        elif isinstance(op, arch.Pad):
+            t, _, l, _ = op.tblr
+            want(op.inp, y0 - t, y1 - t, x0 - l, x1 - l)
+        elif isinstance(op, arch.SpaceToDepth):
+            want(op.inp, 2 * y0, 2 * y1, 2 * x0, 2 * x1)
+        elif isinstance(op, arch.DepthToSpace):
+            want(op.inp, y0 // 2, -(-y1 // 2), x0 // 2, -(-x1 // 2))
+    return need
 
 
 cdef class ConvNet:
@@ -122,11 +159,14 @@ cdef class ConvNet:
         types = {arch.Add: CG_ADD, arch.SpaceToDepth: CG_S2D, arch.DepthToSpace: CG_D2S,
                  arch.Pad: CG_PAD, arch.Crop: CG_CROP}
         self.raw_out = False
+        need = _needed(graph, shapes)
         for i, op in enumerate(graph.ops):
             o = &self.ops[i]
             o.out = self.ids[op.out]
             if isinstance(op, arch.Conv):
                 self._conv(o, op, params[op.out])
+                for j in range(4):
+                    o.win[j] = need.get(op.out, (0, 0, 0, 0))[j]
                 if op.act == "raw":
                     if i != len(graph.ops) - 1:
                         raise ConvNetError(f"{graph.name}.{op.out}: a raw conv must be last")

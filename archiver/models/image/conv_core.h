@@ -43,6 +43,9 @@ typedef struct {
     int32_t a, b;                   /* add: operands; others: a = input */
     int32_t p[4];                   /* pad: top, bottom, left, right; crop: y0, y1, x0, x1 */
     int32_t cout, coutp;            /* conv: output channels; rounded up to a multiple of 16 */
+    int32_t win[4];                 /* conv: output rows [win0, win1) x cols [win2, win3) to
+                                       compute, the part later ops read (the rest is never
+                                       read: it stays as it was, zero or a stale value) */
     int32_t ngroups, ncls;
     cg_group g[CG_MAX_GROUPS];
     const int64_t *m[CG_MAX_CLASSES];   /* [coutp] multipliers per class */

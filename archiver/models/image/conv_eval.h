@@ -214,9 +214,9 @@ static void CG_FN(conv)(const cg_net *n, const cg_op *op, int64_t b, int16_t *co
     int32_t acc[2][CG_MAX_COUT] __attribute__((aligned(32)));
     const int64_t lo = op->act == CG_RELU ? 0 : -127;
     {
-        for (int32_t oy = 0; oy < H; oy++) {
-            for (int32_t ox = 0; ox < W; ox += 2) {
-                const int two = ox + 1 < W;
+        for (int32_t oy = op->win[0]; oy < op->win[1]; oy++) {
+            for (int32_t ox = op->win[2]; ox < op->win[3]; ox += 2) {
+                const int two = ox + 1 < op->win[3];
                 for (int q = 0; q < 2; q++)
                     for (int32_t o = 0; o < coutp; o++) tot[q][o] = op->bias[o];
                 for (int32_t c = 0; c < op->ncls; c++) {
