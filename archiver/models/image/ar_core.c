@@ -27,21 +27,30 @@ int ar_have_simd(void)
 
 /* ---- one pixel ---------------------------------------------------------------------------- */
 
+/* Up to AR_M pixels are evaluated together (AVX-512 VNNI: each weight load serves AR_M
+ * pixels); every per-pixel array has AR_M rows. */
+#define AR_M 4
+_Static_assert(AR_BLOCK % AR_M == 0, "eval_all takes AR_M pixels of a row at a time");
+
 typedef struct {
-    int16_t *t;         /* [slots] the pixel's tensors */
-    int16_t *xin;       /* [kmax] one class's inputs, contiguous */
-    int32_t *acc32;     /* [cmax] */
+    int16_t *t;         /* [AR_M][slots] the pixels' tensors */
+    int16_t *xin;       /* [AR_M][kmax] one class's inputs, contiguous */
+    int32_t *acc32;     /* [AR_M][cmax] */
     int64_t *acc64;     /* [cmax] */
-    int64_t *total;     /* [cmax] */
+    int64_t *total;     /* [AR_M][cmax] */
+    int32_t slots, kmax, cmax;
 } scratch;
 
 static int scratch_init(scratch *s, const ar_net *n)
 {
-    s->t = calloc((size_t)n->slots, sizeof *s->t);
-    s->xin = calloc((size_t)n->kmax, sizeof *s->xin);
-    s->acc32 = malloc(sizeof *s->acc32 * (size_t)n->cmax);
+    s->slots = n->slots;
+    s->kmax = n->kmax;
+    s->cmax = n->cmax;
+    s->t = calloc((size_t)AR_M * n->slots, sizeof *s->t);
+    s->xin = calloc((size_t)AR_M * n->kmax, sizeof *s->xin);
+    s->acc32 = malloc(sizeof *s->acc32 * (size_t)AR_M * n->cmax);
     s->acc64 = malloc(sizeof *s->acc64 * (size_t)n->cmax);
-    s->total = malloc(sizeof *s->total * (size_t)n->cmax);
+    s->total = malloc(sizeof *s->total * (size_t)AR_M * n->cmax);
     return s->t && s->xin && s->acc32 && s->acc64 && s->total ? 0 : -1;
 }
 

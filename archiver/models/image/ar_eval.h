@@ -68,6 +68,42 @@ static void AR_FN(gemv)(const int16_t *x, int32_t kp, const int16_t *w, int32_t 
     }
 }
 
+/* acc[m][o] for AR_M pixels x[m] and outputs [o, o + 16 NC): each weight load meets every
+ * pixel, all accumulators stay in registers. */
+static inline __attribute__((always_inline)) void
+AR_FN(gemv_m_nc)(const int16_t *const *x, int32_t np, const int16_t *w, int32_t coutp, int32_t o,
+                 const int NC, int M, int32_t *acc, int32_t stride)
+{
+    __m512i a[AR_M][3];
+    for (int m = 0; m < AR_M; m++)
+        for (int j = 0; j < NC; j++) a[m][j] = _mm512_setzero_si512();
+    for (int32_t k = 0; k < np; k++) {
+        const int16_t *r = w + ((size_t)k * coutp + o) * 2;
+        __m512i wv[3];
+        for (int j = 0; j < NC; j++) wv[j] = _mm512_loadu_si512(r + 32 * j);
+        for (int m = 0; m < AR_M; m++) {
+            int32_t pair;
+            memcpy(&pair, x[m] + 2 * k, sizeof pair);
+            const __m512i xv = _mm512_set1_epi32(pair);
+            for (int j = 0; j < NC; j++) a[m][j] = _mm512_dpwssd_epi32(a[m][j], xv, wv[j]);
+        }
+    }
+    for (int m = 0; m < M; m++)
+        for (int j = 0; j < NC; j++)
+            _mm512_storeu_si512(acc + (size_t)m * stride + o + 16 * j, a[m][j]);
+}
+
+/* acc[m] = w x[m] for m < M <= AR_M (x[m] for m >= M: any valid input, not stored). */
+static void AR_FN(gemv_m)(const int16_t *const *x, int M, int32_t kp, const int16_t *w,
+                          int32_t coutp, int32_t *acc, int32_t stride)
+{
+    const int32_t np = kp / 2;
+    int32_t o = 0;
+    for (; o + 48 <= coutp; o += 48) AR_FN(gemv_m_nc)(x, np, w, coutp, o, 3, M, acc, stride);
+    if (coutp - o == 32) AR_FN(gemv_m_nc)(x, np, w, coutp, o, 2, M, acc, stride);
+    else if (coutp - o == 16) AR_FN(gemv_m_nc)(x, np, w, coutp, o, 1, M, acc, stride);
+}
+
 /* floor(x / 2^s) of int64 lanes (AVX2 has no 64-bit arithmetic shift): shift ~x for x < 0. */
 static inline __m256i AR_FN(sra64)(__m256i x, __m128i s)
 {
@@ -174,63 +210,18 @@ static void AR_FN(gather)(const ar_net *n, const int16_t *pix, const uint8_t *kn
            sizeof(int16_t) * (size_t)n->ntfeat);
 }
 
-static void AR_FN(conv)(const ar_net *n, const ar_op *op, scratch *s, int64_t *y)
+/* tot (int64 sums) -> the op's output: raw to y, else clamped into its slot run of t. */
+static inline void AR_FN(requant)(const ar_net *n, const ar_op *op, const int64_t *tot,
+                                  int16_t *t, int64_t *y)
 {
-    int64_t *tot = s->total;
-    const int32_t cout = op->cout, coutp = op->coutp;
-    for (int32_t o = 0; o < coutp; o++) tot[o] = op->bias[o];
-    for (int32_t c = 0; c < op->ncls; c++) {
-        const ar_class *cl = &op->cls[c];
-        const int16_t *x = s->t + cl->seg_off[0];
-        if (cl->nseg > 1 || cl->seg_len[0] < cl->kp) {     /* gather into one even run */
-            int32_t pos = 0;
-            for (int32_t g = 0; g < cl->nseg; g++) {
-                memcpy(s->xin + pos, s->t + cl->seg_off[g],
-                       sizeof(int16_t) * (size_t)cl->seg_len[g]);
-                pos += cl->seg_len[g];
-            }
-            if (pos < cl->kp) s->xin[pos] = 0;   /* odd width: the pad input meets zero weights */
-            x = s->xin;
-        }
-        if (cl->wide) {
-            AR_FN(gemv_wide)(x, cl->kp, cl->wt, coutp, s->acc64);
-            for (int32_t o = 0; o < cout; o++) tot[o] += s->acc64[o] * cl->m[o];
-            continue;
-        }
-        AR_FN(gemv)(x, cl->kp, AR_SIMD ? cl->w : cl->wt, coutp, s->acc32);
-#if AR_SIMD == 2
-        if (cl->m32) {          /* eight lanes of acc * m (signed 32 x 32 -> 64) per step */
-            for (int32_t o = 0; o < coutp; o += 8) {
-                const __m512i a = _mm512_cvtepi32_epi64(
-                    _mm256_loadu_si256((const __m256i *)(s->acc32 + o)));
-                const __m512i m = _mm512_loadu_si512(cl->m + o);
-                _mm512_storeu_si512(tot + o, _mm512_add_epi64(_mm512_loadu_si512(tot + o),
-                                                              _mm512_mul_epi32(a, m)));
-            }
-            continue;
-        }
-#elif AR_SIMD
-        if (cl->m32) {          /* |m| < 2^31: one signed 32 x 32 -> 64 multiply per lane */
-            for (int32_t o = 0; o < coutp; o += 4) {
-                const __m128i a32 = _mm_loadu_si128((const __m128i *)(s->acc32 + o));
-                const __m256i a = _mm256_cvtepi32_epi64(a32);
-                const __m256i m = _mm256_loadu_si256((const __m256i *)(cl->m + o));
-                __m256i *t = (__m256i *)(tot + o);
-                _mm256_storeu_si256(t, _mm256_add_epi64(_mm256_loadu_si256(t),
-                                                        _mm256_mul_epi32(a, m)));
-            }
-            continue;
-        }
-#endif
-        for (int32_t o = 0; o < cout; o++) tot[o] += (int64_t)s->acc32[o] * cl->m[o];
-    }
+    const int32_t cout = op->cout;
     /* >> of a negative int64 is an arithmetic (floor) shift with GCC and Clang, as numpy's */
     if (op->act == AR_RAW) {
         for (int32_t o = 0; o < cout; o++) y[o] = tot[o] >> n->shift;
         return;
     }
     const int64_t lo = op->act == AR_RELU ? 0 : -127;
-    int16_t *out = s->t + op->out;
+    int16_t *out = t + op->out;
 #if AR_SIMD == 2
     if (cout % 8 == 0) {        /* AVX-512: 64-bit arithmetic shift, min / max, narrowing */
         const __m128i sh = _mm_cvtsi32_si128(n->shift);
@@ -269,12 +260,85 @@ static void AR_FN(conv)(const ar_net *n, const ar_op *op, scratch *s, int64_t *y
     }
 }
 
-static void AR_FN(eval_pixel)(const ar_net *n, scratch *s, int64_t *y)
+/* The class inputs of pixel m: its slot run, or gathered into one even run. */
+static inline const int16_t *AR_FN(class_input)(const ar_class *cl, scratch *s, int m)
+{
+    const int16_t *t = s->t + (size_t)m * s->slots;
+    if (cl->nseg == 1 && cl->seg_len[0] >= cl->kp) return t + cl->seg_off[0];
+    int16_t *xin = s->xin + (size_t)m * s->kmax;
+    int32_t pos = 0;
+    for (int32_t g = 0; g < cl->nseg; g++) {
+        memcpy(xin + pos, t + cl->seg_off[g], sizeof(int16_t) * (size_t)cl->seg_len[g]);
+        pos += cl->seg_len[g];
+    }
+    if (pos < cl->kp) xin[pos] = 0;     /* odd width: the pad input meets zero weights */
+    return xin;
+}
+
+/* One conv for pixels m < M (their tensors in s->t rows), raw outputs to y + AR_PARAMS m. */
+static void AR_FN(conv)(const ar_net *n, const ar_op *op, scratch *s, int M, int64_t *y)
+{
+    const int32_t cout = op->cout, coutp = op->coutp;
+    for (int m = 0; m < M; m++)
+        memcpy(s->total + (size_t)m * s->cmax, op->bias, sizeof(int64_t) * (size_t)coutp);
+    for (int32_t c = 0; c < op->ncls; c++) {
+        const ar_class *cl = &op->cls[c];
+        const int16_t *xs[AR_M];
+        for (int m = 0; m < AR_M; m++) xs[m] = m < M ? AR_FN(class_input)(cl, s, m) : xs[0];
+#if AR_SIMD == 2
+        if (!cl->wide && M > 1)
+            AR_FN(gemv_m)(xs, M, cl->kp, cl->w, coutp, s->acc32, s->cmax);
+#endif
+        for (int m = 0; m < M; m++) {
+        int64_t *tot = s->total + (size_t)m * s->cmax;
+        const int16_t *x = xs[m];
+        int32_t *acc32 = s->acc32 + (size_t)m * s->cmax;
+        if (cl->wide) {
+            AR_FN(gemv_wide)(x, cl->kp, cl->wt, coutp, s->acc64);
+            for (int32_t o = 0; o < cout; o++) tot[o] += s->acc64[o] * cl->m[o];
+            continue;
+        }
+        if (AR_SIMD != 2 || M == 1) AR_FN(gemv)(x, cl->kp, AR_SIMD ? cl->w : cl->wt, coutp, acc32);
+#if AR_SIMD == 2
+        if (cl->m32) {          /* eight lanes of acc * m (signed 32 x 32 -> 64) per step */
+            for (int32_t o = 0; o < coutp; o += 8) {
+                const __m512i a = _mm512_cvtepi32_epi64(
+                    _mm256_loadu_si256((const __m256i *)(acc32 + o)));
+                const __m512i m = _mm512_loadu_si512(cl->m + o);
+                _mm512_storeu_si512(tot + o, _mm512_add_epi64(_mm512_loadu_si512(tot + o),
+                                                              _mm512_mul_epi32(a, m)));
+            }
+            continue;
+        }
+#elif AR_SIMD
+        if (cl->m32) {          /* |m| < 2^31: one signed 32 x 32 -> 64 multiply per lane */
+            for (int32_t o = 0; o < coutp; o += 4) {
+                const __m128i a32 = _mm_loadu_si128((const __m128i *)(acc32 + o));
+                const __m256i a = _mm256_cvtepi32_epi64(a32);
+                const __m256i m = _mm256_loadu_si256((const __m256i *)(cl->m + o));
+                __m256i *t = (__m256i *)(tot + o);
+                _mm256_storeu_si256(t, _mm256_add_epi64(_mm256_loadu_si256(t),
+                                                        _mm256_mul_epi32(a, m)));
+            }
+            continue;
+        }
+#endif
+        for (int32_t o = 0; o < cout; o++) tot[o] += (int64_t)acc32[o] * cl->m[o];
+        }
+    }
+    for (int m = 0; m < M; m++) AR_FN(requant)(n, op, s->total + (size_t)m * s->cmax,
+                                               s->t + (size_t)m * s->slots,
+                                               y + (size_t)AR_PARAMS * m);
+}
+
+/* The network on pixels m < M (inputs gathered into s->t rows), raw outputs to y + AR_PARAMS m. */
+static void AR_FN(eval_many)(const ar_net *n, scratch *s, int M, int64_t *y)
 {
     for (int32_t i = 0; i < n->nops; i++) {
         const ar_op *op = &n->ops[i];
         if (op->type == AR_ADD) {
-            int16_t *t = s->t;
+          for (int m = 0; m < M; m++) {
+            int16_t *t = s->t + (size_t)m * s->slots;
             int32_t o = 0;
 #if AR_SIMD
             const __m256i lo = _mm256_set1_epi16(-127), hi = _mm256_set1_epi16(127);
@@ -290,8 +354,9 @@ static void AR_FN(eval_pixel)(const ar_net *n, scratch *s, int64_t *y)
                 const int32_t v = t[op->a + o] + t[op->b + o];
                 t[op->out + o] = (int16_t)(v < -127 ? -127 : (v > 127 ? 127 : v));
             }
+          }
         } else {
-            AR_FN(conv)(n, op, s, y);
+            AR_FN(conv)(n, op, s, M, y);
         }
     }
 }
@@ -302,14 +367,18 @@ static void AR_FN(eval_blocks)(const ar_net *n, scratch *s, int64_t b0, int64_t 
                                int32_t yy, int32_t xx, int64_t *y, int32_t *base2)
 {
     const size_t tf_block = (size_t)AR_BLOCK * AR_BLOCK * n->ntfeat;
-    for (int64_t b = b0; b < b1; b++) {
-        AR_FN(gather)(n, pix + b * AR_PIX_BLOCK, known + b * AR_KNOWN_BLOCK, tfeat + b * tf_block,
-                      yy, xx, s->t, base2 + 3 * b);
-        AR_FN(eval_pixel)(n, s, y + AR_PARAMS * b);
+    for (int64_t b = b0; b < b1; b += AR_M) {
+        const int M = b1 - b < AR_M ? (int)(b1 - b) : AR_M;
+        for (int m = 0; m < M; m++)
+            AR_FN(gather)(n, pix + (b + m) * AR_PIX_BLOCK, known + (b + m) * AR_KNOWN_BLOCK,
+                          tfeat + (b + m) * tf_block, yy, xx, s->t + (size_t)m * s->slots,
+                          base2 + 3 * (b + m));
+        AR_FN(eval_many)(n, s, M, y + AR_PARAMS * b);
     }
 }
 
-/* Every pixel of blocks [b0, b1): y [b][yy][xx][AR_PARAMS], base2 [b][yy][xx][3]. */
+/* Every pixel of blocks [b0, b1): y [b][yy][xx][AR_PARAMS], base2 [b][yy][xx][3]. AR_M
+ * consecutive pixels of a row at a time (AR_BLOCK is a multiple of AR_M). */
 static void AR_FN(eval_all)(const ar_net *n, scratch *s, int64_t b0, int64_t b1,
                             const int16_t *pix, const uint8_t *known, const int16_t *tfeat,
                             int64_t *y, int64_t *base2)
@@ -318,12 +387,15 @@ static void AR_FN(eval_all)(const ar_net *n, scratch *s, int64_t b0, int64_t b1,
     int32_t b2[3];
     for (int64_t b = b0; b < b1; b++) {
         for (int32_t yy = 0; yy < AR_BLOCK; yy++) {
-            for (int32_t xx = 0; xx < AR_BLOCK; xx++) {
+            for (int32_t xx = 0; xx < AR_BLOCK; xx += AR_M) {
                 const size_t at = ((size_t)b * AR_BLOCK + yy) * AR_BLOCK + xx;
-                AR_FN(gather)(n, pix + b * AR_PIX_BLOCK, known + b * AR_KNOWN_BLOCK,
-                              tfeat + b * tf_block, yy, xx, s->t, b2);
-                AR_FN(eval_pixel)(n, s, y + AR_PARAMS * at);
-                for (int c = 0; c < 3; c++) base2[3 * at + c] = b2[c];
+                for (int m = 0; m < AR_M; m++) {
+                    AR_FN(gather)(n, pix + b * AR_PIX_BLOCK, known + b * AR_KNOWN_BLOCK,
+                                  tfeat + b * tf_block, yy, xx + m, s->t + (size_t)m * s->slots,
+                                  b2);
+                    for (int c = 0; c < 3; c++) base2[3 * (at + m) + c] = b2[c];
+                }
+                AR_FN(eval_many)(n, s, AR_M, y + AR_PARAMS * at);
             }
         }
     }
