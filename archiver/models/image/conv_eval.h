@@ -204,6 +204,98 @@ static inline void CG_FN(scale_add)(int64_t *tot, const int32_t *acc, const int6
     for (int32_t o = 0; o < coutp; o++) tot[o] += (int64_t)acc[o] * m[o];
 }
 
+#if CG_SIMD == 2
+#define CG_P 4              /* output pixels of a row computed together */
+
+/* acc[q][o] = the class-c sums of output pixels (oy, ox + q), q < CG_P, outputs
+ * [o0, o0 + 16 NC): all accumulators in registers over every group, kernel row and input pair
+ * of the class; each weight load serves the CG_P pixels. Pixels past the window (q >= M) read
+ * pixel ox's inputs again and are not stored. */
+static inline __attribute__((always_inline)) void
+CG_FN(class_nc)(const cg_net *n, const cg_op *op, int32_t c, int64_t b, int32_t oy, int32_t ox,
+                int M, int16_t *const *bufs, const int64_t *bstride, int32_t o0, const int NC,
+                int32_t (*acc)[CG_MAX_COUT])
+{
+    const int32_t r = n->border, coutp = op->coutp;
+    __m512i a[CG_P][4];
+    for (int q = 0; q < CG_P; q++)
+        for (int j = 0; j < NC; j++) a[q][j] = _mm512_setzero_si512();
+    for (int32_t gi = 0; gi < op->ngroups; gi++) {
+        const cg_group *g = &op->g[gi];
+        if (g->cls != c) continue;
+        const cg_tensor *ti = &n->t[g->tensor];
+        const int32_t cs = ti->cs, row = (ti->w + 2 * r) * cs, npairs = g->k * cs / 2;
+        const int16_t *x = bufs[g->tensor] + b * bstride[g->tensor]
+            + (size_t)(oy + g->off + r) * row + (size_t)(ox + g->off + r) * cs;
+        const int16_t *xq[CG_P];
+        for (int q = 0; q < CG_P; q++) xq[q] = x + (q < M ? q : 0) * cs;
+        for (int32_t ky = 0; ky < g->k; ky++) {
+            const int16_t *wk = g->w + ((size_t)ky * npairs * coutp + o0) * 2;
+            for (int32_t k = 0; k < npairs; k++) {
+                const int16_t *wr = wk + (size_t)k * coutp * 2;
+                __m512i wv[4];
+                for (int j = 0; j < NC; j++) wv[j] = _mm512_loadu_si512(wr + 32 * j);
+                for (int q = 0; q < CG_P; q++) {
+                    const __m512i xv = _mm512_set1_epi32(pair_at(xq[q] + (size_t)ky * row + 2 * k));
+                    for (int j = 0; j < NC; j++) a[q][j] = _mm512_dpwssd_epi32(a[q][j], xv, wv[j]);
+                }
+            }
+        }
+    }
+    for (int q = 0; q < M; q++)
+        for (int j = 0; j < NC; j++) _mm512_storeu_si512(acc[q] + o0 + 16 * j, a[q][j]);
+}
+
+/* One conv op on block b, CG_P output pixels of a row at a time. */
+static void CG_FN(conv)(const cg_net *n, const cg_op *op, int64_t b, int16_t *const *bufs,
+                        const int64_t *bstride, int64_t *raw)
+{
+    const cg_tensor *to = &n->t[op->out];
+    const int32_t r = n->border, H = to->h, W = to->w, coutp = op->coutp, cout = op->cout;
+    int64_t tot[CG_P][CG_MAX_COUT];
+    int32_t acc[CG_P][CG_MAX_COUT];
+    const int64_t lo = op->act == CG_RELU ? 0 : -127;
+    const __m128i sh = _mm_cvtsi32_si128(n->shift);
+    const __m512i vlo = _mm512_set1_epi64(lo), vhi = _mm512_set1_epi64(127);
+    for (int32_t oy = op->win[0]; oy < op->win[1]; oy++) {
+        for (int32_t ox = op->win[2]; ox < op->win[3]; ox += CG_P) {
+            const int M = op->win[3] - ox < CG_P ? op->win[3] - ox : CG_P;
+            for (int q = 0; q < M; q++) memcpy(tot[q], op->bias, sizeof(int64_t) * (size_t)coutp);
+            for (int32_t c = 0; c < op->ncls; c++) {
+                int32_t o = 0;
+                for (; o + 64 <= coutp; o += 64)
+                    CG_FN(class_nc)(n, op, c, b, oy, ox, M, bufs, bstride, o, 4, acc);
+                switch ((coutp - o) / 16) {
+                case 3: CG_FN(class_nc)(n, op, c, b, oy, ox, M, bufs, bstride, o, 3, acc); break;
+                case 2: CG_FN(class_nc)(n, op, c, b, oy, ox, M, bufs, bstride, o, 2, acc); break;
+                case 1: CG_FN(class_nc)(n, op, c, b, oy, ox, M, bufs, bstride, o, 1, acc); break;
+                }
+                for (int q = 0; q < M; q++)
+                    CG_FN(scale_add)(tot[q], acc[q], op->m[c], op->m32[c], coutp);
+            }
+            for (int q = 0; q < M; q++) {
+                if (op->act == CG_RAW) {
+                    int64_t *y = raw + (((size_t)b * H + oy) * W + ox + q) * cout;
+                    for (int32_t o = 0; o < cout; o++) y[o] = tot[q][o] >> n->shift;
+                    continue;
+                }
+                int16_t *y = bufs[op->out] + b * bstride[op->out]
+                    + ((size_t)(oy + r) * (W + 2 * r) + ox + q + r) * to->cs;
+                int32_t o = 0;
+                for (; o + 8 <= cout; o += 8) {
+                    __m512i v = _mm512_sra_epi64(_mm512_loadu_si512(tot[q] + o), sh);
+                    v = _mm512_min_epi64(_mm512_max_epi64(v, vlo), vhi);
+                    _mm_storeu_si128((__m128i *)(y + o), _mm512_cvtepi64_epi16(v));
+                }
+                for (; o < cout; o++) {
+                    const int64_t v = tot[q][o] >> n->shift;
+                    y[o] = (int16_t)(v < lo ? lo : (v > 127 ? 127 : v));
+                }
+            }
+        }
+    }
+}
+#else
 /* One conv op on block b, output pixels in pairs along a row. */
 static void CG_FN(conv)(const cg_net *n, const cg_op *op, int64_t b, int16_t *const *bufs,
                         const int64_t *bstride, int64_t *raw)
@@ -270,3 +362,4 @@ static void CG_FN(conv)(const cg_net *n, const cg_op *op, int64_t b, int16_t *co
         }
     }
 }
+#endif
