@@ -76,6 +76,10 @@ cdef extern from "ar_core.h" nogil:
     int ar_raw_all(const ar_net *net, int64_t nblocks, const int16_t *pix,
                    const uint8_t *known, const int16_t *tfeat, int64_t *y, int64_t *base2,
                    int threads, int simd)
+    int64_t ar_push_params(const ar_net *n, int64_t nblocks, const int16_t *pix,
+                           const uint8_t *known, const int16_t *tfeat, const int32_t *extent,
+                           int channels, int threads, int simd, int64_t *sym, int32_t *loc,
+                           int32_t *scale)
     void ar_adapt_all(const ar_net *net, int64_t nblocks, const int64_t *x,
                       const int64_t *loc, const int64_t *j, const uint8_t *coded, int64_t *out)
     int ar_have_simd()
@@ -372,6 +376,44 @@ cdef class ArKernel:
             raise MemoryError(f"raw: out of memory for {b} blocks")
         return y.transpose(0, 3, 1, 2), base2.transpose(0, 3, 1, 2)
 
+    def push_params(self, crop, known, tfeat, extent=None, channels=3, threads=1, simd=None):
+        """What the encoder pushes for fully known blocks, in the order decode() pops it:
+        (symbols int64, locations int32, scale indices int32), only pixels inside extent
+        ((B, 2) (h, w), default all) and colours < channels; the integers of
+        ImageRuntime.ar_params (scales adapted under Config.scale_adapt) and of decode()."""
+        b, pix, kn, tf = self._inputs("push_params", crop, known, tfeat)
+        if channels not in (1, 2, 3):
+            raise ValueError(f"push_params: channels must be 1, 2 or 3, got {channels!r}")
+        cdef const int32_t[:, ::1] ev
+        cdef const int32_t *ep = NULL
+        if extent is not None:
+            ext = np.ascontiguousarray(extent, np.int32)
+            if ext.shape != (b, 2) or ext.min() < 1 or ext.max() > AR_BLOCK:
+                raise ValueError(f"push_params: extent must be ({b}, 2) with values "
+                                 f"1..{AR_BLOCK}")
+            ev = ext
+            ep = &ev[0, 0]
+        n = b * 3 * AR_BLOCK * AR_BLOCK
+        sym = np.empty(n, np.int64)
+        loc = np.empty(n, np.int32)
+        scale = np.empty(n, np.int32)
+        cdef const int16_t[:, :, :, ::1] pv = pix
+        cdef const uint8_t[:, :, ::1] kv = kn
+        cdef const int16_t[:, :, :, ::1] tv = tf
+        cdef int64_t[::1] sv = sym
+        cdef int32_t[::1] lv = loc
+        cdef int32_t[::1] jv = scale
+        cdef int64_t nb = b
+        cdef int nch = channels
+        cdef int nthreads = _threads(threads)
+        cdef int use_simd = SIMD_LEVEL if simd is None else min(int(simd), SIMD_LEVEL)
+        cdef int64_t k
+        with nogil:
+            k = ar_push_params(&self.net, nb, &pv[0, 0, 0, 0], &kv[0, 0, 0], &tv[0, 0, 0, 0], ep,
+                               nch, nthreads, use_simd, &sv[0], &lv[0], &jv[0])
+        if k < 0:
+            raise MemoryError(f"push_params: out of memory for {b} blocks")
+        return sym[:k], loc[:k], scale[:k]
 
     def adapt(self, x, loc, j, coded=None):
         """adapt.adapt_scales in C (same integers): scale indices to code known blocks x

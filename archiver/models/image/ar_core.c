@@ -447,3 +447,73 @@ void ar_adapt_all(const ar_net *n, int64_t nblocks, const int64_t *x, const int6
         }
     }
 }
+
+/* ---- the encoder's coder parameters ------------------------------------------------------ */
+
+int64_t ar_push_params(const ar_net *n, int64_t nblocks, const int16_t *pix, const uint8_t *known,
+                       const int16_t *tfeat, const int32_t *extent, int channels, int threads,
+                       int simd, int64_t *sym, int32_t *loc, int32_t *scale)
+{
+    const size_t nb = (size_t)nblocks, per = (size_t)AR_BLOCK * AR_BLOCK;
+    int64_t *y = malloc(sizeof *y * nb * per * AR_PARAMS);
+    int64_t *base2 = malloc(sizeof *base2 * nb * per * 3);
+    int32_t *lb = malloc(sizeof *lb * nb * per * 3), *jb = malloc(sizeof *jb * nb * per * 3);
+    int64_t sa[3][128], sb[3][128];        /* adapt_buckets <= scale_max + 1 = 128 */
+    int64_t k = -1;
+    if (!y || !base2 || !lb || !jb || n->adapt_buckets > 128
+        || ar_raw_all(n, nblocks, pix, known, tfeat, y, base2, threads, simd))
+        goto done;
+    const int64_t lim = n->loc_limit, cmax = n->coef_max;
+    for (size_t b = 0; b < nb; b++) {
+        memset(sa, 0, sizeof sa);
+        memset(sb, 0, sizeof sb);
+        const int32_t h = extent ? extent[2 * b] : AR_BLOCK, w = extent ? extent[2 * b + 1] : AR_BLOCK;
+        for (size_t p = 0; p < per; p++) {
+            const int32_t yy = (int32_t)(p / AR_BLOCK), xx = (int32_t)(p % AR_BLOCK);
+            const int16_t *x = pix + b * AR_PIX_BLOCK
+                               + ((size_t)(AR_CTX + yy) * AR_CROP_W + AR_CTX + xx) * 3;
+            const int64_t *yb = y + (b * per + p) * AR_PARAMS, *b2 = base2 + (b * per + p) * 3;
+            const size_t at = (b * per + p) * 3;
+            for (int c = 0; c < 3; c++) {      /* as ar_decode, from the known pixels */
+                int64_t l = yb[c] + 128 * b2[c];
+                if (c == 1)
+                    l += clamp64(yb[6], -cmax, cmax) * (2 * x[0] - b2[0]);
+                if (c == 2)
+                    l += clamp64(yb[7], -cmax, cmax) * (2 * x[0] - b2[0])
+                         + clamp64(yb[8], -cmax, cmax) * (2 * x[1] - b2[1]);
+                l = clamp64(l, -lim, lim);
+                const int32_t jn = (int32_t)clamp64(yb[3 + c], 0, n->scale_max);
+                lb[at + c] = (int32_t)l;
+                jb[at + c] = jn;
+                if (!n->adapt || yy >= h || xx >= w || c >= channels) continue;
+                const int32_t q = jn >> n->adapt_shift;
+                jb[at + c] = adapt_scale(n, sa[c][q], sb[c][q], jn);
+                const int64_t e = 256 * (int64_t)x[c] - l;
+                sa[c][q] += e < 0 ? (-e < n->adapt_clip ? -e : n->adapt_clip)
+                                  : (e < n->adapt_clip ? e : n->adapt_clip);
+                sb[c][q] += n->adapt_mad[jn];
+            }
+        }
+    }
+    k = 0;          /* the decoder's pop order: pixels in raster order, colours, blocks */
+    for (size_t p = 0; p < per; p++) {
+        const int32_t yy = (int32_t)(p / AR_BLOCK), xx = (int32_t)(p % AR_BLOCK);
+        for (int c = 0; c < channels; c++) {
+            for (size_t b = 0; b < nb; b++) {
+                if (extent && (yy >= extent[2 * b] || xx >= extent[2 * b + 1])) continue;
+                const size_t at = (b * per + p) * 3 + (size_t)c;
+                sym[k] = pix[b * AR_PIX_BLOCK + ((size_t)(AR_CTX + yy) * AR_CROP_W + AR_CTX + xx) * 3
+                             + (size_t)c];
+                loc[k] = lb[at];
+                scale[k] = jb[at];
+                k++;
+            }
+        }
+    }
+done:
+    free(y);
+    free(base2);
+    free(lb);
+    free(jb);
+    return k;
+}

@@ -107,6 +107,15 @@ int ar_decode(const ar_net *net, rans_msg *m, int64_t nblocks, int16_t *pix,
 int ar_raw_all(const ar_net *net, int64_t nblocks, const int16_t *pix, const uint8_t *known,
                const int16_t *tfeat, int64_t *y, int64_t *base2, int threads, int simd);
 
+/* Everything the encoder pushes for the pixels of fully known blocks, in the decoder's pop
+ * order (pixels in raster order, colours < channels, blocks; only pixels inside extent
+ * [nblocks][2] (h, w), or all if NULL): symbols, locations and (adapted) scale indices, the
+ * integers ar_decode computes as it pops. Returns the count written (at most nblocks * 3 *
+ * BLOCK * BLOCK), or -1 if out of memory. */
+int64_t ar_push_params(const ar_net *n, int64_t nblocks, const int16_t *pix, const uint8_t *known,
+                       const int16_t *tfeat, const int32_t *extent, int channels, int threads,
+                       int simd, int64_t *sym, int32_t *loc, int32_t *scale);
+
 /* Scale adaptation over whole known blocks (the encoder's view, adapt.adapt_scales): x, loc,
  * j [nblocks][3][BLOCK * BLOCK] int64 in raster order, coded the same shape in {0, 1} (NULL:
  * all); writes the indices to code with into out (the network's j where not coded). */
