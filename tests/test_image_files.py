@@ -435,3 +435,15 @@ def test_side_bytes_do_not_depend_on_earlier_files():
                   make_png(photo(20, 20, 1), 0, compress=zlib_with(zlib_ng, 6, 15, 9, 0))):
         assert image_files.decompose(other) is not None
     assert image_files.decompose(a).side == first
+
+
+def test_search_hands_its_proved_stream_to_the_rebuild_check():
+    """The create-time rebuild check reuses the stream the search compressed with deflate()'s
+    own calls (no second compression), and only for the very same params, rows and data."""
+    data = make_png(photo(30, 40, 3), 2, compress=zlib_with(zlib, 6, 15, 9, 1))
+    assert image_files.decompose(data) is not None
+    params, rows, raw, stream = deflate_search._proved.entry
+    assert deflate_search.deflate(params, raw, rows) is stream
+    other = bytes([raw[0] ^ 1]) + raw[1:]
+    c = zlib.compressobj(6, zlib.DEFLATED, -15, 9, 1)
+    assert deflate_search.deflate(params, other, rows) == c.compress(other) + c.flush()
