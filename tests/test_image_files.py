@@ -447,3 +447,29 @@ def test_search_hands_its_proved_stream_to_the_rebuild_check():
     other = bytes([raw[0] ^ 1]) + raw[1:]
     c = zlib.compressobj(6, zlib.DEFLATED, -15, 9, 1)
     assert deflate_search.deflate(params, other, rows) == c.compress(other) + c.flush()
+
+
+def test_compiled_first_block_reader_equals_the_python_one():
+    """_probe.first_block (C) answers as deflate_probe.first_block_py on streams of every
+    zlib setting, cut short, with flipped bits, and on random bytes."""
+    from archiver.codecs.image_files import deflate_probe
+    rng = np.random.default_rng(3)
+    data = photo(60, 80, 3).tobytes() + bytes(range(256)) * 8
+    streams = []
+    for lib in (zlib, zlib_ng):
+        for level in (0, 1, 6, 9):
+            for strategy in (0, 1, 2, 3, 4):
+                for mem in (1, 9):
+                    c = lib.compressobj(level, zlib.DEFLATED, -15, mem, strategy)
+                    streams.append(c.compress(data) + c.flush())
+    for s in list(streams):
+        streams += [s[:cut] for cut in (0, 1, 2, 5, 40, len(s) // 2)]
+        for _ in range(3):
+            b = bytearray(s)
+            b[rng.integers(0, len(b))] ^= 1 << int(rng.integers(0, 8))
+            streams.append(bytes(b))
+    streams += [rng.integers(0, 256, size=int(n), dtype=np.uint8).tobytes()
+                for n in rng.integers(0, 200, size=500)]
+    for s in streams:
+        for most in (1 << 16, 50):
+            assert deflate_probe.first_block(s, most) == deflate_probe.first_block_py(s, most)
