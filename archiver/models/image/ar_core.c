@@ -35,7 +35,7 @@ _Static_assert(AR_BLOCK % AR_M == 0, "eval_all takes AR_M pixels of a row at a t
 typedef struct {
     int16_t *t;         /* [AR_M][slots] the pixels' tensors */
     int16_t *xin;       /* [AR_M][kmax] one class's inputs, contiguous */
-    int32_t *acc32;     /* [AR_M][cmax] */
+    int32_t *acc32;     /* [AR_MAX_CLASSES][AR_M][cmax] */
     int64_t *acc64;     /* [cmax] */
     int64_t *total;     /* [AR_M][cmax] */
     int32_t slots, kmax, cmax;
@@ -48,7 +48,7 @@ static int scratch_init(scratch *s, const ar_net *n)
     s->cmax = n->cmax;
     s->t = calloc((size_t)AR_M * n->slots, sizeof *s->t);
     s->xin = calloc((size_t)AR_M * n->kmax, sizeof *s->xin);
-    s->acc32 = malloc(sizeof *s->acc32 * (size_t)AR_M * n->cmax);
+    s->acc32 = malloc(sizeof *s->acc32 * (size_t)AR_MAX_CLASSES * AR_M * n->cmax);
     s->acc64 = malloc(sizeof *s->acc64 * (size_t)n->cmax);
     s->total = malloc(sizeof *s->total * (size_t)AR_M * n->cmax);
     return s->t && s->xin && s->acc32 && s->acc64 && s->total ? 0 : -1;

@@ -279,6 +279,39 @@ static inline const int16_t *AR_FN(class_input)(const ar_class *cl, scratch *s, 
 static void AR_FN(conv)(const ar_net *n, const ar_op *op, scratch *s, int M, int64_t *y)
 {
     const int32_t cout = op->cout, coutp = op->coutp;
+#if AR_SIMD == 2
+    /* int32 sums of every class first, then one pass per 8 outputs: bias + sum of acc * m,
+     * shift, clamp, narrow, all in registers (every |m| < 2^31, no int64 accumulator) */
+    int fuse = op->act != AR_RAW && cout % 8 == 0;
+    for (int32_t c = 0; c < op->ncls; c++) fuse = fuse && !op->cls[c].wide && op->cls[c].m32;
+    if (fuse) {
+        for (int32_t c = 0; c < op->ncls; c++) {
+            const ar_class *cl = &op->cls[c];
+            int32_t *acc = s->acc32 + (size_t)c * AR_M * s->cmax;
+            const int16_t *xs[AR_M];
+            for (int m = 0; m < AR_M; m++) xs[m] = m < M ? AR_FN(class_input)(cl, s, m) : xs[0];
+            if (M > 1) AR_FN(gemv_m)(xs, M, cl->kp, cl->w, coutp, acc, s->cmax);
+            else AR_FN(gemv)(xs[0], cl->kp, cl->w, coutp, acc);
+        }
+        const __m128i sh = _mm_cvtsi32_si128(n->shift);
+        const __m512i vlo = _mm512_set1_epi64(op->act == AR_RELU ? 0 : -127);
+        const __m512i vhi = _mm512_set1_epi64(127);
+        for (int m = 0; m < M; m++) {
+            int16_t *out = s->t + (size_t)m * s->slots + op->out;
+            for (int32_t o = 0; o < cout; o += 8) {
+                __m512i v = _mm512_loadu_si512(op->bias + o);
+                for (int32_t c = 0; c < op->ncls; c++) {
+                    const int32_t *acc = s->acc32 + ((size_t)c * AR_M + m) * s->cmax + o;
+                    const __m512i a = _mm512_cvtepi32_epi64(_mm256_loadu_si256((const __m256i *)acc));
+                    v = _mm512_add_epi64(v, _mm512_mul_epi32(a, _mm512_loadu_si512(op->cls[c].m + o)));
+                }
+                v = _mm512_min_epi64(_mm512_max_epi64(_mm512_sra_epi64(v, sh), vlo), vhi);
+                _mm_storeu_si128((__m128i *)(out + o), _mm512_cvtepi64_epi16(v));
+            }
+        }
+        return;
+    }
+#endif
     for (int m = 0; m < M; m++)
         memcpy(s->total + (size_t)m * s->cmax, op->bias, sizeof(int64_t) * (size_t)coutp);
     for (int32_t c = 0; c < op->ncls; c++) {
