@@ -1,5 +1,10 @@
 """Fast integer-exact execution of the image model's graphs, batched over blocks (numpy only).
 
+What the coder runs: the spatial networks go to the C kernel _conv.pyx and the ar network's
+whole blocks to _ar.pyx (runners() below; both int16/int32 SIMD, the same integers). This numpy
+runner is their specification (tests compare them) and runs what they do not: the planes head
+and the ar network on windows of pixels.
+
 Tensors are integer-valued float32 in NHWC layout. A convolution is one direct im2col GEMM in
 float32: weights are int8 and activations bounded (weights_io.check_exact proves every partial
 sum < 2**24), so each product and sum is an exact integer whatever the BLAS, its blocking or its
