@@ -100,3 +100,22 @@ def test_runners_pick_the_c_kernel_and_fall_back():
     nets = runtime.runners(w)
     assert isinstance(nets["trunk"], _conv.ConvNet) and isinstance(nets["q1"], _conv.ConvNet)
     assert isinstance(nets["ar"], GraphRunner)
+
+
+def test_repeated_calls_and_threads_share_nothing_they_should_not():
+    """Buffers are reused per thread and batch size: calls of alternating sizes, and calls
+    from several threads at once, still give GraphRunner's integers."""
+    from concurrent.futures import ThreadPoolExecutor
+    w = random_weights(REALISTIC, seed=6)
+    g = w.graphs["trunk"]
+    net = _conv.ConvNet(g, w.convs["trunk"], w.shift)
+    ref = GraphRunner(g, w.convs["trunk"], w.shift)
+    rng = np.random.default_rng(9)
+    cases = [random_inputs(g, b, rng) for b in (3, 1, 3, 2, 3)]
+    want = [ref(c) for c in cases]
+    for c, y in zip(cases, want):
+        assert np.array_equal(net(c), y)
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            got = list(pool.map(net, cases * 4))
+            assert all(np.array_equal(a, b) for a, b in zip(got, want * 4))

@@ -9,10 +9,12 @@ integers of runtime.GraphRunner bit for bit (see conv_core.h) without numpy's pe
     y = net(inputs)                       # as GraphRunner: NCHW integer inputs, NCHW int64 out
 """
 
+import threading
+
 import numpy as np
 
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t
-from libc.stdlib cimport calloc, free, malloc
+from libc.stdlib cimport calloc, free
 
 from archiver.models.image import arch
 
@@ -116,7 +118,7 @@ cdef class ConvNet:
     cdef cg_tensor *tens
     cdef object keep              # numpy arrays the C structs point into
     cdef readonly object graph
-    cdef object ids, shapes, kinds, raw_out
+    cdef object ids, shapes, kinds, raw_out, per_block, layouts
 
     def __cinit__(self):
         self.ops = NULL
@@ -186,6 +188,12 @@ cdef class ConvNet:
                 o.p[0], o.p[1], o.p[2], o.p[3] = op.rows[0], op.rows[1], op.cols[0], op.cols[1]
         if graph.ops[len(graph.ops) - 1].out != graph.output:
             raise ConvNetError(f"{graph.name}: the output must be the last op")
+        # inputs and a non-raw output hold every block; the rest is one block's scratch
+        self.per_block = [False] * len(names)
+        for name, _, _ in graph.inputs:
+            self.per_block[self.ids[name]] = True
+        self.per_block[self.ids[graph.output]] = not self.raw_out
+        self.layouts = threading.local()
         self.net.nops = len(graph.ops)
         self.net.ntensors = len(names)
         self.net.border = border
@@ -239,12 +247,35 @@ cdef class ConvNet:
         mv = bias
         o.bias = &mv[0]
 
+    def _layout(self, int64_t b):
+        """(arena, offsets, block strides, tensor pointers) for batches of b blocks, made once
+        per thread and batch size: inputs and output hold b blocks, the other tensors one
+        (reused block after block, see conv_core.h). Reusing it is safe: every call rewrites
+        the same interior positions and leaves the rest zero."""
+        cache = self.layouts.__dict__
+        got = cache.get(b)
+        if got is not None:
+            return got
+        cdef int nt = self.net.ntensors
+        sizes = [cg_block_size(&self.net, i) for i in range(nt)]
+        offs, at = [], 0
+        for i in range(nt):
+            offs.append(at)
+            at += sizes[i] * b if self.per_block[i] else sizes[i]
+        offs.append(at)
+        arena = np.zeros(at + 1, np.int16)
+        bstride = np.array([sizes[i] if self.per_block[i] else 0 for i in range(nt)], np.int64)
+        ptrs = np.array([arena[o:].ctypes.data for o in offs[:nt]], np.uintp)
+        if len(cache) > 8:              # a few batch sizes recur (wavefronts of one image)
+            cache.clear()
+        got = cache[b] = (arena, offs, bstride, ptrs)
+        return got
+
     def __call__(self, inputs, simd=None):
         """inputs: {name: (B, C, H, W) integer array} for every graph input; returns the
         graph's output (B, C, H, W) int64, as runtime.GraphRunner. simd: a path no higher
         than SIMD_LEVEL (0 plain C, 1 AVX2, 2 AVX-512 VNNI; all give the same integers),
         default the best."""
-        cdef int nt = self.net.ntensors
         cdef int32_t r = self.net.border
         g = self.graph
         b = None
@@ -255,15 +286,8 @@ cdef class ConvNet:
             if x.shape != (b, c, h, w):
                 raise ValueError(f"{g.name}: input {name} must be ({b}, {c}, {h}, {w}), "
                                  f"got {x.shape}")
-        sizes = np.array([cg_block_size(&self.net, i) for i in range(nt)], np.int64)
-        per_block = np.zeros(nt, bool)
-        for name, _, _ in g.inputs:
-            per_block[self.ids[name]] = True
+        arena, offs, bstride, ptr_arr = self._layout(b)
         out_id = self.ids[g.output]
-        per_block[out_id] = not self.raw_out
-        bstride = np.where(per_block, sizes, 0).astype(np.int64)
-        offs = np.concatenate([[0], np.cumsum(np.where(per_block, sizes * b, sizes))])
-        arena = np.zeros(int(offs[nt]) + 1, np.int16)
         for name, kind, (c, h, w) in g.inputs:
             i = self.ids[name]
             x = np.asarray(inputs[name])
@@ -274,19 +298,13 @@ cdef class ConvNet:
             view[:, r:r + h, r:r + w, :c] = x.transpose(0, 2, 3, 1)
         oc, oh, ow = self.shapes[g.output]
         raw = np.empty((b, oh, ow, oc) if self.raw_out else (1,), np.int64)
-        cdef int16_t[::1] av = arena
         cdef int64_t[::1] sv = bstride
         cdef int64_t[::1] rv = raw.reshape(-1)
-        cdef int16_t **ptrs = <int16_t **>malloc(nt * sizeof(int16_t *))
-        if ptrs == NULL:
-            raise MemoryError()
-        for i in range(nt):
-            ptrs[i] = &av[offs[i]]
+        cdef size_t[::1] pv = ptr_arr
         cdef int use_simd = SIMD_LEVEL if simd is None else min(int(simd), SIMD_LEVEL)
         cdef int64_t nb = b
         with nogil:
-            cg_run(&self.net, nb, ptrs, &sv[0], &rv[0], use_simd)
-        free(ptrs)
+            cg_run(&self.net, nb, <int16_t **>&pv[0], &sv[0], &rv[0], use_simd)
         if self.raw_out:
             return raw.transpose(0, 3, 1, 2)
         view = arena[offs[out_id]:offs[out_id + 1]].reshape(b, oh + 2 * r, ow + 2 * r, -1)
