@@ -207,6 +207,10 @@ cdef class ArKernel:
                                 "context)")
         plan, slots, slot, chans = _plan(weights)
         offs = np.ascontiguousarray(arch.ar_offsets(r), np.int32).reshape(-1, 2)
+        rows = [(dy, dx) for dy in range(-r, 1) for dx in range(-r, r + 1) if dy < 0 or dx < 0]
+        if [tuple(d) for d in offs.tolist()] != rows:
+            raise ArKernelError("ar neighbourhood is not r rows of 2r + 1 pixels then r pixels "
+                                "(the kernel's gather reads it as such runs)")
         if chans["nbr"] != 3 * offs.shape[0] or chans["flags"] != arch.AR_FLAGS:
             raise ArKernelError("ar inputs do not match the neighbourhood of ar_radius")
         self.keep = [offs]

@@ -196,6 +196,26 @@ static void AR_FN(gather)(const ar_net *n, const int16_t *pix, const uint8_t *kn
     for (int c = 0; c < 3; c++)
         b2[c] = kw && kN ? wp[c] + np[c] : kw ? 2 * wp[c] : kN ? 2 * np[c] : 256;
     int16_t *nb = t + n->nbr;
+    const int32_t r = n->radius;
+    if (yy >= r && xx >= r && xx + r < AR_BLOCK) {
+        /* inside the block, r from its edges: every neighbour is a pixel of the block decoded
+         * before this one (known), and the neighbourhood is r rows of 2r + 1 pixels then r
+         * pixels (arch.ar_offsets' order), each a contiguous run of the crop */
+        int16_t pat[3 * (2 * AR_CTX + 1)];
+        for (int32_t i = 0; i < 2 * r + 1; i++)
+            for (int c = 0; c < 3; c++) pat[3 * i + c] = (int16_t)b2[c];
+        for (int32_t dy = -r; dy <= 0; dy++) {
+            const int32_t len = 3 * (dy < 0 ? 2 * r + 1 : r);
+            const int16_t *p = pix + ((size_t)(Y + dy) * AR_CROP_W + X - r) * 3;
+            for (int32_t e = 0; e < len; e++) nb[e] = (int16_t)(2 * p[e] - pat[e]);
+            nb += len;
+        }
+        int16_t *fl = t + n->flags;
+        fl[0] = fl[1] = fl[2] = (int16_t)n->mask_on;
+        memcpy(t + n->tfeat, tf + ((size_t)yy * AR_BLOCK + xx) * n->ntfeat,
+               sizeof(int16_t) * (size_t)n->ntfeat);
+        return;
+    }
     for (int32_t i = 0; i < n->noff; i++) {
         const int32_t at = (Y + n->off[2 * i]) * AR_CROP_W + X + n->off[2 * i + 1];
         const int16_t *p = pix + (size_t)at * 3;
