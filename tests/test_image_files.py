@@ -473,3 +473,17 @@ def test_compiled_first_block_reader_equals_the_python_one():
     for s in streams:
         for most in (1 << 16, 50):
             assert deflate_probe.first_block(s, most) == deflate_probe.first_block_py(s, most)
+
+
+def test_filter_rows_reuses_only_an_identical_input():
+    from archiver.codecs.image_files import png_filters
+    rng = np.random.default_rng(4)
+    raw = rng.integers(0, 256, size=(9, 30), dtype=np.uint8)
+    types = rng.integers(0, 5, size=9).astype(np.uint8)
+    a = png_filters.filter_rows(raw, types, 3)
+    assert png_filters.filter_rows(raw.copy(), types.copy(), 3) is a and not a.flags.writeable
+    other = raw.copy()
+    other[4, 7] ^= 1
+    for args in ((other, types, 3), (raw, (types + 1) % 5, 3), (raw, types, 1)):
+        b = png_filters.filter_rows(*args)
+        assert b is not a and np.array_equal(b, png_filters._filter_rows(*args))
