@@ -308,4 +308,5 @@ cdef class ConvNet:
         if self.raw_out:
             return raw.transpose(0, 3, 1, 2)
         view = arena[offs[out_id]:offs[out_id + 1]].reshape(b, oh + 2 * r, ow + 2 * r, -1)
-        return view[:, r:r + oh, r:r + ow, :oc].transpose(0, 3, 1, 2).astype(np.int64)
+        # NHWC in memory (what the ar kernel reads back), NCHW to the caller
+        return view[:, r:r + oh, r:r + ow, :oc].astype(np.int64).transpose(0, 3, 1, 2)
