@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 
-from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t
+from libc.stdint cimport int16_t, int32_t, int64_t
 from libc.stdlib cimport calloc, free
 
 from archiver.models.image import arch
