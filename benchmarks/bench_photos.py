@@ -87,6 +87,9 @@ class Clock:
         self.cpu += r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime
 
 
+BASELINES = ("optipng -o2", "cwebp -z9", "cjxl -e7", "cjxl -e9")
+
+
 def run_baseline(name: str, photos: Path, work: Path) -> tuple[int, Clock, Clock | None]:
     """(total bytes, encode clock, decode clock) of one baseline over all photos."""
     d = work / name.replace(" ", "_")
@@ -131,6 +134,9 @@ def main() -> None:
     ap.add_argument("--val", type=Path, default=REPO / "data/image/pixels/val",
                     help="prepared validation pixels (python -m archiver.train.image prepare)")
     ap.add_argument("--keep", type=Path, help="keep the photos and outputs here")
+    ap.add_argument("--baselines", default=",".join(BASELINES),
+                    help=f"comma-separated subset of {', '.join(BASELINES)} (cjxl -e9 alone "
+                         "takes ~10x bbx's time)")
     args = ap.parse_args()
     require(args.val, MAKE_IMAGE)
     sys.stdout.reconfigure(line_buffering=True)
@@ -158,12 +164,17 @@ def main() -> None:
     listing = json.loads(listed)["entries"]
     codecs = sorted({r["codec"] for r in listing if r["type"] == "file"})
     rows = [("bbx create", archive.stat().st_size, enc, dec)]
-    for name in ("optipng -o2", "cwebp -z9", "cjxl -e7", "cjxl -e9"):
+    chosen = [b.strip() for b in args.baselines.split(",") if b.strip()]
+    if any(b not in BASELINES for b in chosen):
+        raise SystemExit(f"--baselines: choose from {', '.join(BASELINES)}")
+    for name in chosen:
         rows.append((name, *run_baseline(name, photos, work)))
 
-    webp = next(r[1] for r in rows if r[0] == "cwebp -z9")
+    # sizes relative to WebP when it ran, else to the PNG files
+    webp = next((r[1] for r in rows if r[0] == "cwebp -z9"), png_bytes)
     mp = pixels / 1e6
-    print(f"\n{'coder':14s} {'bits/subpx':>10s} {'vs webp':>8s} {'create MP/s':>12s} "
+    rel = "vs webp" if webp != png_bytes else "vs PNG"
+    print(f"\n{'coder':14s} {'bits/subpx':>10s} {rel:>8s} {'create MP/s':>12s} "
           f"{'(per CPU s)':>11s} {'extract MP/s':>13s} {'(per CPU s)':>11s}")
     print(f"{'PNG (Pillow)':14s} {8 * png_bytes / subpixels:10.4f} {png_bytes / webp:8.3f}")
     for name, size, e, d in rows:
@@ -171,6 +182,10 @@ def main() -> None:
         print(f"{name:14s} {8 * size / subpixels:10.4f} {size / webp:8.3f} "
               f"{mp / e.wall:12.3f} {mp / e.cpu:11.3f} {ds}")
     print(f"bbx codecs used: {', '.join(codecs)}")
+    jxl = next((r for r in rows if r[0] == "cjxl -e7"), None)
+    if jxl is not None:     # the speed target: create and extract at least as fast as cjxl -e7
+        print(f"bbx / cjxl -e7 per CPU second: create {jxl[2].cpu / enc.cpu:.3f}, extract "
+              f"(against cjxl -e7's encoder) {jxl[2].cpu / dec.cpu:.3f}")
 
     bits = model_bits(photos)
     total = sum(bits.values())

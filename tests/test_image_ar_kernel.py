@@ -16,8 +16,7 @@ from cython_ans import Message
 from tests.test_image_runtime import SMALL_AR, random_weights
 
 REALISTIC = arch.Config(decoder="ar", trunk=24)
-VARIANTS = [(threads, simd) for threads in (1, 2) for simd in (False, True)
-            if simd is False or _ar.HAVE_SIMD]
+VARIANTS = [(threads, simd) for threads in (1, 2) for simd in range(_ar.SIMD_LEVEL + 1)]
 
 
 def _blocks(seed: int, n: int, flags: np.ndarray | None = None,
@@ -237,3 +236,27 @@ def test_slow_two_thread_hand_offs_under_many_batch_sizes():
         msg = Message.from_bytes(data, seed=1)
         kernel.decode(msg, hidden.crop, hidden.known, rt.trunk(hidden, z).feats, threads=2)
         assert np.array_equal(hidden.crop, inp.crop) and msg.is_initial(), b
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_push_params_equal_the_numpy_pipeline(runtime, channels):
+    """The encoder's C path (symbols, locations, adapted scales in pop order, edge blocks'
+    padding left out) gives the integers of ar_raw + ar_params + the pop ordering in numpy."""
+    from archiver.models.image import image_coder
+    inp = _blocks(11, 6)
+    rng = np.random.default_rng(12)
+    z = rng.integers(0, arch.LATENT_BINS, size=(6, runtime.cfg.zc, runtime.cfg.zs,
+                                                runtime.cfg.zs))
+    trunk = runtime.trunk(inp, z)
+    ext = np.array([[32, 32], [1, 32], [32, 1], [17, 5], [32, 31], [2, 2]])
+    y, base2 = runtime.ar_raw(inp, trunk)
+    x = inp.pixels()
+    coded = image_coder._coded_mask(ext, channels)
+    p = runtime.ar_params(y, base2, x, coded)
+    keep = image_coder._decode_order(coded)
+    want = [image_coder._decode_order(a)[keep] for a in (x, p.loc, p.scale_idx)]
+    for simd in range(_ar.SIMD_LEVEL + 1):
+        got = _ar.ArKernel(runtime.w).push_params(inp.crop, inp.known, trunk.feats, ext,
+                                                  channels, simd=simd)
+        for g, w in zip(got, want):
+            assert np.array_equal(g, w), simd

@@ -435,3 +435,55 @@ def test_side_bytes_do_not_depend_on_earlier_files():
                   make_png(photo(20, 20, 1), 0, compress=zlib_with(zlib_ng, 6, 15, 9, 0))):
         assert image_files.decompose(other) is not None
     assert image_files.decompose(a).side == first
+
+
+def test_search_hands_its_proved_stream_to_the_rebuild_check():
+    """The create-time rebuild check reuses the stream the search compressed with deflate()'s
+    own calls (no second compression), and only for the very same params, rows and data."""
+    data = make_png(photo(30, 40, 3), 2, compress=zlib_with(zlib, 6, 15, 9, 1))
+    assert image_files.decompose(data) is not None
+    params, rows, raw, stream = deflate_search._proved.entry
+    assert deflate_search.deflate(params, raw, rows) is stream
+    other = bytes([raw[0] ^ 1]) + raw[1:]
+    c = zlib.compressobj(6, zlib.DEFLATED, -15, 9, 1)
+    assert deflate_search.deflate(params, other, rows) == c.compress(other) + c.flush()
+
+
+def test_compiled_first_block_reader_equals_the_python_one():
+    """_probe.first_block (C) answers as deflate_probe.first_block_py on streams of every
+    zlib setting, cut short, with flipped bits, and on random bytes."""
+    from archiver.codecs.image_files import deflate_probe
+    rng = np.random.default_rng(3)
+    data = photo(60, 80, 3).tobytes() + bytes(range(256)) * 8
+    streams = []
+    for lib in (zlib, zlib_ng):
+        for level in (0, 1, 6, 9):
+            for strategy in (0, 1, 2, 3, 4):
+                for mem in (1, 9):
+                    c = lib.compressobj(level, zlib.DEFLATED, -15, mem, strategy)
+                    streams.append(c.compress(data) + c.flush())
+    for s in list(streams):
+        streams += [s[:cut] for cut in (0, 1, 2, 5, 40, len(s) // 2)]
+        for _ in range(3):
+            b = bytearray(s)
+            b[rng.integers(0, len(b))] ^= 1 << int(rng.integers(0, 8))
+            streams.append(bytes(b))
+    streams += [rng.integers(0, 256, size=int(n), dtype=np.uint8).tobytes()
+                for n in rng.integers(0, 200, size=500)]
+    for s in streams:
+        for most in (1 << 16, 50):
+            assert deflate_probe.first_block(s, most) == deflate_probe.first_block_py(s, most)
+
+
+def test_filter_rows_reuses_only_an_identical_input():
+    from archiver.codecs.image_files import png_filters
+    rng = np.random.default_rng(4)
+    raw = rng.integers(0, 256, size=(9, 30), dtype=np.uint8)
+    types = rng.integers(0, 5, size=9).astype(np.uint8)
+    a = png_filters.filter_rows(raw, types, 3)
+    assert png_filters.filter_rows(raw.copy(), types.copy(), 3) is a and not a.flags.writeable
+    other = raw.copy()
+    other[4, 7] ^= 1
+    for args in ((other, types, 3), (raw, (types + 1) % 5, 3), (raw, types, 1)):
+        b = png_filters.filter_rows(*args)
+        assert b is not a and np.array_equal(b, png_filters._filter_rows(*args))

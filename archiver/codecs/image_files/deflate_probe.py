@@ -122,7 +122,14 @@ class FirstBlock:
 
 
 def first_block(raw: bytes, max_symbols: int = 1 << 16) -> FirstBlock | None:
-    """The first block of a raw deflate stream, or None if it cannot be read."""
+    """The first block of a raw deflate stream, or None if it cannot be read (compiled:
+    _probe.pyx, the reader below in C)."""
+    from archiver.codecs.image_files import _probe
+    return _probe.first_block(raw, max_symbols)
+
+
+def first_block_py(raw: bytes, max_symbols: int = 1 << 16) -> FirstBlock | None:
+    """first_block in Python: the specification the compiled reader is tested against."""
     try:
         bits = _Bits(raw)
         final, btype = bits.read(1), bits.read(2)

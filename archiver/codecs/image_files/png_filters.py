@@ -4,6 +4,8 @@ the unfiltered pixels from a PNG decoder and checks them by filtering them again
 filters the pixels it is given."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 NONE, SUB, UP, AVERAGE, PAETH = range(5)
@@ -28,9 +30,27 @@ def pack(samples: np.ndarray, depth: int) -> np.ndarray:
     return np.bitwise_or.reduce(padded.reshape(h, stride, per) << shifts, axis=2).astype(np.uint8)
 
 
+# The last result per thread: at create time the rebuild check filters the very rows that
+# decompose has just filtered (same scanlines, types and bpp: compared in full, so any other
+# input is filtered afresh). Read-only, as it is shared.
+_last = threading.local()
+
+
 def filter_rows(raw: np.ndarray, types: np.ndarray, bpp: int) -> np.ndarray:
     """Scanlines (h, stride) filtered with one type per row -> (h, 1 + stride) bytes with the
-    type byte in front, exactly as inside a PNG's zlib stream. Types must be 0..4."""
+    type byte in front, exactly as inside a PNG's zlib stream. Types must be 0..4. The result
+    is read-only."""
+    key = getattr(_last, "key", None)
+    if key is not None and key[2] == bpp and key[0].shape == raw.shape \
+            and np.array_equal(key[1], types) and np.array_equal(key[0], raw):
+        return _last.out
+    out = _filter_rows(raw, types, bpp)
+    out.setflags(write=False)
+    _last.key, _last.out = (np.array(raw, copy=True), np.array(types, copy=True), bpp), out
+    return out
+
+
+def _filter_rows(raw: np.ndarray, types: np.ndarray, bpp: int) -> np.ndarray:
     h, stride = raw.shape
     out = np.empty((h, stride + 1), dtype=np.uint8)
     out[:, 0] = types

@@ -76,12 +76,17 @@ cdef extern from "ar_core.h" nogil:
     int ar_raw_all(const ar_net *net, int64_t nblocks, const int16_t *pix,
                    const uint8_t *known, const int16_t *tfeat, int64_t *y, int64_t *base2,
                    int threads, int simd)
+    int64_t ar_push_params(const ar_net *n, int64_t nblocks, const int16_t *pix,
+                           const uint8_t *known, const int16_t *tfeat, const int32_t *extent,
+                           int channels, int threads, int simd, int64_t *sym, int32_t *loc,
+                           int32_t *scale)
     void ar_adapt_all(const ar_net *net, int64_t nblocks, const int64_t *x,
                       const int64_t *loc, const int64_t *j, const uint8_t *coded, int64_t *out)
     int ar_have_simd()
 
 
-HAVE_SIMD = bool(ar_have_simd())
+SIMD_LEVEL = ar_have_simd()       # 2 AVX-512 VNNI, 1 AVX2, 0 plain C only
+HAVE_SIMD = SIMD_LEVEL > 0
 INT32_EXACT = (1 << 31) - 1       # int32 accumulators are exact while partial sums stay below
 _ACTS = {"relu": AR_RELU, "linear": AR_LINEAR, "raw": AR_RAW}
 
@@ -202,6 +207,10 @@ cdef class ArKernel:
                                 "context)")
         plan, slots, slot, chans = _plan(weights)
         offs = np.ascontiguousarray(arch.ar_offsets(r), np.int32).reshape(-1, 2)
+        rows = [(dy, dx) for dy in range(-r, 1) for dx in range(-r, r + 1) if dy < 0 or dx < 0]
+        if [tuple(d) for d in offs.tolist()] != rows:
+            raise ArKernelError("ar neighbourhood is not r rows of 2r + 1 pixels then r pixels "
+                                "(the kernel's gather reads it as such runs)")
         if chans["nbr"] != 3 * offs.shape[0] or chans["flags"] != arch.AR_FLAGS:
             raise ArKernelError("ar inputs do not match the neighbourhood of ar_radius")
         self.keep = [offs]
@@ -310,7 +319,8 @@ cdef class ArKernel:
         8:40] (crop (B, 3, 40, 48) integer, modified in place), exactly as bitswap's numpy
         loop. known (B, 1, 40, 48) in {0, 1}, tfeat (B, tfeat, 32, 32) the trunk features.
         threads: 2 splits each pixel's network over the blocks between two threads (the
-        pops stay on one); simd=False forces the plain C path (same integers).
+        pops stay on one); simd: 0 plain C, 1 AVX2, 2 AVX-512 VNNI (at most SIMD_LEVEL, default
+        the best; all give the same integers).
         extent (B, 2) (h, w) in 1..32 per block: only pixels y < h, x < w are popped, the rest
         (an image's edge padding) copy the nearest popped pixel of their block; channels
         (1..3): colours popped per pixel, the others copy colour 0 (grey)."""
@@ -325,7 +335,7 @@ cdef class ArKernel:
         cdef const int16_t[:, :, :, ::1] tv = tf
         cdef int64_t nb = b
         cdef int nthreads = _threads(threads)
-        cdef int use_simd = HAVE_SIMD if simd is None else bool(simd) and HAVE_SIMD
+        cdef int use_simd = SIMD_LEVEL if simd is None else min(int(simd), SIMD_LEVEL)
         cdef unsigned prec = PIXEL_PRECISION
         cdef int err
         if channels not in (1, 2, 3):
@@ -350,7 +360,7 @@ cdef class ArKernel:
     def raw(self, crop, known, tfeat, threads=1, simd=None):
         """Raw network outputs (B, 9, 32, 32) and base2 (B, 3, 32, 32), int64, for every pixel
         of fully known blocks: the integers of ImageRuntime.ar_raw (what the encoder needs).
-        threads: 2 gives each thread half of the blocks."""
+        threads: 2 gives each thread half of the blocks; simd as for decode."""
         b, pix, kn, tf = self._inputs("raw", crop, known, tfeat)
         y = np.empty((b, AR_BLOCK, AR_BLOCK, AR_PARAMS), np.int64)
         base2 = np.empty((b, AR_BLOCK, AR_BLOCK, 3), np.int64)
@@ -361,7 +371,7 @@ cdef class ArKernel:
         cdef int64_t[:, :, :, ::1] bv = base2
         cdef int64_t nb = b
         cdef int nthreads = _threads(threads)
-        cdef int use_simd = HAVE_SIMD if simd is None else bool(simd) and HAVE_SIMD
+        cdef int use_simd = SIMD_LEVEL if simd is None else min(int(simd), SIMD_LEVEL)
         cdef int err
         with nogil:
             err = ar_raw_all(&self.net, nb, &pv[0, 0, 0, 0], &kv[0, 0, 0], &tv[0, 0, 0, 0],
@@ -370,6 +380,44 @@ cdef class ArKernel:
             raise MemoryError(f"raw: out of memory for {b} blocks")
         return y.transpose(0, 3, 1, 2), base2.transpose(0, 3, 1, 2)
 
+    def push_params(self, crop, known, tfeat, extent=None, channels=3, threads=1, simd=None):
+        """What the encoder pushes for fully known blocks, in the order decode() pops it:
+        (symbols int64, locations int32, scale indices int32), only pixels inside extent
+        ((B, 2) (h, w), default all) and colours < channels; the integers of
+        ImageRuntime.ar_params (scales adapted under Config.scale_adapt) and of decode()."""
+        b, pix, kn, tf = self._inputs("push_params", crop, known, tfeat)
+        if channels not in (1, 2, 3):
+            raise ValueError(f"push_params: channels must be 1, 2 or 3, got {channels!r}")
+        cdef const int32_t[:, ::1] ev
+        cdef const int32_t *ep = NULL
+        if extent is not None:
+            ext = np.ascontiguousarray(extent, np.int32)
+            if ext.shape != (b, 2) or ext.min() < 1 or ext.max() > AR_BLOCK:
+                raise ValueError(f"push_params: extent must be ({b}, 2) with values "
+                                 f"1..{AR_BLOCK}")
+            ev = ext
+            ep = &ev[0, 0]
+        n = b * 3 * AR_BLOCK * AR_BLOCK
+        sym = np.empty(n, np.int64)
+        loc = np.empty(n, np.int32)
+        scale = np.empty(n, np.int32)
+        cdef const int16_t[:, :, :, ::1] pv = pix
+        cdef const uint8_t[:, :, ::1] kv = kn
+        cdef const int16_t[:, :, :, ::1] tv = tf
+        cdef int64_t[::1] sv = sym
+        cdef int32_t[::1] lv = loc
+        cdef int32_t[::1] jv = scale
+        cdef int64_t nb = b
+        cdef int nch = channels
+        cdef int nthreads = _threads(threads)
+        cdef int use_simd = SIMD_LEVEL if simd is None else min(int(simd), SIMD_LEVEL)
+        cdef int64_t k
+        with nogil:
+            k = ar_push_params(&self.net, nb, &pv[0, 0, 0, 0], &kv[0, 0, 0], &tv[0, 0, 0, 0], ep,
+                               nch, nthreads, use_simd, &sv[0], &lv[0], &jv[0])
+        if k < 0:
+            raise MemoryError(f"push_params: out of memory for {b} blocks")
+        return sym[:k], loc[:k], scale[:k]
 
     def adapt(self, x, loc, j, coded=None):
         """adapt.adapt_scales in C (same integers): scale indices to code known blocks x

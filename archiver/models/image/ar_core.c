@@ -16,6 +16,9 @@ int ar_have_simd(void)
 {
 #ifdef AR_AVX2
     __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512vnni"))
+        return 2;
     return __builtin_cpu_supports("avx2") ? 1 : 0;
 #else
     return 0;
@@ -24,21 +27,30 @@ int ar_have_simd(void)
 
 /* ---- one pixel ---------------------------------------------------------------------------- */
 
+/* Up to AR_M pixels are evaluated together (AVX-512 VNNI: each weight load serves AR_M
+ * pixels); every per-pixel array has AR_M rows. */
+#define AR_M 4
+_Static_assert(AR_BLOCK % AR_M == 0, "eval_all takes AR_M pixels of a row at a time");
+
 typedef struct {
-    int16_t *t;         /* [slots] the pixel's tensors */
-    int16_t *xin;       /* [kmax] one class's inputs, contiguous */
-    int32_t *acc32;     /* [cmax] */
+    int16_t *t;         /* [AR_M][slots] the pixels' tensors */
+    int16_t *xin;       /* [AR_M][kmax] one class's inputs, contiguous */
+    int32_t *acc32;     /* [AR_MAX_CLASSES][AR_M][cmax] */
     int64_t *acc64;     /* [cmax] */
-    int64_t *total;     /* [cmax] */
+    int64_t *total;     /* [AR_M][cmax] */
+    int32_t slots, kmax, cmax;
 } scratch;
 
 static int scratch_init(scratch *s, const ar_net *n)
 {
-    s->t = calloc((size_t)n->slots, sizeof *s->t);
-    s->xin = calloc((size_t)n->kmax, sizeof *s->xin);
-    s->acc32 = malloc(sizeof *s->acc32 * (size_t)n->cmax);
+    s->slots = n->slots;
+    s->kmax = n->kmax;
+    s->cmax = n->cmax;
+    s->t = calloc((size_t)AR_M * n->slots, sizeof *s->t);
+    s->xin = calloc((size_t)AR_M * n->kmax, sizeof *s->xin);
+    s->acc32 = malloc(sizeof *s->acc32 * (size_t)AR_MAX_CLASSES * AR_M * n->cmax);
     s->acc64 = malloc(sizeof *s->acc64 * (size_t)n->cmax);
-    s->total = malloc(sizeof *s->total * (size_t)n->cmax);
+    s->total = malloc(sizeof *s->total * (size_t)AR_M * n->cmax);
     return s->t && s->xin && s->acc32 && s->acc64 && s->total ? 0 : -1;
 }
 
@@ -69,6 +81,15 @@ static void scratch_free(scratch *s)
 #undef AR_SIMD
 #undef AR_FN
 #pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx2,avx512f,avx512bw,avx512vnni")
+#define AR_SIMD 2
+#define AR_FN(name) name##_vnni
+#include "ar_eval.h"
+#undef AR_SIMD
+#undef AR_FN
+#pragma GCC pop_options
 #endif
 
 static void eval_blocks(const ar_net *n, scratch *s, int64_t b0, int64_t b1, const int16_t *pix,
@@ -76,6 +97,10 @@ static void eval_blocks(const ar_net *n, scratch *s, int64_t b0, int64_t b1, con
                         int64_t *y, int32_t *base2, int simd)
 {
 #ifdef AR_AVX2
+    if (simd >= 2) {
+        eval_blocks_vnni(n, s, b0, b1, pix, known, tfeat, yy, xx, y, base2);
+        return;
+    }
     if (simd) {
         eval_blocks_avx2(n, s, b0, b1, pix, known, tfeat, yy, xx, y, base2);
         return;
@@ -373,7 +398,9 @@ static void *raw_run(void *arg)
         return NULL;
     }
 #ifdef AR_AVX2
-    if (p->simd)
+    if (p->simd >= 2)
+        eval_all_vnni(p->n, &s, p->b0, p->b1, p->pix, p->known, p->tfeat, p->y, p->base2);
+    else if (p->simd)
         eval_all_avx2(p->n, &s, p->b0, p->b1, p->pix, p->known, p->tfeat, p->y, p->base2);
     else
 #endif
@@ -419,4 +446,74 @@ void ar_adapt_all(const ar_net *n, int64_t nblocks, const int64_t *x, const int6
             sb[k] += n->adapt_mad[jn];
         }
     }
+}
+
+/* ---- the encoder's coder parameters ------------------------------------------------------ */
+
+int64_t ar_push_params(const ar_net *n, int64_t nblocks, const int16_t *pix, const uint8_t *known,
+                       const int16_t *tfeat, const int32_t *extent, int channels, int threads,
+                       int simd, int64_t *sym, int32_t *loc, int32_t *scale)
+{
+    const size_t nb = (size_t)nblocks, per = (size_t)AR_BLOCK * AR_BLOCK;
+    int64_t *y = malloc(sizeof *y * nb * per * AR_PARAMS);
+    int64_t *base2 = malloc(sizeof *base2 * nb * per * 3);
+    int32_t *lb = malloc(sizeof *lb * nb * per * 3), *jb = malloc(sizeof *jb * nb * per * 3);
+    int64_t sa[3][128], sb[3][128];        /* adapt_buckets <= scale_max + 1 = 128 */
+    int64_t k = -1;
+    if (!y || !base2 || !lb || !jb || n->adapt_buckets > 128
+        || ar_raw_all(n, nblocks, pix, known, tfeat, y, base2, threads, simd))
+        goto done;
+    const int64_t lim = n->loc_limit, cmax = n->coef_max;
+    for (size_t b = 0; b < nb; b++) {
+        memset(sa, 0, sizeof sa);
+        memset(sb, 0, sizeof sb);
+        const int32_t h = extent ? extent[2 * b] : AR_BLOCK, w = extent ? extent[2 * b + 1] : AR_BLOCK;
+        for (size_t p = 0; p < per; p++) {
+            const int32_t yy = (int32_t)(p / AR_BLOCK), xx = (int32_t)(p % AR_BLOCK);
+            const int16_t *x = pix + b * AR_PIX_BLOCK
+                               + ((size_t)(AR_CTX + yy) * AR_CROP_W + AR_CTX + xx) * 3;
+            const int64_t *yb = y + (b * per + p) * AR_PARAMS, *b2 = base2 + (b * per + p) * 3;
+            const size_t at = (b * per + p) * 3;
+            for (int c = 0; c < 3; c++) {      /* as ar_decode, from the known pixels */
+                int64_t l = yb[c] + 128 * b2[c];
+                if (c == 1)
+                    l += clamp64(yb[6], -cmax, cmax) * (2 * x[0] - b2[0]);
+                if (c == 2)
+                    l += clamp64(yb[7], -cmax, cmax) * (2 * x[0] - b2[0])
+                         + clamp64(yb[8], -cmax, cmax) * (2 * x[1] - b2[1]);
+                l = clamp64(l, -lim, lim);
+                const int32_t jn = (int32_t)clamp64(yb[3 + c], 0, n->scale_max);
+                lb[at + c] = (int32_t)l;
+                jb[at + c] = jn;
+                if (!n->adapt || yy >= h || xx >= w || c >= channels) continue;
+                const int32_t q = jn >> n->adapt_shift;
+                jb[at + c] = adapt_scale(n, sa[c][q], sb[c][q], jn);
+                const int64_t e = 256 * (int64_t)x[c] - l;
+                sa[c][q] += e < 0 ? (-e < n->adapt_clip ? -e : n->adapt_clip)
+                                  : (e < n->adapt_clip ? e : n->adapt_clip);
+                sb[c][q] += n->adapt_mad[jn];
+            }
+        }
+    }
+    k = 0;          /* the decoder's pop order: pixels in raster order, colours, blocks */
+    for (size_t p = 0; p < per; p++) {
+        const int32_t yy = (int32_t)(p / AR_BLOCK), xx = (int32_t)(p % AR_BLOCK);
+        for (int c = 0; c < channels; c++) {
+            for (size_t b = 0; b < nb; b++) {
+                if (extent && (yy >= extent[2 * b] || xx >= extent[2 * b + 1])) continue;
+                const size_t at = (b * per + p) * 3 + (size_t)c;
+                sym[k] = pix[b * AR_PIX_BLOCK + ((size_t)(AR_CTX + yy) * AR_CROP_W + AR_CTX + xx) * 3
+                             + (size_t)c];
+                loc[k] = lb[at];
+                scale[k] = jb[at];
+                k++;
+            }
+        }
+    }
+done:
+    free(y);
+    free(base2);
+    free(lb);
+    free(jb);
+    return k;
 }

@@ -90,7 +90,7 @@ typedef struct {
  *   known  [nblocks][CROP_H][CROP_W] uint8 in {0, 1} (1 over the whole block)
  *   tfeat  [nblocks][BLOCK][BLOCK][ntfeat] int16 trunk features
  * threads: 1 or 2 (the network over the blocks is split between the caller and one worker; the
- * pops stay on the caller). simd: 0 forces the plain C path.
+ * pops stay on the caller). simd: the path (ar_have_simd() or lower).
  *   extent [nblocks][2] int32 (h, w) or NULL: only pixels yy < h, xx < w of a block are popped;
  *          the others (an image's edge padding) copy pixel (min(yy, h-1), min(xx, w-1)),
  *          decoded before them, and cost no bits
@@ -107,13 +107,23 @@ int ar_decode(const ar_net *net, rans_msg *m, int64_t nblocks, int16_t *pix,
 int ar_raw_all(const ar_net *net, int64_t nblocks, const int16_t *pix, const uint8_t *known,
                const int16_t *tfeat, int64_t *y, int64_t *base2, int threads, int simd);
 
+/* Everything the encoder pushes for the pixels of fully known blocks, in the decoder's pop
+ * order (pixels in raster order, colours < channels, blocks; only pixels inside extent
+ * [nblocks][2] (h, w), or all if NULL): symbols, locations and (adapted) scale indices, the
+ * integers ar_decode computes as it pops. Returns the count written (at most nblocks * 3 *
+ * BLOCK * BLOCK), or -1 if out of memory. */
+int64_t ar_push_params(const ar_net *n, int64_t nblocks, const int16_t *pix, const uint8_t *known,
+                       const int16_t *tfeat, const int32_t *extent, int channels, int threads,
+                       int simd, int64_t *sym, int32_t *loc, int32_t *scale);
+
 /* Scale adaptation over whole known blocks (the encoder's view, adapt.adapt_scales): x, loc,
  * j [nblocks][3][BLOCK * BLOCK] int64 in raster order, coded the same shape in {0, 1} (NULL:
  * all); writes the indices to code with into out (the network's j where not coded). */
 void ar_adapt_all(const ar_net *net, int64_t nblocks, const int64_t *x, const int64_t *loc,
                   const int64_t *j, const uint8_t *coded, int64_t *out);
 
-/* 1 if the vectorised (AVX2) path can run on this CPU. */
+/* The best vectorised path this CPU runs: 2 AVX-512 VNNI, 1 AVX2, 0 none (plain C). A call's
+ * `simd` argument picks a path at most this (0 plain C); all give the same integers. */
 int ar_have_simd(void);
 
 #endif

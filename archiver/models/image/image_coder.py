@@ -21,7 +21,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from archiver.errors import CorruptChunk
-from archiver.models.image import arch
+from archiver.models.image import arch, model
 from archiver.models.image.bitswap import pop_params, push_params
 from archiver.models.image.model import (LATENT_PRECISION, PIXEL_PRECISION, BlockInputs,
                                          ImageRuntime, Params, s2d)
@@ -102,15 +102,22 @@ def _decode_order(a: np.ndarray) -> np.ndarray:
 
 def _push_pixels(rt: ImageRuntime, msg, inp: BlockInputs, z1: np.ndarray, ext: np.ndarray,
                  channels: int) -> None:
-    y, base2 = rt.ar_raw(inp, rt.trunk(inp, z1))
-    x = inp.pixels()
-    coded = _coded_mask(ext, channels)
-    p = rt.ar_params(y, base2, x, coded)
-    keep = _decode_order(coded)
+    trunk = rt.trunk(inp, z1)
+    if model.USE_AR_KERNEL:     # the same integers in C, already in pop order
+        from archiver.models.image._ar import kernel_for
+        sym, loc, scale = kernel_for(rt.w).push_params(inp.crop, inp.known, trunk.feats, ext,
+                                                       channels)
+    else:
+        y, base2 = rt.ar_raw(inp, trunk)
+        x = inp.pixels()
+        coded = _coded_mask(ext, channels)
+        p = rt.ar_params(y, base2, x, coded)
+        keep = _decode_order(coded)
+        sym = _decode_order(x)[keep].astype(np.int64)
+        loc = _decode_order(p.loc)[keep].astype(np.int32)
+        scale = _decode_order(p.scale_idx)[keep].astype(np.int32)
     # one push in decode order: the stack hands the symbols back pop by pop in that order
-    msg.push_logistic(_decode_order(x)[keep].astype(np.int64),
-                      _decode_order(p.loc)[keep].astype(np.int32),
-                      _decode_order(p.scale_idx)[keep].astype(np.int32), 256, PIXEL_PRECISION)
+    msg.push_logistic(sym, loc, scale, 256, PIXEL_PRECISION)
 
 
 def _pop_pixels(rt: ImageRuntime, msg, inp: BlockInputs, z1: np.ndarray, ext: np.ndarray,

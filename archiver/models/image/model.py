@@ -73,21 +73,15 @@ class BlockInputs:
         if x.shape[3] == c + arch.BLOCK:
             x = np.pad(x, ((0, 0), (0, 0), (0, 0), (0, arch.RIGHT)))
             topright = np.zeros(b, bool)
-        t = np.asarray(top, bool).reshape(b, 1, 1, 1)
-        lf = np.asarray(left, bool).reshape(b, 1, 1, 1)
-        tr = t & np.asarray(topright if topright is not None else top, bool).reshape(b, 1, 1, 1)
-        known = np.zeros((b, 1, arch.CROP_H, arch.CROP_W), np.int64)
+        t = np.asarray(top, bool).reshape(b)
+        lf = np.asarray(left, bool).reshape(b)
+        tr = t & np.asarray(topright if topright is not None else top, bool).reshape(b)
+        known, k40, mask = _known_templates()
+        which = 4 * t + 2 * lf + tr
         e = c + arch.BLOCK
-        known[:, :, :c, c:e] = t
-        known[:, :, c:, :c] = lf
-        known[:, :, :c, :c] = t & lf
-        known[:, :, :c, e:] = tr
-        known[:, :, c:, c:e] = 1
-        k40 = known[:, :, :, :e].copy()
-        k40[:, :, c:, c:] = 0
-        ctx = s2d(pixel_input(x[:, :, :, :e]) * k40)
-        mask = s2d(k40)[:, :1] * arch.MASK_ON
-        return BlockInputs(s2d(x[:, :, c:e, c:e]), ctx, mask, x * known, known)
+        ctx = s2d(pixel_input(x[:, :, :, :e]) * k40[which])
+        kn = known[which]
+        return BlockInputs(s2d(x[:, :, c:e, c:e]), ctx, mask[which], x * kn, kn)
 
     def pixels(self) -> np.ndarray:
         """The block's pixels (B, 3, 32, 32) (ar decoder layout)."""
@@ -108,6 +102,31 @@ class BlockInputs:
         c, e = arch.CONTEXT, arch.CONTEXT + arch.BLOCK
         self.crop[:, :, c:e, c:e] = x
         self.block = s2d(np.asarray(x, np.int64))
+
+
+_TEMPLATES: tuple | None = None
+
+
+def _known_templates() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The known-masks of a crop for each of the 8 (top, left, topright) contexts, indexed
+    4 top + 2 left + topright: known (8, 1, CROP_H, CROP_W) (the block: 1), its 40x40 part with
+    the block hidden (what the trunk's context sees) and that part's half-resolution mask
+    (8, 1, 20, 20), MASK_ON where known. Made once."""
+    global _TEMPLATES
+    if _TEMPLATES is None:
+        c, e = arch.CONTEXT, arch.CONTEXT + arch.BLOCK
+        known = np.zeros((8, 1, arch.CROP_H, arch.CROP_W), np.int64)
+        for i in range(8):
+            t, lf, tr = bool(i & 4), bool(i & 2), bool(i & 1) and bool(i & 4)
+            known[i, :, :c, c:e] = t
+            known[i, :, c:, :c] = lf
+            known[i, :, :c, :c] = t and lf
+            known[i, :, :c, e:] = tr
+            known[i, :, c:, c:e] = 1
+        k40 = known[:, :, :, :e].copy()
+        k40[:, :, c:, c:] = 0
+        _TEMPLATES = (known, k40, s2d(k40)[:, :1] * arch.MASK_ON)
+    return _TEMPLATES
 
 
 def ar_inputs(crop: np.ndarray, known: np.ndarray, r: int, rows: tuple[int, int],

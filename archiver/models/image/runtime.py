@@ -1,5 +1,10 @@
 """Fast integer-exact execution of the image model's graphs, batched over blocks (numpy only).
 
+What the coder runs: the spatial networks go to the C kernel _conv.pyx and the ar network's
+whole blocks to _ar.pyx (runners() below; both int16/int32 SIMD, the same integers). This numpy
+runner is their specification (tests compare them) and runs what they do not: the planes head
+and the ar network on windows of pixels.
+
 Tensors are integer-valued float32 in NHWC layout. A convolution is one direct im2col GEMM in
 float32: weights are int8 and activations bounded (weights_io.check_exact proves every partial
 sum < 2**24), so each product and sum is an exact integer whatever the BLAS, its blocking or its
@@ -160,7 +165,24 @@ class GraphRunner:
         return np.ascontiguousarray(out.transpose(0, 3, 1, 2)).astype(np.int64)
 
 
-def runners(weights: ImageWeights) -> dict[str, GraphRunner]:
-    return {n: GraphRunner(g, weights.convs[n], weights.shift,
-                           static=("trunk",) if n == "head" else ())
-            for n, g in weights.graphs.items()}
+# The spatial networks run in C (_conv.pyx: the same integers, ~3-4x faster, no per-op numpy
+# overhead); False keeps every graph on the numpy path above (tests compare the two).
+USE_C_NETS = True
+
+
+def runners(weights: ImageWeights) -> dict:
+    """A runner per graph: the C kernel where it runs the graph, else GraphRunner. The planes
+    head (it needs cols / cache / adjust) and the ar net (run on any window of pixels; whole
+    blocks go to its own kernel, _ar.pyx) keep GraphRunner."""
+    out = {}
+    for n, g in weights.graphs.items():
+        if USE_C_NETS and n not in ("head", "ar"):
+            from archiver.models.image._conv import ConvNet, ConvNetError
+            try:
+                out[n] = ConvNet(g, weights.convs[n], weights.shift)
+                continue
+            except ConvNetError:
+                pass
+        out[n] = GraphRunner(g, weights.convs[n], weights.shift,
+                             static=("trunk",) if n == "head" else ())
+    return out
