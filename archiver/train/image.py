@@ -54,7 +54,7 @@ def main(argv=None) -> None:
     e.add_argument("--ckpt", type=Path, default=Path("runs/image/best.pt"))
     e.add_argument("--out", type=Path, default=Path("weights/image-l4.npz"))
     e.add_argument("--crops", type=int, default=2048, help="training crops for latent bins")
-    e.add_argument("--scale-adapt", type=int, choices=(0, 1), default=None,
+    e.add_argument("--scale-adapt", type=int, choices=(0, 1, 2), default=None,
                    help="set Config.scale_adapt of the exported weights (default: the "
                         "checkpoint's)")
     args = ap.parse_args(argv)

@@ -70,6 +70,9 @@ cdef extern from "ar_core.h" nogil:
         int32_t adapt_dmax
         const int64_t *adapt_mad
         const int64_t *adapt_steps
+        int32_t xadapt, xbins, xjshift, xjbuckets, nxsteps
+        const int64_t *xsteps
+        const int64_t *xtable
     int ar_decode(const ar_net *net, rans_msg *m, int64_t nblocks, int16_t *pix,
                   const uint8_t *known, const int16_t *tfeat, unsigned precision, int threads,
                   int simd, const int32_t *extent, int channels)
@@ -217,6 +220,8 @@ cdef class ArKernel:
         cdef int32_t[:, ::1] ov = offs
         cdef const int64_t[::1] madv
         cdef const int64_t[::1] stepv
+        cdef const int64_t[::1] xstepv
+        cdef const int64_t[::1] xtabv
         kmax = cmax = 2
         for i, d in enumerate(plan):
             o = &self.ops[i]
@@ -257,8 +262,8 @@ cdef class ArKernel:
         self.net.scale_max, self.net.coef_max = SCALE_MAX, 256
         self.net.loc_limit = LOC_LIMIT
         adapt = int(getattr(cfg, "scale_adapt", 0))
-        if adapt not in (0, 1):
-            raise ArKernelError(f"scale_adapt {adapt} is not a known adaptation (0 or 1)")
+        if adapt not in (0, 1, 2):
+            raise ArKernelError(f"scale_adapt {adapt} is not a known adaptation (0, 1 or 2)")
         mad = np.ascontiguousarray(arch.ADAPT_MAD, np.int64)
         steps = np.ascontiguousarray(arch.ADAPT_STEPS, np.int64)
         if mad.shape[0] != SCALE_MAX + 1 or steps.shape[0] != 2 * arch.ADAPT_DMAX:
@@ -266,7 +271,21 @@ cdef class ArKernel:
         self.keep += [mad, steps]
         madv = mad
         stepv = steps
-        self.net.adapt = adapt
+        self.net.adapt = 1 if adapt else 0
+        xsteps = np.ascontiguousarray(arch.XADAPT_STEPS, np.int64)
+        xtab = np.ascontiguousarray(arch.XADAPT_TABLE, np.int64)
+        if xtab.shape[0] != 3 * arch.XADAPT_BINS * arch.XADAPT_JBUCKETS or \
+                xsteps.shape[0] != arch.XADAPT_BINS - 2 or \
+                arch.XADAPT_JBUCKETS << arch.XADAPT_JSHIFT != SCALE_MAX + 1:
+            raise ArKernelError("cross-colour adaptation tables do not match XADAPT_BINS")
+        self.keep += [xsteps, xtab]
+        xstepv = xsteps
+        xtabv = xtab
+        self.net.xadapt = 1 if adapt == 2 else 0
+        self.net.xbins, self.net.xjshift = arch.XADAPT_BINS, arch.XADAPT_JSHIFT
+        self.net.xjbuckets, self.net.nxsteps = arch.XADAPT_JBUCKETS, arch.XADAPT_BINS - 2
+        self.net.xsteps = &xstepv[0]
+        self.net.xtable = &xtabv[0]
         self.net.adapt_shift = arch.ADAPT_BUCKET_SHIFT
         self.net.adapt_buckets = (SCALE_MAX + 1) >> arch.ADAPT_BUCKET_SHIFT
         self.net.adapt_prior, self.net.adapt_clip = arch.ADAPT_PRIOR, arch.ADAPT_CLIP

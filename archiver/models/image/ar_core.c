@@ -239,6 +239,26 @@ static inline int32_t adapt_scale(const ar_net *n, int64_t a, int64_t b, int32_t
     return (int32_t)clamp64(j + d, 0, n->scale_max);
 }
 
+/* Cross-colour shift (arch.py XADAPT_*) of colour c's index, given the summed clipped errors a
+ * and expected errors b of the pixel's earlier colours and the network's index j. */
+static inline int32_t cross_shift(const ar_net *n, int c, int64_t a, int64_t b, int32_t j)
+{
+    int32_t q = 0;
+    if (c > 0) {
+        const int64_t num = (a + 1) << 16, den = b + 1;
+        q = 1;
+        for (int32_t i = 0; i < n->nxsteps; i++) q += num >= n->xsteps[i] * den;
+    }
+    return (int32_t)n->xtable[(c * n->xbins + q) * n->xjbuckets + (j >> n->xjshift)];
+}
+
+static inline int64_t clip_error(const ar_net *n, int64_t x, int64_t loc)
+{
+    const int64_t e = 256 * x - loc;
+    return e < 0 ? (-e < n->adapt_clip ? -e : n->adapt_clip)
+                 : (e < n->adapt_clip ? e : n->adapt_clip);
+}
+
 int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
               const uint8_t *known, const int16_t *tfeat, unsigned precision, int threads,
               int simd, const int32_t *extent, int channels)
@@ -254,9 +274,11 @@ int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
     /* adaptation sums [block][colour][bucket]: actual and expected |errors| */
     const size_t nsum = n->adapt ? nb * 3 * (size_t)n->adapt_buckets : 1;
     int64_t *sa = calloc(nsum, sizeof *sa), *sb = calloc(nsum, sizeof *sb);
+    /* cross-colour sums of the current pixel's popped colours, per block */
+    int64_t *xsa = calloc(nb, sizeof *xsa), *xsb = calloc(nb, sizeof *xsb);
     scratch own;
     int err = scratch_init(&own, n);
-    if (err || !y || !base2 || !loc || !j || !out || !px || !jn || !sa || !sb) {
+    if (err || !y || !base2 || !loc || !j || !out || !px || !jn || !sa || !sb || !xsa || !xsb) {
         err = -1;
         goto done;
     }
@@ -300,6 +322,9 @@ int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
                         const size_t at = (b * 3 + c) * n->adapt_buckets
                                           + (jn[k] >> n->adapt_shift);
                         j[k] = adapt_scale(n, sa[at], sb[at], jn[k]);
+                        if (n->xadapt)
+                            j[k] = (int32_t)clamp64(j[k] + cross_shift(n, c, xsa[b], xsb[b], jn[k]),
+                                                    0, n->scale_max);
                     }
                     k++;
                 }
@@ -311,10 +336,12 @@ int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
                     if (n->adapt) {     /* the block's sums gain this coded pixel */
                         const size_t at = (b * 3 + c) * n->adapt_buckets
                                           + (jn[k] >> n->adapt_shift);
-                        const int64_t e = 256 * out[k] - loc[k];
-                        sa[at] += e < 0 ? (-e < n->adapt_clip ? -e : n->adapt_clip)
-                                        : (e < n->adapt_clip ? e : n->adapt_clip);
+                        const int64_t e = clip_error(n, out[k], loc[k]);
+                        sa[at] += e;
                         sb[at] += n->adapt_mad[jn[k]];
+                        if (c == 0) xsa[b] = xsb[b] = 0;
+                        xsa[b] += e;
+                        xsb[b] += n->adapt_mad[jn[k]];
                     }
                     k++;
                 }
@@ -348,6 +375,8 @@ done:
     free(jn);
     free(sa);
     free(sb);
+    free(xsa);
+    free(xsb);
     return err;
 }
 
@@ -404,6 +433,7 @@ void ar_adapt_all(const ar_net *n, int64_t nblocks, const int64_t *x, const int6
     int64_t sa[128], sb[128];              /* adapt_buckets <= scale_max + 1 = 128 */
     const size_t per = (size_t)AR_BLOCK * AR_BLOCK;
     for (size_t bc = 0; bc < (size_t)nblocks * 3; bc++) {
+        const int c = (int)(bc % 3);
         for (int32_t k = 0; k < n->adapt_buckets; k++) sa[k] = sb[k] = 0;
         for (size_t p = bc * per; p < (bc + 1) * per; p++) {
             const int32_t jn = (int32_t)j[p];
@@ -413,9 +443,15 @@ void ar_adapt_all(const ar_net *n, int64_t nblocks, const int64_t *x, const int6
             }
             const int32_t k = jn >> n->adapt_shift;
             out[p] = adapt_scale(n, sa[k], sb[k], jn);
-            const int64_t e = 256 * x[p] - loc[p];
-            sa[k] += e < 0 ? (-e < n->adapt_clip ? -e : n->adapt_clip)
-                           : (e < n->adapt_clip ? e : n->adapt_clip);
+            if (n->xadapt) {       /* the same pixel's earlier colours sit per apart */
+                int64_t xa = 0, xb = 0;
+                for (int cc = 1; cc <= c; cc++) {
+                    xa += clip_error(n, x[p - cc * per], loc[p - cc * per]);
+                    xb += n->adapt_mad[j[p - cc * per]];
+                }
+                out[p] = clamp64(out[p] + cross_shift(n, c, xa, xb, jn), 0, n->scale_max);
+            }
+            sa[k] += clip_error(n, x[p], loc[p]);
             sb[k] += n->adapt_mad[jn];
         }
     }

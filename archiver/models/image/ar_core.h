@@ -73,6 +73,12 @@ typedef struct {
     int32_t adapt_dmax;             /* the 2 * adapt_dmax thresholds are adapt_steps */
     const int64_t *adapt_mad;       /* [scale_max + 1] expected |error| of scale index j */
     const int64_t *adapt_steps;     /* [2 * adapt_dmax] */
+    /* cross-colour shift after it (scale_adapt 2, arch.py XADAPT_*): 0 = off */
+    int32_t xadapt;
+    int32_t xbins, xjshift, xjbuckets;
+    int32_t nxsteps;                /* xbins - 2 */
+    const int64_t *xsteps;          /* [nxsteps] */
+    const int64_t *xtable;          /* [3][xbins][xjbuckets] */
 } ar_net;
 
 /* Crop geometry (arch.py): block at [CTX, CTX + BLOCK) in both axes of a CROP_H x CROP_W crop. */
@@ -84,7 +90,8 @@ typedef struct {
 /* Decode the pixels of `nblocks` blocks in place, in the numpy decoder's pop order: pixels in
  * raster order, R, G, B within a pixel, blocks within a colour (one rans_logistic_pop of
  * nblocks symbols per colour, 256 bins, `precision`). With net->adapt, each pop's scale index
- * is corrected from the block's earlier pixels (adapt.py's ScaleState).
+ * is corrected from the block's earlier pixels (adapt.py's ScaleState), with net->xadapt also
+ * from the pixel's earlier colours.
  *   pix    [nblocks][CROP_H][CROP_W][3] int16: context pixels (0 where unknown); the block's
  *          pixels are written here
  *   known  [nblocks][CROP_H][CROP_W] uint8 in {0, 1} (1 over the whole block)

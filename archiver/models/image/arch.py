@@ -126,7 +126,8 @@ class Config:
     ar_blocks: int = 1       # its residual blocks
     tfeat: int = 8           # per-pixel channels the trunk gives the ar decoder
     scale_adapt: int = 0     # ar decoder: 1 = correct each pixel's scale index from the errors
-                             # of earlier pixels of its block (see ADAPT_* below), 0 = off
+                             # of earlier pixels of its block (see ADAPT_* below), 2 = that and
+                             # the errors of the pixel's earlier colours (XADAPT_*), 0 = off
 
 
     def to_dict(self) -> dict:
@@ -242,6 +243,72 @@ ADAPT_MAD = (
     726817, 792600, 864337, 942566, 1027875, 1120906, 1222356, 1332989)
 ADAPT_STEPS = (34219, 37316, 40693, 44376, 48393, 52773, 57549, 62757, 68438, 74632, 81386, 88752,
                96785, 105545, 115098, 125515)
+
+
+# Cross-colour scale correction (Config.scale_adapt = 2), applied after the block adaptation
+# above: G and B of a pixel are coded after its R (and G), whose errors tell how surprising
+# this pixel is (an edge, a texture, a flat run): the network's scales for G and B are
+# predicted before any colour of the pixel is known. For colour c > 0, with A = sum over the
+# earlier colours of min(|256 x - loc|, ADAPT_CLIP) and B = sum of their ADAPT_MAD[j] (j the
+# network's index), the ratio bin is
+#   q = 1 + #{i : (A + 1) * 2^16 >= XADAPT_STEPS[i] * (B + 1)}    (q = 0 for colour 0)
+# and the pixel's index (after the block adaptation) moves by
+#   XADAPT_TABLE[(c * XADAPT_BINS + q) * XADAPT_JBUCKETS + (j >> XADAPT_JSHIFT)],
+# clamped to 0..127. The thresholds are 2^t for t = -4, -3, -2, -1.5, -1, -0.5, 0, 0.5, 1, 1.5,
+# 2, 3; the table (steps of 2^(1/8) in scale) was fitted once on training photos (every 6th
+# training image, 60 blocks each, image-l4b): per context the shift with the fewest bits, 0
+# unless it saved 200 bits there. Measured on the 53 validation images (120 blocks each at
+# most): 0.83% fewer bits than the block adaptation alone, 6% on the smooth Fossa.
+# Bounds: A, B < 2^22, so (A + 1) * 2^16 < 2^39 and STEPS * (B + 1) < 2^42.
+XADAPT_STEPS = (4096, 8192, 16384, 23170, 32768, 46341, 65536, 92682, 131072, 185364, 262144,
+                524288)
+XADAPT_BINS = len(XADAPT_STEPS) + 2
+XADAPT_JSHIFT = 4
+XADAPT_JBUCKETS = 128 >> XADAPT_JSHIFT
+XADAPT_TABLE = (   # [colour][ratio bin q][j >> XADAPT_JSHIFT]
+      1,   0,   0,   2,   7,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,
+      0,  -2,   0,   0,   0,   0,   0,   0,
+      0,  -2,   0,   0,   0,   0,   0,   0,
+     -3,  -2,  -1,   0,   0,   0,   0,   0,
+      0,  -2,   0,   0,   0,   0,   0,   0,
+     -2,  -1,  -1,   0,   0,   0,   0,   0,
+     -2,  -1,   0,   0,   0,   0,   0,   0,
+     -2,  -1,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   1,   0,   0,   0,   0,   0,
+      4,   2,   2,   0,   0,   0,   0,   0,
+      8,   5,   4,   0,   0,   0,   0,   0,
+     15,   9,   8,   0,   0,   0,   0,   0,
+     16,  16,  16,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,
+      0,  -2,  -2,   0,   0,   0,   0,   0,
+      0,  -2,  -2,   0,   0, -16,   0,   0,
+      0,  -2,  -1,   0,   0,   0,   0,   0,
+      0,  -1,  -1,   0,   0,   0,   0,   0,
+      0,  -1,   0,   0,  -5,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   1,   2,   0,   0,   0,   0,
+      4,   1,   2,   3,   0,   0,   0,   0,
+      6,   2,   3,   4,   0,   0,   0,   0,
+      7,   3,   6,   0,   0,   0,   0,   0,
+      8,   6,  10,   0,   0,   0,   0,   0,
+     16,  16,   0,   0,   0,   0,   0,   0,
+)
 
 
 def ar_trunk_net(cfg: Config) -> Graph:

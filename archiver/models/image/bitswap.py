@@ -88,7 +88,7 @@ def _decode_pixels(rt: ImageRuntime, msg, inp: BlockInputs, trunk) -> None:
             return
         b = inp.crop.shape[0]
         c0 = arch.CONTEXT
-        state = ScaleState(b) if rt.cfg.scale_adapt else None
+        state = ScaleState(b, rt.cfg.scale_adapt == 2) if rt.cfg.scale_adapt else None
         for yy in range(arch.BLOCK):
             for xx in range(arch.BLOCK):
                 y, base2 = rt.ar_raw(inp, trunk, (yy, yy + 1), (xx, xx + 1))

@@ -232,7 +232,7 @@ class ImageRuntime:
                 from archiver.models.image._ar import kernel_for
                 j = kernel_for(self.w).adapt(x, loc, j, coded)
             else:
-                j = adapt_scales(x, loc, j, coded)
+                j = adapt_scales(x, loc, j, coded, cross=self.cfg.scale_adapt == 2)
         return Params(loc, j)
 
     def chain_ref(self, inp: BlockInputs, plane: int) -> np.ndarray | None:
