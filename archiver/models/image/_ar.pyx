@@ -73,6 +73,8 @@ cdef extern from "ar_core.h" nogil:
         int32_t xadapt, xbins, xjshift, xjbuckets, nxsteps
         const int64_t *xsteps
         const int64_t *xtable
+        int32_t creg
+        int64_t creg_clip, creg_prior
     int ar_decode(const ar_net *net, rans_msg *m, int64_t nblocks, int16_t *pix,
                   const uint8_t *known, const int16_t *tfeat, unsigned precision, int threads,
                   int simd, const int32_t *extent, int channels)
@@ -286,6 +288,11 @@ cdef class ArKernel:
         self.net.xjbuckets, self.net.nxsteps = arch.XADAPT_JBUCKETS, arch.XADAPT_BINS - 2
         self.net.xsteps = &xstepv[0]
         self.net.xtable = &xtabv[0]
+        creg = int(getattr(cfg, "colour_adapt", 0))
+        if creg not in (0, 1):
+            raise ArKernelError(f"colour_adapt {creg} is not a known regression (0 or 1)")
+        self.net.creg = creg
+        self.net.creg_clip, self.net.creg_prior = arch.CREG_CLIP, arch.CREG_PRIOR
         self.net.adapt_shift = arch.ADAPT_BUCKET_SHIFT
         self.net.adapt_buckets = (SCALE_MAX + 1) >> arch.ADAPT_BUCKET_SHIFT
         self.net.adapt_prior, self.net.adapt_clip = arch.ADAPT_PRIOR, arch.ADAPT_CLIP

@@ -259,6 +259,21 @@ static inline int64_t clip_error(const ar_net *n, int64_t x, int64_t loc)
                  : (e < n->adapt_clip ? e : n->adapt_clip);
 }
 
+/* Colour regression (arch.py CREG_*): 256 x - loc clipped, and the rounded shift
+ * floor((2 sxy e + den) / (2 den)), den = sxx + prior * mad[j]^2 > 0. */
+static inline int64_t creg_err(const ar_net *n, int64_t x, int64_t loc)
+{
+    return clamp64(256 * x - loc, -n->creg_clip, n->creg_clip);
+}
+
+static inline int64_t creg_shift(const ar_net *n, int64_t sxy, int64_t sxx, int32_t j, int64_t e)
+{
+    const int64_t mad = n->adapt_mad[j];
+    const int64_t den = 2 * (sxx + n->creg_prior * mad * mad), num = 2 * sxy * e + den / 2;
+    const int64_t q = num / den;                    /* C truncates: floor for negatives */
+    return q * den > num ? q - 1 : q;
+}
+
 int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
               const uint8_t *known, const int16_t *tfeat, unsigned precision, int threads,
               int simd, const int32_t *extent, int channels)
@@ -276,9 +291,15 @@ int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
     int64_t *sa = calloc(nsum, sizeof *sa), *sb = calloc(nsum, sizeof *sb);
     /* cross-colour sums of the current pixel's popped colours, per block */
     int64_t *xsa = calloc(nb, sizeof *xsa), *xsb = calloc(nb, sizeof *xsb);
+    /* colour regression per block: sums RR, GR, BR, GG, BG; the pixel's errors r, g, g0 and
+     * B's location after the R shift; chained locations before the move */
+    int64_t *cs = calloc(nb * 5, sizeof *cs), *ce = calloc(nb * 3, sizeof *ce);
+    int64_t *cb1 = calloc(nb, sizeof *cb1);
+    int32_t *chained = malloc(sizeof *chained * nb);
     scratch own;
     int err = scratch_init(&own, n);
-    if (err || !y || !base2 || !loc || !j || !out || !px || !jn || !sa || !sb || !xsa || !xsb) {
+    if (err || !y || !base2 || !loc || !j || !out || !px || !jn || !sa || !sb || !xsa || !xsb
+        || !cs || !ce || !cb1 || !chained) {
         err = -1;
         goto done;
     }
@@ -316,7 +337,20 @@ int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
                     if (c == 2)
                         l += clamp64(yb[7], -cmax, cmax) * (2 * xb[0] - b2[0])
                              + clamp64(yb[8], -cmax, cmax) * (2 * xb[1] - b2[1]);
-                    loc[k] = (int32_t)clamp64(l, -lim, lim);
+                    l = clamp64(l, -lim, lim);
+                    chained[k] = (int32_t)l;
+                    if (n->creg && c > 0) {     /* the block's colour regression */
+                        const int64_t *s = cs + 5 * b, *e = ce + 3 * b;
+                        const int32_t jr = (int32_t)clamp64(yb[3], 0, n->scale_max);
+                        const int32_t jg = (int32_t)clamp64(yb[4], 0, n->scale_max);
+                        if (c == 1) {
+                            l = clamp64(l + creg_shift(n, s[1], s[0], jr, e[0]), -lim, lim);
+                        } else {
+                            cb1[b] = l + creg_shift(n, s[2], s[0], jr, e[0]);
+                            l = clamp64(cb1[b] + creg_shift(n, s[4], s[3], jg, e[1]), -lim, lim);
+                        }
+                    }
+                    loc[k] = (int32_t)l;
                     j[k] = jn[k] = (int32_t)clamp64(yb[3 + c], 0, n->scale_max);
                     if (n->adapt) {
                         const size_t at = (b * 3 + c) * n->adapt_buckets
@@ -333,6 +367,23 @@ int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
                 for (size_t b = 0; b < nb; b++) {
                     if (extent && (yy >= extent[2 * b] || xx >= extent[2 * b + 1])) continue;
                     px[3 * b + c] = out[k];
+                    if (n->creg) {
+                        int64_t *s = cs + 5 * b, *e = ce + 3 * b;
+                        if (c == 0) {
+                            e[0] = creg_err(n, out[k], loc[k]);
+                        } else if (c == 1) {
+                            e[1] = creg_err(n, out[k], loc[k]);
+                            e[2] = creg_err(n, out[k], chained[k]);
+                        } else {        /* the pixel is complete: the sums gain it */
+                            const int64_t b0 = creg_err(n, out[k], chained[k]);
+                            const int64_t b1 = creg_err(n, out[k], cb1[b]);
+                            s[0] += e[0] * e[0];
+                            s[1] += e[2] * e[0];
+                            s[2] += b0 * e[0];
+                            s[3] += e[1] * e[1];
+                            s[4] += b1 * e[1];
+                        }
+                    }
                     if (n->adapt) {     /* the block's sums gain this coded pixel */
                         const size_t at = (b * 3 + c) * n->adapt_buckets
                                           + (jn[k] >> n->adapt_shift);
@@ -377,6 +428,10 @@ done:
     free(sb);
     free(xsa);
     free(xsb);
+    free(cs);
+    free(ce);
+    free(cb1);
+    free(chained);
     return err;
 }
 

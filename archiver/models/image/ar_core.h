@@ -79,6 +79,9 @@ typedef struct {
     int32_t nxsteps;                /* xbins - 2 */
     const int64_t *xsteps;          /* [nxsteps] */
     const int64_t *xtable;          /* [3][xbins][xjbuckets] */
+    /* colour regression of G's and B's locations (colour_adapt 1, arch.py CREG_*): 0 = off */
+    int32_t creg;
+    int64_t creg_clip, creg_prior;
 } ar_net;
 
 /* Crop geometry (arch.py): block at [CTX, CTX + BLOCK) in both axes of a CROP_H x CROP_W crop. */
@@ -91,7 +94,8 @@ typedef struct {
  * raster order, R, G, B within a pixel, blocks within a colour (one rans_logistic_pop of
  * nblocks symbols per colour, 256 bins, `precision`). With net->adapt, each pop's scale index
  * is corrected from the block's earlier pixels (adapt.py's ScaleState), with net->xadapt also
- * from the pixel's earlier colours.
+ * from the pixel's earlier colours; with net->creg the locations of G and B move first by the
+ * block's colour regression (colour_regress.py's RegressState).
  *   pix    [nblocks][CROP_H][CROP_W][3] int16: context pixels (0 where unknown); the block's
  *          pixels are written here
  *   known  [nblocks][CROP_H][CROP_W] uint8 in {0, 1} (1 over the whole block)
