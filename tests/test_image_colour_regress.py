@@ -100,3 +100,17 @@ def test_older_configs_export_without_the_new_field():
     assert "colour_adapt" not in arch.Config().to_dict()
     assert arch.Config(colour_adapt=1).to_dict()["colour_adapt"] == 1
     assert arch.Config(**arch.Config(colour_adapt=1).to_dict()).colour_adapt == 1
+
+
+def test_the_c_rule_equals_the_numpy_rule_with_and_without_a_coded_mask():
+    from archiver.models.image import _ar
+    from archiver.models.image.model import ImageRuntime
+    from tests.test_image_runtime import SMALL_AR, random_weights
+    cfg = arch.Config(**{**SMALL_AR.to_dict(), "scale_adapt": 2, "colour_adapt": 1})
+    kernel = _ar.ArKernel(random_weights(cfg, 3))
+    x, loc, j = _case(9, nblocks=4)
+    loc = np.clip(loc, -(1 << 26), 1 << 26)
+    coded = np.repeat(np.random.default_rng(2).random((4, 1, 32, 32)) < 0.7, 3, axis=1)
+    for mask in (None, coded):
+        assert np.array_equal(kernel.regress(x, loc, j, mask),
+                              colour_regress.regress_locs(x, loc, j, mask))

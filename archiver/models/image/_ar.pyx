@@ -83,6 +83,9 @@ cdef extern from "ar_core.h" nogil:
                    int threads, int simd)
     void ar_adapt_all(const ar_net *net, int64_t nblocks, const int64_t *x,
                       const int64_t *loc, const int64_t *j, const uint8_t *coded, int64_t *out)
+    void ar_regress_all(const ar_net *net, int64_t nblocks, const int64_t *x,
+                        const int64_t *loc, const int64_t *j, const uint8_t *coded,
+                        int64_t *out)
     int ar_have_simd()
 
 
@@ -428,6 +431,42 @@ cdef class ArKernel:
         with nogil:
             ar_adapt_all(&self.net, nb, &xv[0, 0, 0, 0], &lv[0, 0, 0, 0], &jv[0, 0, 0, 0], cp,
                          &ov[0, 0, 0, 0])
+        return out
+
+
+    def regress(self, x, loc, j, coded=None):
+        """colour_regress.regress_locs in C (same integers): locations to code known blocks x
+        (B, 3, 32, 32) with, from their chained locations and the network's indices j (clipped
+        to 0..127); coded (same shape, bool) the pixels that are pushed (default all)."""
+        x = np.ascontiguousarray(x, np.int64)
+        b = x.shape[0] if x.ndim == 4 else -1
+        if x.shape != (b, 3, AR_BLOCK, AR_BLOCK) or b < 1:
+            raise ValueError(f"regress: x must be (B, 3, {AR_BLOCK}, {AR_BLOCK}), got {x.shape}")
+        loc = np.ascontiguousarray(loc, np.int64)
+        j = np.ascontiguousarray(j, np.int64)
+        if loc.shape != x.shape or j.shape != x.shape:
+            raise ValueError("regress: loc and j must have x's shape")
+        if j.size and (j.min() < 0 or j.max() > SCALE_MAX):
+            raise ValueError(f"regress: scale indices must lie in 0..{SCALE_MAX}")
+        if loc.size and np.abs(loc).max() > LOC_LIMIT:
+            raise ValueError(f"regress: locations must lie in +-{LOC_LIMIT}")
+        out = np.empty_like(loc)
+        cdef const int64_t[:, :, :, ::1] xv = x
+        cdef const int64_t[:, :, :, ::1] lv = loc
+        cdef const int64_t[:, :, :, ::1] jv = j
+        cdef int64_t[:, :, :, ::1] ov = out
+        cdef const uint8_t[:, :, :, ::1] cv
+        cdef const uint8_t *cp = NULL
+        if coded is not None:
+            cm = np.ascontiguousarray(coded, np.uint8)
+            if cm.shape != x.shape:
+                raise ValueError("regress: coded must have x's shape")
+            cv = cm
+            cp = &cv[0, 0, 0, 0]
+        cdef int64_t nb = b
+        with nogil:
+            ar_regress_all(&self.net, nb, &xv[0, 0, 0, 0], &lv[0, 0, 0, 0], &jv[0, 0, 0, 0], cp,
+                           &ov[0, 0, 0, 0])
         return out
 
 

@@ -511,3 +511,32 @@ void ar_adapt_all(const ar_net *n, int64_t nblocks, const int64_t *x, const int6
         }
     }
 }
+
+/* ---- colour regression of known blocks (the encoder's view) ------------------------------- */
+
+void ar_regress_all(const ar_net *n, int64_t nblocks, const int64_t *x, const int64_t *loc,
+                    const int64_t *j, const uint8_t *coded, int64_t *out)
+{
+    const size_t per = (size_t)AR_BLOCK * AR_BLOCK;
+    const int64_t lim = n->loc_limit;
+    memcpy(out, loc, sizeof *out * (size_t)nblocks * 3 * per);
+    for (size_t b = 0; b < (size_t)nblocks; b++) {
+        const size_t R = b * 3 * per, G = R + per, B = G + per;
+        int64_t rr = 0, gr = 0, br = 0, gg = 0, bg = 0;
+        for (size_t p = 0; p < per; p++) {
+            if (coded && !(coded[R + p] && coded[G + p] && coded[B + p])) continue;
+            const int32_t jr = (int32_t)j[R + p], jg = (int32_t)j[G + p];
+            const int64_t r = creg_err(n, x[R + p], loc[R + p]);
+            const int64_t gl = clamp64(loc[G + p] + creg_shift(n, gr, rr, jr, r), -lim, lim);
+            const int64_t g = creg_err(n, x[G + p], gl);
+            const int64_t b1 = loc[B + p] + creg_shift(n, br, rr, jr, r);
+            out[G + p] = gl;
+            out[B + p] = clamp64(b1 + creg_shift(n, bg, gg, jg, g), -lim, lim);
+            rr += r * r;
+            gr += creg_err(n, x[G + p], loc[G + p]) * r;
+            br += creg_err(n, x[B + p], loc[B + p]) * r;
+            gg += g * g;
+            bg += creg_err(n, x[B + p], b1) * g;
+        }
+    }
+}

@@ -124,6 +124,13 @@ int ar_raw_all(const ar_net *net, int64_t nblocks, const int16_t *pix, const uin
 void ar_adapt_all(const ar_net *net, int64_t nblocks, const int64_t *x, const int64_t *loc,
                   const int64_t *j, const uint8_t *coded, int64_t *out);
 
+/* Colour regression over whole known blocks (the encoder's view, colour_regress.regress_locs):
+ * x, loc, j [nblocks][3][BLOCK * BLOCK] int64 in raster order (loc: the chained locations),
+ * coded the same shape in {0, 1} (NULL: all; a pixel counts if its three colours are coded);
+ * writes the locations to code with into out. */
+void ar_regress_all(const ar_net *net, int64_t nblocks, const int64_t *x, const int64_t *loc,
+                    const int64_t *j, const uint8_t *coded, int64_t *out);
+
 /* 1 if the vectorised (AVX2) path can run on this CPU. */
 int ar_have_simd(void);
 
