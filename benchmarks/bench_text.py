@@ -5,19 +5,22 @@
 
 On the held-out validation text of benchmarks/text_corpus.py (ten kinds, whole files), in one
 run: bits/byte per kind on whole files and on 16 KiB pieces (`--pieces` per kind, cut at random
-whole-16 KiB offsets, seed 0), and compress / extract speed in KB/s of wall time per tool on the
-whole files, one worker each (7z -mmt=1, zpaq -t1; bbx one segment per call as the codec
-decides). "bbx" is the text codec's payload (TEXT.encode), checked to decode back;
-"cm-only" the information content of variant 3's context-mixing model without the HMM (its
--log2 probabilities summed: what the mixture would cost with no HMM, the HMM's share). 7z and zpaq
-write their archive formats (a file name and headers: about 100-200 bytes per file), as a user
-would get them. Needs `apt-get install p7zip-full zpaq brotli`.
+whole-16 KiB offsets, seed 0), and compress / extract speed in KB per CPU-second (user + sys
+of this process and its threads, or of the child process for 7z and zpaq: the machine is
+shared, so wall time says more about the neighbours than the tool) per tool on the whole
+files, one worker each (7z -mmt=1, zpaq -t1; bbx one segment at a time as the codec decides;
+its encoder's second thread, which recomputes filter blocks, is counted). "bbx" is the text
+codec's payload (TEXT.encode), checked to decode back; "cm-only" the information content of the
+encoder variant's context-mixing model without the HMM (its -log2 probabilities summed: what
+the mixture would cost with no HMM, the HMM's share). 7z and zpaq write their archive formats
+(a file name and headers: about 100-200 bytes per file), as a user would get them. Needs `apt-get install p7zip-full zpaq brotli`.
 """
 from __future__ import annotations
 
 import argparse
 import lzma
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -40,10 +43,16 @@ def _bbx():
     return TEXT
 
 
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def _run(cmd: list[str], cwd: Path) -> float:
-    t = time.perf_counter()
+    """CPU seconds (user + sys) of the command."""
+    t = _children_cpu()
     subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t
+    return _children_cpu() - t
 
 
 def _archiver(data: bytes, add: list[str], extract: list[str], name: str) -> tuple[int, float, float]:
@@ -60,12 +69,13 @@ def _archiver(data: bytes, add: list[str], extract: list[str], name: str) -> tup
 
 
 def _timed(compress, decompress, data: bytes) -> tuple[int, float, float]:
-    t = time.perf_counter()
+    """(compressed bytes, compress CPU s, extract CPU s) of an in-process tool (all threads)."""
+    t = time.process_time()
     out = compress(data)
-    tc = time.perf_counter() - t
-    t = time.perf_counter()
+    tc = time.process_time() - t
+    t = time.process_time()
     back = decompress(out, len(data))
-    td = time.perf_counter() - t
+    td = time.process_time() - t
     assert back == data
     return len(out), tc, td
 
@@ -88,11 +98,12 @@ TOOLS = {
 
 
 def _cm_only_bytes(data: bytes) -> float:
-    """Information content in bytes of the context-mixing model alone (variant 3 without the
-    HMM): sum of -log2 Q_t(x_t) / 2^32 per segment (a byte the model gave no mass counts 32
-    bits, as a coder would need to escape it). Against "bbx" it is the HMM's own share."""
+    """Information content in bytes of the context-mixing model alone (the encoder's variant,
+    4, without the HMM): sum of -log2 Q_t(x_t) / 2^32 per segment (a byte the model gave no
+    mass counts 32 bits, as a coder would need to escape it). Against "bbx" it is the HMM's
+    own share."""
     from archiver.codecs import text
-    coder = _bbx()._model()[0][text.MIXED]
+    coder = _bbx()._model()[0][text.ENCODER_VARIANT]
     n = max(1, -(-len(data) // text.SEGMENT_MAX))
     cuts = [len(data) * k // n for k in range(n + 1)]
     bits = 0.0
@@ -151,7 +162,7 @@ def measure(corpus: Path, npieces: int) -> None:
         cells = " | ".join(f"{g[t][0] * 8 / n:.3f}" for t in NAMES)
         print(f"| **all** | {scope} | {n:,} | {cells} | {g['bbx'][0] / g['7z-PPMd'][0]:.3f} | "
               f"{g['bbx'][0] / g['zpaq-m5'][0]:.3f} |")
-    print("\nspeed, KB/s of wall time, one worker (whole files | 16 KiB pieces)\n")
+    print("\nspeed, KB per CPU-second, one worker (whole files | 16 KiB pieces)\n")
     print("| tool | compress | extract | compress 16 KiB | extract 16 KiB |\n|---|---|---|---|---|")
     for t in NAMES[:-1]:
         w, p = grand["whole"][t], grand["16 KiB"][t]
@@ -159,8 +170,8 @@ def measure(corpus: Path, npieces: int) -> None:
               f"{raw['16 KiB'] / 1e3 / p[1]:.0f} | {raw['16 KiB'] / 1e3 / p[2]:.0f} |")
     z = grand["whole"]["zpaq-m5"]
     b = grand["whole"]["bbx"]
-    print(f"\nbbx speed / zpaq -m5 speed (whole files): compress {z[1] / b[1]:.2f}x, extract "
-          f"{z[2] / b[2]:.2f}x; load average {os.getloadavg()[0]:.2f} on 2 shared cores")
+    print(f"\nbbx speed / zpaq -m5 speed (whole files, CPU time): compress {z[1] / b[1]:.2f}x, "
+          f"extract {z[2] / b[2]:.2f}x; load average {os.getloadavg()[0]:.2f} on 2 shared cores")
 
 
 def memory(mib: int, corpus: Path) -> None:
@@ -171,10 +182,10 @@ def memory(mib: int, corpus: Path) -> None:
         "data = open(sys.argv[1], 'rb').read()\n"
         "TEXT.encode(b'warm', 19)\n"
         "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "t = time.perf_counter(); p = TEXT.encode(data, 19); te = time.perf_counter() - t\n"
+        "t = time.process_time(); p = TEXT.encode(data, 19); te = time.process_time() - t\n"
         "enc = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "t = time.perf_counter(); assert TEXT.decode(p, len(data)) == data; "
-        "td = time.perf_counter() - t\n"
+        "t = time.process_time(); assert TEXT.decode(p, len(data)) == data; "
+        "td = time.process_time() - t\n"
         "dec = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "print(f'{len(data):,} bytes -> {len(p):,} ({len(p) * 8 / len(data):.3f} b/B); peak RSS '\n"
         "      f'after loading {base / 1024:.0f} MB, encoding {enc / 1024:.0f} MB, decoding '\n"
@@ -201,7 +212,7 @@ def main() -> None:
     missing = [t for t in ("7z", "zpaq") if shutil.which(t) is None]
     if missing:
         sys.exit(f"bench_text: {', '.join(missing)} not found; apt-get install p7zip-full zpaq")
-    print(f"text model {_bbx().model_hashes()[0][:16]}...")
+    print("text models " + ", ".join(f"{h[:16]}..." for h in _bbx().model_hashes()))
     if args.memory:
         memory(args.memory, args.corpus)
         return

@@ -8,7 +8,8 @@ the one-byte payload header is NOT counted: this is the coder alone). Two column
 paper: data sampled from the model (the shipped text HMM, and a Dirichlet K=64 model over 64
 symbols like the paper's first experiment), and real held-out text under the shipped model, plain, with the
 additive adaptive emissions (variant 1), with variant 2's blend and match model and with
-variant 3's context-mixing mixture (h(x) then under that model, exactly as coded).
+variant 3's context-mixing mixture (h(x) then under that model, exactly as coded), and that
+mixture with variant 4's K = 16 HMM.
 Expected: the ratio tends to 1, within 1% by T = 16k.
 """
 from __future__ import annotations
@@ -43,6 +44,7 @@ def main() -> None:
     require(args.text, MAKE_TEXT)
     lengths = [int(v) for v in args.lengths.split(",")]
     shipped, digest = load_shipped()
+    small, _ = load_shipped(text_codec.WEIGHTS[text_codec.MIXED_SMALL])
     paper = random_tables(64, 64, seed=0, n_symbols=64)
     text = args.text.read_bytes()
     v1 = dict(orders=text_codec.CONTEXT_ORDERS, weights=text_codec.CONTEXT_WEIGHTS)
@@ -55,7 +57,8 @@ def main() -> None:
              (f"real text ({args.text.name})", shipped, text, {}),
              ("real text, variant 1", shipped, text, v1),
              ("real text, variant 2", shipped, text, v2),
-             ("real text, variant 3", shipped, text, dict(cm_lambda=text_codec.MIXED_LAMBDA))]
+             ("real text, variant 3", shipped, text, dict(cm_lambda=text_codec.MIXED_LAMBDA)),
+             ("real text, variant 4", small, text, dict(cm_lambda=text_codec.MIXED_LAMBDA))]
     print(f"model {digest[:16]}...  ratio = l(m) / h(x)")
     print(f"{'T':>7} | " + " | ".join(f"{name:>30}" for name, _, _, _ in cases))
     coders = [HmmCoder(t, **c) for _, t, _, c in cases]

@@ -54,7 +54,7 @@ def main() -> None:
     box = Sandbox()
     t = time.perf_counter()
     with box._lock:
-        box._start()
+        box._start(1)
     print(f"helper start-up: {1000 * (time.perf_counter() - t):.0f} ms wall (once per bbx process)")
     print("| JPEG | bytes | encode+check in-process / sandboxed ms | decode in-process / sandboxed ms |")
     print("|---|---|---|---|")

@@ -16,6 +16,7 @@ from cython_ans import Message
 SPARSE = random_tables(24, 5, seed=3, concentration=0.5)
 DENSE = random_tables(12, 12, seed=4)
 TEXTY = random_tables(32, 8, seed=5, n_symbols=96, concentration=0.3)
+SIXTEEN = random_tables(16, 16, seed=6, concentration=0.5)     # variant 4's shape: its own kernel
 
 
 def roundtrip(tables, data: bytes, seed: int = 0, orders=(), weights=(), **kw) -> bytes:
@@ -29,7 +30,8 @@ def roundtrip(tables, data: bytes, seed: int = 0, orders=(), weights=(), **kw) -
     return out, payload, msg
 
 
-@pytest.mark.parametrize("tables", [SPARSE, DENSE, TEXTY], ids=["sparse", "dense", "texty"])
+@pytest.mark.parametrize("tables", [SPARSE, DENSE, TEXTY, SIXTEEN],
+                         ids=["sparse", "dense", "texty", "k16"])
 def test_c_filter_matches_python_integer_reference(tables):
     rng = np.random.default_rng(1)
     data = bytes(range(256)) + rng.integers(0, 256, 200, dtype=np.uint8).tobytes() + b"a" * 100

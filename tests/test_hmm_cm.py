@@ -1,5 +1,5 @@
-"""The context-mixing byte model of payload variant 3 (archiver/models/hmm_cm_core.c) against
-its Python transcription, and variant 3's handling of foreign payloads."""
+"""The context-mixing byte model of payload variants 3 and 4 (archiver/models/hmm_cm_core.c)
+against its Python transcription, and their handling of foreign payloads."""
 import numpy as np
 import pytest
 
@@ -26,6 +26,15 @@ def test_c_model_matches_python_transcription(data):
     assert [(int(a), int(b)) for a, b in zip(qc, q)] == want
 
 
+def test_reused_tables_give_the_same_numbers():
+    """A new model refills the tables of the last one freed, which may be larger: its numbers
+    must not depend on what was coded before (here a 200 KB input, then a small one)."""
+    coder = TEXT._model()[0][text.MIXED_SMALL]
+    coder.cm_masses(MIXED_KINDS * 400)
+    qc, q = coder.cm_masses(MIXED_KINDS)
+    assert [(int(a), int(b)) for a, b in zip(qc, q)] == ref.masses(MIXED_KINDS)
+
+
 def test_masses_stay_inside_the_unit_interval():
     qc, q = TEXT._model()[0][text.MIXED].cm_masses(MIXED_KINDS * 3)
     assert np.all(q > 0) and np.all(qc.astype(object) + q.astype(object) <= 1 << 32)
@@ -41,11 +50,12 @@ def test_cumulative_frequencies_are_leaky_and_exact():
             assert c[256] == 1 << 24 and all(c[b + 1] > c[b] for b in range(256))
 
 
-def test_foreign_payloads_are_refused():
+@pytest.mark.parametrize("variant", [text.MIXED, text.MIXED_SMALL])
+def test_foreign_payloads_are_refused(variant):
     rng = np.random.default_rng(11)
     refused = 0
     for _ in range(20):
-        payload = bytes([text.MIXED]) + rng.integers(0, 256, 64, dtype=np.uint8).tobytes()
+        payload = bytes([variant]) + rng.integers(0, 256, 64, dtype=np.uint8).tobytes()
         try:
             TEXT.decode(payload, 500)
         except CorruptChunk:
@@ -53,15 +63,16 @@ def test_foreign_payloads_are_refused():
     assert refused == 20
 
 
-def test_variant_3_message_length_tends_to_information_content():
-    """IconoCLaSM codes the mixture exactly: the message is h(x) under variant 3 plus O(1) bits,
-    the 64-bit head and the initial bits (h by the forward algorithm over the coder's own
+@pytest.mark.parametrize("variant", [text.MIXED, text.MIXED_SMALL])
+def test_variant_3_and_4_message_length_tends_to_information_content(variant):
+    """IconoCLaSM codes the mixture exactly: the message is h(x) under the variant plus O(1)
+    bits, the 64-bit head and the initial bits (h by the forward algorithm over the coder's own
     integer frequencies)."""
     from cython_ans import Message
     from archiver.models.hmm import load_shipped
     from archiver.models.hmm_stats import information_content_mixed
-    tables, _ = load_shipped()
-    coder = TEXT._model()[0][text.MIXED]
+    tables, _ = load_shipped(text.WEIGHTS[variant])
+    coder = TEXT._model()[0][variant]
     data = (MIXED_KINDS * 4)[:3000]
     msg = Message(seed=text.SEED)
     coder.encode(data, msg)

@@ -33,7 +33,8 @@ def test_codecs_lists_ids_usability_and_model_hashes():
     rows = {row["name"]: row for row in json.loads(r.stdout)}
     assert rows["store"]["id"] == "0x00" and rows["zstd"]["id"] == "0x01"
     assert rows["text"]["id"] == "0x10" and rows["text"]["usable"] is True
-    assert rows["text"]["model_sha256"] == [read_manifest()["text-hmm.npz"]]
+    assert rows["text"]["model_sha256"] == [read_manifest()[name]
+                                            for name in ("text-hmm.npz", "text-hmm16.npz")]
     assert rows["text"]["content"] == "text" and rows["zstd"]["content"] == "any"
 
 

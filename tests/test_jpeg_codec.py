@@ -209,3 +209,91 @@ def test_missing_library_refuses_clearly(tmp_path, monkeypatch):
     assert "no_such_lepton_module" in str(err) and "baseline.jpg" in str(err)
     assert (tmp_path / "out" / "photos" / "notes.txt").exists()      # the rest still extracts
     assert not (tmp_path / "out" / "photos" / "baseline.jpg").exists()
+
+
+# -- speed: zstd skipped where it cannot win, Lepton's threads ------------------------------
+
+def _big_photo() -> bytes:
+    """A JPEG large enough for Lepton to split into several segments (and for a copy of it
+    behind it to lie beyond zlib's 32 KiB window)."""
+    from tests.jpeg_samples import photo, save
+    return save(photo(320, 240, seed=11).resize((1280, 960)), quality=95, subsampling=0)
+
+
+def test_entropy_coded_bytes_counts_only_scan_data():
+    def seg(marker: int, body: bytes) -> bytes:
+        return b"\xff" + bytes([marker]) + (len(body) + 2).to_bytes(2, "big") + body
+    scan = b"ab\xff\x00cd\xff\xd0ef"                 # a stuffed 0xFF and a restart marker inside
+    data = (b"\xff\xd8" + seg(0xE1, b"Exif" + bytes(100)) + seg(0xDA, b"\x01\x01\x00\x00\x3f\x00")
+            + scan + b"\xff\xff" + seg(0xDA, b"\x01\x01\x00\x00\x3f\x00") + scan + b"\xff\xd9")
+    assert jpeg.entropy_coded_bytes(data) == 2 * len(scan)
+    assert jpeg.entropy_coded_bytes(data + b"trailing" * 100) == 2 * len(scan)
+    assert jpeg.entropy_coded_bytes(data[:-2]) == 2 * len(scan)      # no EOI
+    assert jpeg.entropy_coded_bytes(b"\xff\xd8garbage") == 0
+
+
+def _floor_cases() -> dict[str, bytes]:
+    big = _big_photo()
+    text = b"".join(sorted(p.read_bytes() for p in (
+        __import__("pathlib").Path(archiver.__file__).parent / "container").glob("*.py")))
+    from PIL import Image
+    from tests.jpeg_samples import save
+    from tests.jpeg_samples import photo
+    # flat grayscale: zstd -19 gains 10% over zstd -1 on it (long repeats, better parse)
+    flat = save(photo(64, 48, seed=3, mode="L").resize((2048, 1536), Image.BICUBIC), quality=90)
+    return {**{k: VALID[k] for k in LEPTON_TAKES}, "big": big, "big+copy": big + big,
+            "big+text": big + text, "baseline+zeros": VALID["baseline"] + bytes(50_000),
+            "flat_grayscale": flat, "big+flat": big + flat}
+
+
+@pytest.mark.parametrize("level", [9, 19, 22])
+def test_zstd_floor_is_below_what_zstd_reaches(level):
+    """The floor under which the chunk coder skips zstd is never above zstd's real payload
+    (else a payload zstd would beat could be kept), whatever follows or precedes the image."""
+    from archiver.codecs.zstd_codec import quick_size
+    zstd = registry.get(0x01)
+    for name, data in _floor_cases().items():
+        floor = JPEG.zstd_floor(data, lambda: quick_size(data, level))
+        assert floor <= len(zstd.encode(data, level)), (name, level)
+
+
+def test_chunk_coder_skips_zstd_only_where_it_cannot_win(monkeypatch):
+    from archiver.container.chunk_coder import ChunkCoder
+    coder = ChunkCoder(19, allowed={0x01, 0x30})
+    zstd, calls = registry.get(0x01), []
+    real = type(zstd).encode
+    monkeypatch.setattr(type(zstd), "encode",
+                        lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    big = _big_photo()
+    assert coder.code(big, "a.jpg", JPEG_CLASS)[0] == 0x30 and calls == []    # far ahead: skipped
+    # A JPEG followed by a copy of itself: Lepton keeps the copy (zlib sees 32 KiB back), zstd
+    # finds it whole, so zstd must run, and win.
+    twice = big + big
+    codec_id, payload = coder.code(twice, "b.jpg", JPEG_CLASS)
+    assert calls and codec_id == 0x01
+    assert len(payload) < len(JPEG.encode(twice, 19))
+    assert zstd.decode(payload, len(twice)) == twice
+
+
+def test_lepton_stream_and_archive_same_whatever_the_threads(tmp_path):
+    big = _big_photo()
+    helper = jpeg_sandbox.Sandbox()
+    try:
+        one, two = helper.encode(big, threads=1), helper.encode(big, threads=2)
+        assert one == two
+        assert helper.decode(one, len(big), threads=2) == big
+        assert helper.decode(one, len(big), threads=1) == big
+    finally:
+        helper.close()
+    src = tmp_path / "photos"
+    src.mkdir()
+    (src / "big.jpg").write_bytes(big)
+    (src / "small.jpg").write_bytes(VALID["baseline"])
+    digests = set()
+    for jobs in (1, 2):        # one chunk alone: 1 thread, then every core
+        archiver.create(str(tmp_path / f"{jobs}.bbx"), [str(src)], jobs=jobs)
+        digests.add((tmp_path / f"{jobs}.bbx").read_bytes())
+        with archiver.open(str(tmp_path / f"{jobs}.bbx")) as arc:
+            assert arc.extract(str(tmp_path / f"out{jobs}"), jobs=jobs).errors == []
+        assert (tmp_path / f"out{jobs}" / "photos" / "big.jpg").read_bytes() == big
+    assert len(digests) == 1

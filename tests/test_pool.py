@@ -196,3 +196,20 @@ def test_a_worker_that_dies_is_one_clear_error():
     with pytest.raises(WorkerDied, match="try fewer --jobs"):
         for _ in Pool(2, engine="process").map(tasks):
             pass
+
+
+def _threads_here(i: int) -> int:
+    from archiver.container.pool import task_threads
+    return task_threads()
+
+
+@pytest.mark.parametrize("engine", ["thread", "process"])
+def test_task_threads_shares_the_cores_among_jobs(engine):
+    from archiver.container.pool import default_jobs
+    # the first task runs in the caller alone (below PARALLEL_MIN_BYTES): every allowed job
+    tasks = [Task(_threads_here, (0,), size=1)] + [Task(_threads_here, (i,), size=1 << 20)
+                                                    for i in range(1, 5)]
+    got = [fut.result() for _, fut in Pool(2, engine=engine).map(tasks)]
+    assert got[0] == min(2, default_jobs())
+    assert got[1:] == [max(1, default_jobs() // 2)] * 4          # two workers share the cores
+    assert [f.result() for _, f in Pool(1).map([Task(_threads_here, (0,), size=1 << 20)])] == [1]

@@ -25,7 +25,10 @@ PROSE = (b"It was a bright cold day in the village, and the letters had come at 
 
 def test_registered_and_hash_is_the_manifests():
     assert registry.get(0x10) is TEXT
-    assert TEXT.model_hashes() == (read_manifest()["text-hmm.npz"],)
+    manifest = read_manifest()
+    # variant 2 (small inputs) codes with the K = 256 tables, variant 4 with the K = 16 ones
+    assert TEXT.model_hashes() == (manifest["text-hmm.npz"], manifest["text-hmm16.npz"])
+    assert set(TEXT.decodable_hashes()) == {manifest["text-hmm.npz"], manifest["text-hmm16.npz"]}
 
 
 @pytest.mark.parametrize("sample,want", [
@@ -76,7 +79,9 @@ def test_adaptive_variants_learn_repetition():
     assert len(blend) < 0.85 * len(adaptive)              # the match model follows the repeats
     mixed = TEXT._encode_variant(coders[text.MIXED], text.MIXED, data)
     assert len(mixed) < len(adaptive)
-    assert TEXT.encode(data, 19) == min(blend, mixed, key=len)   # small: the smaller is kept
+    small = TEXT._encode_variant(coders[text.MIXED_SMALL], text.MIXED_SMALL, data)
+    assert len(small) < len(adaptive)
+    assert TEXT.encode(data, 19) == min(blend, small, key=len)   # small: the smaller is kept
 
 
 CODE = b"".join(
@@ -91,8 +96,8 @@ CODE = b"".join(
 @pytest.mark.parametrize("data", [b"", b"a", bytes(range(256)), bytes(range(256)) * 3, CODE,
                                   b"ab" * 3000 + b"abX" + b"ab" * 50],
                          ids=["empty", "one", "all-bytes", "all-bytes-repeated", "code", "runs"])
-@pytest.mark.parametrize("variant", [text.BLEND, text.MIXED])
-def test_variants_2_and_3_roundtrip_edge_cases(data, variant):
+@pytest.mark.parametrize("variant", [text.BLEND, text.MIXED, text.MIXED_SMALL])
+def test_variants_2_to_4_roundtrip_edge_cases(data, variant):
     coder = TEXT._model()[0][variant]
     payload = TEXT._encode_variant(coder, variant, data)
     assert payload[0] == variant
@@ -101,7 +106,7 @@ def test_variants_2_and_3_roundtrip_edge_cases(data, variant):
 
 def test_repetitive_code_roundtrips_and_beats_zstd():
     payload = TEXT.encode(CODE, 19)
-    assert payload[0] & 15 in (text.BLEND, text.MIXED)
+    assert payload[0] & 15 in (text.BLEND, text.MIXED_SMALL)
     assert TEXT.decode(payload, len(CODE)) == CODE
     zstd = zstandard.ZstdCompressor(level=19).compress(CODE)
     adaptive = TEXT._encode_variant(TEXT._model()[0][text.ADAPTIVE], text.ADAPTIVE, CODE)
@@ -168,12 +173,13 @@ def test_threaded_segments_equal_sequential_coding(monkeypatch):
     assert TEXT._encode_variant(coder, text.BLEND, data) == want
 
 
-def test_variant_3_segments_roundtrip_and_damage_is_reported(monkeypatch):
+@pytest.mark.parametrize("variant", [text.MIXED, text.MIXED_SMALL])
+def test_variant_3_and_4_segments_roundtrip_and_damage_is_reported(monkeypatch, variant):
     monkeypatch.setattr(text, "SEGMENT_MAX", 700)
     data = PROSE + bytes(range(256)) + PROSE[::-1]
-    payload = TEXT._encode_variant(TEXT._model()[0][text.MIXED], text.MIXED, data)
+    payload = TEXT._encode_variant(TEXT._model()[0][variant], variant, data)
     n = -(-len(data) // 700)
-    assert payload[0] == text.MIXED | (n - 1) << 4
+    assert payload[0] == variant | (n - 1) << 4
     assert TEXT.decode(payload, len(data)) == data
     with pytest.raises(CorruptChunk, match="segments hold"):
         TEXT.decode(payload, len(data) + 1)
@@ -203,7 +209,7 @@ def test_threaded_variant_3_segments_equal_sequential_coding(monkeypatch, thread
     assert TEXT._encode_variant(coder, text.MIXED, data) == want
 
 
-@pytest.mark.parametrize("size", [70000, 40000])       # variant 3 alone; variants 2 and 3
+@pytest.mark.parametrize("size", [70000, 40000])       # variant 4 alone; variants 2 and 4
 def test_progress_counts_every_byte_once(size):
     data = (PROSE * 60)[:size]                            # more than one poll of the coder
     seen = []
@@ -214,7 +220,7 @@ def test_progress_counts_every_byte_once(size):
     assert sum(seen) == len(data) and len(seen) >= 2
 
 
-@pytest.mark.parametrize("variant", [text.BLEND, text.MIXED])
+@pytest.mark.parametrize("variant", [text.BLEND, text.MIXED, text.MIXED_SMALL])
 def test_ctrl_c_stops_the_coder(variant):
     """SIGINT raised while the coder runs (here from its own progress callback, so the test does
     not depend on timing) stops it at its next check with KeyboardInterrupt."""
@@ -251,6 +257,6 @@ def test_cancelled_ticker_stops_a_segment():
     from cython_ans import Message
     ticker = text._Ticker(None, 70000, 70000)
     ticker.cancelled = True
-    coder = TEXT._model()[0][text.MIXED]
+    coder = TEXT._model()[0][text.MIXED_SMALL]
     with pytest.raises(text.Cancelled):
         coder.encode((PROSE * 50)[:70000], Message(seed=text.SEED), ticker)

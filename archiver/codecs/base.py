@@ -51,6 +51,14 @@ class Codec(abc.ABC):
         so archives written before new weights shipped still open)."""
         return self.model_hashes()
 
+    def zstd_floor(self, data: bytes, quick: Callable[[], int]) -> int:
+        """A size below which zstd at the archive's level cannot code `data` (a chunk this
+        codec just coded), measured-safe on the data this codec serves; `quick()` is the size
+        of a cheap zstd frame of it (zstd_codec.quick_size). Where this codec's payload is
+        smaller, the chunk coder skips the slow zstd (most of a fast codec's time, as JPEG's).
+        0 (default, without calling quick): no floor known, zstd always runs."""
+        return 0
+
     def accepts(self, sample: bytes, path: str) -> bool:
         """Cheap test on the head of a chunk of a class this codec serves: worth trying?"""
         return True

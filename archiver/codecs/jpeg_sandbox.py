@@ -44,25 +44,33 @@ class Sandbox:
         self.memory_limit = memory_limit
         self._proc: subprocess.Popen | None = None
         self._pid = None
+        self._threads = 1
         self._lock = threading.Lock()
 
-    def encode(self, jpeg: bytes) -> bytes:
-        """Lepton stream of `jpeg`, checked to decode back byte for byte; Refused otherwise."""
-        return self._call(b"E", jpeg, len(jpeg))
+    def encode(self, jpeg: bytes, threads: int = 1) -> bytes:
+        """Lepton stream of `jpeg`, checked to decode back byte for byte; Refused otherwise.
+        `threads`: how many cores Lepton may use (its output is the same whatever the count)."""
+        return self._call(b"E", jpeg, len(jpeg), threads)
 
-    def decode(self, stream: bytes, size: int) -> bytes:
-        return self._call(b"D", stream, size)
+    def decode(self, stream: bytes, size: int, threads: int = 1) -> bytes:
+        return self._call(b"D", stream, size, threads)
 
     def close(self) -> None:
         with self._lock:
             self._stop()
 
     # -- the helper process ---------------------------------------------------------------
-    def _start(self) -> None:
+    def _start(self, threads: int) -> None:
+        # Lepton's thread pool is sized once, at the helper's start: a helper serves one
+        # thread count, and is started again when a request asks for another (a process's
+        # requests all ask for the same: pool.task_threads). Two malloc arenas whatever the
+        # count, so the address space, and with it the memory cap, does not grow with threads.
+        env = {**os.environ, "RAYON_NUM_THREADS": str(threads), "MALLOC_ARENA_MAX": "2"}
         self._proc = subprocess.Popen(
-            [sys.executable, "-I", jpeg_worker.__file__, str(self.memory_limit)],
+            [sys.executable, "-I", jpeg_worker.__file__, str(self.memory_limit), str(threads)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            close_fds=True)
+            close_fds=True, env=env)
+        self._threads = threads
         self._pid = os.getpid()       # a forked child must start its own helper
         status, body = self._read_reply(time.monotonic() + START_SECONDS)
         if status == b"M":
@@ -83,11 +91,14 @@ class Sandbox:
                 except OSError:
                     pass
 
-    def _call(self, op: bytes, data: bytes, size: int) -> bytes:
+    def _call(self, op: bytes, data: bytes, size: int, threads: int) -> bytes:
+        threads = max(1, threads)
         with self._lock:
+            if self._proc is not None and self._pid == os.getpid() and self._threads != threads:
+                self._stop()
             if self._proc is None or self._pid != os.getpid():
                 self._proc = None
-                self._start()
+                self._start(threads)
             deadline = time.monotonic() + BASE_SECONDS + SECONDS_PER_MB * size / 1e6
             try:
                 self._proc.stdin.write(HEAD.pack(op, len(data)))

@@ -1,7 +1,7 @@
 """The helper process that runs Lepton for the JPEG codec (archiver/codecs/jpeg.py).
 
-Run as a script (`python jpeg_worker.py MEMORY_LIMIT`), never imported by bbx itself: it needs
-only the standard library and lepton_jpeg_python, so it starts without the bbx package on its
+Run as a script (`python jpeg_worker.py MEMORY_LIMIT THREADS`), never imported by bbx itself:
+it needs only the standard library and lepton_jpeg_python, so it starts without the bbx package on its
 path. Its address space is capped (RLIMIT_AS) before Lepton is loaded, so a JPEG or payload
 that makes the library allocate without bound, panic or crash takes down this process only;
 the parent (archiver/codecs/jpeg_sandbox.py) sees a dead pipe, kills and restarts it.
@@ -19,9 +19,6 @@ import struct
 import sys
 
 HEAD = struct.Struct("<cQ")
-# Lepton on one thread here: bbx runs one worker per chunk-coding process, and one thread
-# keeps the address space (and so the memory cap) predictable.
-CONFIG = {"threads": "single"}
 
 
 def _read_exact(stream, n: int) -> bytes:
@@ -37,7 +34,7 @@ def _reply(out, status: bytes, body: bytes) -> None:
     out.flush()
 
 
-def _serve(lepton) -> None:
+def _serve(lepton, config: dict) -> None:
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     while True:
         try:
@@ -47,13 +44,13 @@ def _serve(lepton) -> None:
             return
         try:
             if op == b"E":
-                payload = bytes(lepton.compress_bytes(data, CONFIG))
-                if bytes(lepton.decompress_bytes(payload, CONFIG)) != data:
+                payload = bytes(lepton.compress_bytes(data, config))
+                if bytes(lepton.decompress_bytes(payload, config)) != data:
                     _reply(out, b"N", b"Lepton's round trip is not byte for byte")
                     continue
                 _reply(out, b"K", payload)
             elif op == b"D":
-                _reply(out, b"K", bytes(lepton.decompress_bytes(data, CONFIG)))
+                _reply(out, b"K", bytes(lepton.decompress_bytes(data, config)))
             else:
                 _reply(out, b"N", b"unknown request")
         except MemoryError:
@@ -65,7 +62,11 @@ def _serve(lepton) -> None:
 
 
 def main() -> None:
-    limit = int(sys.argv[1])
+    limit, threads = int(sys.argv[1]), int(sys.argv[2])
+    # Lepton splits a large JPEG into segments (by its size, not by the thread count, so the
+    # stream is the same either way) and codes them on its thread pool (sized by the parent
+    # through RAYON_NUM_THREADS) or, single, one after the other on this thread.
+    config = {"threads": "single" if threads <= 1 else "per_cpu"}
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     try:
         import lepton_jpeg_python as lepton
@@ -73,7 +74,7 @@ def main() -> None:
         _reply(sys.stdout.buffer, b"M", str(exc).encode())
         return
     _reply(sys.stdout.buffer, b"K", b"")      # ready: the library loaded under the cap
-    _serve(lepton)
+    _serve(lepton, config)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from archiver.errors import CorruptChunk
 LDM_MIN_SIZE = 8 << 20       # below this the level's own window already covers the chunk
 MAX_WINDOW_LOG = 27          # 128 MiB: the default limit of every zstd decoder
 MIN_LEVEL, MAX_LEVEL = 1, 22
+QUICK_LEVEL = 7
 
 
 def _params(level: int, size: int) -> zstandard.ZstdCompressionParameters:
@@ -25,6 +26,21 @@ def _params(level: int, size: int) -> zstandard.ZstdCompressionParameters:
     return zstandard.ZstdCompressionParameters.from_level(
         level, source_size=size, window_log=window_log, enable_ldm=True,
         write_content_size=True, write_checksum=False)
+
+
+def quick_size(data: bytes, level: int) -> int:
+    """Size of a zstd frame of `data` at level QUICK_LEVEL with the window (and long-distance
+    matching) that `level` would use: a cheap stand-in for `level`'s payload (50-100 MB/s on
+    JPEGs zstd compresses a little, ~1 GB/s on camera JPEGs, against ~4 MB/s at 19), with
+    which the chunk coder decides whether the slow level can matter (base.Codec.zstd_floor).
+    The same window finds the same long repeats (a file appended to itself), so the two differ
+    only in how well each parses: QUICK_LEVEL 7 (lazy matching) is within 5% of level 19 on
+    flat grayscale JPEGs where level 1 is 16% off (benchmarks/results/jpeg.md)."""
+    slow = _params(level, len(data))
+    params = zstandard.ZstdCompressionParameters.from_level(
+        QUICK_LEVEL, source_size=len(data), window_log=slow.window_log,
+        enable_ldm=bool(slow.enable_ldm), write_content_size=True, write_checksum=False)
+    return len(zstandard.ZstdCompressor(compression_params=params).compress(data))
 
 
 class ZstdCodec(Codec):

@@ -13,11 +13,18 @@ sample's, either way), plus 0.02 of allowance. On other held-out folders this sc
 old one, model rate on the sample against zstd on the whole chunk, threw away 4 of 22) and
 ran the model in vain on 4 chunks of 26 (time only: the smaller payload is kept anyway).
 
+zstd at the archive's level (19 by default) runs at ~2-4 MB/s on data it cannot compress, such
+as JPEGs, where it was most of create's time though it never won. So model codecs run first,
+and zstd is skipped where a model payload is already below the codec's zstd_floor (a size
+zstd at any level cannot go below, measured-safe for the codec's data, from a quick zstd
+frame: zstd_codec.quick_size). Otherwise zstd runs and the smallest wins as before.
+
 The functions at the end are what a worker runs (archiver/container/pool.py, or a Dask worker
 through archiver/container/cluster.py): the coder is built once per process and settings, its
 weights hash-checked against the ones the writer records."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 import time
@@ -25,6 +32,7 @@ from dataclasses import dataclass, field
 
 from archiver.codecs import registry
 from archiver.codecs.base import Codec, Declined, Progress
+from archiver.codecs.zstd_codec import QUICK_LEVEL, quick_size
 from archiver.container.records import display
 from archiver.container.router import OTHER, WHOLE_FILE
 from archiver.errors import InputError, MissingWeights, UnknownCodecName
@@ -101,11 +109,7 @@ class ChunkCoder:
         `progress` goes to the model codec coding the whole chunk; `warn` (default self.warn)
         hears about a model codec that failed."""
         warn = warn or self.warn
-        best_id, best = STORE_ID, raw
-        if self.use_zstd:
-            zstd = registry.get(ZSTD_ID).encode(raw, self.level)
-            if len(zstd) < len(best):
-                best_id, best = ZSTD_ID, zstd
+        coded: list[tuple[Codec, bytes]] = []
         sample = raw[:SAMPLE_BYTES]
         for codec in self.model_codecs:
             classes = codec.content_classes
@@ -123,11 +127,27 @@ class ChunkCoder:
                 continue
             except Exception as exc:  # noqa: BLE001 - a failing model must not lose the archive
                 warn(f"codec {codec.name} failed on a chunk starting with {first_path} "
-                     f"({type(exc).__name__}: {exc}); used {registry.get(best_id).name}")
+                     f"({type(exc).__name__}: {exc}); zstd or store used instead")
                 continue
-            if len(payload) < len(best) and codec.ratio_ok(len(raw), len(payload)):
+            if codec.ratio_ok(len(raw), len(payload)):
+                coded.append((codec, payload))
+        best_id, best = STORE_ID, raw
+        if self.use_zstd and not self.zstd_beaten(raw, coded):
+            zstd = registry.get(ZSTD_ID).encode(raw, self.level)
+            if len(zstd) < len(best):
+                best_id, best = ZSTD_ID, zstd
+        for codec, payload in coded:
+            if len(payload) < len(best):
                 best_id, best = codec.codec_id, payload
         return best_id, best
+
+    def zstd_beaten(self, raw: bytes, coded: list[tuple[Codec, bytes]]) -> bool:
+        """Is a model payload already below what zstd at this level can reach on `raw` (below
+        its codec's zstd_floor)? Then zstd need not run: it could not win."""
+        if self.level <= QUICK_LEVEL or not coded:
+            return False
+        quick = functools.cache(lambda: quick_size(raw, self.level))
+        return any(len(payload) < codec.zstd_floor(raw, quick) for codec, payload in coded)
 
 
 # -- what a worker runs (a local pool process, a thread, or a Dask worker) ------------------

@@ -79,6 +79,15 @@ class NoProgress:
 
 _send: Callable[[int, int], None] = lambda seq, n: None     # a worker's progress queue
 _inline = threading.local()     # a task run in the caller's thread reports there directly
+_threads = 1                    # a worker process's share of the cores
+
+
+def task_threads() -> int:
+    """Threads the running task may keep busy: a worker's share of the cores (cores // jobs),
+    or every allowed job for a task run in the caller (then nothing else runs). Codecs with
+    threads of their own (Lepton) use this, so the pool never oversubscribes the cores; 1
+    outside any pool."""
+    return getattr(_inline, "threads", None) or _threads
 
 
 def task_progress(seq: int) -> Callable[[int], None]:
@@ -106,13 +115,14 @@ class _Throttled:
 
 
 def _init_worker(q, init: Callable | None, initargs: tuple, threads_per_job: int) -> None:
-    global _send
+    global _send, _threads
     signal.signal(signal.SIGINT, signal.SIG_IGN)      # the caller decides when we stop
     for signum in (signal.SIGTERM, signal.SIGHUP):      # not the command line's handlers
         signal.signal(signum, signal.SIG_DFL)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads_per_job)
     _send = _Throttled(q)
+    _threads = threads_per_job
     if init is not None:
         init(*initargs)
 
@@ -188,19 +198,22 @@ class Pool:
             self.queue = queue.Queue()
             throttled = _Throttled(self.queue)
             self._init_here()
-            self.executor = cf.ThreadPoolExecutor(
-                self.jobs, initializer=lambda: setattr(_inline, "send", throttled))
+            threads = max(1, default_jobs() // self.jobs)
+
+            def init_thread():
+                _inline.send, _inline.threads = throttled, threads
+            self.executor = cf.ThreadPoolExecutor(self.jobs, initializer=init_thread)
 
     def _submit_inline(self, task: Task, seq: int) -> cf.Future:
         self._init_here()
         fut = cf.Future()
-        _inline.send = self.tracker.add
+        _inline.send, _inline.threads = self.tracker.add, min(self.jobs, default_jobs())
         try:
             fut.set_result(task.fn(*task.args))
         except Exception as exc:  # noqa: BLE001 - handed back like a worker's failure
             fut.set_exception(exc)
         finally:
-            _inline.send = None
+            _inline.send = _inline.threads = None
         return fut
 
     def _submit(self, task: Task, seq: int) -> cf.Future:

@@ -34,6 +34,7 @@ cdef extern from "hmm_core.h" nogil:
         HMM_PREC
         HMM_ALPHA_BITS
         HMM_CTX_MAX_ORDERS
+        HMM_DENSE_MAX
     ctypedef struct hmm_model:
         int32_t K
         int32_t D
@@ -51,6 +52,7 @@ cdef extern from "hmm_core.h" nogil:
         const uint32_t *ell_a
         const int32_t *ell_eo_state
         const uint32_t *ell_e
+        const uint32_t *dense_a
     int32_t hmm_filter_first(const hmm_model *m, int32_t x, uint32_t *alpha)
     int32_t hmm_filter_step(const hmm_model *m, const uint32_t *prev, int32_t x,
                             uint32_t *alpha, uint64_t *work)
@@ -136,19 +138,10 @@ cdef extern from "hmm_cm.h" nogil:
     uint64_t hmm_cm_left(uint64_t m, int p)
     void hmm_cm_byte(hmm_cm *cm, const uint8_t *data, int64_t t, int x, uint64_t *qcum,
                      uint64_t *q)
-
-cdef extern from *:
-    """
-    /* Variant 3: C(b) = b + floor(F(b) (2^24 - 256) / 2^48) with
-     * F(b) = lam 2^16 Ecum(b) + (2^16 - lam) Qcum(b) (format_spec/codec-text.md 3.4). */
-    static inline uint64_t bbx_v3_cum(uint64_t lam, uint64_t ecum, uint64_t qcum, uint64_t b)
-    {
-        const unsigned __int128 f = (unsigned __int128)((lam << 16) * ecum) +
-                                    (unsigned __int128)((65536u - lam) * qcum);
-        return b + (uint64_t)((f * ((1u << 24) - 256u)) >> 48);
-    }
-    """
-    uint64_t bbx_v3_cum(uint64_t lam, uint64_t ecum, uint64_t qcum, uint64_t b) nogil
+    # C(b) of the mixed emission (format_spec/codec-text.md 3.4)
+    uint64_t hmm_cm_mixed_cum(uint64_t lam, uint64_t ecum, uint64_t qcum, uint64_t b)
+    int hmm_cm_find_byte(hmm_cm *cm, const uint8_t *data, int64_t t, const uint32_t *ecum,
+                         uint64_t lam, uint64_t cf, uint64_t *qcum, uint64_t *q)
 
 from cpython.exc cimport PyErr_CheckSignals
 
@@ -346,6 +339,12 @@ cdef class HmmCoder:
                 np.asarray(tables.a_freq, dtype=np.uint32)[tables.pred_state, tables.pred_slot]))
         arrays.update(_sliced_predecessors(arrays["pred_start"], arrays["pred_state"],
                                            arrays["pred_a"], arrays["e_col"]))
+        if tables.K <= HMM_DENSE_MAX:                 # small K: the dense filter (hmm_core.h)
+            dense = np.zeros((tables.K, tables.K), dtype=np.uint32)
+            rows = np.repeat(np.arange(tables.K), tables.D)
+            dense[rows, np.asarray(tables.succ, dtype=np.int64).ravel()] = \
+                np.asarray(tables.a_freq, dtype=np.uint32).ravel()
+            arrays["dense_a"] = np.ascontiguousarray(dense.ravel())
         self._keep = arrays
         self.K = self.m.K = tables.K
         self.D = self.m.D = tables.D
@@ -370,6 +369,8 @@ cdef class HmmCoder:
         self.m.ell_a = <const uint32_t *> cnp.PyArray_DATA(arrays["ell_a"])
         self.m.ell_eo_state = <const int32_t *> cnp.PyArray_DATA(arrays["ell_eo_state"])
         self.m.ell_e = <const uint32_t *> cnp.PyArray_DATA(arrays["ell_e"])
+        self.m.dense_a = (<const uint32_t *> cnp.PyArray_DATA(arrays["dense_a"])
+                          if "dense_a" in arrays else NULL)
 
     cdef hmm_ctx *_new_ctx(self) except? NULL:
         if not self.orders:
@@ -852,8 +853,8 @@ cdef class HmmCoder:
                         xt = x[t]
                         qc = _qcum(qlo[t], qx[t], xt)
                         ec = self.e_cdf + <int64_t> z * 257
-                        lo = bbx_v3_cum(lam, ec[xt], qc, xt)
-                        hi = bbx_v3_cum(lam, ec[xt + 1], qc + qx[t], xt + 1)
+                        lo = hmm_cm_mixed_cum(lam, ec[xt], qc, xt)
+                        hi = hmm_cm_mixed_cum(lam, ec[xt + 1], qc + qx[t], xt + 1)
                         err |= rans_push(m, lo, hi - lo, V3_PREC_)
                         if t == 0:
                             break
@@ -891,9 +892,9 @@ cdef class HmmCoder:
         cdef uint64_t[::1] pre = pre_arr
         cdef rans_msg *m = &msg.m
         cdef int64_t t, T = size, done = 0
-        cdef int32_t z, j, mid_i, bit, sym
+        cdef int32_t z, j, sym
         cdef const uint32_t *ec
-        cdef uint64_t cf, mass, base, left, cmid, clo, chi
+        cdef uint64_t cf, mass, base, clo, chi
         cdef int err = 0, stop = 0
         cdef hmm_cm *cm = hmm_cm_new(T, HMM_CM_LR)
         pending = None
@@ -914,28 +915,12 @@ cdef class HmmCoder:
                             break
                     if t > 0:
                         err |= self._state_forward(m, &cur[(t - 1) & 1, 0], &z, &w[0], &pre[0])
-                    # x_t: walk down the model's binary tree, comparing the rANS slot with the
-                    # mixed cumulative frequency at each node's middle
+                    # x_t: the model's tree walked down to the byte whose interval holds cf
                     ec = self.e_cdf + <int64_t> z * 257
                     cf = rans_peek(m, V3_PREC_)
-                    hmm_cm_begin(cm, x, t)
-                    mass = 1ull << 32
-                    base = 0
-                    sym = 0
-                    for bit in range(7, -1, -1):
-                        left = hmm_cm_left(mass, hmm_cm_predict(cm))
-                        mid_i = sym + (1 << bit)
-                        cmid = bbx_v3_cum(lam, ec[mid_i], base + left, mid_i)
-                        if cf < cmid:
-                            mass = left
-                            hmm_cm_update(cm, 0)
-                        else:
-                            sym = mid_i
-                            base += left
-                            mass -= left
-                            hmm_cm_update(cm, 1)
-                    clo = bbx_v3_cum(lam, ec[sym], base, sym)
-                    chi = bbx_v3_cum(lam, ec[sym + 1], base + mass, sym + 1)
+                    sym = hmm_cm_find_byte(cm, x, t, ec, lam, cf, &base, &mass)
+                    clo = hmm_cm_mixed_cum(lam, ec[sym], base, sym)
+                    chi = hmm_cm_mixed_cum(lam, ec[sym + 1], base + mass, sym + 1)
                     rans_pop_advance(m, clo, chi - clo, V3_PREC_)
                     x[t] = <uint8_t> sym
                     if t == 0:

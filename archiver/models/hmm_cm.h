@@ -28,9 +28,10 @@
 
 typedef struct hmm_cm hmm_cm;
 
-/* A model for a segment of T bytes, mixer step lr (HMM_CM_LR in the format); NULL when out of
- * memory. */
+/* A model for a segment of T bytes, mixer step lr (HMM_CM_LR in the format, 1..HMM_CM_LR_MAX);
+ * NULL when out of memory or lr is out of range. */
 #define HMM_CM_LR 24
+#define HMM_CM_LR_MAX 64          /* larger steps would overflow the 32-bit weight update */
 hmm_cm *hmm_cm_new(int64_t T, int lr);
 void hmm_cm_free(hmm_cm *cm);
 /* Bytes of memory the model holds for a segment of T bytes. */
@@ -50,5 +51,20 @@ static inline uint64_t hmm_cm_left(uint64_t m, int p) { return (m * (uint64_t)(4
 /* Code byte x at position t (hmm_cm_begin, then predict/update along x's bits): the mass
  * below x, Qcum(x) = sum_{b < x} Q(b), and Q(x). */
 void hmm_cm_byte(hmm_cm *cm, const uint8_t *data, int64_t t, int x, uint64_t *qcum, uint64_t *q);
+
+/* The mixed emission of variants 3 and 4 (format_spec/codec-text.md 3.4): cumulative frequency
+ * C(b) = b + floor(F(b) (2^24 - 256) / 2^48), F(b) = lam 2^16 Ecum(b) + (2^16 - lam) Qcum(b). */
+static inline uint64_t hmm_cm_mixed_cum(uint64_t lam, uint64_t ecum, uint64_t qcum, uint64_t b)
+{
+    const unsigned __int128 f = (unsigned __int128)((lam << 16) * ecum) +
+                                (unsigned __int128)((65536u - lam) * qcum);
+    return b + (uint64_t)((f * ((1u << 24) - 256u)) >> 48);
+}
+
+/* Decoder: the byte at position t whose mixed interval holds the rANS slot cf, found by walking
+ * the model's tree (comparing cf with C at each node's middle) while the model learns it;
+ * ecum is the HMM state's cumulative emission row (257 entries). *qcum and *q as hmm_cm_byte. */
+int hmm_cm_find_byte(hmm_cm *cm, const uint8_t *data, int64_t t, const uint32_t *ecum,
+                     uint64_t lam, uint64_t cf, uint64_t *qcum, uint64_t *q);
 
 #endif

@@ -1,8 +1,10 @@
 /* Context-mixing byte model (see hmm_cm.h and format_spec/codec-text.md section 3.4).
  * Right shifts of negative int64 values are arithmetic (floor), as in Python: gcc and clang
  * define them so on every target this project builds for. */
+#define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "hmm_cm.h"
 
@@ -51,6 +53,7 @@ static inline int stretch(int p) { return stretch_tab[p]; }
 
 struct hmm_cm {
     int bits;                     /* hashed tables: 2^bits buckets of 16 counters each */
+    int cap_bits, cap_mbits;      /* what the tables have room for (>= bits, mbits) */
     uint32_t *o0, *o1;            /* direct: 256 and 65536 counters */
     uint32_t *hashed[NHASHED];
     uint64_t ctxhash[NHASHED];    /* per byte: the context's hash */
@@ -110,6 +113,20 @@ int64_t hmm_cm_bytes(int64_t T)
            2ll * 65536 * 33 + (int64_t)sizeof(hmm_cm);
 }
 
+/* The hashed tables are read at random, 16 lookups a byte: each bucket in one cache line
+ * (64-byte aligned) and, where the system allows, 2 MiB pages so the lookups do not also miss
+ * the TLB. Neither changes a single number the model computes. */
+static void *table_alloc(size_t bytes)
+{
+    const size_t align = bytes >= (2u << 20) ? (2u << 20) : 64;
+    void *p = NULL;
+    if (posix_memalign(&p, align, (bytes + align - 1) / align * align) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+    if (align > 64) madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
 static void fill(uint32_t *p, int64_t n, uint32_t v)
 {
     for (int64_t i = 0; i < n; i++) p[i] = v;
@@ -117,30 +134,79 @@ static void fill(uint32_t *p, int64_t n, uint32_t v)
 
 #define COUNTER_INIT (1u << 31)   /* p = 1/2, n = 0 */
 
-hmm_cm *hmm_cm_new(int64_t T, int lr)
+/* The tables of the last model freed, kept for the next one (one per process): fresh memory
+ * costs page faults and the kernel's zeroing of every page, which took a tenth of the coder's
+ * time; refilling kept tables costs only the fill. Capacities (cap_bits, cap_mbits) may exceed
+ * what a segment uses; a model uses exactly 2^bits buckets and 2^mbits match slots, so the
+ * numbers never depend on what was reused. */
+static hmm_cm *spare;
+
+static void release(hmm_cm *cm)
 {
-    init_tables();
+    if (!cm) return;
+    free(cm->o0);
+    free(cm->o1);
+    for (int i = 0; i < NHASHED; i++) free(cm->hashed[i]);
+    free(cm->mtable);
+    free(cm->weights);
+    free(cm->weights2);
+    free(cm->apm);
+    free(cm);
+}
+
+static hmm_cm *allocate(int bits, int mbits)
+{
     hmm_cm *cm = calloc(1, sizeof *cm);
     if (!cm) return NULL;
-    cm->bits = bits_for(T);
-    cm->mbits = mbits_for(T);
-    const int64_t hn = 16ll << cm->bits;
+    cm->cap_bits = bits;
+    cm->cap_mbits = mbits;
+    const int64_t hn = 16ll << bits;
     int ok = 1;
     ok &= (cm->o0 = malloc(4 * 256)) != NULL;
     ok &= (cm->o1 = malloc(4 * 65536)) != NULL;
-    for (int i = 0; i < NHASHED; i++) ok &= (cm->hashed[i] = malloc(4 * hn)) != NULL;
-    ok &= (cm->mtable = calloc((size_t)1 << cm->mbits, 4)) != NULL;
+    for (int i = 0; i < NHASHED; i++) ok &= (cm->hashed[i] = table_alloc(4 * hn)) != NULL;
+    ok &= (cm->mtable = table_alloc((size_t)4 << mbits)) != NULL;
     ok &= (cm->weights = malloc(4 * MIXER_SETS * HMM_CM_INPUTS)) != NULL;
     ok &= (cm->weights2 = malloc(4 * MIXER2_SETS * HMM_CM_INPUTS)) != NULL;
-    ok &= (cm->apm = malloc(2 * 65536 * 33)) != NULL;
+    ok &= (cm->apm = table_alloc(2 * 65536 * 33)) != NULL;
     if (!ok) {
-        hmm_cm_free(cm);
+        release(cm);
         return NULL;
     }
+    return cm;
+}
+
+hmm_cm *hmm_cm_new(int64_t T, int lr)
+{
+    if (lr < 1 || lr > HMM_CM_LR_MAX) return NULL;
+    init_tables();
+    const int bits = bits_for(T), mbits = mbits_for(T);
+    hmm_cm *cm = __atomic_exchange_n(&spare, NULL, __ATOMIC_ACQ_REL);
+    if (cm && (cm->cap_bits < bits || cm->cap_mbits < mbits)) {
+        release(cm);
+        cm = NULL;
+    }
+    if (!cm && !(cm = allocate(bits, mbits))) return NULL;
+    /* every field to its start: zero, then the tables and the few nonzero starts */
+    hmm_cm keep = *cm;
+    memset(cm, 0, sizeof *cm);
+    cm->cap_bits = keep.cap_bits;
+    cm->cap_mbits = keep.cap_mbits;
+    cm->o0 = keep.o0;
+    cm->o1 = keep.o1;
+    for (int i = 0; i < NHASHED; i++) cm->hashed[i] = keep.hashed[i];
+    cm->mtable = keep.mtable;
+    cm->weights = keep.weights;
+    cm->weights2 = keep.weights2;
+    cm->apm = keep.apm;
+    cm->bits = bits;
+    cm->mbits = mbits;
+    const int64_t hn = 16ll << bits;
     fill(cm->o0, 256, COUNTER_INIT);
     fill(cm->o1, 65536, COUNTER_INIT);
     for (int i = 0; i < NHASHED; i++) fill(cm->hashed[i], hn, COUNTER_INIT);
     fill(cm->mcount, 32, COUNTER_INIT);
+    memset(cm->mtable, 0, (size_t)4 << mbits);
     for (int i = 0; i < MIXER_SETS * HMM_CM_INPUTS; i++) cm->weights[i] = 1 << 14;
     for (int i = 0; i < MIXER2_SETS * HMM_CM_INPUTS; i++) cm->weights2[i] = 1 << 14;
     for (int c = 0; c < 65536; c++)
@@ -154,14 +220,7 @@ hmm_cm *hmm_cm_new(int64_t T, int lr)
 void hmm_cm_free(hmm_cm *cm)
 {
     if (!cm) return;
-    free(cm->o0);
-    free(cm->o1);
-    for (int i = 0; i < NHASHED; i++) free(cm->hashed[i]);
-    free(cm->mtable);
-    free(cm->weights);
-    free(cm->weights2);
-    free(cm->apm);
-    free(cm);
+    release(__atomic_exchange_n(&spare, cm, __ATOMIC_ACQ_REL));
 }
 
 static inline int is_letter(int c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
@@ -170,6 +229,24 @@ static inline uint32_t *bucket_of(const hmm_cm *cm, int i, uint64_t nib)
 {
     const uint64_t h = ((cm->ctxhash[i] ^ (nib * NIB)) * PHI) >> (64 - cm->bits);
     return cm->hashed[i] + (h << 4);
+}
+
+/* Where the next bit's counters and APM row are, asked for ahead of use: the buckets of a
+ * nibble (c0 = 1 at bit 0, 1hhhh at bit 4) and the APM row of (c1, c0). Only loads move. */
+static inline void find_buckets(hmm_cm *cm, uint64_t nib)
+{
+    for (int i = 0; i < NHASHED; i++) {
+        cm->bucket[i] = bucket_of(cm, i, nib);
+        __builtin_prefetch(cm->bucket[i]);
+    }
+}
+
+static inline void prefetch_bit(const hmm_cm *cm)
+{
+    const uint16_t *row = cm->apm + (cm->c1 << 8 | cm->c0) * 33;
+    __builtin_prefetch(row);
+    __builtin_prefetch(row + 32);
+    __builtin_prefetch(cm->o1 + (cm->c1 << 8 | cm->c0));
 }
 
 void hmm_cm_begin(hmm_cm *cm, const uint8_t *data, int64_t t)
@@ -234,6 +311,8 @@ void hmm_cm_begin(hmm_cm *cm, const uint8_t *data, int64_t t)
     cm->c0 = 1;
     cm->bitpos = 0;
     cm->c1 = c1;
+    find_buckets(cm, 0);
+    prefetch_bit(cm);
     cm->lr_now = cm->lr + (int)((int64_t)cm->lr * 2 * 16384 / (t + 16384));
 }
 
@@ -250,10 +329,6 @@ static inline void counter_update(uint32_t *s, int y, int limit)
 int hmm_cm_predict(hmm_cm *cm)
 {
     const int c0 = cm->c0;
-    if (cm->bitpos == 0 || cm->bitpos == 4) {
-        const uint64_t nib = cm->bitpos == 0 ? 0 : (uint64_t)c0;   /* c0 = 1hhhh at bit 4 */
-        for (int i = 0; i < NHASHED; i++) cm->bucket[i] = bucket_of(cm, i, nib);
-    }
     /* index inside the 16-counter bucket: the nibble's bits so far with a leading 1 */
     const int in = cm->bitpos < 4 ? c0 : ((c0 & ((1 << (cm->bitpos - 4)) - 1)) |
                                           (1 << (cm->bitpos - 4)));
@@ -275,14 +350,12 @@ int hmm_cm_predict(hmm_cm *cm)
     }
     cm->x[NCTX + 1] = 256;
     cm->wset = (mstate * 256 + c0) * HMM_CM_INPUTS;
-    const int32_t *w = cm->weights + cm->wset;
-    int64_t dot = 0;
-    for (int i = 0; i < HMM_CM_INPUTS; i++) dot += (int64_t)w[i] * cm->x[i];
     cm->wset2 = (cm->c1 << 3 | cm->bitpos) * HMM_CM_INPUTS;
-    const int32_t *w2 = cm->weights2 + cm->wset2;
-    int64_t dot2 = 0;
-    for (int i = 0; i < HMM_CM_INPUTS; i++) dot2 += (int64_t)w2[i] * cm->x[i];
-    dot = (dot + dot2) >> 17;
+    const int32_t *w = cm->weights + cm->wset, *w2 = cm->weights2 + cm->wset2;
+    /* the two sets' outputs are only ever added: one pass, w + w2 < 2^23 fits 32 bits */
+    int64_t dot = 0;
+    for (int i = 0; i < HMM_CM_INPUTS; i++) dot += (int64_t)(w[i] + w2[i]) * cm->x[i];
+    dot >>= 17;
     const int d = dot > 2047 ? 2047 : dot < -2047 ? -2047 : (int)dot;
     cm->pmix = squash(d);
     /* APM on (previous byte, partial byte) */
@@ -303,21 +376,22 @@ void hmm_cm_update(hmm_cm *cm, int y)
         counter_update(cm->mslot, y, MATCH_LIMIT);
         if (cm->mexp != y) cm->mbyte = -1;                    /* no prediction for the rest */
     }
-    const int64_t err = (int64_t)((y << 12) - cm->pmix) * cm->lr_now;
-    int32_t *w2 = cm->weights2 + cm->wset2;
+    /* 32-bit arithmetic is exact here: |err| <= 4095 * 3 lr < 2^20 (lr <= HMM_CM_LR_MAX), so
+     * |x err| < 2^31, and one step moves a weight by the same amount in both sets */
+    const int32_t err = ((y << 12) - cm->pmix) * cm->lr_now;
+    int32_t *restrict w2 = cm->weights2 + cm->wset2, *restrict w = cm->weights + cm->wset;
     for (int i = 0; i < HMM_CM_INPUTS; i++) {
-        int64_t v = w2[i] + (((int64_t)cm->x[i] * err) >> 16);
-        w2[i] = (int32_t)(v > WEIGHT_MAX ? WEIGHT_MAX : v < -WEIGHT_MAX ? -WEIGHT_MAX : v);
-    }
-    int32_t *w = cm->weights + cm->wset;
-    for (int i = 0; i < HMM_CM_INPUTS; i++) {
-        int64_t v = w[i] + (((int64_t)cm->x[i] * err) >> 16);
-        w[i] = (int32_t)(v > WEIGHT_MAX ? WEIGHT_MAX : v < -WEIGHT_MAX ? -WEIGHT_MAX : v);
+        const int32_t d = (cm->x[i] * err) >> 16;
+        const int32_t v2 = w2[i] + d, v = w[i] + d;
+        w2[i] = v2 > WEIGHT_MAX ? WEIGHT_MAX : v2 < -WEIGHT_MAX ? -WEIGHT_MAX : v2;
+        w[i] = v > WEIGHT_MAX ? WEIGHT_MAX : v < -WEIGHT_MAX ? -WEIGHT_MAX : v;
     }
     const int g = (y << 16) + (y << APM_RATE) - y - y;
     cm->apm[cm->apm_idx] = (uint16_t)(cm->apm[cm->apm_idx] + ((g - cm->apm[cm->apm_idx]) >> APM_RATE));
     cm->c0 = cm->c0 << 1 | y;
     cm->bitpos++;
+    if (cm->bitpos == 4) find_buckets(cm, (uint64_t)cm->c0);
+    if (cm->bitpos < 8) prefetch_bit(cm);
 }
 
 void hmm_cm_byte(hmm_cm *cm, const uint8_t *data, int64_t t, int x, uint64_t *qcum, uint64_t *q)
@@ -337,4 +411,28 @@ void hmm_cm_byte(hmm_cm *cm, const uint8_t *data, int64_t t, int x, uint64_t *qc
     }
     *qcum = cum;
     *q = m;
+}
+
+int hmm_cm_find_byte(hmm_cm *cm, const uint8_t *data, int64_t t, const uint32_t *ecum,
+                     uint64_t lam, uint64_t cf, uint64_t *qcum, uint64_t *q)
+{
+    uint64_t mass = 1ull << 32, base = 0;
+    int sym = 0;
+    hmm_cm_begin(cm, data, t);
+    for (int bit = 7; bit >= 0; bit--) {
+        const uint64_t left = hmm_cm_left(mass, hmm_cm_predict(cm));
+        const int mid = sym + (1 << bit);
+        if (cf < hmm_cm_mixed_cum(lam, ecum[mid], base + left, (uint64_t)mid)) {
+            mass = left;
+            hmm_cm_update(cm, 0);
+        } else {
+            sym = mid;
+            base += left;
+            mass -= left;
+            hmm_cm_update(cm, 1);
+        }
+    }
+    *qcum = base;
+    *q = mass;
+    return sym;
 }

@@ -176,6 +176,60 @@ static int32_t filter_step_ell(const hmm_model *m, const uint32_t *restrict prev
     return rescale_max(w, m->K, mx, alpha);
 }
 
+#ifdef ELL_AVX2
+/* acc[j] = sum_i prev[i] A(i, j) for K = 16: each row widened to 64-bit lanes and multiplied
+ * 32 x 32 -> 64 (every product < 2^32, every sum < 2^36). */
+ELL_AVX2_FN static void dense16_sums_avx2(const uint32_t *restrict a,
+                                          const uint32_t *restrict prev, uint64_t *acc)
+{
+    __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+    for (int i = 0; i < 16; i++) {
+        const __m256i p = _mm256_set1_epi64x((long long)prev[i]);
+        const __m128i *r = (const __m128i *)(a + i * 16);
+        s0 = _mm256_add_epi64(s0, _mm256_mul_epu32(p, _mm256_cvtepu32_epi64(_mm_loadu_si128(r))));
+        s1 = _mm256_add_epi64(s1, _mm256_mul_epu32(p, _mm256_cvtepu32_epi64(_mm_loadu_si128(r + 1))));
+        s2 = _mm256_add_epi64(s2, _mm256_mul_epu32(p, _mm256_cvtepu32_epi64(_mm_loadu_si128(r + 2))));
+        s3 = _mm256_add_epi64(s3, _mm256_mul_epu32(p, _mm256_cvtepu32_epi64(_mm_loadu_si128(r + 3))));
+    }
+    _mm256_storeu_si256((__m256i *)acc, s0);
+    _mm256_storeu_si256((__m256i *)(acc + 4), s1);
+    _mm256_storeu_si256((__m256i *)(acc + 8), s2);
+    _mm256_storeu_si256((__m256i *)(acc + 12), s3);
+}
+#endif
+
+/* The dense filter at K = 16 (variant 4's model), sizes known to the compiler so that it keeps
+ * the 16 sums in registers: the same integers as every other form. */
+static inline int32_t filter_step_dense16(const uint32_t *restrict a, const uint32_t *restrict prev,
+                                          const uint32_t *restrict e, uint64_t escale,
+                                          uint64_t score, int s, uint32_t *restrict alpha)
+{
+    uint64_t acc[16] = {0}, mx = 0;
+#ifdef ELL_AVX2
+    if (__builtin_cpu_supports("avx2")) {
+        dense16_sums_avx2(a, prev, acc);
+    } else
+#endif
+    {
+        for (int i = 0; i < 16; i++) {
+            const uint64_t p = prev[i];
+            for (int j = 0; j < 16; j++) acc[j] += p * a[i * 16 + j];
+        }
+    }
+    for (int j = 0; j < 16; j++) {
+        acc[j] *= (escale * e[j] + score) >> s;
+        mx = acc[j] > mx ? acc[j] : mx;
+    }
+    const int shift = bitlen64(mx) - HMM_ALPHA_BITS;
+    int32_t nz = 0;
+    for (int j = 0; j < 16; j++) {
+        const uint32_t v = (uint32_t)(shift >= 0 ? acc[j] >> shift : acc[j] << -shift);
+        alpha[j] = v;
+        nz += v != 0;
+    }
+    return nz;
+}
+
 /* Below 1/SCATTER_BELOW of the states alive, scattering from the live ones is cheaper. */
 #define SCATTER_BELOW 3
 
@@ -195,6 +249,22 @@ HMM_HOT int32_t hmm_filter_step_scored(const hmm_model *m, const uint32_t *prev,
     const int s = score_shift(escale, score);
     uint64_t *restrict w = work;
     uint64_t mx = 0;
+    if (m->dense_a && K == 16)
+        return filter_step_dense16(m->dense_a, prev, e, escale, score, s, alpha);
+    if (m->dense_a && K <= HMM_DENSE_MAX) {
+        uint64_t acc[HMM_DENSE_MAX] = {0};
+        for (int32_t i = 0; i < K; i++) {
+            const uint64_t p = prev[i];
+            const uint32_t *restrict row = m->dense_a + (int64_t)i * K;
+            for (int32_t j = 0; j < K; j++) acc[j] += p * row[j];
+        }
+        for (int32_t j = 0; j < K; j++) {
+            const uint64_t v = acc[j] * ((escale * e[j] + score) >> s);
+            w[j] = v;
+            mx = v > mx ? v : mx;
+        }
+        return rescale_max(w, K, mx, alpha);
+    }
     int32_t nz = 0;
     for (int32_t i = 0; i < K; i++) nz += prev[i] != 0;
     if ((int64_t)nz * SCATTER_BELOW < K) {

@@ -47,7 +47,12 @@ typedef struct {
      * ell_e[x * 8 ell_groups + .] (0 for padding). */
     const int32_t *ell_eo_state; /* (8 ell_groups,) */
     const uint32_t *ell_e;       /* (256, 8 ell_groups) */
+    /* Optional (NULL: unused), for small K: the transitions as a dense (K, K) matrix,
+     * dense_a[i * K + j] = A(i, j) (0 where j is not a successor of i), so the filter is K
+     * rows of K multiply-adds that vectorise; the same integer sums as the lists above. */
+    const uint32_t *dense_a;
 } hmm_model;
+#define HMM_DENSE_MAX 32             /* K up to which the coder builds dense_a */
 #define HMM_ELL_LANES 8
 
 /* alpha_1 = pi * E(., x); returns the number of nonzero entries. */

@@ -67,6 +67,7 @@ class Hmm:
         transitions, emissions are one byte mixed with eps of the unigram. Random starts leave
         the states exchangeable and stepwise EM needs a long time to tell them apart."""
         x = sample.astype(np.int64)
+        n_single = min(n_single, k * 3 // 8)      # small K: keep room for pairs and the rest
         uni = np.bincount(x, minlength=256).astype(np.float64) + 1
         singles = np.argsort(-uni)[:n_single]
         pairs = np.bincount(x[:-1] * 256 + x[1:], minlength=65536)

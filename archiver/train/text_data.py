@@ -79,9 +79,9 @@ def build(out: Path) -> Path:
     bible = root / "usr/bin/bible"
     for split, ranges in (("train", TRAIN_BIBLE), ("valid", VALID_BIBLE)):
         for name, rng in ranges:
-            text = subprocess.run([str(bible), "-f", "-l", "100000", "-d",
-                                   str(root / "usr/lib/bible.data"), rng],
-                                  check=True, capture_output=True).stdout
+            # bible looks a -d path up under "./" and /usr/lib/: give it relative to its cwd
+            text = subprocess.run([str(bible), "-f", "-l", "100000", "-d", "bible.data", rng],
+                                  cwd=root / "usr/lib", check=True, capture_output=True).stdout
             _write(corpus, split, "prose", f"kjv-{name}.txt", text)
     fort = root / "usr/share/games/fortunes"
     for f in sorted(fort.iterdir()):
