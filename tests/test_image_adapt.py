@@ -5,6 +5,7 @@ the network's scales)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from archiver.models.image import adapt, arch, reference
 
@@ -23,19 +24,35 @@ def _case(seed: int, nblocks: int = 3, noise: int = 6):
     return x, loc, j
 
 
-def test_vectorised_rule_equals_the_plain_int_reference():
+@pytest.mark.parametrize("cross", [False, True])
+def test_vectorised_rule_equals_the_plain_int_reference(cross):
     for seed in range(3):
         x, loc, j = _case(seed)
-        want = reference.adapt_scales(x, loc, j)
-        got = adapt.adapt_scales(x, loc, j)
+        want = reference.adapt_scales(x, loc, j, cross)
+        got = adapt.adapt_scales(x, loc, j, cross=cross)
         assert np.array_equal(got, want)
         assert (got != j).mean() > 0.3          # it does change the coder's parameters
 
 
-def test_decoder_state_pixel_by_pixel_equals_the_encoders_rule():
+def test_cross_colour_shift_follows_the_earlier_colours_errors():
+    """scale_adapt 2: G and B of pixels whose R was far off get larger indices than with the
+    block rule alone, and smaller where R was nearly exact (small network scales)."""
+    j = np.full((1, 3, 32, 32), 20, np.int64)
+    x = np.full((1, 3, 32, 32), 100, np.int64)
+    loc = 256 * x
+    loc[0, 0, ::2] += 16 * arch.ADAPT_MAD[20]          # R far off on even rows
+    base = adapt.adapt_scales(x, loc, j)
+    both = adapt.adapt_scales(x, loc, j, cross=True)
+    assert (both[0, 1:, ::2] > base[0, 1:, ::2]).all()
+    assert (both[0, 1:, 1::2] < base[0, 1:, 1::2]).any()
+    assert np.array_equal(both, reference.adapt_scales(x, loc, j, True))
+
+
+@pytest.mark.parametrize("cross", [False, True])
+def test_decoder_state_pixel_by_pixel_equals_the_encoders_rule(cross):
     x, loc, j = _case(5, nblocks=4)
-    want = adapt.adapt_scales(x, loc, j)
-    state = adapt.ScaleState(4)
+    want = adapt.adapt_scales(x, loc, j, cross=cross)
+    state = adapt.ScaleState(4, cross)
     for yy in range(32):
         for xx in range(32):
             for c in range(3):
@@ -60,14 +77,16 @@ def test_scales_follow_the_errors_within_a_bucket():
     assert np.array_equal(out[0, 0], out[0, 1])
 
 
-def test_whole_images_with_edge_padding_and_grey_round_trip_with_adaptation():
+@pytest.mark.parametrize("mode", [1, 2])
+def test_whole_images_with_edge_padding_and_grey_round_trip_with_adaptation(mode):
     """The image coder pushes only real pixels (and one colour of grey images); the encoder's
     adaptation counts exactly the pixels the C decoder pops, or decoding would go wrong."""
     from archiver.models.image import image_coder
     from archiver.models.image.model import ImageRuntime
     from cython_ans import Message
     from tests.test_image_runtime import SMALL_AR, random_weights
-    rt = ImageRuntime(random_weights(arch.Config(**{**SMALL_AR.to_dict(), "scale_adapt": 1}), 3))
+    rt = ImageRuntime(random_weights(arch.Config(**{**SMALL_AR.to_dict(), "scale_adapt": mode}),
+                                     3))
     rng = np.random.default_rng(8)
     for channels, (h, w) in ((3, (45, 70)), (1, (33, 35))):
         base = rng.integers(40, 200, size=(channels, 1, 1))
@@ -79,16 +98,19 @@ def test_whole_images_with_edge_padding_and_grey_round_trip_with_adaptation():
         assert back.is_initial()
 
 
-def test_the_c_rule_equals_the_numpy_rule_with_and_without_a_coded_mask():
+@pytest.mark.parametrize("mode", [1, 2])
+def test_the_c_rule_equals_the_numpy_rule_with_and_without_a_coded_mask(mode):
     from archiver.models.image import _ar
     from archiver.models.image.model import ImageRuntime
     from tests.test_image_runtime import SMALL_AR, random_weights
-    rt = ImageRuntime(random_weights(arch.Config(**{**SMALL_AR.to_dict(), "scale_adapt": 1}), 3))
+    rt = ImageRuntime(random_weights(arch.Config(**{**SMALL_AR.to_dict(), "scale_adapt": mode}),
+                                     3))
     kernel = _ar.ArKernel(rt.w)
     x, loc, j = _case(9, nblocks=4)
-    coded = np.random.default_rng(2).random(x.shape) < 0.7
+    # coded as the image coder's masks are: whole pixels (all colours) or none
+    coded = np.repeat(np.random.default_rng(2).random((4, 1, 32, 32)) < 0.7, 3, axis=1)
     for mask in (None, coded):
-        want = adapt.adapt_scales(x, loc, j, mask)
+        want = adapt.adapt_scales(x, loc, j, mask, cross=mode == 2)
         got = kernel.adapt(x, loc, j, mask)
         keep = np.ones(x.shape, bool) if mask is None else mask
         assert np.array_equal(got[keep], want[keep])

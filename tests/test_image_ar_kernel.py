@@ -49,10 +49,14 @@ def numpy_runtime(monkeypatch):
     monkeypatch.setattr(model, "USE_AR_KERNEL", False)
 
 
-@pytest.fixture(scope="module", params=["small", "realistic", "small_adapt"])
+@pytest.fixture(scope="module",
+                params=["small", "realistic", "small_adapt", "small_xadapt", "small_creg"])
 def runtime(request):
     cfg = {"small": SMALL_AR, "realistic": REALISTIC,
-           "small_adapt": arch.Config(**{**SMALL_AR.to_dict(), "scale_adapt": 1})}[request.param]
+           "small_adapt": arch.Config(**{**SMALL_AR.to_dict(), "scale_adapt": 1}),
+           "small_xadapt": arch.Config(**{**SMALL_AR.to_dict(), "scale_adapt": 2}),
+           "small_creg": arch.Config(**{**SMALL_AR.to_dict(), "scale_adapt": 2,
+                                        "colour_adapt": 1})}[request.param]
     return ImageRuntime(random_weights(cfg, seed=4))
 
 

@@ -38,6 +38,7 @@ def test_bitswap_round_trip_two_batches_on_one_message(config):
 
 
 ADAPT = arch.Config(**{**CONFIGS["ar"].to_dict(), "scale_adapt": 1})
+XADAPT = arch.Config(**{**CONFIGS["ar"].to_dict(), "scale_adapt": 2})
 
 
 @pytest.mark.parametrize("config", ["absolute", "ar", "ar_adapt"])
@@ -55,17 +56,22 @@ def test_message_grows_by_about_the_code_length(config):
     assert abs(grown - bits.total) < 0.02 * (bits.pixels + bits.prior) + 64
 
 
-def test_scale_adaptation_changes_the_pixel_code_and_still_decodes():
-    """The same network with and without Config.scale_adapt: different pixel code lengths
-    (the adaptation steers the coder), both decode exactly."""
+@pytest.mark.parametrize("kernel", [True, False])
+def test_scale_adaptation_changes_the_pixel_code_and_still_decodes(kernel, monkeypatch):
+    """The same network without Config.scale_adapt, with the block rule (1) and with the
+    cross-colour shift too (2): different pixel code lengths (each rule steers the coder), all
+    decode exactly, with the C pixel kernel and with the numpy loop (adapt.ScaleState)."""
     import dataclasses
+    monkeypatch.setattr(bitswap, "AR_KERNEL", kernel)
     w = random_weights(ADAPT, seed=4)
     plain = ImageRuntime(dataclasses.replace(w, cfg=CONFIGS["ar"], graphs={}))
     adapted = ImageRuntime(w)
+    crossed = ImageRuntime(dataclasses.replace(w, cfg=XADAPT, graphs={}))
     blocks = _blocks(6, 3)
-    bits = [block_bits(rt, blocks, np.random.default_rng(0)).pixels for rt in (plain, adapted)]
-    assert bits[0] != bits[1]
-    for rt in (plain, adapted):
+    bits = [block_bits(rt, blocks, np.random.default_rng(0)).pixels
+            for rt in (plain, adapted, crossed)]
+    assert len(set(bits)) == 3
+    for rt in (plain, adapted, crossed):
         msg = Message(seed=2)
         bitswap.encode(rt, msg, blocks)
         back = Message.from_bytes(msg.to_bytes(), seed=2)

@@ -339,17 +339,22 @@ def test_png_kinds_through_create_come_back_byte_for_byte(monkeypatch, tmp_path)
 
 
 def test_payloads_of_older_weights_still_decode():
-    """Version 1 payloads were coded with image-l4; the encoder now writes version 2
-    (image-l4b). Both decode, each with its own weights, and both hashes are installed."""
+    """Version 1 payloads were coded with image-l4, version 2 with image-l4b; the encoder now
+    writes version 3 (image-l4c, with the cross-colour scale correction). All decode, each
+    with its own weights, and every hash is installed."""
     from archiver.container.weights_check import installed_hashes
     from archiver.models import weights
     data = ppm(photo(40, 36, seed=21))
-    old = image_codec.ImageCodec()
-    old.version = 1
-    v1, v2 = old.encode(data, 19), image_codec.IMAGE.encode(data, 19)
-    assert (v1[0], v2[0]) == (1, image_codec.VERSION) and v1 != v2
-    for payload in (v1, v2):
+    payloads = {}
+    for version in image_codec.WEIGHTS_BY_VERSION:
+        codec = image_codec.ImageCodec()
+        codec.version = version
+        payloads[version] = codec.encode(data, 19)
+        assert payloads[version][0] == version
+    assert payloads[image_codec.VERSION] == image_codec.IMAGE.encode(data, 19)
+    assert len(set(payloads.values())) == len(payloads)
+    for payload in payloads.values():
         assert image_codec.IMAGE.decode(payload, len(data)) == data
     shipped = {weights.verified_path(n)[1] for n in image_codec.WEIGHTS_BY_VERSION.values()}
     assert shipped <= installed_hashes()
-    assert image_codec.IMAGE.model_hashes() == (weights.verified_path("image-l4b.npz")[1],)
+    assert image_codec.IMAGE.model_hashes() == (weights.verified_path("image-l4c.npz")[1],)

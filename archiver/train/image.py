@@ -54,8 +54,11 @@ def main(argv=None) -> None:
     e.add_argument("--ckpt", type=Path, default=Path("runs/image/best.pt"))
     e.add_argument("--out", type=Path, default=Path("weights/image-l4.npz"))
     e.add_argument("--crops", type=int, default=2048, help="training crops for latent bins")
-    e.add_argument("--scale-adapt", type=int, choices=(0, 1), default=None,
+    e.add_argument("--scale-adapt", type=int, choices=(0, 1, 2), default=None,
                    help="set Config.scale_adapt of the exported weights (default: the "
+                        "checkpoint's)")
+    e.add_argument("--colour-adapt", type=int, choices=(0, 1), default=None,
+                   help="set Config.colour_adapt of the exported weights (default: the "
                         "checkpoint's)")
     args = ap.parse_args(argv)
     if args.cmd == "prepare":
@@ -82,11 +85,12 @@ def main(argv=None) -> None:
         torch.set_num_threads(2)
         crops = CropSampler(load_split(args.data, "train"), seed=99).batch(args.crops)[0]
         weights = export(load_checkpoint(args.ckpt), crops)
-        if args.scale_adapt is not None:      # a coding rule, not trained: set at export
+        rules = {k: v for k, v in (("scale_adapt", args.scale_adapt),
+                                   ("colour_adapt", args.colour_adapt)) if v is not None}
+        if rules:                             # coding rules, not trained: set at export
             import dataclasses
             weights = dataclasses.replace(
-                weights, cfg=dataclasses.replace(weights.cfg, scale_adapt=args.scale_adapt),
-                graphs={})
+                weights, cfg=dataclasses.replace(weights.cfg, **rules), graphs={})
         weights_io.save(weights, args.out)
         print(f"wrote {args.out}: latent bin widths {weights.latent_delta.round(5).tolist()}, "
               f"top prior {weights.top_prior}")

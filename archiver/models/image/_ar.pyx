@@ -70,6 +70,11 @@ cdef extern from "ar_core.h" nogil:
         int32_t adapt_dmax
         const int64_t *adapt_mad
         const int64_t *adapt_steps
+        int32_t xadapt, xbins, xjshift, xjbuckets, nxsteps
+        const int64_t *xsteps
+        const int64_t *xtable
+        int32_t creg
+        int64_t creg_clip, creg_prior
     int ar_decode(const ar_net *net, rans_msg *m, int64_t nblocks, int16_t *pix,
                   const uint8_t *known, const int16_t *tfeat, unsigned precision, int threads,
                   int simd, const int32_t *extent, int channels)
@@ -82,6 +87,9 @@ cdef extern from "ar_core.h" nogil:
                            int32_t *scale)
     void ar_adapt_all(const ar_net *net, int64_t nblocks, const int64_t *x,
                       const int64_t *loc, const int64_t *j, const uint8_t *coded, int64_t *out)
+    void ar_regress_all(const ar_net *net, int64_t nblocks, const int64_t *x,
+                        const int64_t *loc, const int64_t *j, const uint8_t *coded,
+                        int64_t *out)
     int ar_have_simd()
 
 
@@ -226,6 +234,8 @@ cdef class ArKernel:
         cdef int32_t[:, ::1] ov = offs
         cdef const int64_t[::1] madv
         cdef const int64_t[::1] stepv
+        cdef const int64_t[::1] xstepv
+        cdef const int64_t[::1] xtabv
         kmax = cmax = 2
         for i, d in enumerate(plan):
             o = &self.ops[i]
@@ -266,8 +276,8 @@ cdef class ArKernel:
         self.net.scale_max, self.net.coef_max = SCALE_MAX, 256
         self.net.loc_limit = LOC_LIMIT
         adapt = int(getattr(cfg, "scale_adapt", 0))
-        if adapt not in (0, 1):
-            raise ArKernelError(f"scale_adapt {adapt} is not a known adaptation (0 or 1)")
+        if adapt not in (0, 1, 2):
+            raise ArKernelError(f"scale_adapt {adapt} is not a known adaptation (0, 1 or 2)")
         mad = np.ascontiguousarray(arch.ADAPT_MAD, np.int64)
         steps = np.ascontiguousarray(arch.ADAPT_STEPS, np.int64)
         if mad.shape[0] != SCALE_MAX + 1 or steps.shape[0] != 2 * arch.ADAPT_DMAX:
@@ -275,7 +285,26 @@ cdef class ArKernel:
         self.keep += [mad, steps]
         madv = mad
         stepv = steps
-        self.net.adapt = adapt
+        self.net.adapt = 1 if adapt else 0
+        xsteps = np.ascontiguousarray(arch.XADAPT_STEPS, np.int64)
+        xtab = np.ascontiguousarray(arch.XADAPT_TABLE, np.int64)
+        if xtab.shape[0] != 3 * arch.XADAPT_BINS * arch.XADAPT_JBUCKETS or \
+                xsteps.shape[0] != arch.XADAPT_BINS - 2 or \
+                arch.XADAPT_JBUCKETS << arch.XADAPT_JSHIFT != SCALE_MAX + 1:
+            raise ArKernelError("cross-colour adaptation tables do not match XADAPT_BINS")
+        self.keep += [xsteps, xtab]
+        xstepv = xsteps
+        xtabv = xtab
+        self.net.xadapt = 1 if adapt == 2 else 0
+        self.net.xbins, self.net.xjshift = arch.XADAPT_BINS, arch.XADAPT_JSHIFT
+        self.net.xjbuckets, self.net.nxsteps = arch.XADAPT_JBUCKETS, arch.XADAPT_BINS - 2
+        self.net.xsteps = &xstepv[0]
+        self.net.xtable = &xtabv[0]
+        creg = int(getattr(cfg, "colour_adapt", 0))
+        if creg not in (0, 1):
+            raise ArKernelError(f"colour_adapt {creg} is not a known regression (0 or 1)")
+        self.net.creg = creg
+        self.net.creg_clip, self.net.creg_prior = arch.CREG_CLIP, arch.CREG_PRIOR
         self.net.adapt_shift = arch.ADAPT_BUCKET_SHIFT
         self.net.adapt_buckets = (SCALE_MAX + 1) >> arch.ADAPT_BUCKET_SHIFT
         self.net.adapt_prior, self.net.adapt_clip = arch.ADAPT_PRIOR, arch.ADAPT_CLIP
@@ -450,6 +479,42 @@ cdef class ArKernel:
         with nogil:
             ar_adapt_all(&self.net, nb, &xv[0, 0, 0, 0], &lv[0, 0, 0, 0], &jv[0, 0, 0, 0], cp,
                          &ov[0, 0, 0, 0])
+        return out
+
+
+    def regress(self, x, loc, j, coded=None):
+        """colour_regress.regress_locs in C (same integers): locations to code known blocks x
+        (B, 3, 32, 32) with, from their chained locations and the network's indices j (clipped
+        to 0..127); coded (same shape, bool) the pixels that are pushed (default all)."""
+        x = np.ascontiguousarray(x, np.int64)
+        b = x.shape[0] if x.ndim == 4 else -1
+        if x.shape != (b, 3, AR_BLOCK, AR_BLOCK) or b < 1:
+            raise ValueError(f"regress: x must be (B, 3, {AR_BLOCK}, {AR_BLOCK}), got {x.shape}")
+        loc = np.ascontiguousarray(loc, np.int64)
+        j = np.ascontiguousarray(j, np.int64)
+        if loc.shape != x.shape or j.shape != x.shape:
+            raise ValueError("regress: loc and j must have x's shape")
+        if j.size and (j.min() < 0 or j.max() > SCALE_MAX):
+            raise ValueError(f"regress: scale indices must lie in 0..{SCALE_MAX}")
+        if loc.size and np.abs(loc).max() > LOC_LIMIT:
+            raise ValueError(f"regress: locations must lie in +-{LOC_LIMIT}")
+        out = np.empty_like(loc)
+        cdef const int64_t[:, :, :, ::1] xv = x
+        cdef const int64_t[:, :, :, ::1] lv = loc
+        cdef const int64_t[:, :, :, ::1] jv = j
+        cdef int64_t[:, :, :, ::1] ov = out
+        cdef const uint8_t[:, :, :, ::1] cv
+        cdef const uint8_t *cp = NULL
+        if coded is not None:
+            cm = np.ascontiguousarray(coded, np.uint8)
+            if cm.shape != x.shape:
+                raise ValueError("regress: coded must have x's shape")
+            cv = cm
+            cp = &cv[0, 0, 0, 0]
+        cdef int64_t nb = b
+        with nogil:
+            ar_regress_all(&self.net, nb, &xv[0, 0, 0, 0], &lv[0, 0, 0, 0], &jv[0, 0, 0, 0], cp,
+                           &ov[0, 0, 0, 0])
         return out
 
 

@@ -264,6 +264,41 @@ static inline int32_t adapt_scale(const ar_net *n, int64_t a, int64_t b, int32_t
     return (int32_t)clamp64(j + d, 0, n->scale_max);
 }
 
+/* Cross-colour shift (arch.py XADAPT_*) of colour c's index, given the summed clipped errors a
+ * and expected errors b of the pixel's earlier colours and the network's index j. */
+static inline int32_t cross_shift(const ar_net *n, int c, int64_t a, int64_t b, int32_t j)
+{
+    int32_t q = 0;
+    if (c > 0) {
+        const int64_t num = (a + 1) << 16, den = b + 1;
+        q = 1;
+        for (int32_t i = 0; i < n->nxsteps; i++) q += num >= n->xsteps[i] * den;
+    }
+    return (int32_t)n->xtable[(c * n->xbins + q) * n->xjbuckets + (j >> n->xjshift)];
+}
+
+static inline int64_t clip_error(const ar_net *n, int64_t x, int64_t loc)
+{
+    const int64_t e = 256 * x - loc;
+    return e < 0 ? (-e < n->adapt_clip ? -e : n->adapt_clip)
+                 : (e < n->adapt_clip ? e : n->adapt_clip);
+}
+
+/* Colour regression (arch.py CREG_*): 256 x - loc clipped, and the rounded shift
+ * floor((2 sxy e + den) / (2 den)), den = sxx + prior * mad[j]^2 > 0. */
+static inline int64_t creg_err(const ar_net *n, int64_t x, int64_t loc)
+{
+    return clamp64(256 * x - loc, -n->creg_clip, n->creg_clip);
+}
+
+static inline int64_t creg_shift(const ar_net *n, int64_t sxy, int64_t sxx, int32_t j, int64_t e)
+{
+    const int64_t mad = n->adapt_mad[j];
+    const int64_t den = 2 * (sxx + n->creg_prior * mad * mad), num = 2 * sxy * e + den / 2;
+    const int64_t q = num / den;                    /* C truncates: floor for negatives */
+    return q * den > num ? q - 1 : q;
+}
+
 int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
               const uint8_t *known, const int16_t *tfeat, unsigned precision, int threads,
               int simd, const int32_t *extent, int channels)
@@ -279,9 +314,17 @@ int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
     /* adaptation sums [block][colour][bucket]: actual and expected |errors| */
     const size_t nsum = n->adapt ? nb * 3 * (size_t)n->adapt_buckets : 1;
     int64_t *sa = calloc(nsum, sizeof *sa), *sb = calloc(nsum, sizeof *sb);
+    /* cross-colour sums of the current pixel's popped colours, per block */
+    int64_t *xsa = calloc(nb, sizeof *xsa), *xsb = calloc(nb, sizeof *xsb);
+    /* colour regression per block: sums RR, GR, BR, GG, BG; the pixel's errors r, g, g0 and
+     * B's location after the R shift; chained locations before the move */
+    int64_t *cs = calloc(nb * 5, sizeof *cs), *ce = calloc(nb * 3, sizeof *ce);
+    int64_t *cb1 = calloc(nb, sizeof *cb1);
+    int32_t *chained = malloc(sizeof *chained * nb);
     scratch own;
     int err = scratch_init(&own, n);
-    if (err || !y || !base2 || !loc || !j || !out || !px || !jn || !sa || !sb) {
+    if (err || !y || !base2 || !loc || !j || !out || !px || !jn || !sa || !sb || !xsa || !xsb
+        || !cs || !ce || !cb1 || !chained) {
         err = -1;
         goto done;
     }
@@ -319,12 +362,28 @@ int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
                     if (c == 2)
                         l += clamp64(yb[7], -cmax, cmax) * (2 * xb[0] - b2[0])
                              + clamp64(yb[8], -cmax, cmax) * (2 * xb[1] - b2[1]);
-                    loc[k] = (int32_t)clamp64(l, -lim, lim);
+                    l = clamp64(l, -lim, lim);
+                    chained[k] = (int32_t)l;
+                    if (n->creg && c > 0) {     /* the block's colour regression */
+                        const int64_t *s = cs + 5 * b, *e = ce + 3 * b;
+                        const int32_t jr = (int32_t)clamp64(yb[3], 0, n->scale_max);
+                        const int32_t jg = (int32_t)clamp64(yb[4], 0, n->scale_max);
+                        if (c == 1) {
+                            l = clamp64(l + creg_shift(n, s[1], s[0], jr, e[0]), -lim, lim);
+                        } else {
+                            cb1[b] = l + creg_shift(n, s[2], s[0], jr, e[0]);
+                            l = clamp64(cb1[b] + creg_shift(n, s[4], s[3], jg, e[1]), -lim, lim);
+                        }
+                    }
+                    loc[k] = (int32_t)l;
                     j[k] = jn[k] = (int32_t)clamp64(yb[3 + c], 0, n->scale_max);
                     if (n->adapt) {
                         const size_t at = (b * 3 + c) * n->adapt_buckets
                                           + (jn[k] >> n->adapt_shift);
                         j[k] = adapt_scale(n, sa[at], sb[at], jn[k]);
+                        if (n->xadapt)
+                            j[k] = (int32_t)clamp64(j[k] + cross_shift(n, c, xsa[b], xsb[b], jn[k]),
+                                                    0, n->scale_max);
                     }
                     k++;
                 }
@@ -333,13 +392,32 @@ int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
                 for (size_t b = 0; b < nb; b++) {
                     if (extent && (yy >= extent[2 * b] || xx >= extent[2 * b + 1])) continue;
                     px[3 * b + c] = out[k];
+                    if (n->creg) {
+                        int64_t *s = cs + 5 * b, *e = ce + 3 * b;
+                        if (c == 0) {
+                            e[0] = creg_err(n, out[k], loc[k]);
+                        } else if (c == 1) {
+                            e[1] = creg_err(n, out[k], loc[k]);
+                            e[2] = creg_err(n, out[k], chained[k]);
+                        } else {        /* the pixel is complete: the sums gain it */
+                            const int64_t b0 = creg_err(n, out[k], chained[k]);
+                            const int64_t b1 = creg_err(n, out[k], cb1[b]);
+                            s[0] += e[0] * e[0];
+                            s[1] += e[2] * e[0];
+                            s[2] += b0 * e[0];
+                            s[3] += e[1] * e[1];
+                            s[4] += b1 * e[1];
+                        }
+                    }
                     if (n->adapt) {     /* the block's sums gain this coded pixel */
                         const size_t at = (b * 3 + c) * n->adapt_buckets
                                           + (jn[k] >> n->adapt_shift);
-                        const int64_t e = 256 * out[k] - loc[k];
-                        sa[at] += e < 0 ? (-e < n->adapt_clip ? -e : n->adapt_clip)
-                                        : (e < n->adapt_clip ? e : n->adapt_clip);
+                        const int64_t e = clip_error(n, out[k], loc[k]);
+                        sa[at] += e;
                         sb[at] += n->adapt_mad[jn[k]];
+                        if (c == 0) xsa[b] = xsb[b] = 0;
+                        xsa[b] += e;
+                        xsb[b] += n->adapt_mad[jn[k]];
                     }
                     k++;
                 }
@@ -373,6 +451,12 @@ done:
     free(jn);
     free(sa);
     free(sb);
+    free(xsa);
+    free(xsb);
+    free(cs);
+    free(ce);
+    free(cb1);
+    free(chained);
     return err;
 }
 
@@ -431,6 +515,7 @@ void ar_adapt_all(const ar_net *n, int64_t nblocks, const int64_t *x, const int6
     int64_t sa[128], sb[128];              /* adapt_buckets <= scale_max + 1 = 128 */
     const size_t per = (size_t)AR_BLOCK * AR_BLOCK;
     for (size_t bc = 0; bc < (size_t)nblocks * 3; bc++) {
+        const int c = (int)(bc % 3);
         for (int32_t k = 0; k < n->adapt_buckets; k++) sa[k] = sb[k] = 0;
         for (size_t p = bc * per; p < (bc + 1) * per; p++) {
             const int32_t jn = (int32_t)j[p];
@@ -440,9 +525,15 @@ void ar_adapt_all(const ar_net *n, int64_t nblocks, const int64_t *x, const int6
             }
             const int32_t k = jn >> n->adapt_shift;
             out[p] = adapt_scale(n, sa[k], sb[k], jn);
-            const int64_t e = 256 * x[p] - loc[p];
-            sa[k] += e < 0 ? (-e < n->adapt_clip ? -e : n->adapt_clip)
-                           : (e < n->adapt_clip ? e : n->adapt_clip);
+            if (n->xadapt) {       /* the same pixel's earlier colours sit per apart */
+                int64_t xa = 0, xb = 0;
+                for (int cc = 1; cc <= c; cc++) {
+                    xa += clip_error(n, x[p - cc * per], loc[p - cc * per]);
+                    xb += n->adapt_mad[j[p - cc * per]];
+                }
+                out[p] = clamp64(out[p] + cross_shift(n, c, xa, xb, jn), 0, n->scale_max);
+            }
+            sa[k] += clip_error(n, x[p], loc[p]);
             sb[k] += n->adapt_mad[jn];
         }
     }
@@ -464,9 +555,10 @@ int64_t ar_push_params(const ar_net *n, int64_t nblocks, const int16_t *pix, con
         || ar_raw_all(n, nblocks, pix, known, tfeat, y, base2, threads, simd))
         goto done;
     const int64_t lim = n->loc_limit, cmax = n->coef_max;
-    for (size_t b = 0; b < nb; b++) {
+    for (size_t b = 0; b < nb; b++) {       /* ar_decode's rules, one block at a time */
         memset(sa, 0, sizeof sa);
         memset(sb, 0, sizeof sb);
+        int64_t s[5] = {0}, e[3] = {0}, cb1 = 0, xsa = 0, xsb = 0;
         const int32_t h = extent ? extent[2 * b] : AR_BLOCK, w = extent ? extent[2 * b + 1] : AR_BLOCK;
         for (size_t p = 0; p < per; p++) {
             const int32_t yy = (int32_t)(p / AR_BLOCK), xx = (int32_t)(p % AR_BLOCK);
@@ -474,6 +566,7 @@ int64_t ar_push_params(const ar_net *n, int64_t nblocks, const int16_t *pix, con
                                + ((size_t)(AR_CTX + yy) * AR_CROP_W + AR_CTX + xx) * 3;
             const int64_t *yb = y + (b * per + p) * AR_PARAMS, *b2 = base2 + (b * per + p) * 3;
             const size_t at = (b * per + p) * 3;
+            const int inside = yy < h && xx < w;
             for (int c = 0; c < 3; c++) {      /* as ar_decode, from the known pixels */
                 int64_t l = yb[c] + 128 * b2[c];
                 if (c == 1)
@@ -482,16 +575,54 @@ int64_t ar_push_params(const ar_net *n, int64_t nblocks, const int16_t *pix, con
                     l += clamp64(yb[7], -cmax, cmax) * (2 * x[0] - b2[0])
                          + clamp64(yb[8], -cmax, cmax) * (2 * x[1] - b2[1]);
                 l = clamp64(l, -lim, lim);
+                const int64_t chained = l;
                 const int32_t jn = (int32_t)clamp64(yb[3 + c], 0, n->scale_max);
+                const int coded = inside && c < channels;
+                if (coded && n->creg && c > 0) {    /* the block's colour regression */
+                    const int32_t jr = (int32_t)clamp64(yb[3], 0, n->scale_max);
+                    const int32_t jg = (int32_t)clamp64(yb[4], 0, n->scale_max);
+                    if (c == 1) {
+                        l = clamp64(l + creg_shift(n, s[1], s[0], jr, e[0]), -lim, lim);
+                    } else {
+                        cb1 = l + creg_shift(n, s[2], s[0], jr, e[0]);
+                        l = clamp64(cb1 + creg_shift(n, s[4], s[3], jg, e[1]), -lim, lim);
+                    }
+                }
                 lb[at + c] = (int32_t)l;
                 jb[at + c] = jn;
-                if (!n->adapt || yy >= h || xx >= w || c >= channels) continue;
+                if (!coded) continue;
                 const int32_t q = jn >> n->adapt_shift;
-                jb[at + c] = adapt_scale(n, sa[c][q], sb[c][q], jn);
-                const int64_t e = 256 * (int64_t)x[c] - l;
-                sa[c][q] += e < 0 ? (-e < n->adapt_clip ? -e : n->adapt_clip)
-                                  : (e < n->adapt_clip ? e : n->adapt_clip);
-                sb[c][q] += n->adapt_mad[jn];
+                if (n->adapt) {
+                    int32_t ja = adapt_scale(n, sa[c][q], sb[c][q], jn);
+                    if (n->xadapt)
+                        ja = (int32_t)clamp64(ja + cross_shift(n, c, xsa, xsb, jn), 0,
+                                              n->scale_max);
+                    jb[at + c] = ja;
+                }
+                /* what the decoder's sums gain once this colour is popped */
+                if (n->creg) {
+                    if (c == 0) {
+                        e[0] = creg_err(n, x[0], l);
+                    } else if (c == 1) {
+                        e[1] = creg_err(n, x[1], l);
+                        e[2] = creg_err(n, x[1], chained);
+                    } else {
+                        const int64_t e0 = creg_err(n, x[2], chained), e1 = creg_err(n, x[2], cb1);
+                        s[0] += e[0] * e[0];
+                        s[1] += e[2] * e[0];
+                        s[2] += e0 * e[0];
+                        s[3] += e[1] * e[1];
+                        s[4] += e1 * e[1];
+                    }
+                }
+                if (n->adapt) {
+                    const int64_t ec = clip_error(n, x[c], l);
+                    sa[c][q] += ec;
+                    sb[c][q] += n->adapt_mad[jn];
+                    if (c == 0) xsa = xsb = 0;
+                    xsa += ec;
+                    xsb += n->adapt_mad[jn];
+                }
             }
         }
     }
@@ -516,4 +647,33 @@ done:
     free(lb);
     free(jb);
     return k;
+}
+
+/* ---- colour regression of known blocks (the encoder's view) ------------------------------- */
+
+void ar_regress_all(const ar_net *n, int64_t nblocks, const int64_t *x, const int64_t *loc,
+                    const int64_t *j, const uint8_t *coded, int64_t *out)
+{
+    const size_t per = (size_t)AR_BLOCK * AR_BLOCK;
+    const int64_t lim = n->loc_limit;
+    memcpy(out, loc, sizeof *out * (size_t)nblocks * 3 * per);
+    for (size_t b = 0; b < (size_t)nblocks; b++) {
+        const size_t R = b * 3 * per, G = R + per, B = G + per;
+        int64_t rr = 0, gr = 0, br = 0, gg = 0, bg = 0;
+        for (size_t p = 0; p < per; p++) {
+            if (coded && !(coded[R + p] && coded[G + p] && coded[B + p])) continue;
+            const int32_t jr = (int32_t)j[R + p], jg = (int32_t)j[G + p];
+            const int64_t r = creg_err(n, x[R + p], loc[R + p]);
+            const int64_t gl = clamp64(loc[G + p] + creg_shift(n, gr, rr, jr, r), -lim, lim);
+            const int64_t g = creg_err(n, x[G + p], gl);
+            const int64_t b1 = loc[B + p] + creg_shift(n, br, rr, jr, r);
+            out[G + p] = gl;
+            out[B + p] = clamp64(b1 + creg_shift(n, bg, gg, jg, g), -lim, lim);
+            rr += r * r;
+            gr += creg_err(n, x[G + p], loc[G + p]) * r;
+            br += creg_err(n, x[B + p], loc[B + p]) * r;
+            gg += g * g;
+            bg += creg_err(n, x[B + p], b1) * g;
+        }
+    }
 }

@@ -73,6 +73,15 @@ typedef struct {
     int32_t adapt_dmax;             /* the 2 * adapt_dmax thresholds are adapt_steps */
     const int64_t *adapt_mad;       /* [scale_max + 1] expected |error| of scale index j */
     const int64_t *adapt_steps;     /* [2 * adapt_dmax] */
+    /* cross-colour shift after it (scale_adapt 2, arch.py XADAPT_*): 0 = off */
+    int32_t xadapt;
+    int32_t xbins, xjshift, xjbuckets;
+    int32_t nxsteps;                /* xbins - 2 */
+    const int64_t *xsteps;          /* [nxsteps] */
+    const int64_t *xtable;          /* [3][xbins][xjbuckets] */
+    /* colour regression of G's and B's locations (colour_adapt 1, arch.py CREG_*): 0 = off */
+    int32_t creg;
+    int64_t creg_clip, creg_prior;
 } ar_net;
 
 /* Crop geometry (arch.py): block at [CTX, CTX + BLOCK) in both axes of a CROP_H x CROP_W crop. */
@@ -84,7 +93,9 @@ typedef struct {
 /* Decode the pixels of `nblocks` blocks in place, in the numpy decoder's pop order: pixels in
  * raster order, R, G, B within a pixel, blocks within a colour (one rans_logistic_pop of
  * nblocks symbols per colour, 256 bins, `precision`). With net->adapt, each pop's scale index
- * is corrected from the block's earlier pixels (adapt.py's ScaleState).
+ * is corrected from the block's earlier pixels (adapt.py's ScaleState), with net->xadapt also
+ * from the pixel's earlier colours; with net->creg the locations of G and B move first by the
+ * block's colour regression (colour_regress.py's RegressState).
  *   pix    [nblocks][CROP_H][CROP_W][3] int16: context pixels (0 where unknown); the block's
  *          pixels are written here
  *   known  [nblocks][CROP_H][CROP_W] uint8 in {0, 1} (1 over the whole block)
@@ -121,6 +132,13 @@ int64_t ar_push_params(const ar_net *n, int64_t nblocks, const int16_t *pix, con
  * all); writes the indices to code with into out (the network's j where not coded). */
 void ar_adapt_all(const ar_net *net, int64_t nblocks, const int64_t *x, const int64_t *loc,
                   const int64_t *j, const uint8_t *coded, int64_t *out);
+
+/* Colour regression over whole known blocks (the encoder's view, colour_regress.regress_locs):
+ * x, loc, j [nblocks][3][BLOCK * BLOCK] int64 in raster order (loc: the chained locations),
+ * coded the same shape in {0, 1} (NULL: all; a pixel counts if its three colours are coded);
+ * writes the locations to code with into out. */
+void ar_regress_all(const ar_net *net, int64_t nblocks, const int64_t *x, const int64_t *loc,
+                    const int64_t *j, const uint8_t *coded, int64_t *out);
 
 /* The best vectorised path this CPU runs: 2 AVX-512 VNNI, 1 AVX2, 0 none (plain C). A call's
  * `simd` argument picks a path at most this (0 plain C); all give the same integers. */

@@ -12,6 +12,7 @@ import numpy as np
 
 from archiver.models.image import arch
 from archiver.models.image.adapt import ScaleState
+from archiver.models.image.colour_regress import RegressState
 from archiver.models.image.model import (LATENT_PRECISION, PIXEL_PRECISION, BlockInputs,
                                          ImageRuntime, Params, chain_locs)
 
@@ -88,16 +89,21 @@ def _decode_pixels(rt: ImageRuntime, msg, inp: BlockInputs, trunk) -> None:
             return
         b = inp.crop.shape[0]
         c0 = arch.CONTEXT
-        state = ScaleState(b) if rt.cfg.scale_adapt else None
+        state = ScaleState(b, rt.cfg.scale_adapt == 2) if rt.cfg.scale_adapt else None
+        regress = RegressState(b) if getattr(rt.cfg, "colour_adapt", 0) else None
         for yy in range(arch.BLOCK):
             for xx in range(arch.BLOCK):
                 y, base2 = rt.ar_raw(inp, trunk, (yy, yy + 1), (xx, xx + 1))
                 base, j, coef = rt.ar_params(y, base2)
                 px = np.zeros((b, 3, 1, 1), np.int64)
                 for c in range(3):
-                    loc = chain_locs(base, coef, 2 * px, base2)[:, c]
+                    chained = loc = chain_locs(base, coef, 2 * px, base2)[:, c]
+                    if regress is not None:
+                        loc = regress.loc(c, chained[:, 0, 0], j[:, :, 0, 0])[:, None, None]
                     jc = j[:, c] if state is None else state.scale(c, j[:, c, 0, 0])[:, None, None]
                     px[:, c] = pop_params(msg, Params(loc, jc), 256, PIXEL_PRECISION)
+                    if regress is not None:
+                        regress.popped(c, px[:, c, 0, 0], chained[:, 0, 0], loc[:, 0, 0])
                     if state is not None:
                         state.update(c, j[:, c, 0, 0], px[:, c, 0, 0], loc[:, 0, 0])
                 inp.crop[:, :, c0 + yy, c0 + xx] = px[:, :, 0, 0]

@@ -13,6 +13,7 @@ import numpy as np
 
 from archiver.models.image import arch
 from archiver.models.image.adapt import adapt_scales
+from archiver.models.image.colour_regress import regress_locs
 from archiver.models.image.runtime import runners
 from archiver.models.image.weights_io import ImageWeights
 
@@ -246,12 +247,18 @@ class ImageRuntime:
         if x is None:
             return base, j, c
         loc = chain_locs(base, c, 2 * np.asarray(x, np.int64), base2)
+        if getattr(self.cfg, "colour_adapt", 0):
+            if USE_AR_KERNEL:      # the same rule in C (ar_core.c), ~8x faster
+                from archiver.models.image._ar import kernel_for
+                loc = kernel_for(self.w).regress(x, loc, j, coded)
+            else:
+                loc = regress_locs(x, loc, j, coded)
         if self.cfg.scale_adapt:
             if USE_AR_KERNEL:      # the same rule in C (ar_core.c), ~free beside the network
                 from archiver.models.image._ar import kernel_for
                 j = kernel_for(self.w).adapt(x, loc, j, coded)
             else:
-                j = adapt_scales(x, loc, j, coded)
+                j = adapt_scales(x, loc, j, coded, cross=self.cfg.scale_adapt == 2)
         return Params(loc, j)
 
     def chain_ref(self, inp: BlockInputs, plane: int) -> np.ndarray | None:

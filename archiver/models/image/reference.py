@@ -95,10 +95,10 @@ def run(weights: ImageWeights, net: str, inputs: dict) -> np.ndarray:
     return run_graph(weights.graphs[net], weights.convs[net], weights.shift, inputs, dc_base)
 
 
-def adapt_scales(x, loc, j) -> np.ndarray:
+def adapt_scales(x, loc, j, cross: bool = False) -> np.ndarray:
     """Config.scale_adapt in plain Python ints, pixel by pixel in raster order (arch.py,
-    ADAPT_*): the scale indices blocks x (B, 3, 32, 32) are coded with, given their
-    locations and the network's scale indices."""
+    ADAPT_*, and with cross XADAPT_*): the scale indices blocks x (B, 3, 32, 32) are coded
+    with, given their locations and the network's scale indices."""
     x, loc, j = (np.asarray(v, np.int64) for v in (x, loc, j))
     out = np.zeros_like(j)
     steps = [int(s) for s in arch.ADAPT_STEPS]
@@ -113,7 +113,58 @@ def adapt_scales(x, loc, j) -> np.ndarray:
                     num, den = (a + prior) * 65536, e + prior
                     d = -arch.ADAPT_DMAX + sum(1 for s in steps if num >= s * den)
                     out[b, c, yy, xx] = min(max(jn + d, 0), 127)
+                    if cross:
+                        out[b, c, yy, xx] = min(max(int(out[b, c, yy, xx]) + _cross(
+                            x[b, :, yy, xx], loc[b, :, yy, xx], j[b, :, yy, xx], c), 0), 127)
                     err = abs(256 * int(x[b, c, yy, xx]) - int(loc[b, c, yy, xx]))
                     sums[jn >> arch.ADAPT_BUCKET_SHIFT] = [a + min(err, arch.ADAPT_CLIP),
                                                            e + arch.ADAPT_MAD[jn]]
+    return out
+
+
+def _cross(x, loc, j, c: int) -> int:
+    """XADAPT_TABLE's shift for colour c of one pixel (x, loc, j: its three colours)."""
+    q = 0
+    if c > 0:
+        a = sum(min(abs(256 * int(x[k]) - int(loc[k])), arch.ADAPT_CLIP) for k in range(c))
+        e = sum(arch.ADAPT_MAD[int(j[k])] for k in range(c))
+        q = 1 + sum(1 for s in arch.XADAPT_STEPS if (a + 1) * 65536 >= s * (e + 1))
+    return arch.XADAPT_TABLE[(c * arch.XADAPT_BINS + q) * arch.XADAPT_JBUCKETS
+                             + (int(j[c]) >> arch.XADAPT_JSHIFT)]
+
+
+def regress_locs(x, loc, j) -> np.ndarray:
+    """Config.colour_adapt in plain Python ints, pixel by pixel in raster order (arch.py,
+    CREG_*): the locations blocks x (B, 3, 32, 32) are coded with, given the chained
+    locations and the network's scale indices."""
+    x, loc, j = (np.asarray(v, np.int64) for v in (x, loc, j))
+    out = loc.copy()
+    lim = 1 << 26
+
+    def err(v, l):
+        return min(max(256 * int(v) - int(l), -arch.CREG_CLIP), arch.CREG_CLIP)
+
+    def shift(sxy, sxx, jj, e):
+        mad = arch.ADAPT_MAD[int(jj)]
+        den = sxx + arch.CREG_PRIOR * mad * mad
+        return (2 * sxy * e + den) // (2 * den)
+
+    for b in range(x.shape[0]):
+        rr = gr = br = gg = bg = 0
+        for yy in range(x.shape[2]):
+            for xx in range(x.shape[3]):
+                xr, xg, xb = (int(v) for v in x[b, :, yy, xx])
+                lr, lg, lb = (int(v) for v in loc[b, :, yy, xx])
+                jr, jg = int(j[b, 0, yy, xx]), int(j[b, 1, yy, xx])
+                r = err(xr, lr)
+                g_loc = min(max(lg + shift(gr, rr, jr, r), -lim), lim)
+                g = err(xg, g_loc)
+                b1_loc = lb + shift(br, rr, jr, r)
+                b_loc = min(max(b1_loc + shift(bg, gg, jg, g), -lim), lim)
+                out[b, 1, yy, xx], out[b, 2, yy, xx] = g_loc, b_loc
+                rr += r * r
+                gr += err(xg, lg) * r
+                br += err(xb, lb) * r
+                gg += g * g
+                bg += err(xb, b1_loc) * g
     return out
