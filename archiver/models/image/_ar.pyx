@@ -452,16 +452,28 @@ cdef class ArKernel:
         """adapt.adapt_scales in C (same integers): scale indices to code known blocks x
         (B, 3, 32, 32) with, from their locations and the network's indices j (clipped to
         0..127); coded (same shape, bool) the pixels that are pushed (default all)."""
+        return self._known_blocks("adapt", x, loc, j, coded)
+
+    def regress(self, x, loc, j, coded=None):
+        """colour_regress.regress_locs in C (same integers): locations to code known blocks x
+        (B, 3, 32, 32) with, from their chained locations and the network's indices j (clipped
+        to 0..127); coded (same shape, bool) the pixels that are pushed (default all)."""
+        return self._known_blocks("regress", x, loc, j, coded)
+
+    def _known_blocks(self, what, x, loc, j, coded):
+        """adapt() and regress(): the shared checks, then the C rule `what` over the blocks."""
         x = np.ascontiguousarray(x, np.int64)
         b = x.shape[0] if x.ndim == 4 else -1
         if x.shape != (b, 3, AR_BLOCK, AR_BLOCK) or b < 1:
-            raise ValueError(f"adapt: x must be (B, 3, {AR_BLOCK}, {AR_BLOCK}), got {x.shape}")
+            raise ValueError(f"{what}: x must be (B, 3, {AR_BLOCK}, {AR_BLOCK}), got {x.shape}")
         loc = np.ascontiguousarray(loc, np.int64)
         j = np.ascontiguousarray(j, np.int64)
         if loc.shape != x.shape or j.shape != x.shape:
-            raise ValueError("adapt: loc and j must have x's shape")
+            raise ValueError(f"{what}: loc and j must have x's shape")
         if j.size and (j.min() < 0 or j.max() > SCALE_MAX):
-            raise ValueError(f"adapt: scale indices must lie in 0..{SCALE_MAX}")
+            raise ValueError(f"{what}: scale indices must lie in 0..{SCALE_MAX}")
+        if what == "regress" and loc.size and np.abs(loc).max() > LOC_LIMIT:
+            raise ValueError(f"{what}: locations must lie in +-{LOC_LIMIT}")
         out = np.empty_like(j)
         cdef const int64_t[:, :, :, ::1] xv = x
         cdef const int64_t[:, :, :, ::1] lv = loc
@@ -472,49 +484,18 @@ cdef class ArKernel:
         if coded is not None:
             cm = np.ascontiguousarray(coded, np.uint8)
             if cm.shape != x.shape:
-                raise ValueError("adapt: coded must have x's shape")
+                raise ValueError(f"{what}: coded must have x's shape")
             cv = cm
             cp = &cv[0, 0, 0, 0]
         cdef int64_t nb = b
+        cdef bint regress = what == "regress"
         with nogil:
-            ar_adapt_all(&self.net, nb, &xv[0, 0, 0, 0], &lv[0, 0, 0, 0], &jv[0, 0, 0, 0], cp,
-                         &ov[0, 0, 0, 0])
-        return out
-
-
-    def regress(self, x, loc, j, coded=None):
-        """colour_regress.regress_locs in C (same integers): locations to code known blocks x
-        (B, 3, 32, 32) with, from their chained locations and the network's indices j (clipped
-        to 0..127); coded (same shape, bool) the pixels that are pushed (default all)."""
-        x = np.ascontiguousarray(x, np.int64)
-        b = x.shape[0] if x.ndim == 4 else -1
-        if x.shape != (b, 3, AR_BLOCK, AR_BLOCK) or b < 1:
-            raise ValueError(f"regress: x must be (B, 3, {AR_BLOCK}, {AR_BLOCK}), got {x.shape}")
-        loc = np.ascontiguousarray(loc, np.int64)
-        j = np.ascontiguousarray(j, np.int64)
-        if loc.shape != x.shape or j.shape != x.shape:
-            raise ValueError("regress: loc and j must have x's shape")
-        if j.size and (j.min() < 0 or j.max() > SCALE_MAX):
-            raise ValueError(f"regress: scale indices must lie in 0..{SCALE_MAX}")
-        if loc.size and np.abs(loc).max() > LOC_LIMIT:
-            raise ValueError(f"regress: locations must lie in +-{LOC_LIMIT}")
-        out = np.empty_like(loc)
-        cdef const int64_t[:, :, :, ::1] xv = x
-        cdef const int64_t[:, :, :, ::1] lv = loc
-        cdef const int64_t[:, :, :, ::1] jv = j
-        cdef int64_t[:, :, :, ::1] ov = out
-        cdef const uint8_t[:, :, :, ::1] cv
-        cdef const uint8_t *cp = NULL
-        if coded is not None:
-            cm = np.ascontiguousarray(coded, np.uint8)
-            if cm.shape != x.shape:
-                raise ValueError("regress: coded must have x's shape")
-            cv = cm
-            cp = &cv[0, 0, 0, 0]
-        cdef int64_t nb = b
-        with nogil:
-            ar_regress_all(&self.net, nb, &xv[0, 0, 0, 0], &lv[0, 0, 0, 0], &jv[0, 0, 0, 0], cp,
-                           &ov[0, 0, 0, 0])
+            if regress:
+                ar_regress_all(&self.net, nb, &xv[0, 0, 0, 0], &lv[0, 0, 0, 0],
+                               &jv[0, 0, 0, 0], cp, &ov[0, 0, 0, 0])
+            else:
+                ar_adapt_all(&self.net, nb, &xv[0, 0, 0, 0], &lv[0, 0, 0, 0], &jv[0, 0, 0, 0],
+                             cp, &ov[0, 0, 0, 0])
         return out
 
 

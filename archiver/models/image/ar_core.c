@@ -11,18 +11,11 @@
 #include <immintrin.h>
 #define AR_AVX2 1
 #endif
+#include "simd_level.h"
 
 int ar_have_simd(void)
 {
-#ifdef AR_AVX2
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
-        && __builtin_cpu_supports("avx512vnni"))
-        return 2;
-    return __builtin_cpu_supports("avx2") ? 1 : 0;
-#else
-    return 0;
-#endif
+    return simd_level();
 }
 
 /* ---- one pixel ---------------------------------------------------------------------------- */

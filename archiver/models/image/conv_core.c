@@ -7,18 +7,11 @@
 #include <immintrin.h>
 #define CG_AVX2 1
 #endif
+#include "simd_level.h"
 
 int cg_simd_level(void)
 {
-#ifdef CG_AVX2
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
-        && __builtin_cpu_supports("avx512vnni"))
-        return 2;
-    return __builtin_cpu_supports("avx2") ? 1 : 0;
-#else
-    return 0;
-#endif
+    return simd_level();
 }
 
 int64_t cg_block_size(const cg_net *n, int32_t t)
