@@ -447,3 +447,20 @@ def test_damaged_record_alone_is_said_and_the_archive_read_as_is(made, tmp_path)
     assert not report.errors and "recovery record is damaged" in report.repair_note
     assert snapshot(tmp_path / "out" / "src") == snapshot(root / "src")
     assert target.read_bytes() == bad
+
+
+def test_repaired_copy_is_tracked_for_signals(made, tmp_path):
+    """Ctrl-C, SIGTERM and SIGHUP remove every tracked temporary file (archiver.cli.main):
+    the repaired copy is one while it lives."""
+    from archiver import tempfiles
+    from archiver.recovery.auto import repaired
+    _, _, protected = made
+    data = protected.read_bytes()
+    target = tmp_path / "b.bbx"
+    target.write_bytes(_flip(data, [50_000]))
+    with repaired(target) as fix:
+        copy = Path(os.fsdecode(fix.path))
+        assert copy.read_bytes() == data and copy.parent != tmp_path
+        tempfiles.remove_all()          # what the signal handler does
+        assert not copy.parent.exists()
+    assert target.read_bytes() == _flip(data, [50_000])

@@ -31,8 +31,8 @@ class AutoRepair:
             return None
         if self.repaired_bytes:
             return (f"{name}: archive damaged ({dmg.summary()}); repaired {self.repaired_bytes} "
-                    "bytes from its recovery record into a temporary copy and extracting from "
-                    f"it; {name} itself is unchanged (`bbx repair {name}` fixes it)")
+                    "bytes from its recovery record into a temporary copy, extracting from that "
+                    "(the archive is left as it is; `bbx repair` fixes it for good)")
         if self.failed is not None:
             return (f"{name}: archive damaged ({dmg.summary()}); repair from its recovery "
                     f"record failed ({self.failed.message()}); extracting what is undamaged")
