@@ -464,3 +464,25 @@ def test_repaired_copy_is_tracked_for_signals(made, tmp_path):
         tempfiles.remove_all()          # what the signal handler does
         assert not copy.parent.exists()
     assert target.read_bytes() == _flip(data, [50_000])
+
+
+def test_extract_falls_back_when_repair_fails_or_cannot_read(made, tmp_path, monkeypatch):
+    from archiver.errors import InputError, OutputError
+    from archiver.recovery import auto
+    root, _, protected = made
+    data = protected.read_bytes()
+    head = _head(protected)
+    burst = head.block_size * head.groups * (head.parity - 1)
+    bad = data[:150_000] + bytes(burst) + data[150_000 + burst:]
+    target = tmp_path / "b.bbx"
+    target.write_bytes(bad)
+
+    def no_space(path, output):
+        raise OutputError(output, "No space left on device")
+    monkeypatch.setattr(auto, "repair", no_space)
+    with archiver.open(target) as a:
+        report = a.extract(tmp_path / "out")
+    assert "repair from its recovery record failed" in report.repair_note
+    assert report.errors and {n for e in report.errors for n in e.lost}     # as without one
+    with pytest.raises(InputError):                 # a directory: the reader's error, as before
+        archiver.open(tmp_path, repair=True)

@@ -46,8 +46,11 @@ class AutoRepair:
 def repaired(path: bytes | str):
     """Yield an AutoRepair whose `path` holds the archive's bytes as repaired as its recovery
     record allows; a temporary copy is removed on leaving (error, signal or not)."""
-    fd, rec, dmg = open_checked(path)
-    os.close(fd)
+    try:
+        fd, rec, dmg = open_checked(path)
+        os.close(fd)
+    except (BBXError, OSError):     # not a readable file: the reader says so, as without a record
+        dmg = None
     if dmg is None or not dmg.bad_data or not dmg.repairable:
         yield AutoRepair(path, dmg)
         return
