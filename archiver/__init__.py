@@ -8,10 +8,11 @@ def create(*args, **kwargs):
     return _create(*args, **kwargs)
 
 
-def open(path):  # noqa: A001 - archiver.open mirrors the builtin on purpose
-    """Open an archive for listing, verifying and extracting: see archiver.api.Archive."""
+def open(path, repair: bool = False):  # noqa: A001 - archiver.open mirrors the builtin on purpose
+    """Open an archive for listing, verifying and extracting (with `repair`: from a temporary
+    copy repaired by its recovery record, when it is damaged): see archiver.api.Archive."""
     from archiver.api import open as _open
-    return _open(path)
+    return _open(path, repair)
 
 
 def repair(path, output=None, force: bool = False):

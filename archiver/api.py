@@ -10,12 +10,14 @@
 from __future__ import annotations
 
 import builtins
+import contextlib
 
 from archiver.container.extract import ExtractReport, extract, select
 from archiver.container.chunking import PARTS
 from archiver.container.reader import ArchiveReader, codec_name
 from archiver.container.records import FILE, TYPE_NAMES, display
 from archiver.container.verify import VerifyReport, verify
+from archiver.recovery.auto import AutoRepair, repaired
 from archiver.recovery.repair import RepairReport, repair as _repair
 from archiver.container.writer import DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, CreateReport, write_archive
 
@@ -49,10 +51,22 @@ def repair(path, output=None, force: bool = False) -> RepairReport:
 
 
 class Archive:
-    """An open archive; its index is read and validated on opening."""
+    """An open archive; its index is read and validated on opening. With `repair`, an
+    archive whose recovery record can undo its damage is repaired first into a temporary
+    copy (removed on close) and read from there; `self.repair` says what was done. The
+    archive's own file is never written."""
 
-    def __init__(self, path):
-        self._reader = ArchiveReader(path)
+    def __init__(self, path, repair: bool = False):
+        self._source = path
+        self._stack = contextlib.ExitStack()
+        self.repair: AutoRepair | None = None
+        try:
+            if repair:
+                self.repair = self._stack.enter_context(repaired(path))
+            self._reader = _reader(path, self.repair)
+        except BaseException:
+            self._stack.close()
+            raise
         self.path = self._reader.path
         self.entries = self._reader.entries
         self.chunks = self._reader.chunks
@@ -102,12 +116,27 @@ class Archive:
         return round(stored), codecs
 
     def extract(self, dest=".", members=None, *, force: bool = False, on_bytes=lambda n: None,
-                jobs: int | None = None, keep_setid: bool = False, progress=None) -> ExtractReport:
+                jobs: int | None = None, keep_setid: bool = False, progress=None,
+                repair: bool = True) -> ExtractReport:
         """`jobs` worker processes decode chunks ahead (None: every core); setuid/setgid
         bits are restored only with keep_setid. `on_bytes(n)` hears of file bytes written;
         `progress.advance(nbytes=...)` of chunk bytes as the codecs decode them
-        (decode_size() of the same members in all)."""
-        return extract(self._reader, dest, members, force, on_bytes, jobs, keep_setid, progress)
+        (decode_size() of the same members in all). With `repair` (unless the archive was
+        opened with it), damage its recovery record can undo is repaired into a temporary
+        copy that the files come from; `repair_note` in the report says so."""
+        args = (dest, members, force, on_bytes, jobs, keep_setid, progress)
+        if self.repair is not None or not repair:
+            report = extract(self._reader, *args)
+            report.repair_note = self.repair.note(self.path) if self.repair else None
+            return report
+        with repaired(self._source) as fix:
+            if not fix.repaired_bytes:
+                report = extract(self._reader, *args)
+            else:
+                with _reader(self._source, fix) as reader:
+                    report = extract(reader, *args)
+        report.repair_note = fix.note(self.path)
+        return report
 
     def decode_size(self, members=None) -> int:
         """Raw bytes of the chunks that extracting `members` (default all) decodes."""
@@ -119,7 +148,10 @@ class Archive:
         return verify(self._reader, quick, on_bytes, jobs, progress)
 
     def close(self) -> None:
-        self._reader.close()
+        try:
+            self._reader.close()
+        finally:
+            self._stack.close()
 
     def __enter__(self):
         return self
@@ -128,5 +160,14 @@ class Archive:
         self.close()
 
 
-def open(path) -> Archive:  # noqa: A001 - mirrors the builtin on purpose: archiver.open(...)
-    return Archive(path)
+def _reader(path, fix: AutoRepair | None) -> ArchiveReader:
+    """A reader of `path`, or of its repaired copy, named as `path` in what it reports."""
+    if fix is None or not fix.repaired_bytes:
+        return ArchiveReader(path)
+    reader = ArchiveReader(fix.path)
+    reader.path = display(path)
+    return reader
+
+
+def open(path, repair: bool = False) -> Archive:  # noqa: A001 - mirrors the builtin on purpose: archiver.open(...)
+    return Archive(path, repair)

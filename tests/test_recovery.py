@@ -271,9 +271,10 @@ def test_cli_verify_and_repair_in_place(made, tmp_path):
     assert target.read_bytes() == data
     assert run("verify", str(target)).returncode == 0
     assert run("repair", str(target)).stdout.strip().endswith("nothing to repair")
-    target.write_bytes(_flip(data, [1, 300_000]))
+    bad = _flip(data, [1, 300_000])
+    target.write_bytes(bad)
     x = run("extract", "-q", "-C", str(tmp_path / "x"), str(target))
-    assert x.returncode != 0 and f"run `bbx repair {target}`" in x.stderr
+    assert x.returncode == 0 and "repaired" in x.stderr and target.read_bytes() == bad
     bad = run("create", "--recovery", "80%", "-o", str(tmp_path / "x.bbx"), str(tmp_path / "c.bbx"))
     assert bad.returncode == 2 and "--recovery" in bad.stderr
 
@@ -351,3 +352,137 @@ def test_a_record_inside_a_stored_archive_is_not_taken_for_the_outer_one(made, t
         assert record.find(fd, "outer") is None
     finally:
         os.close(fd)
+
+
+# -- extract repairs on its own ----------------------------------------------------------------
+
+def _bbx_temps() -> set[str]:
+    import tempfile
+    return {n for n in os.listdir(tempfile.gettempdir()) if n.startswith("bbx-")}
+
+
+def _damages(data: bytes, head):
+    """Damage within the record's capacity: scattered bit flips (header and trailer too), a
+    zeroed burst of M-1 blocks per group, a cut tail (trailer, index, into the record)."""
+    burst = head.block_size * head.groups * (head.parity - 1)
+    start = len(data) // 3
+    rng = random.Random(7)
+    yield "flips", _flip(data, rng.sample(range(len(data)), 20) + [0, 10, len(data) - 1])
+    yield "burst", data[:start] + bytes(burst) + data[start + burst:]
+    yield "tail", data[:-(len(data) - head.offset - head.record_size + 100)]
+
+
+def test_cli_extract_repairs_within_capacity(made, tmp_path):
+    root, _, protected = made
+    data = protected.read_bytes()
+    head = _head(protected)
+    before = _bbx_temps()
+    for kind, bad in _damages(data, head):
+        target = tmp_path / f"{kind}.bbx"
+        target.write_bytes(bad)
+        x = subprocess.run(BBX_CMD + ["extract", "-q", "-C", str(tmp_path / kind), str(target)],
+                           env=BBX_ENV, capture_output=True, text=True)
+        assert x.returncode == 0, (kind, x.stderr)
+        lines = x.stderr.strip().splitlines()
+        assert len(lines) == 1 and "archive damaged" in lines[0], (kind, x.stderr)
+        assert "repaired" in lines[0] and "recovery record" in lines[0]
+        assert snapshot(tmp_path / kind / "src") == snapshot(root / "src"), kind
+        assert target.read_bytes() == bad, kind                 # the archive is untouched
+        assert not list(tmp_path.glob(".*.tmp")), kind
+    assert _bbx_temps() == before                               # the copies are gone
+
+
+def test_api_extract_repairs_within_capacity(made, tmp_path):
+    root, _, protected = made
+    data = protected.read_bytes()
+    head = _head(protected)
+    before = _bbx_temps()
+    for kind, bad in _damages(data, head):
+        target = tmp_path / f"{kind}.bbx"
+        target.write_bytes(bad)
+        if kind == "burst":             # opens as it is (the flips hit the magic): extract repairs
+            with archiver.open(target) as a:
+                report = a.extract(tmp_path / kind)
+            assert not report.errors and "repaired" in report.repair_note, kind
+            assert snapshot(tmp_path / kind / "src") == snapshot(root / "src"), kind
+        with archiver.open(target, repair=True) as a:           # repaired before opening
+            assert a.repair.repaired_bytes > 0 and not a.problems
+            report = a.extract(tmp_path / f"{kind}2")
+        assert not report.errors and "repaired" in report.repair_note, kind
+        assert snapshot(tmp_path / f"{kind}2" / "src") == snapshot(root / "src"), kind
+        assert target.read_bytes() == bad, kind
+    assert _bbx_temps() == before
+
+
+def test_extract_beyond_capacity_behaves_as_before(made, tmp_path):
+    root, _, protected = made
+    data = protected.read_bytes()
+    head = _head(protected)
+    start = 200_000
+    burst = head.block_size * head.groups * (head.parity + 2)
+    bad = data[:start] + bytes(burst) + data[start + burst:]
+    target = tmp_path / "bad.bbx"
+    target.write_bytes(bad)
+    x = subprocess.run(BBX_CMD + ["extract", "-q", "-C", str(tmp_path / "x"), str(target)],
+                       env=BBX_ENV, capture_output=True, text=True)
+    with archiver.open(target) as a:
+        report = a.extract(tmp_path / "y")
+    assert report.errors and report.repair_note is None
+    assert x.returncode == report.errors[0].exit_code and "repaired" not in x.stderr
+    assert snapshot(tmp_path / "x") == snapshot(tmp_path / "y")     # every undamaged file
+    lost = {n for e in report.errors for n in e.lost}
+    assert lost and all(n in x.stderr for n in lost)
+    assert target.read_bytes() == bad
+
+
+def test_damaged_record_alone_is_said_and_the_archive_read_as_is(made, tmp_path):
+    root, _, protected = made
+    data = protected.read_bytes()
+    head = _head(protected)
+    bad = _flip(data, [record.parity_pos(head, 0) + 7])
+    target = tmp_path / "r.bbx"
+    target.write_bytes(bad)
+    with archiver.open(target) as a:
+        report = a.extract(tmp_path / "out")
+    assert not report.errors and "recovery record is damaged" in report.repair_note
+    assert snapshot(tmp_path / "out" / "src") == snapshot(root / "src")
+    assert target.read_bytes() == bad
+
+
+def test_repaired_copy_is_tracked_for_signals(made, tmp_path):
+    """Ctrl-C, SIGTERM and SIGHUP remove every tracked temporary file (archiver.cli.main):
+    the repaired copy is one while it lives."""
+    from archiver import tempfiles
+    from archiver.recovery.auto import repaired
+    _, _, protected = made
+    data = protected.read_bytes()
+    target = tmp_path / "b.bbx"
+    target.write_bytes(_flip(data, [50_000]))
+    with repaired(target) as fix:
+        copy = Path(os.fsdecode(fix.path))
+        assert copy.read_bytes() == data and copy.parent != tmp_path
+        tempfiles.remove_all()          # what the signal handler does
+        assert not copy.parent.exists()
+    assert target.read_bytes() == _flip(data, [50_000])
+
+
+def test_extract_falls_back_when_repair_fails_or_cannot_read(made, tmp_path, monkeypatch):
+    from archiver.errors import InputError, OutputError
+    from archiver.recovery import auto
+    root, _, protected = made
+    data = protected.read_bytes()
+    head = _head(protected)
+    burst = head.block_size * head.groups * (head.parity - 1)
+    bad = data[:150_000] + bytes(burst) + data[150_000 + burst:]
+    target = tmp_path / "b.bbx"
+    target.write_bytes(bad)
+
+    def no_space(path, output):
+        raise OutputError(output, "No space left on device")
+    monkeypatch.setattr(auto, "repair", no_space)
+    with archiver.open(target) as a:
+        report = a.extract(tmp_path / "out")
+    assert "repair from its recovery record failed" in report.repair_note
+    assert report.errors and {n for e in report.errors for n in e.lost}     # as without one
+    with pytest.raises(InputError):                 # a directory: the reader's error, as before
+        archiver.open(tmp_path, repair=True)

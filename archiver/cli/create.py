@@ -71,8 +71,9 @@ def create(
                                 help="With --scheduler: the workers see the inputs under the same paths and read them there."),
     recovery: Optional[str] = typer.Option(None, "--recovery", "-r", metavar="PERCENT",
                                            help="Add a recovery record of this size, e.g. 5% "
-                                                "(1..50): `bbx repair` then restores up to about "
-                                                "that share of damaged or lost bytes."),
+                                                "(1..50): `bbx repair` (and `extract`, on its "
+                                                "own) restores up to about that share of "
+                                                "damaged or lost bytes."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display and no summary."),
     as_json: bool = typer.Option(False, "--json", help="Print the report (codecs, sizes, warnings) as JSON."),
 ) -> None:

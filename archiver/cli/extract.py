@@ -8,8 +8,6 @@ import typer
 from archiver.api import open as api_open
 from archiver.cli import streams
 from archiver.cli.console import BarProgress, out, say_error
-from archiver.errors import CorruptArchive, NotAnArchive
-from archiver.recovery.repair import assess
 
 
 def extract(
@@ -27,21 +25,20 @@ def extract(
 ) -> None:
     """Extract ARCHIVE (or only MEMBERS) into a directory, restoring mode and mtime."""
     with streams.input(archive) as path:
-        try:
-            a = api_open(path)
-        except (CorruptArchive, NotAnArchive):
-            _repair_hint(path, archive)
-            raise
-        with a, BarProgress("extracting", quiet) as bar:
-            # counted as the codecs decode the chunks (not as files are written: a model
-            # chunk would hold the bar still for minutes)
-            bar.start(0, a.decode_size(members or None))
-            report = a.extract(directory, members or None, force=force, progress=bar, jobs=jobs,
-                               keep_setid=keep_setid)
+        # damage the archive's recovery record can undo is repaired into a temporary copy
+        # (removed afterwards, on a signal too); the archive itself is never written
+        with api_open(path, repair=True) as a:
+            note = a.repair.note(archive)
+            if note:
+                say_error(note)         # never silently: one line on stderr
+            with BarProgress("extracting", quiet) as bar:
+                # counted as the codecs decode the chunks (not as files are written: a model
+                # chunk would hold the bar still for minutes)
+                bar.start(0, a.decode_size(members or None))
+                report = a.extract(directory, members or None, force=force, progress=bar,
+                                   jobs=jobs, keep_setid=keep_setid)
         for exc in report.errors:
             say_error(exc)
-        if report.errors:
-            _repair_hint(path, archive)
     if not quiet:
         out.print(f"extracted {report.files} files, {report.dirs} dirs, {report.links} links "
                   f"({report.bytes} bytes) into {directory}"
@@ -49,10 +46,3 @@ def extract(
     if report.errors:
         raise typer.Exit(report.errors[0].exit_code)
 
-
-def _repair_hint(path: str, archive: str) -> None:
-    """Damage met: say whether the archive's recovery record can undo it."""
-    dmg, verdict = assess(path)
-    if verdict is not None and dmg.repairable:
-        say_error(f"{archive} has a recovery record that can repair this: run `bbx repair "
-                  f"{archive}`, then extract again")

@@ -36,6 +36,7 @@ class ExtractReport:
     links: int = 0
     bytes: int = 0
     errors: list[BBXError] = field(default_factory=list)
+    repair_note: str | None = None      # damage its recovery record undid (archiver.recovery.auto)
 
 
 def select(reader: ArchiveReader, members: list[str] | None) -> list[Entry]:
