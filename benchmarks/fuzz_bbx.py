@@ -148,11 +148,18 @@ def target(name: str):
     return lambda data: run_codec(codec_id, data)
 
 
+TARGETS = ("container", "container-fixed", "recovery", "recovery-fixed", *CODEC_IDS)
+
+
 def main() -> None:
+    if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
+        print(__doc__)
+        raise SystemExit(0 if len(sys.argv) > 1 else 2)
+    if sys.argv[1] not in TARGETS:
+        raise SystemExit(f"fuzz_bbx: unknown target {sys.argv[1]!r}; one of {', '.join(TARGETS)}")
     import atheris                  # only here: tests replay the corpus without it
     atheris.instrument_all()
-    name = sys.argv[1]
-    fn = target(name)
+    fn = target(sys.argv[1])
     atheris.Setup([sys.argv[0]] + sys.argv[2:], fn)
     atheris.Fuzz()
 
