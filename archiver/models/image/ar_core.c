@@ -246,6 +246,22 @@ static inline int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
+/* model.ImageRuntime.ar_params and chain_locs for colour c of one pixel: loc_c = y_c + 128
+ * base2_c, plus for G and B the colour coefficients times (2x - base2) of the colours before
+ * (x0, x1), clamped as the numpy path. Shared by the decoder and the encoder's push_params. */
+static inline int64_t chain_loc(const ar_net *n, const int64_t *yb, int64_t b0, int64_t b1,
+                                int64_t b2c, int64_t x0, int64_t x1, int c)
+{
+    const int64_t cmax = n->coef_max, base[3] = {b0, b1, b2c};
+    int64_t l = yb[c] + 128 * base[c];
+    if (c == 1)
+        l += clamp64(yb[6], -cmax, cmax) * (2 * x0 - b0);
+    if (c == 2)
+        l += clamp64(yb[7], -cmax, cmax) * (2 * x0 - b0)
+             + clamp64(yb[8], -cmax, cmax) * (2 * x1 - b1);
+    return clamp64(l, -n->loc_limit, n->loc_limit);
+}
+
 /* Scale adaptation (adapt.py): the bucket sums a (actual |errors|) and b (expected) of one
  * block and colour, the network's scale index j -> the index to code with. */
 static inline int32_t adapt_scale(const ar_net *n, int64_t a, int64_t b, int32_t j)
@@ -328,7 +344,7 @@ int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
     T.nchunks = (nblocks + T.chunk - 1) / T.chunk;
     pthread_t th;
     const int two = threads > 1 && nblocks > 1 && team_start(&T, &th) == 0;
-    const int64_t lim = n->loc_limit, cmax = n->coef_max;
+    const int64_t lim = n->loc_limit;
     for (int32_t yy = 0; yy < AR_BLOCK; yy++) {
         for (int32_t xx = 0; xx < AR_BLOCK; xx++) {
             if (two) {
@@ -338,9 +354,8 @@ int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
             } else {
                 eval_blocks(n, &own, 0, nblocks, pix, known, tfeat, yy, xx, y, base2, simd);
             }
-            /* model.ImageRuntime.ar_params and chain_locs, one colour at a time over the
-             * blocks: loc_c = y_c + 128 base2_c, plus for G and B the colour coefficients
-             * times (2x - base2) of the colours popped before; clamped as the numpy path */
+            /* one colour at a time over the blocks (chain_loc, from the colours popped
+             * before), then the block's colour regression and scale adaptation */
             const size_t at = ((size_t)(AR_CTX + yy) * AR_CROP_W + AR_CTX + xx) * 3;
             for (int c = 0; c < channels; c++) {
                 size_t k = 0;
@@ -349,13 +364,7 @@ int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
                     const int64_t *yb = y + AR_PARAMS * b;
                     const int32_t *b2 = base2 + 3 * b;
                     const int64_t *xb = px + 3 * b;
-                    int64_t l = yb[c] + 128 * (int64_t)b2[c];
-                    if (c == 1)
-                        l += clamp64(yb[6], -cmax, cmax) * (2 * xb[0] - b2[0]);
-                    if (c == 2)
-                        l += clamp64(yb[7], -cmax, cmax) * (2 * xb[0] - b2[0])
-                             + clamp64(yb[8], -cmax, cmax) * (2 * xb[1] - b2[1]);
-                    l = clamp64(l, -lim, lim);
+                    int64_t l = chain_loc(n, yb, b2[0], b2[1], b2[2], xb[0], xb[1], c);
                     chained[k] = (int32_t)l;
                     if (n->creg && c > 0) {     /* the block's colour regression */
                         const int64_t *s = cs + 5 * b, *e = ce + 3 * b;
@@ -547,7 +556,7 @@ int64_t ar_push_params(const ar_net *n, int64_t nblocks, const int16_t *pix, con
     if (!y || !base2 || !lb || !jb || n->adapt_buckets > 128
         || ar_raw_all(n, nblocks, pix, known, tfeat, y, base2, threads, simd))
         goto done;
-    const int64_t lim = n->loc_limit, cmax = n->coef_max;
+    const int64_t lim = n->loc_limit;
     for (size_t b = 0; b < nb; b++) {       /* ar_decode's rules, one block at a time */
         memset(sa, 0, sizeof sa);
         memset(sb, 0, sizeof sb);
@@ -561,13 +570,7 @@ int64_t ar_push_params(const ar_net *n, int64_t nblocks, const int16_t *pix, con
             const size_t at = (b * per + p) * 3;
             const int inside = yy < h && xx < w;
             for (int c = 0; c < 3; c++) {      /* as ar_decode, from the known pixels */
-                int64_t l = yb[c] + 128 * b2[c];
-                if (c == 1)
-                    l += clamp64(yb[6], -cmax, cmax) * (2 * x[0] - b2[0]);
-                if (c == 2)
-                    l += clamp64(yb[7], -cmax, cmax) * (2 * x[0] - b2[0])
-                         + clamp64(yb[8], -cmax, cmax) * (2 * x[1] - b2[1]);
-                l = clamp64(l, -lim, lim);
+                int64_t l = chain_loc(n, yb, b2[0], b2[1], b2[2], x[0], x[1], c);
                 const int64_t chained = l;
                 const int32_t jn = (int32_t)clamp64(yb[3 + c], 0, n->scale_max);
                 const int coded = inside && c < channels;
