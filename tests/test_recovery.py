@@ -109,6 +109,19 @@ def _head(path: Path):
     return rec.head
 
 
+def _beyond_capacity(protected: Path, tmp_path: Path) -> tuple[Path, bytes]:
+    """A copy of `protected` with a zeroed burst two blocks per group past what its record
+    repairs, at tmp_path/bad.bbx, and its bytes."""
+    data = protected.read_bytes()
+    head = _head(protected)
+    start = 200_000
+    burst = head.block_size * head.groups * (head.parity + 2)
+    bad = data[:start] + bytes(burst) + data[start + burst:]
+    damaged = tmp_path / "bad.bbx"
+    damaged.write_bytes(bad)
+    return damaged, bad
+
+
 def _repaired(tmp_path: Path, original: bytes, bad: bytes):
     damaged = tmp_path / "bad.bbx"
     damaged.write_bytes(bad)
@@ -222,13 +235,7 @@ def test_damage_inside_the_record_is_repaired(made, tmp_path):
 
 def test_damage_beyond_capacity_names_what_is_lost(made, tmp_path):
     root, _, protected = made
-    data = protected.read_bytes()
-    head = _head(protected)
-    start = 200_000
-    burst = head.block_size * head.groups * (head.parity + 2)
-    bad = data[:start] + bytes(burst) + data[start + burst:]
-    damaged = tmp_path / "bad.bbx"
-    damaged.write_bytes(bad)
+    damaged, bad = _beyond_capacity(protected, tmp_path)
     dmg, verdict = assess(damaged)
     assert isinstance(verdict, Unrepairable) and "chunk" in verdict.message()
     report = repair(damaged, tmp_path / "part.bbx")
@@ -416,13 +423,7 @@ def test_api_extract_repairs_within_capacity(made, tmp_path):
 
 def test_extract_beyond_capacity_behaves_as_before(made, tmp_path):
     root, _, protected = made
-    data = protected.read_bytes()
-    head = _head(protected)
-    start = 200_000
-    burst = head.block_size * head.groups * (head.parity + 2)
-    bad = data[:start] + bytes(burst) + data[start + burst:]
-    target = tmp_path / "bad.bbx"
-    target.write_bytes(bad)
+    target, bad = _beyond_capacity(protected, tmp_path)
     x = subprocess.run(BBX_CMD + ["extract", "-q", "-C", str(tmp_path / "x"), str(target)],
                        env=BBX_ENV, capture_output=True, text=True)
     with archiver.open(target) as a:
