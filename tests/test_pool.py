@@ -234,8 +234,8 @@ def test_a_worker_that_dies_is_one_clear_error():
 
 
 def _threads_here(i: int) -> int:
-    from archiver.container.pool import task_threads
-    return task_threads()
+    from archiver import threads
+    return threads.budget()
 
 
 @pytest.mark.parametrize("engine", ["thread", "process"])

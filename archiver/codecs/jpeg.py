@@ -23,7 +23,7 @@ import re
 from archiver.codecs.base import Codec, Declined, Progress, no_progress
 from archiver.codecs.jpeg_sandbox import LibraryMissing, Refused, Sandbox
 from archiver.codecs.registry import register
-from archiver.container.pool import task_threads
+from archiver import threads
 from archiver.container.router import JPEG as JPEG_CLASS
 from archiver.errors import CorruptChunk, MissingDecoder
 
@@ -147,7 +147,7 @@ class JpegCodec(Codec):
 
     def encode(self, data: bytes, level: int, progress: Progress = None) -> bytes:
         try:
-            stream = self._helper().encode(data, task_threads())
+            stream = self._helper().encode(data, threads.budget())
         except Refused as exc:
             raise Declined(str(exc)) from None
         except LibraryMissing as exc:
@@ -170,7 +170,7 @@ class JpegCodec(Codec):
         if importlib.util.find_spec(MODULE) is None:
             raise self._missing("not installed")
         try:
-            out = self._helper().decode(payload[2:], size, task_threads())
+            out = self._helper().decode(payload[2:], size, threads.budget())
         except Refused as exc:
             raise CorruptChunk(f"Lepton: {exc}") from None
         except LibraryMissing as exc:

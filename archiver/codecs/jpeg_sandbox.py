@@ -63,7 +63,7 @@ class Sandbox:
     def _start(self, threads: int) -> None:
         # Lepton's thread pool is sized once, at the helper's start: a helper serves one
         # thread count, and is started again when a request asks for another (a process's
-        # requests all ask for the same: pool.task_threads). Two malloc arenas whatever the
+        # requests all ask for the same: threads.budget). Two malloc arenas whatever the
         # count, so the address space, and with it the memory cap, does not grow with threads.
         env = {**os.environ, "RAYON_NUM_THREADS": str(threads), "MALLOC_ARENA_MAX": "2"}
         self._proc = subprocess.Popen(

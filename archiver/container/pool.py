@@ -89,13 +89,6 @@ _send: Callable[[int, int], None] = lambda seq, n: None     # a worker's progres
 _inline = threading.local()     # a task run in the caller's thread reports there directly
 
 
-def task_threads() -> int:
-    """Threads the running task may keep busy (archiver/threads.py): a worker's share of the
-    cores (cores // jobs), or min(jobs, cores) for a task run in the caller (then nothing
-    else runs); 1 outside any pool."""
-    return threads.budget()
-
-
 def task_progress(seq: int) -> Callable[[int], None]:
     """The `progress(n)` callback a codec gets for task `seq` in this worker."""
     send = getattr(_inline, "send", None) or _send
