@@ -151,6 +151,32 @@ def target(name: str):
 TARGETS = ("container", "container-fixed", "recovery", "recovery-fixed", *CODEC_IDS)
 
 
+def _warm_up(fn, dirs: list[str]) -> None:
+    """Run every seed once before instrumenting: the decoders import their models lazily, and
+    only code already loaded gets instrumented (a lazily imported module would be invisible
+    to the fuzzer's coverage)."""
+    for d in dirs:
+        for name in sorted(os.listdir(d)) if os.path.isdir(d) else ():
+            with open(os.path.join(d, name), "rb") as f:
+                fn(f.read())
+
+
+def _instrument_ours(atheris) -> None:
+    """Coverage of bbx's own Python code only (archiver, cython_ans): numpy's and the standard
+    library's wrappers are not what is fuzzed here, and instrumenting them cost the image
+    target 40% of its speed (48 -> 83 inputs/s side by side)."""
+    import gc
+    import types
+    import archiver
+    import cython_ans
+    roots = tuple(os.path.dirname(m.__file__) + os.sep for m in (archiver, cython_ans))
+    funcs = [f for f in gc.get_objects()
+             if isinstance(f, types.FunctionType) and f.__code__.co_filename.startswith(roots)]
+    for f in funcs:
+        atheris.instrument_func(f)
+    print(f"INFO: instrumented {len(funcs)} functions of bbx", file=sys.stderr)
+
+
 def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
         print(__doc__)
@@ -158,8 +184,9 @@ def main() -> None:
     if sys.argv[1] not in TARGETS:
         raise SystemExit(f"fuzz_bbx: unknown target {sys.argv[1]!r}; one of {', '.join(TARGETS)}")
     import atheris                  # only here: tests replay the corpus without it
-    atheris.instrument_all()
     fn = target(sys.argv[1])
+    _warm_up(fn, [a for a in sys.argv[2:] if not a.startswith("-")])
+    _instrument_ours(atheris)
     atheris.Setup([sys.argv[0]] + sys.argv[2:], fn)
     atheris.Fuzz()
 
