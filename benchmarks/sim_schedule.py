@@ -6,8 +6,9 @@ the class order allow on a folder, independent of the machine's load.
 The folder is cut exactly as `bbx create` cuts it (routing, class order, chunk sizes:
 archiver/container/writer.py and chunking.py), without coding anything. Each chunk costs its
 bytes x chunking.COST_PER_BYTE of its class (one core, level 19, as measured); the pool is
-modelled as it runs: chunks handed to the first free worker in archive order, at most
-`in_flight` (2 x jobs + 1) submitted and not yet written, written in order. Printed per
+modelled as it runs: chunks handed to the first free worker in archive order, within the
+pool's window of chunks submitted and not yet written (2 x jobs + 1 of the largest size, more
+when they are small), written in order. Printed per
 chunking: the model's speed-up of N jobs over 1 (start-up and the writer left out), with the
 archive's class order and with the old fixed order (image, JPEG, text, other), and with every
 chunk sorted longest first over the whole run (what unbounded memory would allow).
@@ -18,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from archiver.container import chunking, router, writer
+from archiver.container import chunking, pool, router, writer
 from archiver.container.scanner import Excluder, scan
 
 
@@ -37,19 +38,28 @@ def cost(chunk: tuple[str, int]) -> float:
 
 
 def makespan(tasks: list[tuple[str, int]], jobs: int, in_flight: int | None = None) -> float:
-    """Seconds until the last chunk is coded: first free worker, archive order, at most
-    in_flight chunks submitted and not yet handed back in order."""
+    """Seconds until the last chunk is coded: first free worker, archive order, and the pool's
+    window (archiver/container/pool.py): chunks submitted and not yet handed back in order
+    hold at most in_flight x the largest chunk so far in bytes, in_flight of them always fit,
+    and never more than SMALL_TASKS x in_flight."""
     in_flight = in_flight or 2 * jobs + 1
     free = [0.0] * jobs
-    done: list[float] = []
-    submit_after = 0.0
+    written: list[float] = []           # when chunk j is handed back (all before it done)
+    submit_after, first, largest = 0.0, 0, 0   # chunks first.. are still in the window
     for i, task in enumerate(tasks):
-        if i >= in_flight:                      # the window frees as chunk i - in_flight is written
-            submit_after = max(submit_after, max(done[:i - in_flight + 1]))
+        largest = max(largest, task[1])
+        while True:
+            count = i - first
+            held = sum(n for _, n in tasks[first:i])
+            if count < in_flight or (count < pool.SMALL_TASKS * in_flight
+                                     and held + task[1] <= in_flight * largest):
+                break
+            submit_after = max(submit_after, written[first])    # wait for the head's write
+            first += 1
         w = min(range(jobs), key=free.__getitem__)
         free[w] = max(free[w], submit_after) + cost(task)
-        done.append(free[w])
-    return max(done, default=0.0)
+        written.append(max(free[w], written[-1] if written else 0.0))
+    return max(free) if tasks else 0.0
 
 
 def main() -> int:

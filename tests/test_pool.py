@@ -248,3 +248,30 @@ def test_task_threads_shares_the_cores_among_jobs(engine):
     assert got[0] == min(2, default_jobs())
     assert got[1:] == [max(1, default_jobs() // 2)] * 4          # two workers share the cores
     assert [f.result() for _, f in Pool(1).map([Task(_threads_here, (0,), size=1 << 20)])] == [1]
+
+
+def _timed(i: int, delay: float) -> tuple[int, float]:
+    time.sleep(delay)
+    return i, time.monotonic()
+
+
+def test_small_tasks_pass_a_slow_large_one_within_the_byte_window():
+    # a slow 1 MiB task first, then small ones: they are coded while it runs (the window holds
+    # in_flight x the largest task in bytes), not held back behind it as a count would
+    tasks = [Task(_timed, (0, 0.6), size=1 << 20)]
+    tasks += [Task(_timed, (i, 0.01), size=1 << 10) for i in range(1, 7)]
+    got = [fut.result() for _, fut in Pool(2, engine="thread", in_flight=2).map(iter(tasks))]
+    assert [i for i, _ in got] == list(range(7))
+    assert all(t < got[0][1] for _, t in got[1:])
+
+
+def test_window_of_equal_tasks_holds_in_flight_of_them():
+    p = Pool(2, engine="thread", in_flight=3)
+    seen = []
+
+    def source():
+        for i in range(12):
+            seen.append(len(p.window))      # tasks submitted and not handed back, when asked
+            yield Task(_timed, (i, 0.02), size=1 << 20)
+    assert [fut.result()[0] for _, fut in p.map(source())] == list(range(12))
+    assert max(seen) <= 3       # never more submitted: memory stays bounded

@@ -14,7 +14,7 @@ CLASSES = (IMAGE, JPEG, TEXT, OTHER)
 WHOLE_FILE = frozenset({IMAGE, JPEG})
 HEAD_BYTES = 64 << 10          # how much of a file the router reads to decide
 
-PRINTABLE = frozenset(b"\t\n\r\f" + bytes(range(32, 127)))
+PRINTABLE = b"\t\n\r\f" + bytes(range(32, 127))
 MIN_PRINTABLE_SHARE = 0.9
 
 _JPEG_SIGNATURE = b"\xff\xd8\xff"
@@ -34,7 +34,7 @@ def looks_like_text(sample: bytes) -> bool:
             return True
         except UnicodeDecodeError:
             pass
-    printable = sum(1 for b in sample if b in PRINTABLE)
+    printable = len(sample) - len(sample.translate(None, PRINTABLE))   # in C, not per byte
     return printable >= MIN_PRINTABLE_SHARE * len(sample)
 
 
