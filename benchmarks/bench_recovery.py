@@ -1,6 +1,8 @@
 """Recovery records: encode and repair speed (MB of archive per CPU-second, user+sys, one
-thread) and size overhead, side by side with par2cmdline (`par2 create -rN -t1`) on the same
-archive. Repairs are checked byte for byte.
+thread) and size overhead, side by side with par2cmdline (`par2 create -rN -t1`) and the
+reedsolo library (its compiled `creedsolo` when importable: 255-byte codewords with N% of
+parity, corrupted symbols located by the code itself) on the same archive. Repairs are checked
+byte for byte.
 
     nice -n 10 python benchmarks/bench_recovery.py [--mb 64] [--percent 1 5 10]
 """
@@ -63,7 +65,7 @@ def main() -> None:
         plain = make_archive(root, args.mb)
         size = plain.stat().st_size
         print(f"archive: {size / 1e6:.1f} MB (store codec, random content)")
-        print(f"{'tool':8} {'pct':>4} {'overhead':>9} {'encode MB/cpu-s':>16} "
+        print(f"{'tool':9} {'pct':>4} {'overhead':>9} {'encode MB/cpu-s':>16} "
               f"{'repair MB/cpu-s':>16}  blocks  repaired")
         for pct in args.percent:
             work = root / f"r{pct}.bbx"
@@ -80,10 +82,11 @@ def main() -> None:
             report = repair(bad, root / "fixed.bbx", force=True)
             rep = cpu() - t0
             same = (root / "fixed.bbx").read_bytes() == good
-            print(f"{'bbx':8} {pct:>3}% {len(good) / size - 1:>8.2%} {size / 1e6 / enc:>16.1f} "
+            print(f"{'bbx':9} {pct:>3}% {len(good) / size - 1:>8.2%} {size / 1e6 / enc:>16.1f} "
                   f"{size / 1e6 / rep:>16.1f}  {len(report.damage.bad_data):>6}  {same}")
             if shutil.which("par2"):
                 par(root, plain, pct, size)
+            reed(plain, pct, size)
 
 
 def par(root: Path, plain: Path, pct: int, size: int) -> None:
@@ -107,8 +110,34 @@ def par(root: Path, plain: Path, pct: int, size: int) -> None:
                    check=False, stdout=subprocess.DEVNULL)
     rep = cpu(resource.RUSAGE_CHILDREN) - t0
     same = target.read_bytes() == good
-    print(f"{'par2':8} {pct:>3}% {extra / size:>8.2%} {size / 1e6 / enc:>16.1f} "
+    print(f"{'par2':9} {pct:>3}% {extra / size:>8.2%} {size / 1e6 / enc:>16.1f} "
           f"{size / 1e6 / rep:>16.1f}  {'20 flips':>6}  {same}")
+
+
+def reed(plain: Path, pct: int, size: int) -> None:
+    try:
+        import creedsolo as rs_lib
+    except ImportError:
+        try:
+            import reedsolo as rs_lib
+        except ImportError:
+            return
+    nsym = max(2, round(255 * pct / 100))
+    codec = rs_lib.RSCodec(nsym)
+    data = plain.read_bytes()[:(8 << 20) if rs_lib.__name__ == "creedsolo" else (1 << 20)]
+    t0 = cpu()
+    coded = codec.encode(bytearray(data))
+    enc = cpu() - t0
+    bad = bytearray(coded)
+    rng = random.Random(pct)
+    for start in range(0, len(bad), 255):       # a third of what each codeword can correct
+        for off in rng.sample(range(min(255, len(bad) - start)), max(1, nsym // 6)):
+            bad[start + off] ^= 1
+    t0 = cpu()
+    fixed = codec.decode(bad)[0]
+    rep = cpu() - t0
+    print(f"{rs_lib.__name__:9} {pct:>3}% {nsym / (255 - nsym):>8.2%} {len(data) / 1e6 / enc:>16.1f} "
+          f"{len(data) / 1e6 / rep:>16.1f}  {'1/3 cap':>6}  {bytes(fixed) == data}")
 
 
 if __name__ == "__main__":
