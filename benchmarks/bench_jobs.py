@@ -4,30 +4,38 @@ time, CPU time, speed-up, archive size, and that the archives are identical; pea
 machine, identical archive.
 
     .venv/bin/python benchmarks/bench_jobs.py [--work DIR] [--text DIR] [--text-mib 3]
-                                              [--photos DIR] [--binary-mib 4] [--repeat 1]
+                                              [--photos DIR] [--png DIR] [--png-mib 3]
+                                              [--binary-mib 4] [--repeat 1]
 
 The folder is built once under --work (default /tmp/bbx-bench-jobs):
   text/    --text-mib MiB of held-out text (--text DIR: the validation split of the text
            sources of /work/shared/DATA.md; default the Python standard library's *.py)
   photos/  the JPEG photos of the Debian package palapeli-data (apt-get download; or
-           --photos DIR)
+           --photos DIR), and with --png DIR up to --png-mib MiB of its PNG photos, smallest
+           first (for the image codec)
   binary/  --binary-mib MiB of shared libraries from this Python's site-packages
 Each run is a real `python -m archiver create` subprocess; runs alternate 1, 2, 1, 2, ...
-and the best of --repeat is kept. The machine is shared: the load average is printed with
+and the best of --repeat is kept, with each pair's ratio and their median. The folder is
+rebuilt when these arguments change (its recipe is kept beside it). The machine is shared: the load average is printed with
 every run (a speed-up measured under load understates what idle cores give). So besides the
 wall-clock speed-up, the critical-path estimate: the CPU seconds of 1 job against those of
 the busiest process at 2 jobs (each pool worker counted with its children, the writer
 alone), sampled from /proc; on two idle cores the run lasts about that long. "busiest" is
 that figure per run.
 
-On a quiet machine:
-    .venv/bin/python benchmarks/bench_jobs.py --text /work/data/pipeline/valid --repeat 3
+On a quiet machine (text: the validation split of `python -m archiver.train.text_data`,
+PNGs: the validation photos of `python -m archiver.train.image prepare`):
+    .venv/bin/python benchmarks/bench_jobs.py --text data/text/corpus/valid --repeat 6
+    .venv/bin/python benchmarks/bench_jobs.py --text data/text/corpus/valid \
+        --png data/image/val_png --repeat 6
 """
 from __future__ import annotations
 
 import argparse
 import compileall
 import hashlib
+import json
+import statistics
 import os
 import shutil
 import subprocess
@@ -42,10 +50,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def build(work: Path, text: Path | None, text_mib: float, photos: Path | None,
-          binary_mib: float) -> Path:
+          binary_mib: float, png: Path | None = None, png_mib: float = 0) -> Path:
     folder = work / "mixed"
-    if folder.exists():
+    recipe = json.dumps([str(text), text_mib, str(photos), binary_mib, str(png), png_mib])
+    made = work / "mixed.recipe"          # the arguments the folder was built from
+    if folder.exists() and made.exists() and made.read_text() == recipe:
         return folder
+    shutil.rmtree(folder, ignore_errors=True)          # built from other arguments
     tmp = work / "mixed.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "text").mkdir(parents=True)
@@ -64,9 +75,13 @@ def build(work: Path, text: Path | None, text_mib: float, photos: Path | None,
                         str(work / "root")], check=True)
         photos = work / "root/usr/share/palapeli/collection"
     _copy(sorted(photos.glob("*.jpg")), tmp / "photos", 1 << 40)
+    if png is not None:                   # photos for the image codec, smallest first
+        _copy(sorted(png.glob("*.png"), key=lambda p: (p.stat().st_size, p.name)),
+              tmp / "photos", int(png_mib * (1 << 20)))
     site = Path(sysconfig.get_paths()["purelib"])
     _copy(sorted(site.rglob("*.so")), tmp / "binary", int(binary_mib * (1 << 20)))
     tmp.rename(folder)
+    made.write_text(recipe)
     return folder
 
 
@@ -166,6 +181,10 @@ def main() -> int:
     ap.add_argument("--text-mib", type=float, default=3)
     ap.add_argument("--photos", type=Path)
     ap.add_argument("--binary-mib", type=float, default=4)
+    ap.add_argument("--png", type=Path,
+                    help="PNG photos for the image codec, smallest first up to --png-mib "
+                         "(e.g. the validation PNGs of `python -m archiver.train.image prepare`)")
+    ap.add_argument("--png-mib", type=float, default=3)
     ap.add_argument("--chunk-size", type=int, help="bytes (default: bbx's)")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--rss-jobs", type=int, nargs="*", default=[8])
@@ -180,18 +199,23 @@ def main() -> int:
     # PYTHONDONTWRITEBYTECODE set would compile ~50 modules in every run (~40 ms)
     for pkg in ("archiver", "cython_ans"):
         compileall.compile_dir(str(ROOT / pkg), quiet=1)
-    folder = build(args.work, args.text, args.text_mib, args.photos, args.binary_mib)
+    folder = build(args.work, args.text, args.text_mib, args.photos, args.binary_mib,
+                   args.png, args.png_mib)
     sizes = {d.name: sum(p.stat().st_size for p in d.iterdir()) for d in folder.iterdir()}
     print(f"folder {folder}: " + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sorted(sizes.items()))
           + f"; {os.cpu_count()} cores")
     best: dict[int, dict] = {}
+    pairs: list[float] = []                 # wall of 1 job / wall of 2 jobs, run by run
     for r in range(args.repeat):
+        walls = {}
         for jobs in (1, 2):
             res = run(folder, args.work / f"j{jobs}.bbx", jobs, args.chunk_size)
-            print(f"  run {r}: {jobs} job(s): {res['wall']:7.1f} s wall, {res['cpu']:7.1f} s CPU, "
+            print(f"  run {r}: {jobs} job(s): {res['wall']:7.2f} s wall, {res['cpu']:7.2f} s CPU, "
                   f"load {res['load']:.1f}; CPU s per process {res['per_process']}", flush=True)
+            walls[jobs] = res["wall"]
             if jobs not in best or res["wall"] < best[jobs]["wall"]:
                 best[jobs] = res
+        pairs.append(walls[1] / walls[2])
     for jobs in args.rss_jobs:
         best[jobs] = run(folder, args.work / f"j{jobs}.bbx", jobs, args.chunk_size)
     if args.threads:
@@ -203,14 +227,15 @@ def main() -> int:
     print(f"\n{'jobs':>4} {'engine':>7} {'wall s':>8} {'CPU s':>8} {'busiest':>8} {'MB/s':>6} "
           f"{'archive':>10} {'ratio':>6} {'peak RSS tree':>13} {'largest proc':>12} {'load':>5}")
     for _, r in sorted(best.items(), key=lambda kv: (kv[1]["jobs"], kv[0])):
-        print(f"{r['jobs']:4d} {r['engine']:>7} {r['wall']:8.1f} {r['cpu']:8.1f} "
+        print(f"{r['jobs']:4d} {r['engine']:>7} {r['wall']:8.2f} {r['cpu']:8.2f} "
               f"{r['busiest']:8.1f} "
               f"{total / r['wall'] / 1e6:6.2f} "
               f"{r['size']:10d} {total / r['size']:6.3f} {r['peak_tree'] / 2**20:10.0f} MiB "
               f"{r['peak_one'] / 2**20:9.0f} MiB {r['load']:5.1f}")
     same = len({r["sha"] for r in best.values()}) == 1
     print(f"\nspeed-up 2 jobs vs 1, wall clock: {best[1]['wall'] / best[2]['wall']:.2f}x "
-          f"(target >= 1.8x; meaningful on a quiet machine only)")
+          f"(target >= 1.8x; meaningful on a quiet machine only); run by run: "
+          f"{', '.join(f'{p:.2f}' for p in pairs)}, median {statistics.median(pairs):.2f}x")
     # Load-independent: with 2 idle cores the run takes about as long as its busiest process
     # (a worker with its helpers, or the writer) needs CPU, against all the CPU of 1 job.
     print(f"speed-up 2 jobs vs 1, critical path: {best[1]['cpu']:.1f} s CPU at 1 job / "

@@ -1,5 +1,6 @@
 """Coverage-guided fuzzing (atheris/libFuzzer) of everything that reads untrusted bytes: the
-container reader (open, list, verify --quick, verify) and each codec's decoder. Run outside CI:
+container reader (open, list, verify --quick, verify) and each codec's decoder. Run outside CI
+(atheris: `pip install -e '.[fuzz]'`):
 
     PYTHONPATH=$PWD python benchmarks/fuzz_bbx.py TARGET [libFuzzer flags]
     e.g.  ... fuzz_bbx.py container -runs=1000000 -timeout=10 -rss_limit_mb=2048 \\

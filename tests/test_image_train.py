@@ -135,3 +135,23 @@ def test_exported_integer_model_matches_the_qat_torch_model(extra):
     int_bpd = block_bits(rt, inp, np.random.default_rng(1)).total / (32 * 3 * 32 * 32)
     assert float_bpd < 7.5                   # it learned something
     assert abs(int_bpd - float_bpd) < 0.05 * float_bpd, (int_bpd, float_bpd)
+
+
+def test_model_without_latents_pays_no_kl_and_costs_fewer_macs():
+    """The latent ablation's model: no q/p networks, -ELBO = reconstruction alone, and its
+    MAC count leaves out everything latent (so an equal-cost comparison is honest)."""
+    from archiver.train.image_train import macs_per_block
+    cfg = arch.Config(levels=2, zc=4, width=8, trunk=8, zfeat=4, decoder="ar", ar_hidden=8)
+    with_z, without = ImageModel(cfg), ImageModel(cfg, latents=False)
+    assert set(without.nets) == {"trunk", "ar"} and "q1" in with_z.nets
+    rng = np.random.default_rng(0)
+    crops = torch.from_numpy(rng.integers(0, 256, (3, 3, 40, 48)).astype(np.float32))
+    yes = torch.ones(3, dtype=torch.bool)
+    _, terms = without(crops, yes, yes, quant=True)
+    assert set(terms) == {"rec", "elbo"} and float(terms["elbo"]) == float(terms["rec"]) > 0
+    _, terms = with_z(crops, yes, yes, quant=True)
+    assert {"kl1", "kl2"} <= set(terms)
+    full = arch.macs_per_block(cfg)
+    assert macs_per_block(cfg) == full["total"]
+    # no q1, q2, p1 and no z_1 branch of the trunk, but all of the pixel network
+    assert full["ar"] < macs_per_block(cfg, latents=False) < full["trunk"] + full["ar"]

@@ -46,6 +46,8 @@ def main(argv=None) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--balance", type=float, default=0.0,
                    help="share of crops spread evenly over the photo sources")
+    t.add_argument("--no-latents", action="store_true",
+                   help="ablation: no latent code (the pixel decoder sees only its context)")
     t.add_argument("--resume-from", type=Path, default=None,
                    help="checkpoint to start from when --run has none (e.g. the committed "
                         "checkpoints/image-l4-train.pt)")
@@ -74,7 +76,7 @@ def main(argv=None) -> None:
               quant=not args.float, eval_minutes=args.eval_minutes,
               val_per_image=args.val_per_image, seed=args.seed, resume_from=args.resume_from,
               force_dc_base=args.dc_base, threads=args.threads, steps=args.steps,
-              balance=args.balance,
+              balance=args.balance, latents=not args.no_latents,
               log=lambda m: print(m, flush=True))
     elif args.cmd == "export":
         import torch

@@ -173,10 +173,17 @@ def pixel_params(y: torch.Tensor, plane: int, xb: torch.Tensor, quant: bool,
 
 
 class ImageModel(nn.Module):
-    def __init__(self, cfg: arch.Config):
+    def __init__(self, cfg: arch.Config, latents: bool = True):
+        """latents=False: the ablation without a latent code (benchmarks/image_latent_ablation.py):
+        the pixel decoder sees only its context, z_1 is all zeros and no KL is paid, so the
+        -ELBO is the plain autoregressive code length. Training only; nothing exports it."""
         super().__init__()
         self.cfg = cfg
-        self.nets = nn.ModuleDict({n: QNet(g) for n, g in arch.graphs(cfg).items()})
+        self.latents = latents
+        nets = arch.graphs(cfg)
+        if not latents:
+            nets = {n: g for n, g in nets.items() if n in ("trunk", "ar", "head")}
+        self.nets = nn.ModuleDict({n: QNet(g) for n, g in nets.items()})
 
     def latent(self, name: str, z_in: torch.Tensor, quant: bool, key="z"):
         y = self.nets[name]({key: z_in}, quant)
@@ -214,6 +221,15 @@ class ImageModel(nn.Module):
         ctx = full * known_h
         xb = full[:, :, 4:, 4:]                                   # the block's planes
         block = s2d(crops[:, :, c0:e, c0:e])                      # 0..255, (B, 12, 16, 16)
+
+        if not self.latents:
+            z1 = torch.zeros(b, cfg.zc, cfg.zs, cfg.zs, dtype=crops.dtype)
+            trunk = self.nets["trunk"]({"ctx": ctx, "ctxmask": known_h, "z": z1}, quant)
+            if cfg.decoder == "ar":
+                rec = self.ar_rec(crops * known_full, known_full, trunk, quant)
+            else:
+                rec = self.planes_rec(ctx, known_h, xb, block, trunk, quant)
+            return self.finish(rec, [], b, dims, free_bits)
 
         # inference chain and generative latent terms
         mu, l2s = self.latent("q1", xb, quant, key="xb")

@@ -3,6 +3,7 @@ time-budgeted cosine learning rate, periodic validation -ELBO (bits/dim) and res
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -66,6 +67,24 @@ def validation_crops(images, per_image: int, seed: int = 1234) -> np.ndarray:
     return np.stack(out)
 
 
+def macs_per_block(cfg: arch.Config, latents: bool = True) -> int:
+    """What a block costs. Without latents only the trunk's context path and the pixel
+    network run (no q/p networks, no z_1 branch in the trunk): what an equal-cost ablation
+    must match."""
+    if latents:
+        return arch.macs_per_block(cfg)["total"]
+    total = 0
+    for name, g in arch.graphs(cfg).items():
+        if name not in ("trunk", "ar", "head"):
+            continue
+        z_ops = {"z0", "z1", "z2", "z3"}
+        ops = tuple(dataclasses.replace(op, inputs=tuple(i for i in op.inputs if i[0] not in z_ops))
+                    if isinstance(op, arch.Conv) else op
+                    for op in g.ops if op.out not in z_ops)
+        total += arch.macs(dataclasses.replace(g, ops=ops)) * (4 if name == "head" else 1)
+    return total
+
+
 def to_tensor(crops: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(crops.transpose(0, 3, 1, 2))).float()
 
@@ -90,7 +109,7 @@ def evaluate(model: ImageModel, crops: np.ndarray, quant: bool, batch: int = 128
 def save(path: Path, model, opt, state: dict) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save({"cfg": model.cfg.to_dict(), "model": model.state_dict(),
-                "opt": opt.state_dict(), "state": state}, tmp)
+                "opt": opt.state_dict(), "state": state, "latents": model.latents}, tmp)
     tmp.replace(path)
 
 
@@ -98,7 +117,7 @@ def train(data: Path, run: Path, hours: float, batch: int, lr: float, free_bits:
           cfg: arch.Config, quant: bool, eval_minutes: float, val_per_image: int,
           seed: int = 0, resume_from: Path | None = None, force_dc_base: bool = False,
           threads: int = 2, steps: int | None = None, balance: float = 0.0,
-          log=print) -> None:
+          latents: bool = True, log=print) -> None:
     """Train for `hours`, or until step `steps` if given (the cosine schedule then runs over
     steps: runs of different models are compared at equal steps, as in the depth ablation)."""
     torch.set_num_threads(threads)
@@ -109,7 +128,7 @@ def train(data: Path, run: Path, hours: float, batch: int, lr: float, free_bits:
     if source is not None:
         blob = torch.load(source, weights_only=False)
         cfg = arch.Config(**{**blob["cfg"], **({"dc_base": True} if force_dc_base else {})})
-        model = ImageModel(cfg)
+        model = ImageModel(cfg, latents=blob.get("latents", True))
         model.load_state_dict(blob["model"])
         opt = torch.optim.Adam(model.parameters(), lr=lr)
         opt.load_state_dict(blob["opt"])
@@ -119,10 +138,11 @@ def train(data: Path, run: Path, hours: float, batch: int, lr: float, free_bits:
         log(f"resumed {source} at step {state['step']}")
     else:
         torch.manual_seed(seed)
-        model = ImageModel(cfg)
+        model = ImageModel(cfg, latents=latents)
         opt = torch.optim.Adam(model.parameters(), lr=lr)
-    log(f"config {cfg.to_dict()} params {sum(p.numel() for p in model.parameters())} "
-        f"MACs/block {arch.macs_per_block(cfg)['total']:,}")
+    log(f"config {cfg.to_dict()} latents {model.latents} "
+        f"params {sum(p.numel() for p in model.parameters())} "
+        f"MACs/block {macs_per_block(cfg, model.latents):,}")
     sampler = CropSampler(load_split(data, "train"), seed=seed + state["step"], balance=balance)
     val = validation_crops(load_split(data, "val"), val_per_image)
     log(f"validation crops {len(val)}")
