@@ -50,13 +50,18 @@ def numpy_runtime(monkeypatch):
 
 
 @pytest.fixture(scope="module",
-                params=["small", "realistic", "small_adapt", "small_xadapt", "small_creg"])
+                params=["small", "realistic", "small_adapt", "small_xadapt", "small_creg",
+                        "small_sreg", "small_sreg_only"])
 def runtime(request):
     cfg = {"small": SMALL_AR, "realistic": REALISTIC,
            "small_adapt": arch.Config(**{**SMALL_AR.to_dict(), "scale_adapt": 1}),
            "small_xadapt": arch.Config(**{**SMALL_AR.to_dict(), "scale_adapt": 2}),
            "small_creg": arch.Config(**{**SMALL_AR.to_dict(), "scale_adapt": 2,
-                                        "colour_adapt": 1})}[request.param]
+                                        "colour_adapt": 1}),
+           "small_sreg": arch.Config(**{**SMALL_AR.to_dict(), "scale_adapt": 2,
+                                        "colour_adapt": 1, "spatial_adapt": 1}),
+           "small_sreg_only": arch.Config(**{**SMALL_AR.to_dict(),
+                                             "spatial_adapt": 1})}[request.param]
     return ImageRuntime(random_weights(cfg, seed=4))
 
 

@@ -62,6 +62,9 @@ def main(argv=None) -> None:
     e.add_argument("--colour-adapt", type=int, choices=(0, 1), default=None,
                    help="set Config.colour_adapt of the exported weights (default: the "
                         "checkpoint's)")
+    e.add_argument("--spatial-adapt", type=int, choices=(0, 1), default=None,
+                   help="set Config.spatial_adapt of the exported weights (default: the "
+                        "checkpoint's)")
     args = ap.parse_args(argv)
     if args.cmd == "prepare":
         from archiver.train.image_data import prepare
@@ -88,7 +91,8 @@ def main(argv=None) -> None:
         crops = CropSampler(load_split(args.data, "train"), seed=99).batch(args.crops)[0]
         weights = export(load_checkpoint(args.ckpt), crops)
         rules = {k: v for k, v in (("scale_adapt", args.scale_adapt),
-                                   ("colour_adapt", args.colour_adapt)) if v is not None}
+                                   ("colour_adapt", args.colour_adapt),
+                                   ("spatial_adapt", args.spatial_adapt)) if v is not None}
         if rules:                             # coding rules, not trained: set at export
             import dataclasses
             weights = dataclasses.replace(

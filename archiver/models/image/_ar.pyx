@@ -75,6 +75,8 @@ cdef extern from "ar_core.h" nogil:
         const int64_t *xtable
         int32_t creg
         int64_t creg_clip, creg_prior
+        int32_t sreg
+        int64_t sreg_clip, sreg_prior
     int ar_decode(const ar_net *net, rans_msg *m, int64_t nblocks, int16_t *pix,
                   const uint8_t *known, const int16_t *tfeat, unsigned precision, int threads,
                   int simd, const int32_t *extent, int channels)
@@ -88,6 +90,9 @@ cdef extern from "ar_core.h" nogil:
     void ar_adapt_all(const ar_net *net, int64_t nblocks, const int64_t *x,
                       const int64_t *loc, const int64_t *j, const uint8_t *coded, int64_t *out)
     void ar_regress_all(const ar_net *net, int64_t nblocks, const int64_t *x,
+                        const int64_t *loc, const int64_t *j, const uint8_t *coded,
+                        int64_t *out)
+    void ar_spatial_all(const ar_net *net, int64_t nblocks, const int64_t *x,
                         const int64_t *loc, const int64_t *j, const uint8_t *coded,
                         int64_t *out)
     int ar_have_simd()
@@ -305,6 +310,11 @@ cdef class ArKernel:
             raise ArKernelError(f"colour_adapt {creg} is not a known regression (0 or 1)")
         self.net.creg = creg
         self.net.creg_clip, self.net.creg_prior = arch.CREG_CLIP, arch.CREG_PRIOR
+        sreg = int(getattr(cfg, "spatial_adapt", 0))
+        if sreg not in (0, 1):
+            raise ArKernelError(f"spatial_adapt {sreg} is not a known regression (0 or 1)")
+        self.net.sreg = sreg
+        self.net.sreg_clip, self.net.sreg_prior = arch.SREG_CLIP, arch.SREG_PRIOR
         self.net.adapt_shift = arch.ADAPT_BUCKET_SHIFT
         self.net.adapt_buckets = (SCALE_MAX + 1) >> arch.ADAPT_BUCKET_SHIFT
         self.net.adapt_prior, self.net.adapt_clip = arch.ADAPT_PRIOR, arch.ADAPT_CLIP
@@ -460,8 +470,16 @@ cdef class ArKernel:
         to 0..127); coded (same shape, bool) the pixels that are pushed (default all)."""
         return self._known_blocks("regress", x, loc, j, coded)
 
+    def spatial(self, x, loc, j, coded=None):
+        """spatial_regress.spatial_locs in C (same integers): locations to code known blocks x
+        (B, 3, 32, 32) with, from their locations after the colour regression and the network's
+        indices j (clipped to 0..127); coded (same shape, bool) the colours that are pushed
+        (default all)."""
+        return self._known_blocks("spatial", x, loc, j, coded)
+
     def _known_blocks(self, what, x, loc, j, coded):
-        """adapt() and regress(): the shared checks, then the C rule `what` over the blocks."""
+        """adapt(), regress() and spatial(): the shared checks, then the C rule `what` over the
+        blocks."""
         x = np.ascontiguousarray(x, np.int64)
         b = x.shape[0] if x.ndim == 4 else -1
         if x.shape != (b, 3, AR_BLOCK, AR_BLOCK) or b < 1:
@@ -472,7 +490,7 @@ cdef class ArKernel:
             raise ValueError(f"{what}: loc and j must have x's shape")
         if j.size and (j.min() < 0 or j.max() > SCALE_MAX):
             raise ValueError(f"{what}: scale indices must lie in 0..{SCALE_MAX}")
-        if what == "regress" and loc.size and np.abs(loc).max() > LOC_LIMIT:
+        if what in ("regress", "spatial") and loc.size and np.abs(loc).max() > LOC_LIMIT:
             raise ValueError(f"{what}: locations must lie in +-{LOC_LIMIT}")
         out = np.empty_like(j)
         cdef const int64_t[:, :, :, ::1] xv = x
@@ -489,8 +507,12 @@ cdef class ArKernel:
             cp = &cv[0, 0, 0, 0]
         cdef int64_t nb = b
         cdef bint regress = what == "regress"
+        cdef bint spatial = what == "spatial"
         with nogil:
-            if regress:
+            if spatial:
+                ar_spatial_all(&self.net, nb, &xv[0, 0, 0, 0], &lv[0, 0, 0, 0],
+                               &jv[0, 0, 0, 0], cp, &ov[0, 0, 0, 0])
+            elif regress:
                 ar_regress_all(&self.net, nb, &xv[0, 0, 0, 0], &lv[0, 0, 0, 0],
                                &jv[0, 0, 0, 0], cp, &ov[0, 0, 0, 0])
             else:

@@ -308,6 +308,21 @@ static inline int64_t creg_shift(const ar_net *n, int64_t sxy, int64_t sxx, int3
     return q * den > num ? q - 1 : q;
 }
 
+/* Spatial regression (arch.py SREG_*): the same clipped error and rounded shift with its own
+ * clip and prior. */
+static inline int64_t sreg_err(const ar_net *n, int64_t x, int64_t loc)
+{
+    return clamp64(256 * x - loc, -n->sreg_clip, n->sreg_clip);
+}
+
+static inline int64_t sreg_shift(const ar_net *n, int64_t sxy, int64_t sxx, int32_t j, int64_t e)
+{
+    const int64_t mad = n->adapt_mad[j];
+    const int64_t den = 2 * (sxx + n->sreg_prior * mad * mad), num = 2 * sxy * e + den / 2;
+    const int64_t q = num / den;                    /* C truncates: floor for negatives */
+    return q * den > num ? q - 1 : q;
+}
+
 int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
               const uint8_t *known, const int16_t *tfeat, unsigned precision, int threads,
               int simd, const int32_t *extent, int channels)
@@ -330,10 +345,16 @@ int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
     int64_t *cs = calloc(nb * 5, sizeof *cs), *ce = calloc(nb * 3, sizeof *ce);
     int64_t *cb1 = calloc(nb, sizeof *cb1);
     int32_t *chained = malloc(sizeof *chained * nb);
+    /* spatial regression per block and colour: sums WW, UW, NN, VN and one row of errors u
+     * (the row above up to the pixel, this row before it); per block the current colour's
+     * location before it (l1, what the colour regression's errors use) and after the W shift */
+    const size_t nsreg = n->sreg ? nb * 3 : 1;
+    int64_t *ss = calloc(nsreg * 4, sizeof *ss), *srow = calloc(nsreg * AR_BLOCK, sizeof *srow);
+    int64_t *sl1 = calloc(nb, sizeof *sl1), *sl2 = calloc(nb, sizeof *sl2);
     scratch own;
     int err = scratch_init(&own, n);
     if (err || !y || !base2 || !loc || !j || !out || !px || !jn || !sa || !sb || !xsa || !xsb
-        || !cs || !ce || !cb1 || !chained) {
+        || !cs || !ce || !cb1 || !chained || !ss || !srow || !sl1 || !sl2) {
         err = -1;
         goto done;
     }
@@ -377,8 +398,16 @@ int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
                             l = clamp64(cb1[b] + creg_shift(n, s[4], s[3], jg, e[1]), -lim, lim);
                         }
                     }
-                    loc[k] = (int32_t)l;
+                    sl1[b] = l;
                     j[k] = jn[k] = (int32_t)clamp64(yb[3 + c], 0, n->scale_max);
+                    if (n->sreg) {              /* the block's spatial regression */
+                        const int64_t *s = ss + (b * 3 + c) * 4;
+                        const int64_t *row = srow + (b * 3 + c) * AR_BLOCK;
+                        const int64_t w = xx > 0 ? row[xx - 1] : 0, up = row[xx];
+                        sl2[b] = l + sreg_shift(n, s[1], s[0], jn[k], w);
+                        l = clamp64(sl2[b] + sreg_shift(n, s[3], s[2], jn[k], up), -lim, lim);
+                    }
+                    loc[k] = (int32_t)l;
                     if (n->adapt) {
                         const size_t at = (b * 3 + c) * n->adapt_buckets
                                           + (jn[k] >> n->adapt_shift);
@@ -397,9 +426,9 @@ int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
                     if (n->creg) {
                         int64_t *s = cs + 5 * b, *e = ce + 3 * b;
                         if (c == 0) {
-                            e[0] = creg_err(n, out[k], loc[k]);
+                            e[0] = creg_err(n, out[k], sl1[b]);
                         } else if (c == 1) {
-                            e[1] = creg_err(n, out[k], loc[k]);
+                            e[1] = creg_err(n, out[k], sl1[b]);
                             e[2] = creg_err(n, out[k], chained[k]);
                         } else {        /* the pixel is complete: the sums gain it */
                             const int64_t b0 = creg_err(n, out[k], chained[k]);
@@ -410,6 +439,17 @@ int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
                             s[3] += e[1] * e[1];
                             s[4] += b1 * e[1];
                         }
+                    }
+                    if (n->sreg) {      /* the colour's sums and row gain the pixel */
+                        int64_t *s = ss + (b * 3 + c) * 4, *row = srow + (b * 3 + c) * AR_BLOCK;
+                        const int64_t w = xx > 0 ? row[xx - 1] : 0, up = row[xx];
+                        const int64_t u = sreg_err(n, out[k], sl1[b]);
+                        const int64_t v = sreg_err(n, out[k], sl2[b]);
+                        s[0] += w * w;
+                        s[1] += u * w;
+                        s[2] += up * up;
+                        s[3] += v * up;
+                        row[xx] = u;
                     }
                     if (n->adapt) {     /* the block's sums gain this coded pixel */
                         const size_t at = (b * 3 + c) * n->adapt_buckets
@@ -458,6 +498,10 @@ done:
     free(cs);
     free(ce);
     free(cb1);
+    free(ss);
+    free(srow);
+    free(sl1);
+    free(sl2);
     free(chained);
     return err;
 }
@@ -561,6 +605,7 @@ int64_t ar_push_params(const ar_net *n, int64_t nblocks, const int16_t *pix, con
         memset(sa, 0, sizeof sa);
         memset(sb, 0, sizeof sb);
         int64_t s[5] = {0}, e[3] = {0}, cb1 = 0, xsa = 0, xsb = 0;
+        int64_t ss[3][4] = {{0}}, srow[3][AR_BLOCK] = {{0}};   /* spatial regression */
         const int32_t h = extent ? extent[2 * b] : AR_BLOCK, w = extent ? extent[2 * b + 1] : AR_BLOCK;
         for (size_t p = 0; p < per; p++) {
             const int32_t yy = (int32_t)(p / AR_BLOCK), xx = (int32_t)(p % AR_BLOCK);
@@ -584,6 +629,14 @@ int64_t ar_push_params(const ar_net *n, int64_t nblocks, const int16_t *pix, con
                         l = clamp64(cb1 + creg_shift(n, s[4], s[3], jg, e[1]), -lim, lim);
                     }
                 }
+                const int64_t l1 = l;
+                int64_t l2 = l, w = 0, up = 0;
+                if (coded && n->sreg) {             /* the block's spatial regression */
+                    w = xx > 0 ? srow[c][xx - 1] : 0;
+                    up = srow[c][xx];
+                    l2 = l + sreg_shift(n, ss[c][1], ss[c][0], jn, w);
+                    l = clamp64(l2 + sreg_shift(n, ss[c][3], ss[c][2], jn, up), -lim, lim);
+                }
                 lb[at + c] = (int32_t)l;
                 jb[at + c] = jn;
                 if (!coded) continue;
@@ -598,9 +651,9 @@ int64_t ar_push_params(const ar_net *n, int64_t nblocks, const int16_t *pix, con
                 /* what the decoder's sums gain once this colour is popped */
                 if (n->creg) {
                     if (c == 0) {
-                        e[0] = creg_err(n, x[0], l);
+                        e[0] = creg_err(n, x[0], l1);
                     } else if (c == 1) {
-                        e[1] = creg_err(n, x[1], l);
+                        e[1] = creg_err(n, x[1], l1);
                         e[2] = creg_err(n, x[1], chained);
                     } else {
                         const int64_t e0 = creg_err(n, x[2], chained), e1 = creg_err(n, x[2], cb1);
@@ -610,6 +663,14 @@ int64_t ar_push_params(const ar_net *n, int64_t nblocks, const int16_t *pix, con
                         s[3] += e[1] * e[1];
                         s[4] += e1 * e[1];
                     }
+                }
+                if (n->sreg) {
+                    const int64_t u = sreg_err(n, x[c], l1), v = sreg_err(n, x[c], l2);
+                    ss[c][0] += w * w;
+                    ss[c][1] += u * w;
+                    ss[c][2] += up * up;
+                    ss[c][3] += v * up;
+                    srow[c][xx] = u;
                 }
                 if (n->adapt) {
                     const int64_t ec = clip_error(n, x[c], l);
@@ -670,6 +731,36 @@ void ar_regress_all(const ar_net *n, int64_t nblocks, const int64_t *x, const in
             br += creg_err(n, x[B + p], loc[B + p]) * r;
             gg += g * g;
             bg += creg_err(n, x[B + p], b1) * g;
+        }
+    }
+}
+
+/* ---- spatial regression of known blocks (the encoder's view) ------------------------------ */
+
+void ar_spatial_all(const ar_net *n, int64_t nblocks, const int64_t *x, const int64_t *loc,
+                    const int64_t *j, const uint8_t *coded, int64_t *out)
+{
+    const size_t per = (size_t)AR_BLOCK * AR_BLOCK;
+    const int64_t lim = n->loc_limit;
+    for (size_t bc = 0; bc < (size_t)nblocks * 3; bc++) {
+        int64_t ww = 0, uw = 0, nn = 0, vn = 0, row[AR_BLOCK] = {0};
+        for (size_t p = bc * per; p < (bc + 1) * per; p++) {
+            const int32_t xx = (int32_t)((p - bc * per) % AR_BLOCK);
+            if (coded && !coded[p]) {       /* not pushed: error 0, the sums gain nothing */
+                out[p] = loc[p];
+                row[xx] = 0;
+                continue;
+            }
+            const int32_t jc = (int32_t)j[p];
+            const int64_t w = xx > 0 ? row[xx - 1] : 0, up = row[xx];
+            const int64_t l2 = loc[p] + sreg_shift(n, uw, ww, jc, w);
+            out[p] = clamp64(l2 + sreg_shift(n, vn, nn, jc, up), -lim, lim);
+            const int64_t u = sreg_err(n, x[p], loc[p]), v = sreg_err(n, x[p], l2);
+            ww += w * w;
+            uw += u * w;
+            nn += up * up;
+            vn += v * up;
+            row[xx] = u;
         }
     }
 }

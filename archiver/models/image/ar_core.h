@@ -82,6 +82,10 @@ typedef struct {
     /* colour regression of G's and B's locations (colour_adapt 1, arch.py CREG_*): 0 = off */
     int32_t creg;
     int64_t creg_clip, creg_prior;
+    /* spatial regression of every colour's location after it (spatial_adapt 1, arch.py
+     * SREG_*): 0 = off */
+    int32_t sreg;
+    int64_t sreg_clip, sreg_prior;
 } ar_net;
 
 /* Crop geometry (arch.py): block at [CTX, CTX + BLOCK) in both axes of a CROP_H x CROP_W crop. */
@@ -95,7 +99,8 @@ typedef struct {
  * nblocks symbols per colour, 256 bins, `precision`). With net->adapt, each pop's scale index
  * is corrected from the block's earlier pixels (adapt.py's ScaleState), with net->xadapt also
  * from the pixel's earlier colours; with net->creg the locations of G and B move first by the
- * block's colour regression (colour_regress.py's RegressState).
+ * block's colour regression (colour_regress.py's RegressState), with net->sreg every colour's
+ * location then by the block's spatial regression (spatial_regress.py's SpatialState).
  *   pix    [nblocks][CROP_H][CROP_W][3] int16: context pixels (0 where unknown); the block's
  *          pixels are written here
  *   known  [nblocks][CROP_H][CROP_W] uint8 in {0, 1} (1 over the whole block)
@@ -138,6 +143,13 @@ void ar_adapt_all(const ar_net *net, int64_t nblocks, const int64_t *x, const in
  * coded the same shape in {0, 1} (NULL: all; a pixel counts if its three colours are coded);
  * writes the locations to code with into out. */
 void ar_regress_all(const ar_net *net, int64_t nblocks, const int64_t *x, const int64_t *loc,
+                    const int64_t *j, const uint8_t *coded, int64_t *out);
+
+/* Spatial regression over whole known blocks (the encoder's view, spatial_regress.spatial_locs):
+ * x, loc, j [nblocks][3][BLOCK * BLOCK] int64 in raster order (loc: the locations after the
+ * colour regression), coded the same shape in {0, 1} (NULL: all); writes the locations to code
+ * with into out (loc where not coded). */
+void ar_spatial_all(const ar_net *net, int64_t nblocks, const int64_t *x, const int64_t *loc,
                     const int64_t *j, const uint8_t *coded, int64_t *out);
 
 /* The best vectorised path this CPU runs: 2 AVX-512 VNNI, 1 AVX2, 0 none (plain C). A call's

@@ -130,14 +130,16 @@ class Config:
                              # the errors of the pixel's earlier colours (XADAPT_*), 0 = off
     colour_adapt: int = 0    # ar decoder: 1 = move the locations of G and B by the block's
                              # regression of their errors on the earlier colours' (CREG_*)
-
+    spatial_adapt: int = 0   # ar decoder: 1 = then move each colour's location by the block's
+                             # regression of its errors on its W and N neighbours' (SREG_*)
 
     def to_dict(self) -> dict:
-        # colour_adapt came after weights were shipped: left out while 0, so those weights
-        # export byte for byte as before
+        # colour_adapt and spatial_adapt came after weights were shipped: left out while 0, so
+        # those weights export byte for byte as before
         d = dict(self.__dict__)
-        if not d["colour_adapt"]:
-            del d["colour_adapt"]
+        for k in ("colour_adapt", "spatial_adapt"):
+            if not d[k]:
+                del d[k]
         return d
 
 
@@ -336,6 +338,24 @@ XADAPT_TABLE = (   # [colour][ratio bin q][j >> XADAPT_JSHIFT]
 # Bounds: |sums| <= 1024 * 2^24 = 2^34, |2 sxy e| < 2^47, den < 2^46.
 CREG_CLIP = 4096
 CREG_PRIOR = 16
+
+
+# Spatial regression (Config.spatial_adapt = 1), exact integers, per block and colour in the
+# decoder's raster order, after the colour regression (whose errors and sums it leaves as they
+# are). Each coded colour c of a pixel has its location l1 (chained, then moved by the colour
+# regression) and its error u = 256 x - l1 clipped to +-SREG_CLIP (1/256 pixel; 0 for pixels
+# not coded). With w and n the u of the same colour at the pixel's W and N neighbours inside
+# the block (0 in the block's first column / row) and sums over the block's earlier coded
+# pixels of the colour
+#   WW = sum w^2, UW = sum u w, NN = sum n^2, VN = sum v n
+# (v: the error against l2 below, clipped the same way), the colour is coded with
+#   l2 = l1 + S(UW, WW, j, w),   loc = l2 + S(VN, NN, j, n) clamped to +-2^26
+# where S is the colour regression's rounded shift with prior SREG_PRIOR and j the network's
+# scale index of the colour: the block's least-squares slope of the error on the W neighbour's
+# error, then of what remains on the N neighbour's. The scale adaptation sees loc. A decoder
+# keeps one row of u per block and colour. Bounds as CREG_*: |sums| <= 2^34, |2 sxy e| < 2^47.
+SREG_CLIP = 4096
+SREG_PRIOR = 16
 
 
 def ar_trunk_net(cfg: Config) -> Graph:

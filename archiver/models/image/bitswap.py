@@ -13,6 +13,7 @@ import numpy as np
 from archiver.models.image import arch
 from archiver.models.image.adapt import ScaleState
 from archiver.models.image.colour_regress import RegressState
+from archiver.models.image.spatial_regress import SpatialState
 from archiver.models.image.model import (LATENT_PRECISION, PIXEL_PRECISION, BlockInputs,
                                          ImageRuntime, Params, chain_locs)
 
@@ -91,6 +92,7 @@ def _decode_pixels(rt: ImageRuntime, msg, inp: BlockInputs, trunk) -> None:
         c0 = arch.CONTEXT
         state = ScaleState(b, rt.cfg.scale_adapt == 2) if rt.cfg.scale_adapt else None
         regress = RegressState(b) if getattr(rt.cfg, "colour_adapt", 0) else None
+        spatial = SpatialState(b) if getattr(rt.cfg, "spatial_adapt", 0) else None
         for yy in range(arch.BLOCK):
             for xx in range(arch.BLOCK):
                 y, base2 = rt.ar_raw(inp, trunk, (yy, yy + 1), (xx, xx + 1))
@@ -100,10 +102,15 @@ def _decode_pixels(rt: ImageRuntime, msg, inp: BlockInputs, trunk) -> None:
                     chained = loc = chain_locs(base, coef, 2 * px, base2)[:, c]
                     if regress is not None:
                         loc = regress.loc(c, chained[:, 0, 0], j[:, :, 0, 0])[:, None, None]
+                    l1 = loc
+                    if spatial is not None:
+                        loc = spatial.loc(c, l1[:, 0, 0], j[:, c, 0, 0], xx)[:, None, None]
                     jc = j[:, c] if state is None else state.scale(c, j[:, c, 0, 0])[:, None, None]
                     px[:, c] = pop_params(msg, Params(loc, jc), 256, PIXEL_PRECISION)
                     if regress is not None:
-                        regress.popped(c, px[:, c, 0, 0], chained[:, 0, 0], loc[:, 0, 0])
+                        regress.popped(c, px[:, c, 0, 0], chained[:, 0, 0], l1[:, 0, 0])
+                    if spatial is not None:
+                        spatial.popped(c, px[:, c, 0, 0], l1[:, 0, 0], xx)
                     if state is not None:
                         state.update(c, j[:, c, 0, 0], px[:, c, 0, 0], loc[:, 0, 0])
                 inp.crop[:, :, c0 + yy, c0 + xx] = px[:, :, 0, 0]

@@ -14,6 +14,7 @@ import numpy as np
 from archiver.models.image import arch
 from archiver.models.image.adapt import adapt_scales
 from archiver.models.image.colour_regress import regress_locs
+from archiver.models.image.spatial_regress import spatial_locs
 from archiver.models.image.runtime import runners
 from archiver.models.image.weights_io import ImageWeights
 
@@ -253,6 +254,12 @@ class ImageRuntime:
                 loc = kernel_for(self.w).regress(x, loc, j, coded)
             else:
                 loc = regress_locs(x, loc, j, coded)
+        if getattr(self.cfg, "spatial_adapt", 0):
+            if USE_AR_KERNEL:      # the same rule in C (ar_core.c)
+                from archiver.models.image._ar import kernel_for
+                loc = kernel_for(self.w).spatial(x, loc, j, coded)
+            else:
+                loc = spatial_locs(x, loc, j, coded)
         if self.cfg.scale_adapt:
             if USE_AR_KERNEL:      # the same rule in C (ar_core.c), ~free beside the network
                 from archiver.models.image._ar import kernel_for

@@ -168,3 +168,39 @@ def regress_locs(x, loc, j) -> np.ndarray:
                 gg += g * g
                 bg += err(xb, b1_loc) * g
     return out
+
+
+def spatial_locs(x, loc, j) -> np.ndarray:
+    """Config.spatial_adapt in plain Python ints, pixel by pixel in raster order (arch.py,
+    SREG_*): the locations blocks x (B, 3, 32, 32) are coded with, given their locations after
+    the colour regression and the network's scale indices (every colour coded)."""
+    x, loc, j = (np.asarray(v, np.int64) for v in (x, loc, j))
+    out = loc.copy()
+    lim = 1 << 26
+
+    def err(v, l):
+        return min(max(256 * int(v) - int(l), -arch.SREG_CLIP), arch.SREG_CLIP)
+
+    def shift(sxy, sxx, jj, e):
+        mad = arch.ADAPT_MAD[int(jj)]
+        den = sxx + arch.SREG_PRIOR * mad * mad
+        return (2 * sxy * e + den) // (2 * den)
+
+    for b in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            ww = uw = nn = vn = 0
+            u = [[0] * x.shape[3] for _ in range(x.shape[2])]
+            for yy in range(x.shape[2]):
+                for xx in range(x.shape[3]):
+                    xv, l1, jj = int(x[b, c, yy, xx]), int(loc[b, c, yy, xx]), int(j[b, c, yy, xx])
+                    w = u[yy][xx - 1] if xx > 0 else 0
+                    n = u[yy - 1][xx] if yy > 0 else 0
+                    l2 = l1 + shift(uw, ww, jj, w)
+                    out[b, c, yy, xx] = min(max(l2 + shift(vn, nn, jj, n), -lim), lim)
+                    u[yy][xx] = err(xv, l1)
+                    v = err(xv, l2)
+                    ww += w * w
+                    uw += u[yy][xx] * w
+                    nn += n * n
+                    vn += v * n
+    return out
