@@ -21,6 +21,8 @@ from archiver.container.layout import RecoveryHead
 from archiver.errors import BBXError, CorruptArchive, UsageError
 from archiver.recovery.code import MAX_SYMBOLS, Accumulator, columns
 
+MAX_FILE_OFFSET = 1 << 62        # far past any real file, and pos + n stays within off_t
+
 MIN_BLOCK = 512                 # smallest block: granularity of small archives
 TARGET_BLOCKS = 8192            # larger archives: about this many blocks (CRC table ~64 KiB)
 PARITY_MEMORY = 64 << 20        # parity held at once while encoding; more groups: more passes
@@ -223,6 +225,12 @@ def _intact_1_0(fd: int, where: str) -> bool:
     return header[9] < layout.MINOR_TAIL_BLOCKS
 
 
+def _read_at(fd: int, n: int, pos: int) -> bytes:
+    """os.pread at an offset read from the archive itself, which may be anything up to 2^64:
+    nothing where no file could reach (os.pread would raise on an offset past 2^63)."""
+    return os.pread(fd, n, pos) if 0 <= pos < MAX_FILE_OFFSET else b""
+
+
 def _likely_descriptors(fd: int, size: int, where: str):
     try:
         index_offset = layout.parse_trailer(os.pread(fd, layout.TRAILER.size,
@@ -230,8 +238,7 @@ def _likely_descriptors(fd: int, size: int, where: str):
     except CorruptArchive:
         return
     pos = index_offset - layout.RECOVERY_LOCATOR.size
-    found = layout.parse_recovery_locator(os.pread(fd, layout.RECOVERY_LOCATOR.size, pos)) \
-        if pos >= 0 else None
+    found = layout.parse_recovery_locator(_read_at(fd, layout.RECOVERY_LOCATOR.size, pos))
     if found is not None:
         offset, dsize = found
         yield offset + layout.BLOCK.size
@@ -241,10 +248,8 @@ def _likely_descriptors(fd: int, size: int, where: str):
 def _descriptor_at(fd: int, pos: int, where: str) -> Record | None:
     """The descriptor whose head is at `pos`: that copy, the other copy (placed by the head's
     geometry), or, when both are damaged in different places, the two merged."""
-    if pos < 0:
-        return None
     try:
-        head = layout.parse_recovery_head(os.pread(fd, layout.RECOVERY_HEAD.size, pos), where)
+        head = layout.parse_recovery_head(_read_at(fd, layout.RECOVERY_HEAD.size, pos), where)
     except CorruptArchive:
         return None
     places = descriptor_positions(head)
