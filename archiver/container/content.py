@@ -10,7 +10,7 @@ from typing import Callable, Protocol
 from archiver.container.pool import Pool, Task
 from archiver.container.reader import ArchiveReader, decode_chunk
 from archiver.container.records import Entry
-from archiver.errors import BBXError, CorruptChunk, DigestMismatch, UnknownCodec
+from archiver.errors import BBXError, CorruptArchive, CorruptChunk, DigestMismatch, UnknownCodec
 
 NAMED_FILES = 5
 
@@ -79,6 +79,8 @@ def stream_files(reader: ArchiveReader, files: list[Entry], open_sink: Callable[
             for task, fut in decoded:        # chunks come in order; skip those nobody needs now
                 if task.ref == i:
                     break
+            else:       # passed already: only overlapping spans ask for that, refused below
+                raise AssertionError(f"chunk {i} requested out of order")
             try:
                 cached = (i, fut.result())
             except (CorruptChunk, UnknownCodec) as exc:
@@ -91,9 +93,18 @@ def stream_files(reader: ArchiveReader, files: list[Entry], open_sink: Callable[
         return memoryview(cached[1])
 
     try:
+        end = 0
         for e in files:
             if id(e) in lost:
                 continue
+            start, stop = reader.content_span(e)
+            if start < end and stop > start:
+                # a writer never overlaps two files' content (nothing is shared); a hostile
+                # index can, and would ask for chunks the stream has passed
+                errors.append(CorruptArchive(reader.path, f"entry {e.name}: its content "
+                                                          "overlaps the file before it"))
+                continue
+            end = max(end, stop)
             try:
                 sink = open_sink(e)
             except BBXError as exc:
