@@ -32,3 +32,19 @@ def test_classes_are_written_longest_chunk_first():
 def test_one_part_keeps_a_class_in_as_few_chunks_as_the_limit_allows():
     assert chunking.chunk_size(TEXT, 3 * MiB, 16 * MiB, parts=1) == 3 * MiB     # all of it
     assert chunking.chunk_size(TEXT, 100 * MiB, 64 * MiB, parts=1) == 64 * MiB
+
+
+def test_photos_and_jpegs_come_largest_first_within_their_class(tmp_path):
+    """Whole-file classes are one chunk per file: the biggest goes first so that it is not
+    the one worker still busy at the end; text keeps name order (similar files side by side)."""
+    from archiver.container.scanner import Excluder, scan
+    from archiver.container.writer import _content_order
+    from jpeg_samples import photo, save
+    for name, side in (("a.jpg", 16), ("b.jpg", 96), ("c.jpg", 48)):
+        (tmp_path / name).write_bytes(save(photo(side, side)))
+    for name in ("x.txt", "y.txt"):
+        (tmp_path / name).write_text("words and more words\n" * (50 if name == "x.txt" else 500))
+    order, _ = _content_order(scan([str(tmp_path)], Excluder([])), 16 * MiB)
+    names = [(cls, item.entry.path.rsplit(b"/", 1)[-1]) for cls, item in order]
+    assert [n for c, n in names if c == JPEG] == [b"b.jpg", b"c.jpg", b"a.jpg"]
+    assert [n for c, n in names if c == TEXT] == [b"x.txt", b"y.txt"]

@@ -74,7 +74,8 @@ def _route(item: Item) -> str:
 def _content_order(items: list[Item], chunk_size: int, parts: int = chunking.PARTS
                    ) -> tuple[list[tuple[str, Item]], dict[str, int]]:
     """Files grouped by content class, then similar files side by side (by extension, then
-    name): each class fills chunks of its own, and similar neighbours make better chunks.
+    name; photos and JPEGs, one chunk each, largest first): each class fills chunks of its
+    own, and similar neighbours make better chunks.
     The classes come in archiver/container/chunking.py's order (longest chunks first), each
     with its chunk size (from the class's total size): both from the input alone."""
     routed = [(_route(i), i) for i in items if i.entry.type == FILE]
@@ -91,7 +92,10 @@ def _content_order(items: list[Item], chunk_size: int, parts: int = chunking.PAR
         cls, item = pair
         base = item.entry.path.rsplit(b"/", 1)[-1]
         ext = base.rsplit(b".", 1)[-1].lower() if b"." in base[1:] else b""
-        return rank[cls], ext, base, item.entry.path
+        # a whole-file class is one chunk per file: largest first, as the classes are (a big
+        # photo coded last would keep one worker busy while the others idle)
+        size = -item.stat_size if cls in router.WHOLE_FILE else 0
+        return rank[cls], size, ext, base, item.entry.path
     return sorted(routed, key=key), sizes
 
 
