@@ -293,34 +293,41 @@ static inline int64_t clip_error(const ar_net *n, int64_t x, int64_t loc)
                  : (e < n->adapt_clip ? e : n->adapt_clip);
 }
 
-/* Colour regression (arch.py CREG_*): 256 x - loc clipped, and the rounded shift
- * floor((2 sxy e + den) / (2 den)), den = sxx + prior * mad[j]^2 > 0. */
+/* The colour and spatial regressions (arch.py CREG_*, SREG_*): 256 x - loc clipped to
+ * +-clip, and the rounded shift floor((2 sxy e + den) / (2 den)), den = sxx + prior * mad[j]^2
+ * > 0; each rule with its own clip and prior. */
+static inline int64_t reg_err(int64_t x, int64_t loc, int64_t clip)
+{
+    return clamp64(256 * x - loc, -clip, clip);
+}
+
+static inline int64_t reg_shift(const ar_net *n, int64_t prior, int64_t sxy, int64_t sxx,
+                                int32_t j, int64_t e)
+{
+    const int64_t mad = n->adapt_mad[j];
+    const int64_t den = 2 * (sxx + prior * mad * mad), num = 2 * sxy * e + den / 2;
+    const int64_t q = num / den;                    /* C truncates: floor for negatives */
+    return q * den > num ? q - 1 : q;
+}
+
 static inline int64_t creg_err(const ar_net *n, int64_t x, int64_t loc)
 {
-    return clamp64(256 * x - loc, -n->creg_clip, n->creg_clip);
+    return reg_err(x, loc, n->creg_clip);
 }
 
 static inline int64_t creg_shift(const ar_net *n, int64_t sxy, int64_t sxx, int32_t j, int64_t e)
 {
-    const int64_t mad = n->adapt_mad[j];
-    const int64_t den = 2 * (sxx + n->creg_prior * mad * mad), num = 2 * sxy * e + den / 2;
-    const int64_t q = num / den;                    /* C truncates: floor for negatives */
-    return q * den > num ? q - 1 : q;
+    return reg_shift(n, n->creg_prior, sxy, sxx, j, e);
 }
 
-/* Spatial regression (arch.py SREG_*): the same clipped error and rounded shift with its own
- * clip and prior. */
 static inline int64_t sreg_err(const ar_net *n, int64_t x, int64_t loc)
 {
-    return clamp64(256 * x - loc, -n->sreg_clip, n->sreg_clip);
+    return reg_err(x, loc, n->sreg_clip);
 }
 
 static inline int64_t sreg_shift(const ar_net *n, int64_t sxy, int64_t sxx, int32_t j, int64_t e)
 {
-    const int64_t mad = n->adapt_mad[j];
-    const int64_t den = 2 * (sxx + n->sreg_prior * mad * mad), num = 2 * sxy * e + den / 2;
-    const int64_t q = num / den;                    /* C truncates: floor for negatives */
-    return q * den > num ? q - 1 : q;
+    return reg_shift(n, n->sreg_prior, sxy, sxx, j, e);
 }
 
 int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,

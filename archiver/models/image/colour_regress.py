@@ -16,18 +16,19 @@ MAD = np.array(arch.ADAPT_MAD, np.int64)
 LOC_LIMIT = 1 << 26
 
 
-def err(x: np.ndarray, loc: np.ndarray) -> np.ndarray:
-    """256 x - loc clipped to +-CREG_CLIP (1/256 pixel)."""
-    return np.clip(256 * np.asarray(x, np.int64) - loc, -arch.CREG_CLIP, arch.CREG_CLIP)
+def err(x: np.ndarray, loc: np.ndarray, clip: int = arch.CREG_CLIP) -> np.ndarray:
+    """256 x - loc clipped to +-clip (1/256 pixel)."""
+    return np.clip(256 * np.asarray(x, np.int64) - loc, -clip, clip)
 
 
-def shift(sxy: np.ndarray, sxx: np.ndarray, j: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """round(sxy * e / (sxx + PRIOR * MAD[j]^2)), halves up (floor division, den > 0)."""
-    den = sxx + arch.CREG_PRIOR * MAD[j] * MAD[j]
+def shift(sxy: np.ndarray, sxx: np.ndarray, j: np.ndarray, e: np.ndarray,
+          prior: int = arch.CREG_PRIOR) -> np.ndarray:
+    """round(sxy * e / (sxx + prior * MAD[j]^2)), halves up (floor division, den > 0)."""
+    den = sxx + prior * MAD[j] * MAD[j]
     return (2 * sxy * e + den) // (2 * den)
 
 
-def _excl(v: np.ndarray) -> np.ndarray:
+def excl(v: np.ndarray) -> np.ndarray:
     """Exclusive prefix sums along the last axis (raster order)."""
     return np.cumsum(v, axis=-1) - v
 
@@ -44,13 +45,13 @@ def regress_locs(x: np.ndarray, loc: np.ndarray, j: np.ndarray,
     keep = np.ones(xs.shape[::2], bool) if coded is None else \
         np.asarray(coded, bool).reshape(xs.shape).all(1)
     r0, g0, b0 = (np.where(keep, err(xs[:, c], ls[:, c]), 0) for c in range(3))
-    srr = _excl(r0 * r0)
-    g_shift = shift(_excl(g0 * r0), srr, js[:, 0], r0)
-    b1_loc = ls[:, 2] + shift(_excl(b0 * r0), srr, js[:, 0], r0)
+    srr = excl(r0 * r0)
+    g_shift = shift(excl(g0 * r0), srr, js[:, 0], r0)
+    b1_loc = ls[:, 2] + shift(excl(b0 * r0), srr, js[:, 0], r0)
     g_loc = np.clip(ls[:, 1] + g_shift, -LOC_LIMIT, LOC_LIMIT)
     g1 = np.where(keep, err(xs[:, 1], g_loc), 0)
     b1 = np.where(keep, err(xs[:, 2], b1_loc), 0)
-    b_loc = np.clip(b1_loc + shift(_excl(b1 * g1), _excl(g1 * g1), js[:, 1], g1),
+    b_loc = np.clip(b1_loc + shift(excl(b1 * g1), excl(g1 * g1), js[:, 1], g1),
                     -LOC_LIMIT, LOC_LIMIT)
     ls[:, 1] = np.where(keep, g_loc, ls[:, 1])
     ls[:, 2] = np.where(keep, b_loc, ls[:, 2])

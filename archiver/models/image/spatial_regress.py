@@ -12,27 +12,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from archiver.models.image import arch
+from archiver.models.image import arch, colour_regress
+from archiver.models.image.colour_regress import LOC_LIMIT, excl
 
-MAD = np.array(arch.ADAPT_MAD, np.int64)
-LOC_LIMIT = 1 << 26
 BLOCK = 32
 
 
 def err(x: np.ndarray, loc: np.ndarray) -> np.ndarray:
     """256 x - loc clipped to +-SREG_CLIP (1/256 pixel)."""
-    return np.clip(256 * np.asarray(x, np.int64) - loc, -arch.SREG_CLIP, arch.SREG_CLIP)
+    return colour_regress.err(x, loc, arch.SREG_CLIP)
 
 
 def shift(sxy: np.ndarray, sxx: np.ndarray, j: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """round(sxy * e / (sxx + PRIOR * MAD[j]^2)), halves up (floor division, den > 0)."""
-    den = sxx + arch.SREG_PRIOR * MAD[j] * MAD[j]
-    return (2 * sxy * e + den) // (2 * den)
-
-
-def _excl(v: np.ndarray) -> np.ndarray:
-    """Exclusive prefix sums along the last axis (raster order)."""
-    return np.cumsum(v, axis=-1) - v
+    """The colour regression's rounded shift with this rule's prior, SREG_PRIOR."""
+    return colour_regress.shift(sxy, sxx, j, e, arch.SREG_PRIOR)
 
 
 def spatial_locs(x: np.ndarray, loc: np.ndarray, j: np.ndarray,
@@ -53,9 +46,9 @@ def spatial_locs(x: np.ndarray, loc: np.ndarray, j: np.ndarray,
     flat = xs.shape[:2] + (-1,)
     uf, wf, nf, kf = (v.reshape(flat) for v in (u, w, n, keep))
     jf = js.reshape(flat)
-    l2 = l1.reshape(flat) + shift(_excl(uf * wf), _excl(np.where(kf, wf * wf, 0)), jf, wf)
+    l2 = l1.reshape(flat) + shift(excl(uf * wf), excl(np.where(kf, wf * wf, 0)), jf, wf)
     v = np.where(kf, err(xs.reshape(flat), l2), 0)
-    out = np.clip(l2 + shift(_excl(v * nf), _excl(np.where(kf, nf * nf, 0)), jf, nf),
+    out = np.clip(l2 + shift(excl(v * nf), excl(np.where(kf, nf * nf, 0)), jf, nf),
                   -LOC_LIMIT, LOC_LIMIT)
     return np.where(keep, out.reshape(xs.shape), l1)
 
