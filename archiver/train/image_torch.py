@@ -21,6 +21,7 @@ LN2 = math.log(2.0)
 KIND_SCALE = {arch.PIXEL: arch.PIXEL_SCALE, arch.ACT: arch.ACT_SCALE, arch.LATENT: 1.0,
               arch.DIFF: arch.DIFF_SCALE}
 LATENT_LOG2_SCALE = (-9.0, 5.0)     # clamp of a latent's log2 scale (value units)
+PIXEL_NETS = ("trunk", "ar", "head")    # what runs without latents (the latent ablation)
 
 
 def round_ste(x: torch.Tensor) -> torch.Tensor:
@@ -182,7 +183,7 @@ class ImageModel(nn.Module):
         self.latents = latents
         nets = arch.graphs(cfg)
         if not latents:
-            nets = {n: g for n, g in nets.items() if n in ("trunk", "ar", "head")}
+            nets = {n: g for n, g in nets.items() if n in PIXEL_NETS}
         self.nets = nn.ModuleDict({n: QNet(g) for n, g in nets.items()})
 
     def latent(self, name: str, z_in: torch.Tensor, quant: bool, key="z"):
@@ -222,16 +223,20 @@ class ImageModel(nn.Module):
         xb = full[:, :, 4:, 4:]                                   # the block's planes
         block = s2d(crops[:, :, c0:e, c0:e])                      # 0..255, (B, 12, 16, 16)
 
-        if not self.latents:
-            z1 = torch.zeros(b, cfg.zc, cfg.zs, cfg.zs, dtype=crops.dtype)
-            trunk = self.nets["trunk"]({"ctx": ctx, "ctxmask": known_h, "z": z1}, quant)
-            if cfg.decoder == "ar":
-                rec = self.ar_rec(crops * known_full, known_full, trunk, quant)
-            else:
-                rec = self.planes_rec(ctx, known_h, xb, block, trunk, quant)
-            return self.finish(rec, [], b, dims, free_bits)
+        if self.latents:
+            z1, kls = self.latent_chain(xb, quant)
+        else:
+            z1, kls = torch.zeros(b, cfg.zc, cfg.zs, cfg.zs, dtype=crops.dtype), []
+        trunk = self.nets["trunk"]({"ctx": ctx, "ctxmask": known_h, "z": z1}, quant)
+        if cfg.decoder == "ar":
+            rec = self.ar_rec(crops * known_full, known_full, trunk, quant)
+        else:
+            rec = self.planes_rec(ctx, known_h, xb, block, trunk, quant)
+        return self.finish(rec, kls, b, dims, free_bits)
 
-        # inference chain and generative latent terms
+    def latent_chain(self, xb: torch.Tensor, quant: bool):
+        """Inference chain and generative latent terms: (z_1 sample, per-layer KL tensors)."""
+        cfg = self.cfg
         mu, l2s = self.latent("q1", xb, quant, key="xb")
         kls = []
         zs = []
@@ -248,13 +253,7 @@ class ImageModel(nn.Module):
             kls.append(logq[i - 1] - logistic_logpdf(zs[i - 1], mu, l2s))
         kls.append(logq[-1] - logistic_logpdf(zs[-1], torch.zeros_like(zs[-1]),
                                               torch.zeros_like(zs[-1])))
-
-        trunk = self.nets["trunk"]({"ctx": ctx, "ctxmask": known_h, "z": zs[0]}, quant)
-        if cfg.decoder == "ar":
-            rec = self.ar_rec(crops * known_full, known_full, trunk, quant)
-        else:
-            rec = self.planes_rec(ctx, known_h, xb, block, trunk, quant)
-        return self.finish(rec, kls, b, dims, free_bits)
+        return zs[0], kls
 
     def ar_rec(self, crop, known, tfeat, quant: bool):
         """-ln P(x | z_1, context) of the raster-order decoder, all pixels in parallel."""

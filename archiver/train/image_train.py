@@ -14,7 +14,7 @@ import torch
 
 from archiver.models.image import arch
 from archiver.train.image_data import load_split
-from archiver.train.image_torch import ImageModel
+from archiver.train.image_torch import PIXEL_NETS, ImageModel
 
 CROP_H, CROP_W = arch.CROP_H, arch.CROP_W
 
@@ -75,7 +75,7 @@ def macs_per_block(cfg: arch.Config, latents: bool = True) -> int:
         return arch.macs_per_block(cfg)["total"]
     total = 0
     for name, g in arch.graphs(cfg).items():
-        if name not in ("trunk", "ar", "head"):
+        if name not in PIXEL_NETS:
             continue
         z_ops = {"z0", "z1", "z2", "z3"}
         ops = tuple(dataclasses.replace(op, inputs=tuple(i for i in op.inputs if i[0] not in z_ops))
