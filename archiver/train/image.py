@@ -3,6 +3,7 @@
   prepare   fetch the photo packages by name and store their pixels under --data
   train     train (or resume from --run/ckpt.pt) for --hours, logging validation -ELBO
   export    turn a checkpoint into the integer weights file the runtime reads
+  grow      widen a training checkpoint (same outputs), to train its new capacity by resuming
 """
 from __future__ import annotations
 
@@ -51,6 +52,13 @@ def main(argv=None) -> None:
     t.add_argument("--resume-from", type=Path, default=None,
                    help="checkpoint to start from when --run has none (e.g. the committed "
                         "checkpoints/image-l4-train.pt)")
+    g = sub.add_parser("grow", help="widen a checkpoint without changing its outputs")
+    g.add_argument("ckpt", type=Path, help="training checkpoint to grow")
+    g.add_argument("out", type=Path, help="grown checkpoint (resume from it with train "
+                                          "--resume-from)")
+    for name in ("trunk", "tfeat", "ar-hidden", "ar-blocks"):
+        g.add_argument(f"--{name}", type=int, default=None,
+                       help=f"new {name.replace('-', '_')} (at least the checkpoint's)")
     e = sub.add_parser("export", help="export a checkpoint to integer weights")
     e.add_argument("--data", type=Path, default=Path("data/image"))
     e.add_argument("--ckpt", type=Path, default=Path("runs/image/best.pt"))
@@ -81,6 +89,14 @@ def main(argv=None) -> None:
               force_dc_base=args.dc_base, threads=args.threads, steps=args.steps,
               balance=args.balance, latents=not args.no_latents,
               log=lambda m: print(m, flush=True))
+    elif args.cmd == "grow":
+        from archiver.train.image_train import macs_per_block
+        from archiver.train.image_widen import grow_checkpoint
+        changes = {k: v for k, v in (("trunk", args.trunk), ("tfeat", args.tfeat),
+                                     ("ar_hidden", args.ar_hidden),
+                                     ("ar_blocks", args.ar_blocks)) if v is not None}
+        cfg = grow_checkpoint(args.ckpt, args.out, **changes)
+        print(f"wrote {args.out}: {changes}, {macs_per_block(cfg):,} MACs per block")
     elif args.cmd == "export":
         import torch
         from archiver.models.image import weights_io
