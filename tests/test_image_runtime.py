@@ -22,7 +22,9 @@ SMALL = arch.Config(levels=2, zc=4, width=8, trunk=8, head=8, zfeat=4)
 SMALL_AR = arch.Config(**{**SMALL.to_dict(), "decoder": "ar", "ar_hidden": 8, "ar_radius": 2,
                           "tfeat": 4})
 CONFIGS = {"absolute": SMALL, "dc_base": arch.Config(**{**SMALL.to_dict(), "dc_base": True}),
-           "ar": SMALL_AR}
+           "ar": SMALL_AR,
+           # two residual blocks and the grid position input (image-l4e's shape)
+           "ar_grid": arch.Config(**{**SMALL_AR.to_dict(), "ar_blocks": 2, "grid_pos": 1})}
 
 
 def random_weights(cfg: arch.Config, seed: int) -> ImageWeights:

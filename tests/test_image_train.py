@@ -108,8 +108,10 @@ def test_discretised_logistic_sums_to_one_over_all_bins():
 @pytest.mark.parametrize("extra", [{}, {"dc_base": True},
                                    {"decoder": "ar", "ar_hidden": 8, "ar_radius": 2, "tfeat": 4},
                                    {"decoder": "ar", "ar_hidden": 8, "ar_radius": 2, "tfeat": 4,
-                                    "ar_blocks": 2}],
-                         ids=["absolute", "dc_base", "ar", "ar-2-blocks"])
+                                    "ar_blocks": 2},
+                                   {"decoder": "ar", "ar_hidden": 8, "ar_radius": 2, "tfeat": 4,
+                                    "grid_pos": 1}],
+                         ids=["absolute", "dc_base", "ar", "ar-2-blocks", "ar-grid-pos"])
 def test_exported_integer_model_matches_the_qat_torch_model(extra):
     """The integer code length (coder's exact frequencies, sampled discrete latents) agrees
     with the fake-quantised torch -ELBO on the same crops within a small margin."""

@@ -13,7 +13,7 @@ from archiver.train.image_widen import grow, grow_checkpoint  # noqa: E402
 
 SMALL = arch.Config(levels=2, zc=4, width=8, trunk=8, head=8, zfeat=4, decoder="ar",
                     ar_hidden=8, ar_radius=2, tfeat=4)
-GROWN = {"trunk": 12, "tfeat": 6, "ar_hidden": 12, "ar_blocks": 2}
+GROWN = {"trunk": 12, "tfeat": 6, "ar_hidden": 12, "ar_blocks": 2, "grid_pos": 1}
 
 
 def _batch(n=6, seed=0):
@@ -53,6 +53,8 @@ def test_grown_model_computes_exactly_what_the_old_one_did():
     # it really is bigger: a new residual block and wider convs
     assert sum(p.numel() for p in new.parameters()) > sum(p.numel() for p in old.parameters())
     assert "weights.a1h__0" in dict(new.nets["ar"].named_parameters())
+    # the grid position is a new input of the trunk's last conv, read with weight 0 for now
+    assert not dict(new.nets["trunk"].named_parameters())["weights.tf__1"].any()
 
 
 def test_grown_checkpoint_resumes_with_the_old_adam_state_and_its_new_channels_learn(tmp_path):
@@ -91,3 +93,11 @@ def test_a_checkpoint_cannot_shrink(tmp_path):
     old, opt = _trained_small(steps=1)
     with pytest.raises(ValueError, match="cannot grow"):
         grow(old, arch.Config(**{**SMALL.to_dict(), "ar_hidden": 4}))
+
+
+def test_grid_position_input_marks_rows_and_columns_mod_4_of_the_half_resolution_grid():
+    g = np.array(arch.grid_input())
+    assert g.shape == (arch.GRID_CHANNELS, 16, 16)
+    # every position has exactly one row channel and one column channel set
+    assert (g[:4].sum(0) == arch.MASK_ON).all() and (g[4:].sum(0) == arch.MASK_ON).all()
+    assert g[1, 5, 0] == arch.MASK_ON and g[4 + 3, 0, 7] == arch.MASK_ON and g[0, 5, 0] == 0

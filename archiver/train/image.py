@@ -56,7 +56,7 @@ def main(argv=None) -> None:
     g.add_argument("ckpt", type=Path, help="training checkpoint to grow")
     g.add_argument("out", type=Path, help="grown checkpoint (resume from it with train "
                                           "--resume-from)")
-    for name in ("trunk", "tfeat", "ar-hidden", "ar-blocks"):
+    for name in ("trunk", "tfeat", "ar-hidden", "ar-blocks", "grid-pos"):
         g.add_argument(f"--{name}", type=int, default=None,
                        help=f"new {name.replace('-', '_')} (at least the checkpoint's)")
     e = sub.add_parser("export", help="export a checkpoint to integer weights")
@@ -94,7 +94,8 @@ def main(argv=None) -> None:
         from archiver.train.image_widen import grow_checkpoint
         changes = {k: v for k, v in (("trunk", args.trunk), ("tfeat", args.tfeat),
                                      ("ar_hidden", args.ar_hidden),
-                                     ("ar_blocks", args.ar_blocks)) if v is not None}
+                                     ("ar_blocks", args.ar_blocks),
+                                     ("grid_pos", args.grid_pos)) if v is not None}
         cfg = grow_checkpoint(args.ckpt, args.out, **changes)
         print(f"wrote {args.out}: {changes}, {macs_per_block(cfg):,} MACs per block")
     elif args.cmd == "export":

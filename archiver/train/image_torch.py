@@ -227,7 +227,11 @@ class ImageModel(nn.Module):
             z1, kls = self.latent_chain(xb, quant)
         else:
             z1, kls = torch.zeros(b, cfg.zc, cfg.zs, cfg.zs, dtype=crops.dtype), []
-        trunk = self.nets["trunk"]({"ctx": ctx, "ctxmask": known_h, "z": z1}, quant)
+        feeds = {"ctx": ctx, "ctxmask": known_h, "z": z1}
+        if cfg.grid_pos:           # act input: MASK_ON is the value 1.0
+            feeds["pos"] = (torch.tensor(arch.grid_input(), dtype=crops.dtype)
+                            * arch.ACT_SCALE).expand(b, -1, -1, -1)
+        trunk = self.nets["trunk"](feeds, quant)
         if cfg.decoder == "ar":
             rec = self.ar_rec(crops * known_full, known_full, trunk, quant)
         else:

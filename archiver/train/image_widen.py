@@ -7,6 +7,7 @@ outputs equal the old model's, bit for bit under fake quantisation:
   - a new output channel of a conv gets the fresh model's random weights (it computes
     something), and every old output channel reads it with weight 0 (nobody uses it yet);
   - a new residual block's last conv ("...d") is all zeros, so the block is the identity;
+  - a new input of a conv (grid_pos) is read with weight 0;
   - a conv feeding a DepthToSpace lays channel c of phase p at p * C + c, so its old rows are
     moved to the new C.
 Per-output-channel weight scales see only zeros added, so quantised old weights are unchanged.
@@ -53,7 +54,11 @@ def grow(old_model: ImageModel, cfg: arch.Config, seed: int = 0) -> tuple[ImageM
                     p = dict(new.named_parameters())[full]
                     old = old_params.get(full)
                     if old is None:
-                        if op.out.endswith("d"):      # a new residual branch: the identity
+                        # a new residual branch is the identity; a new input group of an
+                        # existing conv is read with weight 0
+                        if op.out.endswith("d") or (
+                                key.startswith("weights.")
+                                and f"nets.{net_name}.weights.{op.out}__0" in old_params):
                             p.zero_()
                         continue
                     if old.dim() != p.dim() or any(o > n for o, n in zip(old.shape, p.shape)):

@@ -24,6 +24,7 @@ LOC_CENTRE = 511 * 256 + 128        # loc of the latent range's centre (bin 511.
 SCALE_MAX = 127
 USE_AR_KERNEL = True               # False: the numpy GEMM path (tests compare the two)
 LOC_LIMIT = 1 << 26                 # the coder clamps loc to +-LOC_LIMIT; so do we (fits int32)
+GRID = np.array(arch.grid_input(), np.int64)    # the trunk's constant `pos` input (grid_pos)
 
 
 @dataclass
@@ -183,7 +184,10 @@ class ImageRuntime:
 
     # --- pixels --------------------------------------------------------------------------
     def trunk(self, inp: BlockInputs, z1: np.ndarray) -> "Trunk":
-        feats = self.nets["trunk"]({"ctx": inp.ctx, "ctxmask": inp.ctxmask, "z": latent_input(z1)})
+        feeds = {"ctx": inp.ctx, "ctxmask": inp.ctxmask, "z": latent_input(z1)}
+        if self.cfg.grid_pos:
+            feeds["pos"] = np.broadcast_to(GRID, (len(z1), *GRID.shape))
+        feats = self.nets["trunk"](feeds)
         return Trunk(feats, {})
 
     def head(self, inp: BlockInputs, trunk: "Trunk", decoded: list[int],
