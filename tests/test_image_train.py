@@ -97,6 +97,26 @@ def test_balanced_sampler_spreads_crops_over_sources():
     assert 150 < int((crops[:, 0, 0, 0] == 200).sum()) < 250
 
 
+def test_aligned_crops_put_blocks_on_the_8x8_grid_mirrored_or_not():
+    """A grid_pos model trains on crops whose block starts at a multiple of 8 of the image, as
+    a whole image's blocks do: each pixel holds its own coordinates mod 8 here, so a crop shows
+    where it came from."""
+    from archiver.train.image_train import validation_crops
+    yy, xx = np.mgrid[0:203, 0:205]
+    img = np.stack([yy % 8, xx % 8, np.zeros_like(yy)], axis=2).astype(np.uint8)
+    c0 = arch.CONTEXT
+    crops = CropSampler([("e-x", img)], seed=3, align=8).batch(200)[0]
+    block = crops[:, c0:c0 + 32, c0:c0 + 32]
+    assert (block[:, :, :, 0] == np.arange(32)[None, :, None] % 8).all()   # rows on the grid
+    cols = block[:, 0, :, 1]
+    mirrored = (cols == 7 - np.arange(32) % 8).all(axis=1)
+    assert ((cols == np.arange(32) % 8).all(axis=1) | mirrored).all() and 0 < mirrored.sum() < 200
+    v = validation_crops([("e-x", img)], 20, align=8)[:, c0:c0 + 32, c0:c0 + 32]
+    assert (v[:, :, :, 1] == np.arange(32) % 8).all()
+    free = CropSampler([("e-x", img)], seed=3).batch(200)[0][:, c0, c0, 0]
+    assert len(set(free.tolist())) == 8                          # unaligned: any phase
+
+
 def test_discretised_logistic_sums_to_one_over_all_bins():
     x = torch.arange(256, dtype=torch.float64).view(-1, 1)
     for mu, s in ((3.2, 0.1), (128.0, 5.0), (250.7, 40.0), (-20.0, 2.0)):

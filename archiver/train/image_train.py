@@ -17,13 +17,17 @@ from archiver.train.image_data import load_split
 from archiver.train.image_torch import PIXEL_NETS, ImageModel
 
 CROP_H, CROP_W = arch.CROP_H, arch.CROP_W
+GRID_ALIGN = 8          # a JPEG ancestor's block grid (grid_pos models train on crops aligned to it)
 
 
 class CropSampler:
     """Random crops from whole images, each image weighted by its number of crop positions."""
 
-    def __init__(self, images: list[tuple[str, np.ndarray]], seed: int, balance: float = 0.0):
-        """balance: the share of crops spread evenly over the sources (the name's prefix
+    def __init__(self, images: list[tuple[str, np.ndarray]], seed: int, balance: float = 0.0,
+                 align: int = 1):
+        """align: crops start at multiples of it (8 for a grid_pos model: its blocks then sit on
+        a JPEG ancestor's 8x8 grid as whole images' blocks do; a mirrored crop stays on it).
+        balance: the share of crops spread evenly over the sources (the name's prefix
         before "-": the Enlightenment photos alone hold ~90% of the pixels, the small GCompris
         and Tux Paint images ~6%); the rest is weighted by crop positions, as is every
         image within its source."""
@@ -38,14 +42,16 @@ class CropSampler:
                 even[src == s] = w[src == s] / w[src == s].sum() / len(np.unique(src))
             self.p = (1 - balance) * self.p + balance * even
         self.rng = np.random.default_rng(seed)
+        self.align = align
 
     def batch(self, n: int, p_edge: float = 0.15):
         idx = self.rng.choice(len(self.images), size=n, p=self.p)
         out = np.empty((n, CROP_H, CROP_W, 3), np.uint8)
         for k, i in enumerate(idx):
             img = self.images[i]
-            y = self.rng.integers(0, img.shape[0] - CROP_H + 1)
-            x = self.rng.integers(0, img.shape[1] - CROP_W + 1)
+            a = self.align
+            y = a * self.rng.integers(0, (img.shape[0] - CROP_H) // a + 1)
+            x = a * self.rng.integers(0, (img.shape[1] - CROP_W) // a + 1)
             c = img[y:y + CROP_H, x:x + CROP_W]
             # context left and right are both 8 columns wide, so a mirrored crop is valid
             out[k] = c[:, ::-1] if self.rng.random() < 0.5 else c
@@ -55,14 +61,15 @@ class CropSampler:
         return out, top, left, topright
 
 
-def validation_crops(images, per_image: int, seed: int = 1234) -> np.ndarray:
-    """A fixed grid-free set of crops from held-out images (block plus full context)."""
+def validation_crops(images, per_image: int, seed: int = 1234, align: int = 1) -> np.ndarray:
+    """A fixed set of crops from held-out images (block plus full context), starting at
+    multiples of `align` (see CropSampler)."""
     rng = np.random.default_rng(seed)
     out = []
     for _, img in images:
         for _ in range(per_image):
-            y = rng.integers(0, img.shape[0] - CROP_H + 1)
-            x = rng.integers(0, img.shape[1] - CROP_W + 1)
+            y = align * rng.integers(0, (img.shape[0] - CROP_H) // align + 1)
+            x = align * rng.integers(0, (img.shape[1] - CROP_W) // align + 1)
             out.append(np.asarray(img[y:y + CROP_H, x:x + CROP_W]))
     return np.stack(out)
 
@@ -143,8 +150,10 @@ def train(data: Path, run: Path, hours: float, batch: int, lr: float, free_bits:
     log(f"config {cfg.to_dict()} latents {model.latents} "
         f"params {sum(p.numel() for p in model.parameters())} "
         f"MACs/block {macs_per_block(cfg, model.latents):,}")
-    sampler = CropSampler(load_split(data, "train"), seed=seed + state["step"], balance=balance)
-    val = validation_crops(load_split(data, "val"), val_per_image)
+    align = GRID_ALIGN if cfg.grid_pos else 1
+    sampler = CropSampler(load_split(data, "train"), seed=seed + state["step"], balance=balance,
+                          align=align)
+    val = validation_crops(load_split(data, "val"), val_per_image, align=align)
     log(f"validation crops {len(val)}")
     start = time.time()
     budget = hours * 3600.0
