@@ -340,9 +340,10 @@ def test_png_kinds_through_create_come_back_byte_for_byte(monkeypatch, tmp_path)
 
 def test_payloads_of_older_weights_still_decode():
     """Version 1 payloads were coded with image-l4, version 2 with image-l4b, version 3 with
-    image-l4c (the cross-colour scale correction and the colour regression); the encoder now
-    writes version 4 (image-l4d: the same network with the spatial regression too). All
-    decode, each with its own weights, and every hash is installed."""
+    image-l4c (the cross-colour scale correction and the colour regression), version 4 with
+    image-l4d (the same network with the spatial regression too); the encoder now writes
+    version 5 (image-l4e: a grown per-pixel network, the same rules). All decode,
+    each with its own weights, and every hash is installed."""
     from archiver.container.weights_check import installed_hashes
     from archiver.models import weights
     data = ppm(photo(40, 36, seed=21))
@@ -358,4 +359,4 @@ def test_payloads_of_older_weights_still_decode():
         assert image_codec.IMAGE.decode(payload, len(data)) == data
     shipped = {weights.verified_path(n)[1] for n in image_codec.WEIGHTS_BY_VERSION.values()}
     assert shipped <= installed_hashes()
-    assert image_codec.IMAGE.model_hashes() == (weights.verified_path("image-l4d.npz")[1],)
+    assert image_codec.IMAGE.model_hashes() == (weights.verified_path("image-l4e.npz")[1],)

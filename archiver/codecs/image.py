@@ -21,8 +21,8 @@ from archiver.errors import CorruptChunk
 # The payload version names the weights that coded it: a reader keeps every version's weights,
 # so archives written before new weights shipped still decode.
 WEIGHTS_BY_VERSION = {1: "image-l4.npz", 2: "image-l4b.npz", 3: "image-l4c.npz",
-                      4: "image-l4d.npz"}
-VERSION = 4                     # what the encoder writes
+                      4: "image-l4d.npz", 5: "image-l4e.npz"}
+VERSION = 5                     # what the encoder writes
 WEIGHTS = WEIGHTS_BY_VERSION[VERSION]
 # flags (payload byte 1)
 SCHEME_MASK = 0x03        # image_coder scheme: 0 Bit-Swap, 1 BB-ANS
