@@ -91,7 +91,7 @@ def main(argv=None) -> None:
               log=lambda m: print(m, flush=True))
     elif args.cmd == "grow":
         from archiver.train.image_train import macs_per_block
-        from archiver.train.image_widen import grow_checkpoint
+        from archiver.train.image_grow import grow_checkpoint
         changes = {k: v for k, v in (("trunk", args.trunk), ("tfeat", args.tfeat),
                                      ("ar_hidden", args.ar_hidden),
                                      ("ar_blocks", args.ar_blocks),

@@ -17,7 +17,7 @@ from archiver.train.image_data import load_split
 from archiver.train.image_torch import PIXEL_NETS, ImageModel
 
 CROP_H, CROP_W = arch.CROP_H, arch.CROP_W
-GRID_ALIGN = 8          # a JPEG ancestor's block grid (grid_pos models train on crops aligned to it)
+GRID_ALIGN = 8          # a JPEG ancestor's block grid: grid_pos models train on crops aligned to it
 
 
 class CropSampler:

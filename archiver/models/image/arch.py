@@ -137,8 +137,8 @@ class Config:
                              # as PNG, cost ~15% more bits on their 8x8 block edges
 
     def to_dict(self) -> dict:
-        # colour_adapt, spatial_adapt and grid_pos came after weights were shipped: left out while 0, so
-        # those weights export byte for byte as before
+        # colour_adapt, spatial_adapt and grid_pos came after weights were shipped: left out
+        # while 0, so those weights export byte for byte as before
         d = dict(self.__dict__)
         for k in ("colour_adapt", "spatial_adapt", "grid_pos"):
             if not d[k]:

@@ -1,4 +1,4 @@
-"""Growing a training checkpoint (archiver/train/image_widen.py): the grown model computes what
+"""Growing a training checkpoint (archiver/train/image_grow.py): the grown model computes what
 the old one did, carries its optimiser state, and its new channels learn."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 
 from archiver.models.image import arch  # noqa: E402
 from archiver.train.image_torch import ImageModel  # noqa: E402
-from archiver.train.image_widen import grow, grow_checkpoint  # noqa: E402
+from archiver.train.image_grow import grow, grow_checkpoint  # noqa: E402
 
 SMALL = arch.Config(levels=2, zc=4, width=8, trunk=8, head=8, zfeat=4, decoder="ar",
                     ar_hidden=8, ar_radius=2, tfeat=4)

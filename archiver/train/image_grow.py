@@ -43,15 +43,17 @@ def grow(old_model: ImageModel, cfg: arch.Config, seed: int = 0) -> tuple[ImageM
     torch.manual_seed(seed)
     new = ImageModel(cfg, latents=old_model.latents)
     old_params = dict(old_model.named_parameters())
+    new_params = dict(new.named_parameters())
     placement = {}
     with torch.no_grad():
         for net_name, qnet in new.nets.items():
             d2s = _d2s_convs(qnet.graph)
             for op in qnet.graph.convs():
                 n_groups = len(op.inputs)
-                for key in [f"weights.{op.out}__{gi}" for gi in range(n_groups)] + [f"biases.{op.out}"]:
+                keys = [f"weights.{op.out}__{gi}" for gi in range(n_groups)]
+                for key in keys + [f"biases.{op.out}"]:
                     full = f"nets.{net_name}.{key}"
-                    p = dict(new.named_parameters())[full]
+                    p = new_params[full]
                     old = old_params.get(full)
                     if old is None:
                         # a new residual branch is the identity; a new input group of an
@@ -63,7 +65,7 @@ def grow(old_model: ImageModel, cfg: arch.Config, seed: int = 0) -> tuple[ImageM
                         continue
                     if old.dim() != p.dim() or any(o > n for o, n in zip(old.shape, p.shape)):
                         raise ValueError(f"{full}: cannot grow {tuple(old.shape)} into "
-                                         f"{tuple(p.shape)}")
+                                         f"{tuple(p.shape)}: a model can only get wider")
                     rows = _row_map(old.shape[0], p.shape[0], op.out in d2s)
                     if p.dim() == 1:
                         p[rows] = old
