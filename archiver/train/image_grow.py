@@ -38,8 +38,18 @@ def _row_map(old_rows: int, new_rows: int, d2s: bool) -> torch.Tensor:
     return torch.tensor([p * c_new + c for p in range(4) for c in range(c_old)])
 
 
+def _embed(dst: torch.Tensor, src: torch.Tensor, rows: torch.Tensor) -> None:
+    """Put an old tensor (weights or an Adam moment) into its grown place: its rows at `rows`,
+    its input columns first; what the old rows read from new inputs is 0."""
+    if dst.dim() == 1:
+        dst[rows] = src
+    else:
+        dst[rows] = 0.0
+        dst[rows, :src.shape[1]] = src
+
+
 def grow(old_model: ImageModel, cfg: arch.Config, seed: int = 0) -> tuple[ImageModel, dict]:
-    """(grown model, {new parameter name: (row map, old shape)} for moving optimiser state)."""
+    """(grown model, {parameter name: new row of each old row} for moving optimiser state)."""
     torch.manual_seed(seed)
     new = ImageModel(cfg, latents=old_model.latents)
     old_params = dict(old_model.named_parameters())
@@ -67,12 +77,8 @@ def grow(old_model: ImageModel, cfg: arch.Config, seed: int = 0) -> tuple[ImageM
                         raise ValueError(f"{full}: cannot grow {tuple(old.shape)} into "
                                          f"{tuple(p.shape)}: a model can only get wider")
                     rows = _row_map(old.shape[0], p.shape[0], op.out in d2s)
-                    if p.dim() == 1:
-                        p[rows] = old
-                    else:
-                        p[rows] = 0.0            # old channels read nothing new
-                        p[rows, :old.shape[1]] = old
-                    placement[full] = (rows, tuple(old.shape))
+                    _embed(p, old, rows)
+                    placement[full] = rows
     return new, placement
 
 
@@ -92,18 +98,13 @@ def grow_checkpoint(src: Path, dst: Path, **changes) -> arch.Config:
         st = old_opt.state.get(old_by_name[name]) if name in old_by_name else None
         if st is None:
             continue
-        rows, shape = placement[name]
         moved = {}
         for k, v in st.items():
             if k == "step":
                 moved[k] = v.clone()
-                continue
-            t = torch.zeros_like(p)
-            if t.dim() == 1:
-                t[rows] = v
             else:
-                t[rows, :shape[1]] = v
-            moved[k] = t
+                moved[k] = torch.zeros_like(p)
+                _embed(moved[k], v, placement[name])
         new_opt.state[p] = moved
     state = {**blob["state"], "best": float("inf"), "grown_from": str(src)}
     torch.save({"cfg": cfg.to_dict(), "model": new.state_dict(), "opt": new_opt.state_dict(),

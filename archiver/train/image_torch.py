@@ -185,6 +185,10 @@ class ImageModel(nn.Module):
         if not latents:
             nets = {n: g for n, g in nets.items() if n in PIXEL_NETS}
         self.nets = nn.ModuleDict({n: QNet(g) for n, g in nets.items()})
+        # the trunk's constant grid input in act value units (MASK_ON is 1.0); not a buffer, so
+        # checkpoints hold only what is trained
+        self.grid = (torch.tensor(arch.grid_input(), dtype=torch.float32) * arch.ACT_SCALE
+                     if cfg.grid_pos else None)
 
     def latent(self, name: str, z_in: torch.Tensor, quant: bool, key="z"):
         y = self.nets[name]({key: z_in}, quant)
@@ -228,9 +232,8 @@ class ImageModel(nn.Module):
         else:
             z1, kls = torch.zeros(b, cfg.zc, cfg.zs, cfg.zs, dtype=crops.dtype), []
         feeds = {"ctx": ctx, "ctxmask": known_h, "z": z1}
-        if cfg.grid_pos:           # act input: MASK_ON is the value 1.0
-            feeds["pos"] = (torch.tensor(arch.grid_input(), dtype=crops.dtype)
-                            * arch.ACT_SCALE).expand(b, -1, -1, -1)
+        if self.grid is not None:
+            feeds["pos"] = self.grid.to(crops.dtype).expand(b, -1, -1, -1)
         trunk = self.nets["trunk"](feeds, quant)
         if cfg.decoder == "ar":
             rec = self.ar_rec(crops * known_full, known_full, trunk, quant)
