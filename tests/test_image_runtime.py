@@ -23,7 +23,7 @@ SMALL_AR = arch.Config(**{**SMALL.to_dict(), "decoder": "ar", "ar_hidden": 8, "a
                           "tfeat": 4})
 CONFIGS = {"absolute": SMALL, "dc_base": arch.Config(**{**SMALL.to_dict(), "dc_base": True}),
            "ar": SMALL_AR,
-           # two residual blocks and the grid position input (image-l4e's shape)
+           # two residual blocks (as image-l4e) and the grid position input (grid_pos runs)
            "ar_grid": arch.Config(**{**SMALL_AR.to_dict(), "ar_blocks": 2, "grid_pos": 1})}
 
 
