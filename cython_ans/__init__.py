@@ -4,7 +4,8 @@
 produces identical words. The bitstream is specified in format_spec/rans.md.
 """
 from cython_ans._rans import (LOC_FRAC_BITS, LOC_LIMIT, LOGISTIC_MAX_BINS, MAX_PRECISION,
-                              SCALE_COUNT, UNIFORM_MAX_BINS, Message, scale_index)
+                              SCALE_COUNT, TAIL_FLAG, UNIFORM_MAX_BINS, Message,
+                              scale_index)
 
 __all__ = ["LOC_FRAC_BITS", "LOC_LIMIT", "LOGISTIC_MAX_BINS", "MAX_PRECISION", "SCALE_COUNT",
-           "UNIFORM_MAX_BINS", "Message", "scale_index"]
+           "TAIL_FLAG", "UNIFORM_MAX_BINS", "Message", "scale_index"]

@@ -7,6 +7,7 @@ from numpy.typing import ArrayLike
 MAX_PRECISION: int          # 31
 LOC_FRAC_BITS: int          # 8: loc is in 1/256 bins
 SCALE_COUNT: int            # 128: SCALES[j] = 2 ** (-4 + j / 8) bins
+TAIL_FLAG: int              # 128: scale_idx j + TAIL_FLAG codes with the tailed logistic of j
 LOC_LIMIT: int              # loc is clamped to [-LOC_LIMIT, LOC_LIMIT]
 LOGISTIC_MAX_BINS: int      # 2 ** 16
 UNIFORM_MAX_BINS: int       # 2 ** 31

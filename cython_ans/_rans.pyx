@@ -48,6 +48,7 @@ cdef extern from "rans_core.h" nogil:
 MAX_PRECISION = RANS_MAX_PRECISION
 LOC_FRAC_BITS = RANS_LOC_FRAC_BITS
 SCALE_COUNT = RANS_SCALE_COUNT
+TAIL_FLAG = RANS_TAIL_FLAG          # scale_idx j + TAIL_FLAG: the tailed logistic of scale j
 LOC_LIMIT = RANS_LOC_LIMIT
 LOGISTIC_MAX_BINS = RANS_LOGISTIC_MAX_BINS
 UNIFORM_MAX_BINS = RANS_UNIFORM_MAX_BINS
@@ -464,7 +465,8 @@ cdef class Message:
 
     def push_logistic(self, symbols, loc, scale_idx, nbins, precision):
         """Push bins 0..nbins-1 under discretised logistics: loc in 1/256 bins (int32, one
-        per symbol or a scalar), scale_idx into SCALES[j] = 2**(-4 + j/8) bins."""
+        per symbol or a scalar), scale_idx into SCALES[j] = 2**(-4 + j/8) bins, plus
+        TAIL_FLAG for the tailed logistic of scale j (format_spec/rans.md 5.3)."""
         where = "push_logistic"
         p = _check_precision(where, precision)
         nb = _check_logistic_bins(where, nbins, p)
@@ -481,7 +483,8 @@ cdef class Message:
             err = rans_logistic_push(&self.m, sp, is32, cnt, lp, jp, nbc, pp, &bad)
         if err:
             _push_error(where, err, bad, s, f"nbins is {nb}", j, "scale_idx",
-                        f"0..{RANS_SCALE_COUNT - 1} (the scale table)")
+                        f"0..{RANS_SCALE_IDX_LIMIT - 1} (the scale table, plus "
+                        f"{RANS_TAIL_FLAG} for the tailed logistic)")
 
     def pop_logistic(self, count, loc, scale_idx, nbins, precision):
         where = "pop_logistic"
@@ -520,7 +523,8 @@ def _logistic_params(where, loc, scale_idx, n, check=True):
     l = _params(where, "loc", loc, n, np.int32)
     j = _params(where, "scale_idx", scale_idx, n, np.int32)
     if check:
-        _check_range(where, "scale_idx", j, 0, RANS_SCALE_COUNT, "the scale table")
+        _check_range(where, "scale_idx", j, 0, RANS_SCALE_IDX_LIMIT,
+                     f"the scale table, plus {RANS_TAIL_FLAG} for the tailed logistic")
     return l, j
 
 

@@ -38,6 +38,11 @@ cdef extern from "rans_core.h" nogil:
         RANS_MAX_PRECISION
         RANS_LOC_FRAC_BITS
         RANS_SCALE_COUNT
+        RANS_SCALE_IDX_LIMIT
+        RANS_TAIL_FLAG
+        RANS_TAIL_SHIFT
+        RANS_TAIL_NARROW
+        RANS_TAIL_WIDE
         RANS_LOC_LIMIT
         RANS_LOGISTIC_MAX_BINS
         RANS_SIGMOID_ENTRIES

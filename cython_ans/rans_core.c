@@ -213,7 +213,7 @@ ALWAYS_INLINE int log_push(rans_msg *m, const void *symbols, const int sym32, si
         uint32_t j = (uint32_t)scale_idx[i];
         if ((uint64_t)s >= nbins)
             return rollback(m, head, len, i, bad, RANS_EBADSYM);
-        if (j >= RANS_SCALE_COUNT)
+        if (j >= RANS_SCALE_IDX_LIMIT)
             return rollback(m, head, len, i, bad, RANS_EBADTABLE);
         int64_t l = rans_clamp_loc(loc[i]);
         uint64_t lo = rans_logistic_cum(s, l, j, nbins, precision);
@@ -262,8 +262,8 @@ static inline int64_t logistic_find(uint64_t cf, int64_t l, unsigned j, uint64_t
     const uint64_t total = 1ull << precision;
     const int64_t nb = (int64_t)nbins;
     double odds = ((double)cf + 0.5) / ((double)total - (double)cf - 0.5);
-    double kf = (double)l * (1.0 / 256.0) + 0.5
-                + guess_log2(odds) * 0.6931471805599453 * scale_of(j);
+    double kf = (double)l * (1.0 / 256.0) + 0.5     /* the tailed family: its main scale */
+                + guess_log2(odds) * 0.6931471805599453 * scale_of(j & (RANS_SCALE_COUNT - 1));
     int64_t k = kf <= 0.0 ? 0 : (kf >= (double)(nb - 1) ? nb - 1 : (int64_t)kf);
     int64_t lo, hi;
     uint64_t clo, chi;

@@ -23,6 +23,15 @@
 #define RANS_MAX_PRECISION 31          /* largest precision the Python API accepts */
 #define RANS_LOC_FRAC_BITS 8           /* logistic location: fixed point, 8 fractional bits */
 #define RANS_SCALE_COUNT 128           /* logistic scale: SCALES[j] = 2^(-4 + j/8) bins */
+/* scale_idx j + RANS_TAIL_FLAG (0 <= j < 128) selects the tailed logistic of scale j: the
+ * mixture (1 - 2^-RANS_TAIL_SHIFT) logistic(SCALES[j - RANS_TAIL_NARROW]) + 2^-RANS_TAIL_SHIFT
+ * logistic(SCALES[j + RANS_TAIL_WIDE]), indices clamped to 0..127: photo residuals have
+ * heavier tails than one logistic (format_spec/rans.md 5.3) */
+#define RANS_TAIL_FLAG 128
+#define RANS_TAIL_SHIFT 5
+#define RANS_TAIL_NARROW 1
+#define RANS_TAIL_WIDE 13
+#define RANS_SCALE_IDX_LIMIT 256       /* scale_idx in 0..255: j, or j + RANS_TAIL_FLAG */
 #define RANS_LOC_LIMIT (1ll << 26)     /* loc is clamped to [-RANS_LOC_LIMIT, RANS_LOC_LIMIT] */
 #define RANS_LOGISTIC_MAX_BINS (1u << 16)
 #define RANS_UNIFORM_MAX_BINS (1ull << 31)
@@ -305,6 +314,20 @@ static inline uint64_t rans_logistic_f(int64_t d, unsigned scale_idx)
     return d < 0 ? RANS_L - g : g;
 }
 
+/* F of either family: scale_idx j < 128 the logistic, j >= 128 the tailed logistic. The
+ * mixture of two nondecreasing F stays nondecreasing, so C below stays strictly increasing. */
+static inline uint64_t rans_family_f(int64_t d, unsigned scale_idx)
+{
+    if (scale_idx < RANS_TAIL_FLAG)
+        return rans_logistic_f(d, scale_idx);
+    const unsigned j = scale_idx - RANS_TAIL_FLAG;
+    const unsigned jn = j < RANS_TAIL_NARROW ? 0u : j - RANS_TAIL_NARROW;
+    const unsigned jw = j + RANS_TAIL_WIDE > RANS_SCALE_COUNT - 1 ? RANS_SCALE_COUNT - 1
+                                                                   : j + RANS_TAIL_WIDE;
+    const uint64_t fn = rans_logistic_f(d, jn), fw = rans_logistic_f(d, jw);
+    return (((1ull << RANS_TAIL_SHIFT) - 1u) * fn + fw) >> RANS_TAIL_SHIFT;
+}
+
 static inline int64_t rans_clamp_loc(int64_t loc)
 {
     return loc < -RANS_LOC_LIMIT ? -RANS_LOC_LIMIT : (loc > RANS_LOC_LIMIT ? RANS_LOC_LIMIT : loc);
@@ -319,7 +342,7 @@ static inline uint64_t rans_logistic_cum(int64_t k, int64_t loc, unsigned scale_
     if ((uint64_t)k >= nbins)
         return 1ull << precision;
     uint64_t M = (1ull << precision) - nbins;
-    uint64_t f = rans_logistic_f(256 * k - 128 - loc, scale_idx);
+    uint64_t f = rans_family_f(256 * k - 128 - loc, scale_idx);
     return (uint64_t)k + ((f * M) >> 32);
 }
 

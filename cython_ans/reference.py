@@ -15,6 +15,8 @@ MASK32 = (1 << 32) - 1
 MAX_PRECISION = 31
 LOC_LIMIT = 1 << 26
 SCALE_COUNT = 128
+TAIL_FLAG = 128                 # scale_idx j + TAIL_FLAG: the tailed logistic of scale j
+TAIL_SHIFT, TAIL_NARROW, TAIL_WIDE = 5, 1, 13
 LOGISTIC_MAX_BINS = 1 << 16
 UNIFORM_MAX_BINS = 1 << 31
 UNIFORM_PRECISION = 32
@@ -31,14 +33,8 @@ def source_word(seed: int, i: int) -> int:
     return z >> 32
 
 
-def logistic_cum(k: int, loc: int, j: int, nbins: int, precision: int) -> int:
-    """Cumulative frequency of edge k (0..nbins) of the discretised logistic."""
-    if k <= 0:
-        return 0
-    if k >= nbins:
-        return 1 << precision
-    loc = max(-LOC_LIMIT, min(LOC_LIMIT, loc))
-    d = 256 * k - 128 - loc
+def _sigmoid(d: int, j: int) -> int:
+    """F(d): 2**32 sigmoid(d / 256 / SCALES[j]) from the tables, 0 <= j < SCALE_COUNT."""
     t = (abs(d) * tables.SCALE_MANTISSA[j % 8]) >> (4 + j // 8)
     idx = t >> _STEP
     if idx >= tables.SIGMOID_ENTRIES - 1:
@@ -46,7 +42,25 @@ def logistic_cum(k: int, loc: int, j: int, nbins: int, precision: int) -> int:
     else:
         lo, hi = tables.SIGMOID[idx], tables.SIGMOID[idx + 1]
         g = lo + (((hi - lo) * (t & ((1 << _STEP) - 1))) >> _STEP)
-    f = g if d >= 0 else (1 << 32) - g
+    return g if d >= 0 else (1 << 32) - g
+
+
+def logistic_cum(k: int, loc: int, j: int, nbins: int, precision: int) -> int:
+    """Cumulative frequency of edge k (0..nbins) of the discretised logistic (j < TAIL_FLAG)
+    or tailed logistic (j >= TAIL_FLAG)."""
+    if k <= 0:
+        return 0
+    if k >= nbins:
+        return 1 << precision
+    loc = max(-LOC_LIMIT, min(LOC_LIMIT, loc))
+    d = 256 * k - 128 - loc
+    if j < TAIL_FLAG:
+        f = _sigmoid(d, j)
+    else:
+        j -= TAIL_FLAG
+        narrow = _sigmoid(d, max(j - TAIL_NARROW, 0))
+        wide = _sigmoid(d, min(j + TAIL_WIDE, SCALE_COUNT - 1))
+        f = (((1 << TAIL_SHIFT) - 1) * narrow + wide) >> TAIL_SHIFT
     return k + ((f * ((1 << precision) - nbins)) >> 32)
 
 
@@ -246,8 +260,8 @@ class Message:
         js = _ints("scale_idx", scale_idx, count)
         if any(not -(1 << 31) <= v < (1 << 31) for v in locs):
             raise ValueError("loc must fit in int32")
-        if any(not 0 <= j < SCALE_COUNT for j in js):
-            raise ValueError(f"scale_idx outside 0..{SCALE_COUNT - 1}")
+        if any(not 0 <= j < SCALE_COUNT + TAIL_FLAG for j in js):
+            raise ValueError(f"scale_idx outside 0..{SCALE_COUNT + TAIL_FLAG - 1}")
         return p, n, locs, js
 
     def push_logistic(self, symbols, loc, scale_idx, nbins, precision) -> None:

@@ -72,7 +72,7 @@ U32 = np.uint32
     (lambda m: m.push_uniform([0], 0), "nbins"),
     (lambda m: m.push_uniform([0], 2**31 + 1), "nbins"),
     (lambda m: m.push_logistic([0, 256], 0, 0, 256, 16), "symbol 256"),
-    (lambda m: m.push_logistic([0, 1], 0, [0, 128], 256, 16), "scale_idx 128"),
+    (lambda m: m.push_logistic([0, 1], 0, [0, 256], 256, 16), "scale_idx 256"),
     (lambda m: m.push_logistic([0, 1], [0, 1, 2], 0, 256, 16), "loc has 3"),
     (lambda m: m.push_logistic([0], 2**31, 0, 256, 16), "int32"),
     (lambda m: m.push_logistic([0], 0, 0, 256, 7), "256 bins"),

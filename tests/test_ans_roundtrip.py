@@ -35,7 +35,7 @@ def logistic_case(draw):
     symbols = rng.integers(0, nbins, count)
     loc = rng.integers(-2**31, 2**31, count) if draw(st.booleans()) else \
         rng.integers(-256 * 8, 256 * (nbins + 8), count)
-    scale_idx = rng.integers(0, 128, count)
+    scale_idx = rng.integers(0, 256, count)         # both families: j and j + TAIL_FLAG
     return symbols, loc.astype(np.int32), scale_idx, nbins, precision
 
 
@@ -103,7 +103,7 @@ def test_push_logistic_equals_push_categorical_with_logistic_freqs():
     for nbins, precision in ((256, 16), (1024, 24), (3, 12), (256, 31)):
         n = 400
         loc = rng.integers(-256 * 40, 256 * (nbins + 40), n).astype(np.int32)
-        j = rng.integers(0, 128, n)
+        j = rng.integers(0, 256, n)                 # both families
         freqs = logistic_freqs(loc, j, nbins, precision)
         assert freqs.shape == (n, nbins)
         assert (freqs >= 1).all() and (freqs.sum(axis=1, dtype=np.int64) == 1 << precision).all()

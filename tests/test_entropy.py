@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from archiver.entropy import (logistic_cdf, logistic_codelength, logistic_freqs, quantize_cdf,
                               quantize_freqs)
-from cython_ans import SCALE_COUNT, Message, _rans, gen_tables, scale_index, tables
+from cython_ans import SCALE_COUNT, TAIL_FLAG, Message, _rans, gen_tables, scale_index, tables
 
 
 @st.composite
@@ -76,6 +76,23 @@ def test_logistic_freqs_properties_and_accuracy():
     assert np.max(np.abs(c - exact)) < 256 / 2**24 + 1e-6
 
 
+def test_tailed_logistic_is_the_mixture_it_claims():
+    """j + TAIL_FLAG: 31/32 of the logistic one step narrower plus 1/32 thirteen steps wider,
+    so the tails hold far more mass than the plain logistic's."""
+    loc = np.full(3, 100 * 256, np.int32)
+    j = np.array([40, 0, 125])
+    c = logistic_cdf(loc, j + TAIL_FLAG, 256, 24)[:, 1:-1] / 2**24
+    edges = np.arange(1, 256) - 0.5
+
+    def cdf(jj):
+        return 0.5 * (1 + np.tanh((edges[None] - 100) / 2.0 ** (-4 + jj[:, None] / 8) / 2))
+    exact = 31 / 32 * cdf(np.maximum(j - 1, 0)) + 1 / 32 * cdf(np.minimum(j + 13, 127))
+    assert np.max(np.abs(c - exact)) < 256 / 2**24 + 1e-6
+    plain = logistic_freqs(loc[:1], j[:1], 256, 24)[0]
+    tailed = logistic_freqs(loc[:1], j[:1] + TAIL_FLAG, 256, 24)[0]
+    assert tailed[130] > 100 * plain[130] and tailed[100] < plain[100] * 1.2
+
+
 def test_logistic_codelength_is_sum_of_minus_log_freqs():
     rng = np.random.default_rng(1)
     n = 500
@@ -94,7 +111,9 @@ def test_logistic_broadcasts_and_validates():
     assert logistic_freqs(128 * 256, 40, 256, 16).shape == (256,)
     assert logistic_freqs(np.zeros((2, 3), np.int32), 40, 10, 16).shape == (2, 3, 10)
     with pytest.raises(ValueError, match="scale_idx"):
-        logistic_freqs(0, 128, 256, 16)
+        logistic_freqs(0, 256, 256, 16)
+    with pytest.raises(ValueError, match="scale_idx"):
+        logistic_freqs(0, -1, 256, 16)
     with pytest.raises(ValueError, match="raise the precision"):
         logistic_freqs(0, 0, 256, 7)
     with pytest.raises(ValueError, match="symbols"):
@@ -134,7 +153,9 @@ def test_logistic_cdf_three_implementations_agree(seed, nbins, precision):
     loc = np.concatenate([rng.integers(-2**31, 2**31, count),
                           rng.integers(-256 * 20, 256 * (nbins + 20), count),
                           [-2**31, 2**31 - 1, 0, 256 * nbins]]).astype(np.int32)
-    j = np.concatenate([rng.integers(0, SCALE_COUNT, 2 * count), [0, 127, 64, 1]])
+    j = np.concatenate([rng.integers(0, 2 * SCALE_COUNT, 2 * count),
+                        [0, 127, 64, 1, TAIL_FLAG, TAIL_FLAG + 127, TAIL_FLAG + 120]])
+    loc = np.concatenate([loc, loc[:3]])
     c = _rans._logistic_cdf(loc, j, nbins, precision)
     assert np.array_equal(c, logistic_cdf(loc, j, nbins, precision))
     assert (np.diff(c.astype(np.int64), axis=1) >= 1).all()

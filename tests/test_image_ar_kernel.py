@@ -51,7 +51,7 @@ def numpy_runtime(monkeypatch):
 
 @pytest.fixture(scope="module",
                 params=["small", "realistic", "small_adapt", "small_xadapt", "small_creg",
-                        "small_sreg", "small_sreg_only"])
+                        "small_sreg", "small_sreg_only", "small_tail"])
 def runtime(request):
     cfg = {"small": SMALL_AR, "realistic": REALISTIC,
            "small_adapt": arch.Config(**{**SMALL_AR.to_dict(), "scale_adapt": 1}),
@@ -61,7 +61,11 @@ def runtime(request):
            "small_sreg": arch.Config(**{**SMALL_AR.to_dict(), "scale_adapt": 2,
                                         "colour_adapt": 1, "spatial_adapt": 1}),
            "small_sreg_only": arch.Config(**{**SMALL_AR.to_dict(),
-                                             "spatial_adapt": 1})}[request.param]
+                                             "spatial_adapt": 1}),
+           # every rule and the tailed logistic, as the shipped weights use them
+           "small_tail": arch.Config(**{**SMALL_AR.to_dict(), "scale_adapt": 2,
+                                        "colour_adapt": 1, "spatial_adapt": 1,
+                                        "tail": 1})}[request.param]
     return ImageRuntime(random_weights(cfg, seed=4))
 
 

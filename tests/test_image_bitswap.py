@@ -6,8 +6,8 @@ import pytest
 
 from archiver.models.image import arch, bitswap
 from archiver.models.image.codelength import block_bits
-from archiver.models.image.model import BlockInputs, ImageRuntime
-from cython_ans import Message
+from archiver.models.image.model import BlockInputs, ImageRuntime, coded_scales
+from cython_ans import TAIL_FLAG, Message
 from tests.test_image_runtime import CONFIGS, random_weights
 
 
@@ -39,12 +39,27 @@ def test_bitswap_round_trip_two_batches_on_one_message(config):
 
 ADAPT = arch.Config(**{**CONFIGS["ar"].to_dict(), "scale_adapt": 1})
 XADAPT = arch.Config(**{**CONFIGS["ar"].to_dict(), "scale_adapt": 2})
+TAIL = arch.Config(**{**CONFIGS["ar"].to_dict(), "scale_adapt": 2, "tail": 1})
 
 
-@pytest.mark.parametrize("config", ["absolute", "ar", "ar_adapt"])
+def test_tail_rule_picks_the_tailed_logistic_by_scale_bucket():
+    """Config.tail: indices below 24 and in 40..95 go to the tailed family, the rest stay."""
+    j = np.arange(128)
+    coded = arch.tail_scales(j)
+    tailed = coded >= arch.TAIL_FLAG
+    assert np.array_equal(tailed, (j < 24) | ((j >= 40) & (j < 96)))
+    assert np.array_equal(coded % arch.TAIL_FLAG, j)
+    assert arch.TAIL_FLAG == TAIL_FLAG
+    rt = ImageRuntime(random_weights(TAIL, 4))
+    assert np.array_equal(coded_scales(rt.cfg, j), coded)
+    assert np.array_equal(coded_scales(CONFIGS["ar"], j), j)
+
+
+@pytest.mark.parametrize("config", ["absolute", "ar", "ar_adapt", "ar_tail"])
 def test_message_grows_by_about_the_code_length(config):
     """Net growth of a chained message ~ the -ELBO of the blocks (bits back works)."""
-    rt = ImageRuntime(random_weights(ADAPT if config == "ar_adapt" else CONFIGS[config], seed=4))
+    cfg = {"ar_adapt": ADAPT, "ar_tail": TAIL}.get(config) or CONFIGS[config]
+    rt = ImageRuntime(random_weights(cfg, seed=4))
     first, blocks = _blocks(3, 4), _blocks(4, 4)
     msg = Message(seed=1)
     bitswap.encode(rt, msg, first)          # pays the initial bits once
@@ -58,8 +73,8 @@ def test_message_grows_by_about_the_code_length(config):
 
 @pytest.mark.parametrize("kernel", [True, False])
 def test_scale_adaptation_changes_the_pixel_code_and_still_decodes(kernel, monkeypatch):
-    """The same network without Config.scale_adapt, with the block rule (1) and with the
-    cross-colour shift too (2): different pixel code lengths (each rule steers the coder), all
+    """The same network without Config.scale_adapt, with the block rule (1), with the
+    cross-colour shift too (2) and then the tailed logistic: different pixel code lengths (each rule steers the coder), all
     decode exactly, with the C pixel kernel and with the numpy loop (adapt.ScaleState)."""
     import dataclasses
     monkeypatch.setattr(bitswap, "AR_KERNEL", kernel)
@@ -67,11 +82,12 @@ def test_scale_adaptation_changes_the_pixel_code_and_still_decodes(kernel, monke
     plain = ImageRuntime(dataclasses.replace(w, cfg=CONFIGS["ar"], graphs={}))
     adapted = ImageRuntime(w)
     crossed = ImageRuntime(dataclasses.replace(w, cfg=XADAPT, graphs={}))
+    tailed = ImageRuntime(dataclasses.replace(w, cfg=TAIL, graphs={}))
     blocks = _blocks(6, 3)
     bits = [block_bits(rt, blocks, np.random.default_rng(0)).pixels
-            for rt in (plain, adapted, crossed)]
-    assert len(set(bits)) == 3
-    for rt in (plain, adapted, crossed):
+            for rt in (plain, adapted, crossed, tailed)]
+    assert len(set(bits)) == 4
+    for rt in (plain, adapted, crossed, tailed):
         msg = Message(seed=2)
         bitswap.encode(rt, msg, blocks)
         back = Message.from_bytes(msg.to_bytes(), seed=2)

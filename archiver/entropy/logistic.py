@@ -3,7 +3,9 @@
 Mirrors `rans_logistic_cum` in cython_ans/rans_core.h with numpy integer arithmetic on the
 committed tables (cython_ans/tables.py); tests check it against the coder word for word.
 Bins 0..nbins-1, bin k centred at k, tails folded into the edge bins; `loc` in 1/256 bins
-(int32, clamped to +-LOC_LIMIT); `scale_idx` j selects SCALES[j] = 2**(-4 + j/8) bins.
+(int32, clamped to +-LOC_LIMIT); `scale_idx` j selects SCALES[j] = 2**(-4 + j/8) bins, and
+j + TAIL_FLAG the tailed logistic of scale j (a 2^-TAIL_SHIFT share at scale index
+j + TAIL_WIDE, the rest at j - TAIL_NARROW).
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from cython_ans import tables
 
 LOC_FRAC_BITS = 8
 SCALE_COUNT = 128
+TAIL_FLAG = 128   # scale_idx j + TAIL_FLAG: the tailed logistic of scale j
+TAIL_SHIFT, TAIL_NARROW, TAIL_WIDE = 5, 1, 13
 LOC_LIMIT = 1 << 26
 MAX_BINS = 1 << 16
 
@@ -41,8 +45,9 @@ def _params(where: str, loc, scale_idx):
             raise ValueError(f"{where}: {name} must be integers, got dtype {a.dtype}")
     if loc.size and (int(loc.min()) < -(1 << 31) or int(loc.max()) >= (1 << 31)):
         raise ValueError(f"{where}: loc must fit in int32")
-    if j.size and (int(j.min()) < 0 or int(j.max()) >= SCALE_COUNT):
-        raise ValueError(f"{where}: scale_idx must be in 0..{SCALE_COUNT - 1}")
+    if j.size and (int(j.min()) < 0 or int(j.max()) >= SCALE_COUNT + TAIL_FLAG):
+        raise ValueError(f"{where}: scale_idx must be in 0..{SCALE_COUNT + TAIL_FLAG - 1} "
+                         f"(0..{SCALE_COUNT - 1}, plus {TAIL_FLAG} for the tailed logistic)")
     loc = np.clip(loc.astype(np.int64), -LOC_LIMIT, LOC_LIMIT)
     return loc, j.astype(np.int64)
 
@@ -60,10 +65,22 @@ def _sigmoid_q32(d: np.ndarray, j: np.ndarray) -> np.ndarray:
     return np.where(d < 0, (1 << 32) - g, g)
 
 
+def _family_q32(d: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """F(d) of the logistic (j < TAIL_FLAG) or the tailed logistic (j >= TAIL_FLAG)."""
+    if not np.any(j >= TAIL_FLAG):
+        return _sigmoid_q32(d, j)
+    tail = j >= TAIL_FLAG
+    base = np.where(tail, j - TAIL_FLAG, j)
+    narrow = _sigmoid_q32(d, np.where(tail, np.maximum(base - TAIL_NARROW, 0), base))
+    wide = _sigmoid_q32(d, np.minimum(base + TAIL_WIDE, SCALE_COUNT - 1))
+    mixed = (((1 << TAIL_SHIFT) - 1) * narrow + wide) >> TAIL_SHIFT
+    return np.where(tail, mixed, narrow)
+
+
 def _cum(k: np.ndarray, loc: np.ndarray, j: np.ndarray, nbins: int, p: int) -> np.ndarray:
     """Cumulative frequency of bin edge k in 0..nbins (broadcasting), as int64."""
     m = (1 << p) - nbins
-    f = _sigmoid_q32(256 * k - 128 - loc, j)
+    f = _family_q32(256 * k - 128 - loc, j)
     # f < 2**32 and m < 2**31: the product fits in uint64 (not always in int64)
     c = k + ((f.astype(np.uint64) * np.uint64(m)) >> np.uint64(32)).astype(np.int64)
     c = np.where(k <= 0, 0, c)

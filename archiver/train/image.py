@@ -15,6 +15,10 @@ from pathlib import Path
 # 0.2 s per step when other jobs run); must be set before torch is imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+# Coding rules of the ar decoder (arch.Config), not trained: set at export, with their values
+CODING_RULES = {"scale_adapt": (0, 1, 2), "colour_adapt": (0, 1), "spatial_adapt": (0, 1),
+                "tail": (0, 1)}
+
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m archiver.train.image")
@@ -64,15 +68,10 @@ def main(argv=None) -> None:
     e.add_argument("--ckpt", type=Path, default=Path("runs/image/best.pt"))
     e.add_argument("--out", type=Path, default=Path("weights/image-l4.npz"))
     e.add_argument("--crops", type=int, default=2048, help="training crops for latent bins")
-    e.add_argument("--scale-adapt", type=int, choices=(0, 1, 2), default=None,
-                   help="set Config.scale_adapt of the exported weights (default: the "
-                        "checkpoint's)")
-    e.add_argument("--colour-adapt", type=int, choices=(0, 1), default=None,
-                   help="set Config.colour_adapt of the exported weights (default: the "
-                        "checkpoint's)")
-    e.add_argument("--spatial-adapt", type=int, choices=(0, 1), default=None,
-                   help="set Config.spatial_adapt of the exported weights (default: the "
-                        "checkpoint's)")
+    for rule, choices in CODING_RULES.items():
+        e.add_argument(f"--{rule.replace('_', '-')}", type=int, choices=choices, default=None,
+                       help=f"set Config.{rule} of the exported weights (default: the "
+                            "checkpoint's)")
     args = ap.parse_args(argv)
     if args.cmd == "prepare":
         from archiver.train.image_data import prepare
@@ -107,9 +106,7 @@ def main(argv=None) -> None:
         torch.set_num_threads(2)
         crops = CropSampler(load_split(args.data, "train"), seed=99).batch(args.crops)[0]
         weights = export(load_checkpoint(args.ckpt), crops)
-        rules = {k: v for k, v in (("scale_adapt", args.scale_adapt),
-                                   ("colour_adapt", args.colour_adapt),
-                                   ("spatial_adapt", args.spatial_adapt)) if v is not None}
+        rules = {k: getattr(args, k) for k in CODING_RULES if getattr(args, k) is not None}
         if rules:                             # coding rules, not trained: set at export
             import dataclasses
             weights = dataclasses.replace(

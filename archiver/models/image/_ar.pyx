@@ -77,6 +77,7 @@ cdef extern from "ar_core.h" nogil:
         int64_t creg_clip, creg_prior
         int32_t sreg
         int64_t sreg_clip, sreg_prior
+        int32_t tail_mask
     int ar_decode(const ar_net *net, rans_msg *m, int64_t nblocks, int16_t *pix,
                   const uint8_t *known, const int16_t *tfeat, unsigned precision, int threads,
                   int simd, const int32_t *extent, int channels)
@@ -315,6 +316,10 @@ cdef class ArKernel:
             raise ArKernelError(f"spatial_adapt {sreg} is not a known regression (0 or 1)")
         self.net.sreg = sreg
         self.net.sreg_clip, self.net.sreg_prior = arch.SREG_CLIP, arch.SREG_PRIOR
+        tail = int(getattr(cfg, "tail", 0))
+        if tail not in (0, 1):
+            raise ArKernelError(f"tail {tail} is not a known pixel family (0 or 1)")
+        self.net.tail_mask = arch.TAIL_MASK if tail else 0
         self.net.adapt_shift = arch.ADAPT_BUCKET_SHIFT
         self.net.adapt_buckets = (SCALE_MAX + 1) >> arch.ADAPT_BUCKET_SHIFT
         self.net.adapt_prior, self.net.adapt_clip = arch.ADAPT_PRIOR, arch.ADAPT_CLIP

@@ -262,6 +262,12 @@ static inline int64_t chain_loc(const ar_net *n, const int64_t *yb, int64_t b0, 
     return clamp64(l, -n->loc_limit, n->loc_limit);
 }
 
+/* Config.tail: the index a pixel of adapted scale index j is coded with (arch.py, TAIL_*). */
+static inline int32_t tail_scale(const ar_net *n, int32_t j)
+{
+    return j + ((n->tail_mask >> (j >> 3)) & 1 ? RANS_TAIL_FLAG : 0);
+}
+
 /* Scale adaptation (adapt.py): the bucket sums a (actual |errors|) and b (expected) of one
  * block and colour, the network's scale index j -> the index to code with. */
 static inline int32_t adapt_scale(const ar_net *n, int64_t a, int64_t b, int32_t j)
@@ -423,6 +429,7 @@ int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
                             j[k] = (int32_t)clamp64(j[k] + cross_shift(n, c, xsa[b], xsb[b], jn[k]),
                                                     0, n->scale_max);
                     }
+                    j[k] = tail_scale(n, j[k]);
                     k++;
                 }
                 if (k) rans_logistic_pop(m, out, k, loc, j, 256, precision);
@@ -700,7 +707,7 @@ int64_t ar_push_params(const ar_net *n, int64_t nblocks, const int16_t *pix, con
                 sym[k] = pix[b * AR_PIX_BLOCK + ((size_t)(AR_CTX + yy) * AR_CROP_W + AR_CTX + xx) * 3
                              + (size_t)c];
                 loc[k] = lb[at];
-                scale[k] = jb[at];
+                scale[k] = tail_scale(n, jb[at]);
                 k++;
             }
         }

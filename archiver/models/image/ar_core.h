@@ -86,6 +86,9 @@ typedef struct {
      * SREG_*): 0 = off */
     int32_t sreg;
     int64_t sreg_clip, sreg_prior;
+    /* pixels coded with the tailed logistic (Config.tail, arch.py TAIL_*): an adapted scale
+     * index j with bit j >> 3 of tail_mask set is coded as j + RANS_TAIL_FLAG (0 = off) */
+    int32_t tail_mask;
 } ar_net;
 
 /* Crop geometry (arch.py): block at [CTX, CTX + BLOCK) in both axes of a CROP_H x CROP_W crop. */

@@ -15,7 +15,7 @@ from archiver.models.image.adapt import ScaleState
 from archiver.models.image.colour_regress import RegressState
 from archiver.models.image.spatial_regress import SpatialState
 from archiver.models.image.model import (LATENT_PRECISION, PIXEL_PRECISION, BlockInputs,
-                                         ImageRuntime, Params, chain_locs)
+                                         ImageRuntime, Params, chain_locs, coded_scales)
 
 LB = arch.LATENT_BINS
 
@@ -106,7 +106,8 @@ def _decode_pixels(rt: ImageRuntime, msg, inp: BlockInputs, trunk) -> None:
                     if spatial is not None:
                         loc = spatial.loc(c, l1[:, 0, 0], j[:, c, 0, 0], xx)[:, None, None]
                     jc = j[:, c] if state is None else state.scale(c, j[:, c, 0, 0])[:, None, None]
-                    px[:, c] = pop_params(msg, Params(loc, jc), 256, PIXEL_PRECISION)
+                    px[:, c] = pop_params(msg, Params(loc, coded_scales(rt.cfg, jc)), 256,
+                                          PIXEL_PRECISION)
                     if regress is not None:
                         regress.popped(c, px[:, c, 0, 0], chained[:, 0, 0], l1[:, 0, 0])
                     if spatial is not None:

@@ -30,7 +30,13 @@ GRID = np.array(arch.grid_input(), np.int64)    # the trunk's constant `pos` inp
 @dataclass
 class Params:
     loc: np.ndarray        # int64, 1/256 bin
-    scale_idx: np.ndarray  # int64, 0..127
+    scale_idx: np.ndarray  # int64, 0..127 (+ arch.TAIL_FLAG: the tailed logistic)
+
+
+def coded_scales(cfg: arch.Config, j: np.ndarray) -> np.ndarray:
+    """The scale indices pixels are coded with, from their indices after the adaptation:
+    Config.tail selects the coder's tailed logistic."""
+    return arch.tail_scales(j) if getattr(cfg, "tail", 0) else j
 
 
 def latent_input(k: np.ndarray) -> np.ndarray:
@@ -270,7 +276,7 @@ class ImageRuntime:
                 j = kernel_for(self.w).adapt(x, loc, j, coded)
             else:
                 j = adapt_scales(x, loc, j, coded, cross=self.cfg.scale_adapt == 2)
-        return Params(loc, j)
+        return Params(loc, coded_scales(self.cfg, j))
 
     def chain_ref(self, inp: BlockInputs, plane: int) -> np.ndarray | None:
         """Reference pixels of the colour chain of `plane`: the DC base under Config.dc_base
