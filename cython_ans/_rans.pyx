@@ -43,6 +43,12 @@ cdef extern from "rans_core.h" nogil:
                            unsigned precision, size_t *bad)
     void rans_logistic_pop(rans_msg *m, int64_t *out, size_t count, const int32_t *loc,
                            const int32_t *scale_idx, uint64_t nbins, unsigned precision)
+    int rans_masked_push(rans_msg *m, const int64_t *symbols, size_t count, const int32_t *loc,
+                         const int32_t *scale_idx, const int32_t *mask_idx, const uint8_t *masks,
+                         size_t nmasks, uint64_t nbins, unsigned precision, size_t *bad)
+    void rans_masked_pop(rans_msg *m, int64_t *out, size_t count, const int32_t *loc,
+                         const int32_t *scale_idx, const int32_t *mask_idx, const uint8_t *masks,
+                         uint64_t nbins, unsigned precision)
 
 
 MAX_PRECISION = RANS_MAX_PRECISION
@@ -486,6 +492,51 @@ cdef class Message:
                         f"0..{RANS_SCALE_IDX_LIMIT - 1} (the scale table, plus "
                         f"{RANS_TAIL_FLAG} for the tailed logistic)")
 
+    def push_logistic_masked(self, symbols, loc, scale_idx, mask_idx, masks, nbins, precision):
+        """push_logistic where mask_idx[i] >= 0 restricts symbol i to the bins allowed by row
+        mask_idx[i] of masks (uint8 (nmasks, (nbins + 7) // 8), bin k = bit k & 7 of byte
+        k >> 3): the masked logistic of format_spec/rans.md 5.4. mask_idx[i] < 0: the plain
+        logistic, as push_logistic. nbins <= 256."""
+        where = "push_logistic_masked"
+        s = _int_array(where, "symbols", np.asarray(symbols), np.int64)
+        p, nb, l, j, mi, mk = _masked_args(where, s.shape[0], loc, scale_idx, mask_idx, masks,
+                                           nbins, precision)
+        cdef size_t bad = 0, cnt = s.shape[0], nmk = mk.shape[0]
+        cdef uint64_t nbc = nb
+        cdef unsigned pp = p
+        cdef int err
+        cdef const int64_t[::1] sv = s
+        cdef const uint8_t[:, ::1] mv = mk
+        cdef const int64_t *sp = &sv[0] if cnt else NULL
+        cdef const uint8_t *mp = &mv[0, 0] if nmk else NULL
+        cdef const int32_t *lp = _i32(l)
+        cdef const int32_t *jp = _i32(j)
+        cdef const int32_t *ip = _i32(mi)
+        with nogil:
+            err = rans_masked_push(&self.m, sp, cnt, lp, jp, ip, mp, nmk, nbc, pp, &bad)
+        if err:
+            _push_error(where, err, bad, s, f"nbins is {nb}, or its mask does not allow it",
+                        mi, "mask_idx", "the masks given")
+
+    def pop_logistic_masked(self, count, loc, scale_idx, mask_idx, masks, nbins, precision):
+        where = "pop_logistic_masked"
+        n = _check_count(where, count)
+        p, nb, l, j, mi, mk = _masked_args(where, n, loc, scale_idx, mask_idx, masks, nbins,
+                                           precision)
+        out = np.empty(n, dtype=np.int64)
+        cdef size_t cnt = n, nmk = mk.shape[0]
+        cdef uint64_t nbc = nb
+        cdef unsigned pp = p
+        cdef const uint8_t[:, ::1] mv = mk
+        cdef const uint8_t *mp = &mv[0, 0] if nmk else NULL
+        cdef int64_t *op = _i64(out)
+        cdef const int32_t *lp = _i32(l)
+        cdef const int32_t *jp = _i32(j)
+        cdef const int32_t *ip = _i32(mi)
+        with nogil:
+            rans_masked_pop(&self.m, op, cnt, lp, jp, ip, mp, nbc, pp)
+        return out
+
     def pop_logistic(self, count, loc, scale_idx, nbins, precision):
         where = "pop_logistic"
         p = _check_precision(where, precision)
@@ -502,6 +553,33 @@ cdef class Message:
         with nogil:
             rans_logistic_pop(&self.m, op, cnt, lp, jp, nbc, pp)
         return out
+
+
+def _masked_args(where, n, loc, scale_idx, mask_idx, masks, nbins, precision):
+    """Validated arguments of the masked logistic: (p, nbins, loc, j, mask_idx, masks)."""
+    p = _check_precision(where, precision)
+    nb = _check_nbins(where, nbins, RANS_MASKED_MAX_BINS)
+    if nb > (1 << p):
+        raise ValueError(f"{where}: {nb} bins cannot each get a frequency >= 1 at precision "
+                         f"{p}; raise the precision")
+    l, j = _logistic_params(where, loc, scale_idx, n)
+    mi = _params(where, "mask_idx", mask_idx, n, np.int32)
+    mk = np.asarray(masks)
+    width = (nb + 7) // 8
+    if mk.dtype != np.uint8 or mk.ndim != 2 or mk.shape[1] != width:
+        raise ValueError(f"{where}: masks must be uint8 of shape (nmasks, {width}) for {nb} "
+                         f"bins, got {mk.dtype} {mk.shape}")
+    mk = np.ascontiguousarray(mk)
+    used = np.unique(mi[mi >= 0])
+    if used.size:
+        if int(used.max()) >= mk.shape[0]:
+            i = int(np.argmax(mi >= mk.shape[0]))
+            raise ValueError(f"{where}: mask_idx {int(mi[i])} at index {i} is outside "
+                             f"0..{mk.shape[0] - 1} (the masks given)")
+        bits = np.unpackbits(mk[used], axis=1, bitorder="little")[:, :nb]
+        if not bits.any(axis=1).all():
+            raise ValueError(f"{where}: a mask in use allows no bin; every mask needs one")
+    return p, nb, l, j, mi, mk
 
 
 def _check_nbins(where, nbins, limit):

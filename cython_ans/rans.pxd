@@ -43,6 +43,7 @@ cdef extern from "rans_core.h" nogil:
         RANS_TAIL_SHIFT
         RANS_TAIL_NARROW
         RANS_TAIL_WIDE
+        RANS_MASKED_MAX_BINS
         RANS_LOC_LIMIT
         RANS_LOGISTIC_MAX_BINS
         RANS_SIGMOID_ENTRIES

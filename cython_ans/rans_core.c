@@ -328,3 +328,69 @@ void rans_logistic_pop(rans_msg *m, int64_t *out, size_t count, const int32_t *l
         out[i] = k;
     }
 }
+
+int rans_masked_push(rans_msg *m, const int64_t *symbols, size_t count, const int32_t *loc,
+                     const int32_t *scale_idx, const int32_t *mask_idx, const uint8_t *masks,
+                     size_t nmasks, uint64_t nbins, unsigned precision, size_t *bad)
+{
+    if (rans_reserve(m, count + 1) != RANS_OK)
+        return RANS_ENOMEM;
+    const uint64_t head = m->head;
+    const size_t len = m->len;
+    const size_t mb = (size_t)((nbins + 7) / 8);
+    uint32_t cdf[RANS_MASKED_MAX_BINS + 1];
+    uint16_t bins[RANS_MASKED_MAX_BINS];
+    for (size_t i = count; i-- > 0;) {
+        int64_t s = symbols[i];
+        uint32_t j = (uint32_t)scale_idx[i];
+        if ((uint64_t)s >= nbins)
+            return rollback(m, head, len, i, bad, RANS_EBADSYM);
+        if (j >= RANS_SCALE_IDX_LIMIT)
+            return rollback(m, head, len, i, bad, RANS_EBADTABLE);
+        int64_t l = rans_clamp_loc(loc[i]);
+        if (mask_idx[i] < 0) {
+            uint64_t lo = rans_logistic_cum(s, l, j, nbins, precision);
+            uint64_t hi = rans_logistic_cum(s + 1, l, j, nbins, precision);
+            rans_push_unchecked(m, lo, hi - lo, precision);
+            continue;
+        }
+        if ((size_t)mask_idx[i] >= nmasks)
+            return rollback(m, head, len, i, bad, RANS_EBADTABLE);
+        size_t n = rans_masked_cdf(masks + (size_t)mask_idx[i] * mb, l, j, nbins, precision, cdf,
+                                   bins);
+        if (n == 0)
+            return rollback(m, head, len, i, bad, RANS_EBADTABLE);
+        size_t lo = 0, hi = n;          /* the rank of s among the allowed bins */
+        while (hi - lo > 1) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (bins[mid] <= s)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        if (bins[lo] != s)
+            return rollback(m, head, len, i, bad, RANS_EBADSYM);
+        rans_push_unchecked(m, cdf[lo], (uint64_t)cdf[lo + 1] - cdf[lo], precision);
+    }
+    return RANS_OK;
+}
+
+void rans_masked_pop(rans_msg *m, int64_t *out, size_t count, const int32_t *loc,
+                     const int32_t *scale_idx, const int32_t *mask_idx, const uint8_t *masks,
+                     uint64_t nbins, unsigned precision)
+{
+    const size_t mb = (size_t)((nbins + 7) / 8);
+    uint32_t cdf[RANS_MASKED_MAX_BINS + 1];
+    uint16_t bins[RANS_MASKED_MAX_BINS];
+    for (size_t i = 0; i < count; i++) {
+        if (mask_idx[i] < 0) {
+            rans_logistic_pop(m, out + i, 1, loc + i, scale_idx + i, nbins, precision);
+            continue;
+        }
+        size_t n = rans_masked_cdf(masks + (size_t)mask_idx[i] * mb, rans_clamp_loc(loc[i]),
+                                   (unsigned)scale_idx[i], nbins, precision, cdf, bins);
+        size_t r = rans_cdf_find(cdf, n, rans_peek(m, precision));
+        rans_pop_advance(m, cdf[r], (uint64_t)cdf[r + 1] - cdf[r], precision);
+        out[i] = bins[r];
+    }
+}

@@ -346,6 +346,34 @@ static inline uint64_t rans_logistic_cum(int64_t k, int64_t loc, unsigned scale_
     return (uint64_t)k + ((f * M) >> 32);
 }
 
+/* ---- masked logistic (format_spec/rans.md 5.4) ---------------------------------------------
+ * The discretised logistic (either family) restricted to the allowed bins of a mask (bit k of
+ * byte k >> 3, least significant first): weights w_k = G(k + 1) - G(k) + 1 for each allowed k,
+ * with G(k) = 0 for k <= 0, 2^32 for k >= nbins, else F(256 k - 128 - L); then the leaky
+ * quantiser over the allowed bins in increasing order. Fills cdf (n + 1 entries) and bins (the
+ * n allowed bins) and returns n (0 for an empty mask). nbins <= RANS_MASKED_MAX_BINS. */
+#define RANS_MASKED_MAX_BINS 256
+
+static inline size_t rans_masked_cdf(const uint8_t *mask, int64_t loc, unsigned scale_idx,
+                                     uint64_t nbins, unsigned precision, uint32_t *cdf,
+                                     uint16_t *bins)
+{
+    uint64_t w[RANS_MASKED_MAX_BINS];
+    size_t n = 0;
+    for (uint64_t k = 0; k < nbins; k++) {
+        if (!((mask[k >> 3] >> (k & 7)) & 1u))
+            continue;
+        uint64_t lo = k == 0 ? 0 : rans_family_f(256 * (int64_t)k - 128 - loc, scale_idx);
+        uint64_t hi = k + 1 >= nbins ? RANS_L
+                                     : rans_family_f(256 * (int64_t)k + 128 - loc, scale_idx);
+        w[n] = hi - lo + 1u;
+        bins[n++] = (uint16_t)k;
+    }
+    if (n)
+        rans_quantize_cdf(w, n, precision, cdf);
+    return n;
+}
+
 /* ---- bulk loops over arrays (rans_core.c) ----------------------------------------------------
  * Pushes code the array from its last element to its first, so the matching pop returns the
  * elements in order. They check every symbol (and table index / scale index) as they go; on
@@ -380,5 +408,15 @@ int rans_logistic_push(rans_msg *m, const void *symbols, int sym32, size_t count
                        unsigned precision, size_t *bad);
 void rans_logistic_pop(rans_msg *m, int64_t *out, size_t count, const int32_t *loc,
                        const int32_t *scale_idx, uint64_t nbins, unsigned precision);
+/* Logistics where mask_idx[i] >= 0 restricts symbol i to the allowed bins of
+ * masks[mask_idx[i] * mask_bytes ...] (mask_bytes = (nbins + 7) / 8), the plain logistic where
+ * mask_idx[i] < 0. A symbol outside its mask is RANS_EBADSYM; a mask index >= nmasks or an
+ * empty mask RANS_EBADTABLE. The pop trusts its arguments (checked by the caller). */
+int rans_masked_push(rans_msg *m, const int64_t *symbols, size_t count, const int32_t *loc,
+                     const int32_t *scale_idx, const int32_t *mask_idx, const uint8_t *masks,
+                     size_t nmasks, uint64_t nbins, unsigned precision, size_t *bad);
+void rans_masked_pop(rans_msg *m, int64_t *out, size_t count, const int32_t *loc,
+                     const int32_t *scale_idx, const int32_t *mask_idx, const uint8_t *masks,
+                     uint64_t nbins, unsigned precision);
 
 #endif

@@ -64,6 +64,37 @@ def logistic_cum(k: int, loc: int, j: int, nbins: int, precision: int) -> int:
     return k + ((f * ((1 << precision) - nbins)) >> 32)
 
 
+def masked_cdf(mask_bits, loc: int, j: int, nbins: int, precision: int):
+    """(cdf, bins) of the masked logistic: the allowed bins in order and the leaky quantiser's
+    cumulative frequencies of their weights G(k + 1) - G(k) + 1 (format_spec/rans.md 5.4)."""
+    loc = max(-LOC_LIMIT, min(LOC_LIMIT, loc))
+
+    def g(k):
+        if k <= 0:
+            return 0
+        if k >= nbins:
+            return 1 << 32
+        d = 256 * k - 128 - loc
+        if j < TAIL_FLAG:
+            return _sigmoid(d, j)
+        b = j - TAIL_FLAG
+        narrow = _sigmoid(d, max(b - TAIL_NARROW, 0))
+        wide = _sigmoid(d, min(b + TAIL_WIDE, SCALE_COUNT - 1))
+        return (((1 << TAIL_SHIFT) - 1) * narrow + wide) >> TAIL_SHIFT
+    bins = [k for k in range(nbins) if mask_bits[k >> 3] >> (k & 7) & 1]
+    w = [g(k + 1) - g(k) + 1 for k in bins]
+    shift = 0
+    while (sum(w) >> shift) > (1 << 32):
+        shift += 1
+    v = [x >> shift for x in w]
+    m = (1 << precision) - len(bins)
+    cdf, cum = [0], 0
+    for i, x in enumerate(v):
+        cum += x
+        cdf.append(i + 1 + cum * m // sum(v))
+    return cdf, bins
+
+
 def _ints(name: str, values, count: int | None = None) -> list[int]:
     a = np.asarray(values)
     if a.dtype == np.bool_ or not (np.issubdtype(a.dtype, np.integer) or a.size == 0):
@@ -272,6 +303,40 @@ class Message:
         for s, l, j in zip(reversed(syms), reversed(locs), reversed(js)):
             lo, hi = logistic_cum(s, l, j, n, p), logistic_cum(s + 1, l, j, n, p)
             self._push(lo, hi - lo, p)
+
+    def push_logistic_masked(self, symbols, loc, scale_idx, mask_idx, masks, nbins,
+                             precision) -> None:
+        syms = _ints("symbols", symbols)
+        p, n, locs, js = self._logistic_args(len(syms), loc, scale_idx, nbins, precision)
+        idx = _ints("mask_idx", mask_idx, len(syms))
+        rows = np.asarray(masks).tolist()
+        for s, l, j, i in zip(reversed(syms), reversed(locs), reversed(js), reversed(idx)):
+            if i < 0:
+                lo, hi = logistic_cum(s, l, j, n, p), logistic_cum(s + 1, l, j, n, p)
+            else:
+                cdf, bins = masked_cdf(rows[i], l, j, n, p)
+                if s not in bins:
+                    raise ValueError(f"symbol {s} is not allowed by mask {i}")
+                r = bins.index(s)
+                lo, hi = cdf[r], cdf[r + 1]
+            self._push(lo, hi - lo, p)
+
+    def pop_logistic_masked(self, count, loc, scale_idx, mask_idx, masks, nbins,
+                            precision) -> np.ndarray:
+        p, n, locs, js = self._logistic_args(int(count), loc, scale_idx, nbins, precision)
+        idx = _ints("mask_idx", mask_idx, int(count))
+        rows = np.asarray(masks).tolist()
+        out = []
+        for l, j, i in zip(locs, js, idx):
+            if i < 0:
+                out.append(int(self.pop_logistic(1, [l], [j], n, p)[0]))
+                continue
+            cdf, bins = masked_cdf(rows[i], l, j, n, p)
+            cf = self._peek(p)
+            r = max(k for k in range(len(bins)) if cdf[k] <= cf)
+            self._advance(cdf[r], cdf[r + 1] - cdf[r], p)
+            out.append(bins[r])
+        return np.array(out, dtype=np.int64)
 
     def pop_logistic(self, count, loc, scale_idx, nbins, precision) -> np.ndarray:
         p, n, locs, js = self._logistic_args(int(count), loc, scale_idx, nbins, precision)
