@@ -8,7 +8,8 @@ data/image/val_png/), per image and in total, side by side in one run.
 Every coder gets the same pixels: each image cropped to whole 32x32 blocks. The model's size is
 its exact code length (-ELBO from the coder's integer frequencies, blocks in raster order with
 their decoded neighbours as context, one posterior sample per block: what bits-back coding
-achieves up to the message's one-off initial bits). Baselines: `cjxl -d 0 -e 7`, `cjxl -d 0
+achieves up to the message's one-off initial bits), with B coded on the JPEG colour lattice
+where every pixel is on it, as the codec does (lattice.py; such images are marked `L`). Baselines: `cjxl -d 0 -e 7`, `cjxl -d 0
 -e 9`, `cwebp -lossless -z 9`, `optipng -o2` (Debian libjxl-tools, webp, optipng). Their sizes
 depend only on the pixels and the tool, so they are kept in a cache file beside the PNGs
 (keyed by the pixels' SHA-256 and the tool's version; --fresh recomputes them).
@@ -29,12 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
-from archiver.models.image import weights_io
+from archiver.models.image import image_coder, lattice, weights_io
 from archiver.models.image.model import ImageRuntime
 from archiver.models.weights import sha256_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_image import image_blocks, model_bits  # noqa: E402
+from bench_image import image_blocks  # noqa: E402
 
 CODERS = {   # name: (command before input/output, output extension, version command)
     "jxl -e7": (["cjxl", "-d", "0", "-e", "7", "--quiet"], "jxl", ["cjxl", "--version"]),
@@ -174,8 +175,10 @@ def main() -> None:
             if cache_file.exists():     # merge: another run may have added entries
                 cache = {**json.loads(cache_file.read_text()), **cache}
             cache_file.write_text(json.dumps(cache, indent=0))
+            on = lattice.on_lattice(img)
             for m, rt in zip(models, rts):
-                res[m] = model_bits(rt, img)
+                res[m] = image_coder.code_length(rt, img.transpose(2, 0, 1),
+                                                 np.random.default_rng(0), lattice=on)
             res["dims"] = float(img.size)
             groups = ("all", path.stem.split("-", 1)[0])
             if path.stem in args.exclude:
@@ -185,7 +188,7 @@ def main() -> None:
                 for k, v in res.items():
                     t[k] = t.get(k, 0.0) + v
             bpp = {k: res[k] / res["dims"] for k in cols}
-            print(f"| {path.stem} | {img.shape[1]}x{img.shape[0]} | "
+            print(f"| {path.stem}{' L' if on else ''} | {img.shape[1]}x{img.shape[0]} | "
                   + " | ".join(f"{bpp[k]:.3f}" for k in cols) + " | "
                   + " | ".join(f"{res[m] / res['jxl -e9']:.3f}" for m in models) + " |",
                   flush=True)

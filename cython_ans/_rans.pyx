@@ -85,6 +85,45 @@ def _quantize_cdf(weights, precision):
     return out
 
 
+def masked_freqs(symbols, loc, scale_idx, mask_idx, masks, nbins, precision):
+    """The frequency (at `precision`) push_logistic_masked gives each symbol, as uint32: for
+    code lengths (sum of precision - log2 freq) without pushing. Arguments as there; a
+    symbol its mask does not allow gets 0."""
+    where = "masked_freqs"
+    s = _int_array(where, "symbols", np.asarray(symbols), np.int64)
+    p, nb, l, j, mi, mk = _masked_args(where, s.shape[0], loc, scale_idx, mask_idx, masks,
+                                       nbins, precision)
+    if s.size and (int(s.min()) < 0 or int(s.max()) >= nb):
+        raise ValueError(f"{where}: symbols must be in 0..{nb - 1}")
+    out = np.zeros(s.shape[0], np.uint32)
+    cdef uint32_t[::1] ov = out
+    cdef const int64_t[::1] sv = s
+    cdef const int32_t[::1] lv = l
+    cdef const int32_t[::1] jv = j
+    cdef const int32_t[::1] iv = mi
+    cdef const uint8_t[:, ::1] mv = mk
+    cdef uint32_t cdf[RANS_MASKED_MAX_BINS + 1]
+    cdf[0] = 0
+    cdef uint16_t bins[RANS_MASKED_MAX_BINS]
+    cdef Py_ssize_t i, r, n, cnt = s.shape[0]
+    cdef uint64_t nbc = nb
+    cdef unsigned pp = p
+    cdef int64_t loc_c
+    with nogil:
+        for i in range(cnt):
+            loc_c = rans_clamp_loc(lv[i])
+            if iv[i] < 0:
+                ov[i] = <uint32_t>(rans_logistic_cum(sv[i] + 1, loc_c, jv[i], nbc, pp)
+                                   - rans_logistic_cum(sv[i], loc_c, jv[i], nbc, pp))
+                continue
+            n = rans_masked_cdf(&mv[iv[i], 0], loc_c, jv[i], nbc, pp, cdf, bins)
+            for r in range(n):
+                if bins[r] == sv[i]:
+                    ov[i] = cdf[r + 1] - cdf[r]
+                    break
+    return out
+
+
 def _logistic_cdf(loc, scale_idx, nbins, precision):
     """C(0..nbins) from rans_logistic_cum for 1-D int32 loc and scale_idx, for tests against
     archiver.entropy.logistic_cdf and the reference. Arguments must already be valid."""

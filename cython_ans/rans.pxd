@@ -20,7 +20,7 @@ Preconditions are the caller's job (checked in Python by cython_ans.Message): 1 
 <= 32 (31 for the cdf and quantiser functions), freq >= 1, start + freq <= 2^precision, and a
 pop's interval must contain rans_peek(). Violating them yields wrong symbols, never a crash.
 """
-from libc.stdint cimport int64_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 
 cdef extern from "rans_core.h" nogil:
@@ -83,3 +83,6 @@ cdef extern from "rans_core.h" nogil:
     uint64_t rans_logistic_f(int64_t d, unsigned scale_idx)
     uint64_t rans_logistic_cum(int64_t k, int64_t loc, unsigned scale_idx, uint64_t nbins,
                                unsigned precision)
+    # masked logistic: the cdf over the allowed bins and those bins; returns their number
+    size_t rans_masked_cdf(const uint8_t *mask, int64_t loc, unsigned scale_idx, uint64_t nbins,
+                           unsigned precision, uint32_t *cdf, uint16_t *bins)

@@ -72,6 +72,8 @@ def test_masked_logistic_round_trip_matches_reference(case, seed, density):
     """Masked and plain symbols interleaved in one push: C and the reference write the same
     words, the pop returns the symbols, and the numpy code length is what the message grew."""
     from archiver.entropy import masked_logistic_codelength
+    from cython_ans import _rans
+    from cython_ans.reference import logistic_cum, masked_cdf
     symbols, loc, scale_idx, nbins, precision = case
     if nbins > 256:
         return
@@ -95,6 +97,19 @@ def test_masked_logistic_round_trip_matches_reference(case, seed, density):
         bits = masked_logistic_codelength(symbols, loc, scale_idx, mask_idx, masks, nbins,
                                           precision)
         assert abs(c.bit_length() - 64 - bits) < 32 + 1e-3 * len(symbols)
+        # the coder's frequencies against the reference's cdf of the same symbols
+        freqs = _rans.masked_freqs(symbols, loc, scale_idx, mask_idx, masks, nbins, precision)
+        for i in range(min(len(symbols), 8)):
+            if mask_idx[i] < 0:
+                want = logistic_cum(int(symbols[i]) + 1, int(loc[i]), int(scale_idx[i]), nbins,
+                                    precision) - logistic_cum(int(symbols[i]), int(loc[i]),
+                                                              int(scale_idx[i]), nbins, precision)
+            else:
+                cdf, bins = masked_cdf(masks[mask_idx[i]].tolist(), int(loc[i]),
+                                       int(scale_idx[i]), nbins, precision)
+                r = bins.index(int(symbols[i]))
+                want = cdf[r + 1] - cdf[r]
+            assert freqs[i] == want
 
 
 def test_masked_logistic_refuses_what_it_cannot_code():

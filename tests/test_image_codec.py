@@ -341,9 +341,10 @@ def test_png_kinds_through_create_come_back_byte_for_byte(monkeypatch, tmp_path)
 def test_payloads_of_older_weights_still_decode():
     """Version 1 payloads were coded with image-l4, version 2 with image-l4b, version 3 with
     image-l4c (the cross-colour scale correction and the colour regression), version 4 with
-    image-l4d (the same network with the spatial regression too); the encoder now writes
-    version 5 (image-l4e: a grown per-pixel network, the same rules). All decode,
-    each with its own weights, and every hash is installed."""
+    image-l4d (the same network with the spatial regression too), version 5 with image-l4e (a
+    grown per-pixel network, the same rules); the encoder now writes version 6 (image-l4f:
+    the tailed logistic too). All decode, each with its own weights, and every hash is
+    installed."""
     from archiver.container.weights_check import installed_hashes
     from archiver.models import weights
     data = ppm(photo(40, 36, seed=21))
@@ -359,4 +360,65 @@ def test_payloads_of_older_weights_still_decode():
         assert image_codec.IMAGE.decode(payload, len(data)) == data
     shipped = {weights.verified_path(n)[1] for n in image_codec.WEIGHTS_BY_VERSION.values()}
     assert shipped <= installed_hashes()
-    assert image_codec.IMAGE.model_hashes() == (weights.verified_path("image-l4e.npz")[1],)
+    assert image_codec.IMAGE.model_hashes() == (weights.verified_path("image-l4f.npz")[1],)
+
+
+def _jpeg_decoded(img: np.ndarray, quality: int = 92) -> np.ndarray:
+    """img as a JPEG decoder gives it back (PIL: libjpeg's colour conversion)."""
+    import io
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "JPEG", quality=quality)
+    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+
+
+def test_decoded_jpeg_codes_b_on_the_colour_lattice(monkeypatch):
+    """A decoded JPEG has every pixel on the decoder's YCbCr lattice: the codec flags it, codes
+    B among the values R and G allow, decodes it exactly, and the payload is smaller than the
+    same image coded without the lattice. An image off the lattice is not flagged."""
+    from archiver.models.image import lattice
+    img = _jpeg_decoded(photo(72, 80, seed=5))
+    assert lattice.on_lattice(img)
+    data = ppm(img)
+    payload = image_codec.IMAGE.encode(data, 19)
+    assert payload[1] & image_codec.F_LATTICE
+    assert image_codec.IMAGE.decode(payload, len(data)) == data
+    monkeypatch.setattr(lattice, "on_lattice", lambda rgb: False)
+    plain = image_codec.IMAGE.encode(data, 19)
+    assert not plain[1] & image_codec.F_LATTICE
+    assert image_codec.IMAGE.decode(plain, len(data)) == data
+    assert len(payload) < 0.97 * len(plain)
+    monkeypatch.undo()
+    off = photo(72, 80, seed=5)
+    assert not lattice.on_lattice(off)
+    assert not image_codec.IMAGE.encode(ppm(off), 19)[1] & image_codec.F_LATTICE
+
+
+def test_lattice_flag_is_refused_where_it_cannot_apply():
+    """The lattice flag in a version 5 payload, or beside the grey flag, is damage."""
+    img = _jpeg_decoded(photo(40, 36, seed=6))
+    data = ppm(img)
+    payload = bytearray(image_codec.IMAGE.encode(data, 19))
+    assert payload[1] & image_codec.F_LATTICE
+    for version, flags in ((5, payload[1]), (6, payload[1] | image_codec.F_GREY)):
+        bad = bytearray(payload)
+        bad[0], bad[1] = version, flags
+        with pytest.raises(CorruptChunk, match="flags"):
+            image_codec.IMAGE.decode(bytes(bad), len(data))
+
+
+def test_lattice_masks_match_the_decoder_conversion():
+    """Every Y, Cb, Cr of a sample maps to an allowed (R, G, B); the masks allow ~25% of B
+    values and at least one per (R, G)."""
+    from archiver.models.image import lattice
+    rng = np.random.default_rng(0)
+    ycc = rng.integers(0, 256, (3, 5000))
+    rgb = lattice.ycc_to_rgb(*ycc)
+    assert lattice.on_lattice(rgb[None])
+    bits = np.unpackbits(lattice.masks(), axis=1, bitorder="little")
+    assert 0.24 < bits.mean() < 0.27 and bits.any(axis=1).all()
+    # JFIF's real-valued conversion, rounded, agrees away from ties:
+    # R = Y + 1.402 (Cr - 128), G = Y - 0.34414 (Cb - 128) - 0.71414 (Cr - 128),
+    # B = Y + 1.772 (Cb - 128); 100, 200, 50 -> -9.4, 130.9, 227.6
+    assert lattice.ycc_to_rgb(128, 128, 128).tolist() == [128, 128, 128]
+    assert lattice.ycc_to_rgb(100, 200, 50).tolist() == [0, 131, 228]

@@ -251,7 +251,7 @@ def test_same_bits_at_one_and_two_blas_threads(small_weights, tmp_path, which):
 
 
 @pytest.mark.parametrize("name", ["image-l4.npz", "image-l4b.npz", "image-l4c.npz",
-                                  "image-l4d.npz", "image-l4e.npz"])
+                                  "image-l4d.npz", "image-l4e.npz", "image-l4f.npz"])
 def test_shipped_weights_are_verified_exact_and_match_the_reference(name):
     from archiver.models.weights import verified_path
     path, digest = verified_path(name)

@@ -21,15 +21,18 @@ from archiver.errors import CorruptChunk
 # The payload version names the weights that coded it: a reader keeps every version's weights,
 # so archives written before new weights shipped still decode.
 WEIGHTS_BY_VERSION = {1: "image-l4.npz", 2: "image-l4b.npz", 3: "image-l4c.npz",
-                      4: "image-l4d.npz", 5: "image-l4e.npz"}
-VERSION = 5                     # what the encoder writes
+                      4: "image-l4d.npz", 5: "image-l4e.npz", 6: "image-l4f.npz"}
+VERSION = 6                     # what the encoder writes
 WEIGHTS = WEIGHTS_BY_VERSION[VERSION]
 # flags (payload byte 1)
 SCHEME_MASK = 0x03        # image_coder scheme: 0 Bit-Swap, 1 BB-ANS
 F_GREY = 0x04             # one plane
 F_ALPHA = 0x08            # an alpha plane follows the side bytes
 F_REPLICATED = 0x10       # three equal planes, coded as one
-KNOWN_FLAGS = SCHEME_MASK | F_GREY | F_ALPHA | F_REPLICATED
+F_LATTICE = 0x20          # every pixel on a JPEG decoder's colour lattice: B coded among the
+                          # values R and G allow (lattice.py; versions 6 and later)
+LATTICE_VERSION = 6
+KNOWN_FLAGS = SCHEME_MASK | F_GREY | F_ALPHA | F_REPLICATED | F_LATTICE
 _HEAD = struct.Struct("<BBII")            # version, flags, width, height
 _LEN = struct.Struct("<I")
 # The pixels of a real file never exceed ~1032 bytes per byte of file (deflate's limit); a
@@ -133,6 +136,10 @@ class ImageCodec(Codec):
         elif np.array_equal(planes[0], planes[1]) and np.array_equal(planes[0], planes[2]):
             flags |= F_REPLICATED
             coded = planes[:1]
+        elif self.version >= LATTICE_VERSION:
+            from archiver.models.image import lattice
+            if lattice.on_lattice(planes.transpose(1, 2, 0)):
+                flags |= F_LATTICE
         parts = [b"", _LEN.pack(len(dec.side)), bytes(dec.side)]
         if alpha is not None:
             flags |= F_ALPHA
@@ -141,8 +148,9 @@ class ImageCodec(Codec):
         parts[0] = _HEAD.pack(self.version, flags, w, h)
         msg = Message(seed=MESSAGE_SEED)
         geometry = image_coder.Geometry(h, w)
-        image_coder.encode_image(runtime(WEIGHTS_BY_VERSION[self.version]), msg, coded, self.scheme,
-                                 _reporter(progress, len(data), geometry.nblocks))
+        image_coder.encode_image(runtime(WEIGHTS_BY_VERSION[self.version]), msg, coded,
+                                 self.scheme, _reporter(progress, len(data), geometry.nblocks),
+                                 lattice=bool(flags & F_LATTICE))
         parts.append(msg.to_bytes())
         payload = b"".join(parts)
         if coded.shape[0] * h * w > coded_limit(len(payload)):
@@ -161,7 +169,8 @@ class ImageCodec(Codec):
             raise CorruptChunk(f"image payload version {version}, this bbx reads "
                                f"{sorted(WEIGHTS_BY_VERSION)}")
         if flags & ~KNOWN_FLAGS or (flags & SCHEME_MASK) not in image_coder.SCHEMES or \
-                (flags & F_GREY and flags & F_REPLICATED):
+                (flags & F_GREY and flags & F_REPLICATED) or (flags & F_LATTICE and (
+                    version < LATTICE_VERSION or flags & (F_GREY | F_REPLICATED))):
             raise CorruptChunk(f"image payload has unknown flags 0x{flags:02x}")
         c = 1 if flags & F_GREY else 3
         has_alpha = bool(flags & F_ALPHA)
@@ -188,8 +197,10 @@ class ImageCodec(Codec):
         except ValueError as exc:
             raise CorruptChunk(f"image message: {exc}") from None
         geometry = image_coder.Geometry(h, w)
-        planes = image_coder.decode_image(runtime(WEIGHTS_BY_VERSION[version]), msg, coded_c, h, w, flags & SCHEME_MASK,
-                                          _reporter(progress, size, geometry.nblocks))
+        planes = image_coder.decode_image(runtime(WEIGHTS_BY_VERSION[version]), msg, coded_c, h,
+                                          w, flags & SCHEME_MASK,
+                                          _reporter(progress, size, geometry.nblocks),
+                                          lattice=bool(flags & F_LATTICE))
         if not msg.is_initial():
             raise CorruptChunk("image message did not decode to its initial state (damaged)")
         if flags & F_REPLICATED:

@@ -121,42 +121,18 @@ def logistic_codelength(symbols, loc, scale_idx, nbins: int, precision: int) -> 
 
 
 def masked_logistic_codelength(symbols, loc, scale_idx, mask_idx, masks, nbins: int,
-                               precision: int, chunk: int = 1 << 14) -> float:
+                               precision: int) -> float:
     """logistic_codelength of the masked logistic (format_spec/rans.md 5.4, the coder's
     push_logistic_masked): symbols with mask_idx >= 0 are coded among the bins their row of
-    `masks` (uint8, bit k & 7 of byte k >> 3) allows, the rest with the plain logistic."""
+    `masks` (uint8, bit k & 7 of byte k >> 3) allows, the rest with the plain logistic. The
+    frequencies come from the coder itself (cython_ans._rans.masked_freqs)."""
+    from cython_ans._rans import masked_freqs
     where = "masked_logistic_codelength"
-    p = _check_precision(where, precision)
-    nb = _check_bins(where, nbins, p)
     s = np.asarray(symbols, np.int64).ravel()
-    loc, j = _params(where, np.broadcast_to(loc, s.shape).ravel(),
-                     np.broadcast_to(scale_idx, s.shape).ravel())
-    mi = np.broadcast_to(np.asarray(mask_idx, np.int64), s.shape).ravel()
-    plain = mi < 0
-    bits = logistic_codelength(s[plain], loc[plain], j[plain], nb, p) if plain.any() else 0.0
-    allowed_all = np.unpackbits(np.asarray(masks, np.uint8), axis=1, bitorder="little")[:, :nb]
-    k = np.arange(1, nb, dtype=np.int64)
-    for at in np.array_split(np.flatnonzero(~plain), max(1, -(-int((~plain).sum()) // chunk))):
-        if not at.size:
-            continue
-        allowed = allowed_all[mi[at]].astype(bool)
-        g = np.zeros((at.size, nb + 1), np.int64)
-        g[:, 1:nb] = _family_q32(256 * k[None] - 128 - loc[at, None], j[at, None])
-        g[:, nb] = 1 << 32
-        w = np.where(allowed, np.diff(g, axis=1) + 1, 0).astype(np.uint64)
-        total = w.sum(1)
-        shift = np.zeros(at.size, np.uint64)
-        while ((total >> shift) > np.uint64(1 << 32)).any():
-            shift += ((total >> shift) > np.uint64(1 << 32)).astype(np.uint64)
-        v = w >> shift[:, None]
-        cum = np.cumsum(v, axis=1)
-        vt = cum[:, -1]
-        m = ((1 << p) - allowed.sum(1)).astype(np.uint64)
-        rows = np.arange(at.size)
-        inc = cum[rows, s[at]]
-        exc = inc - v[rows, s[at]]
-        if not allowed[rows, s[at]].all():
-            raise ValueError(f"{where}: a symbol is not allowed by its mask")
-        freq = 1 + (inc * m) // vt - (exc * m) // vt
-        bits += float(np.sum(p - np.log2(freq.astype(np.float64))))
-    return bits
+    f = masked_freqs(s, np.broadcast_to(loc, s.shape).ravel(),
+                     np.broadcast_to(scale_idx, s.shape).ravel(),
+                     np.broadcast_to(mask_idx, s.shape).ravel(), masks, nbins, precision)
+    if f.size and not f.all():
+        raise ValueError(f"{where}: symbol at index {int(np.argmin(f))} is not allowed by "
+                         "its mask")
+    return float(np.sum(precision - np.log2(f.astype(np.float64))))

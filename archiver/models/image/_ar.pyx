@@ -80,7 +80,7 @@ cdef extern from "ar_core.h" nogil:
         int32_t tail_mask
     int ar_decode(const ar_net *net, rans_msg *m, int64_t nblocks, int16_t *pix,
                   const uint8_t *known, const int16_t *tfeat, unsigned precision, int threads,
-                  int simd, const int32_t *extent, int channels)
+                  int simd, const int32_t *extent, int channels, const uint8_t *lattice)
     int ar_raw_all(const ar_net *net, int64_t nblocks, const int16_t *pix,
                    const uint8_t *known, const int16_t *tfeat, int64_t *y, int64_t *base2,
                    int threads, int simd)
@@ -358,7 +358,8 @@ cdef class ArKernel:
         tf = np.ascontiguousarray(tfeat.transpose(0, 2, 3, 1), np.int16)
         return b, pix, kn, tf
 
-    def decode(self, msg, crop, known, tfeat, threads=1, simd=None, extent=None, channels=3):
+    def decode(self, msg, crop, known, tfeat, threads=1, simd=None, extent=None, channels=3,
+               lattice=None):
         """Pop the pixels of B blocks from msg (a cython_ans.Message) into crop[:, :, 8:40,
         8:40] (crop (B, 3, 40, 48) integer, modified in place), exactly as bitswap's numpy
         loop. known (B, 1, 40, 48) in {0, 1}, tfeat (B, tfeat, 32, 32) the trunk features.
@@ -367,7 +368,9 @@ cdef class ArKernel:
         the best; all give the same integers).
         extent (B, 2) (h, w) in 1..32 per block: only pixels y < h, x < w are popped, the rest
         (an image's edge padding) copy the nearest popped pixel of their block; channels
-        (1..3): colours popped per pixel, the others copy colour 0 (grey)."""
+        (1..3): colours popped per pixel, the others copy colour 0 (grey). lattice: None, or
+        the (65536, 32) uint8 masks of lattice.masks(): B popped among the values its
+        pixel's R and G allow (3 channels only)."""
         if not isinstance(msg, Message):
             raise TypeError(f"decode: msg must be a cython_ans.Message, got {type(msg).__name__}")
         if not isinstance(crop, np.ndarray) or not crop.flags.writeable:
@@ -393,9 +396,18 @@ cdef class ArKernel:
                 raise ValueError(f"decode: extent must be ({b}, 2) with values 1..{AR_BLOCK}")
             ev = ext
             ep = &ev[0, 0]
+        cdef const uint8_t[:, ::1] lv
+        cdef const uint8_t *lp = NULL
+        if lattice is not None:
+            lat = np.ascontiguousarray(lattice, np.uint8)
+            if lat.shape != (65536, 32) or channels != 3:
+                raise ValueError("decode: lattice must be (65536, 32) uint8 masks, with 3 "
+                                 "channels")
+            lv = lat
+            lp = &lv[0, 0]
         with nogil:
             err = ar_decode(&self.net, &m.m, nb, &pv[0, 0, 0, 0], &kv[0, 0, 0], &tv[0, 0, 0, 0],
-                            prec, nthreads, use_simd, ep, nch)
+                            prec, nthreads, use_simd, ep, nch, lp)
         if err:
             raise MemoryError(f"decode: out of memory for {b} blocks")
         c, e = AR_CTX, AR_CTX + AR_BLOCK

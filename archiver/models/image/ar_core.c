@@ -338,7 +338,7 @@ static inline int64_t sreg_shift(const ar_net *n, int64_t sxy, int64_t sxx, int3
 
 int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
               const uint8_t *known, const int16_t *tfeat, unsigned precision, int threads,
-              int simd, const int32_t *extent, int channels)
+              int simd, const int32_t *extent, int channels, const uint8_t *lattice)
 {
     if (nblocks <= 0) return 0;
     const size_t nb = (size_t)nblocks;
@@ -348,6 +348,7 @@ int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
     int64_t *out = malloc(sizeof *out * nb);
     int64_t *px = malloc(sizeof *px * nb * 3);
     int32_t *jn = malloc(sizeof *jn * nb);         /* the network's scale index */
+    int32_t *midx = malloc(sizeof *midx * nb);     /* lattice: B's mask, R * 256 + G */
     /* adaptation sums [block][colour][bucket]: actual and expected |errors| */
     const size_t nsum = n->adapt ? nb * 3 * (size_t)n->adapt_buckets : 1;
     int64_t *sa = calloc(nsum, sizeof *sa), *sb = calloc(nsum, sizeof *sb);
@@ -366,7 +367,7 @@ int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
     int64_t *sl1 = calloc(nb, sizeof *sl1), *sl2 = calloc(nb, sizeof *sl2);
     scratch own;
     int err = scratch_init(&own, n);
-    if (err || !y || !base2 || !loc || !j || !out || !px || !jn || !sa || !sb || !xsa || !xsb
+    if (err || !y || !base2 || !loc || !j || !out || !px || !jn || !midx || !sa || !sb || !xsa || !xsb
         || !cs || !ce || !cb1 || !chained || !ss || !srow || !sl1 || !sl2) {
         err = -1;
         goto done;
@@ -430,9 +431,14 @@ int ar_decode(const ar_net *n, rans_msg *m, int64_t nblocks, int16_t *pix,
                                                     0, n->scale_max);
                     }
                     j[k] = tail_scale(n, j[k]);
+                    if (lattice && c == 2)      /* B among the values R and G allow */
+                        midx[k] = (int32_t)(xb[0] * 256 + xb[1]);
                     k++;
                 }
-                if (k) rans_logistic_pop(m, out, k, loc, j, 256, precision);
+                if (k && lattice && c == 2)
+                    rans_masked_pop(m, out, k, loc, j, midx, lattice, 256, precision);
+                else if (k)
+                    rans_logistic_pop(m, out, k, loc, j, 256, precision);
                 k = 0;
                 for (size_t b = 0; b < nb; b++) {
                     if (extent && (yy >= extent[2 * b] || xx >= extent[2 * b + 1])) continue;
@@ -505,6 +511,7 @@ done:
     free(out);
     free(px);
     free(jn);
+    free(midx);
     free(sa);
     free(sb);
     free(xsa);

@@ -114,11 +114,14 @@ typedef struct {
  *          the others (an image's edge padding) copy pixel (min(yy, h-1), min(xx, w-1)),
  *          decoded before them, and cost no bits
  *   channels 1..3: colours popped per pixel; the others copy colour 0 (grey images)
+ *   lattice [65536][32] uint8 or NULL: with 3 channels, B is popped with the masked logistic
+ *          (rans_masked_pop), mask R * 256 + G of the pixel (lattice.py: the B values a JPEG
+ *          decoder's YCbCr -> RGB can give with that R and G)
  * Returns 0, or -1 if out of memory
  * (message unchanged then). Call without the GIL. */
 int ar_decode(const ar_net *net, rans_msg *m, int64_t nblocks, int16_t *pix,
               const uint8_t *known, const int16_t *tfeat, unsigned precision, int threads,
-              int simd, const int32_t *extent, int channels);
+              int simd, const int32_t *extent, int channels, const uint8_t *lattice);
 
 /* The network's raw outputs and base2 for every pixel of fully known blocks (what the encoder
  * needs): y [nblocks][BLOCK][BLOCK][AR_PARAMS] int64, base2 [nblocks][BLOCK][BLOCK][3] int64.

@@ -22,6 +22,7 @@ import numpy as np
 
 from archiver.errors import CorruptChunk
 from archiver.models.image import arch, model
+from archiver.models.image.lattice import masks as lattice_masks
 from archiver.models.image.bitswap import pop_params, push_params
 from archiver.models.image.model import (LATENT_PRECISION, PIXEL_PRECISION, BlockInputs,
                                          ImageRuntime, Params, s2d)
@@ -100,8 +101,16 @@ def _decode_order(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a.transpose(2, 3, 1, 0)).ravel()
 
 
+def _lattice_masks(x: np.ndarray) -> np.ndarray:
+    """(n, 3, 32, 32) int: for B, the lattice mask index R * 256 + G of its pixel; -1 for R, G
+    (coded with the plain logistic)."""
+    idx = np.full(x.shape, -1, np.int64)
+    idx[:, 2] = x[:, 0].astype(np.int64) * 256 + x[:, 1]
+    return idx
+
+
 def _push_pixels(rt: ImageRuntime, msg, inp: BlockInputs, z1: np.ndarray, ext: np.ndarray,
-                 channels: int) -> None:
+                 channels: int, lattice: bool = False) -> None:
     trunk = rt.trunk(inp, z1)
     if model.USE_AR_KERNEL:     # the same integers in C, already in pop order
         from archiver.models.image._ar import kernel_for
@@ -117,20 +126,25 @@ def _push_pixels(rt: ImageRuntime, msg, inp: BlockInputs, z1: np.ndarray, ext: n
         loc = _decode_order(p.loc)[keep].astype(np.int32)
         scale = _decode_order(p.scale_idx)[keep].astype(np.int32)
     # one push in decode order: the stack hands the symbols back pop by pop in that order
-    msg.push_logistic(sym, loc, scale, 256, PIXEL_PRECISION)
+    if lattice:
+        keep = _decode_order(_coded_mask(ext, channels))
+        midx = _decode_order(_lattice_masks(inp.pixels()))[keep].astype(np.int32)
+        msg.push_logistic_masked(sym, loc, scale, midx, lattice_masks(), 256, PIXEL_PRECISION)
+    else:
+        msg.push_logistic(sym, loc, scale, 256, PIXEL_PRECISION)
 
 
 def _pop_pixels(rt: ImageRuntime, msg, inp: BlockInputs, z1: np.ndarray, ext: np.ndarray,
-                channels: int) -> None:
+                channels: int, lattice: bool = False) -> None:
     from archiver.models.image._ar import kernel_for
     trunk = rt.trunk(inp, z1)
     kernel_for(rt.w).decode(msg, inp.crop, inp.known, trunk.feats, extent=ext,
-                            channels=channels)
+                            channels=channels, lattice=lattice_masks() if lattice else None)
     inp.set_pixels(inp.pixels().copy())
 
 
 def _encode_wavefront(rt: ImageRuntime, msg, inp: BlockInputs, ext: np.ndarray, channels: int,
-                      scheme: int, q1: Params | None = None) -> None:
+                      scheme: int, q1: Params | None = None, lattice: bool = False) -> None:
     """q1: the blocks' q(z_1|x) if already known (the encoder computes it for many blocks
     at once: it reads only the block's own pixels)."""
     levels = rt.cfg.levels
@@ -139,13 +153,13 @@ def _encode_wavefront(rt: ImageRuntime, msg, inp: BlockInputs, ext: np.ndarray, 
         zs = [pop_params(msg, q1, LB, LATENT_PRECISION)]
         for i in range(1, levels):
             zs.append(pop_params(msg, rt.q_next(i, zs[-1]), LB, LATENT_PRECISION))
-        _push_pixels(rt, msg, inp, zs[0], ext, channels)
+        _push_pixels(rt, msg, inp, zs[0], ext, channels, lattice)
         for i in range(1, levels):
             push_params(msg, zs[i - 1], rt.p_prev(i, zs[i]), LB, LATENT_PRECISION)
         push_params(msg, zs[-1], rt.p_top(zs[-1].shape), LB, LATENT_PRECISION)
         return
     z = pop_params(msg, q1, LB, LATENT_PRECISION)                  # Algorithm 2
-    _push_pixels(rt, msg, inp, z, ext, channels)
+    _push_pixels(rt, msg, inp, z, ext, channels, lattice)
     for i in range(1, levels):
         z_next = pop_params(msg, rt.q_next(i, z), LB, LATENT_PRECISION)
         push_params(msg, z, rt.p_prev(i, z_next), LB, LATENT_PRECISION)
@@ -154,7 +168,7 @@ def _encode_wavefront(rt: ImageRuntime, msg, inp: BlockInputs, ext: np.ndarray, 
 
 
 def _decode_wavefront(rt: ImageRuntime, msg, inp: BlockInputs, ext: np.ndarray, channels: int,
-                      scheme: int) -> None:
+                      scheme: int, lattice: bool = False) -> None:
     levels = rt.cfg.levels
     shape = (len(ext), rt.cfg.zc, rt.cfg.zs, rt.cfg.zs)
     z = pop_params(msg, rt.p_top(shape), LB, LATENT_PRECISION)
@@ -162,7 +176,7 @@ def _decode_wavefront(rt: ImageRuntime, msg, inp: BlockInputs, ext: np.ndarray, 
         zs = [z]
         for i in range(levels - 1, 0, -1):
             zs.insert(0, pop_params(msg, rt.p_prev(i, zs[0]), LB, LATENT_PRECISION))
-        _pop_pixels(rt, msg, inp, zs[0], ext, channels)
+        _pop_pixels(rt, msg, inp, zs[0], ext, channels, lattice)
         for i in range(levels - 1, 0, -1):
             push_params(msg, zs[i], rt.q_next(i, zs[i - 1]), LB, LATENT_PRECISION)
         push_params(msg, zs[0], rt.q1(inp), LB, LATENT_PRECISION)
@@ -171,7 +185,7 @@ def _decode_wavefront(rt: ImageRuntime, msg, inp: BlockInputs, ext: np.ndarray, 
         z_prev = pop_params(msg, rt.p_prev(i, z), LB, LATENT_PRECISION)
         push_params(msg, z, rt.q_next(i, z_prev), LB, LATENT_PRECISION)
         z = z_prev
-    _pop_pixels(rt, msg, inp, z, ext, channels)
+    _pop_pixels(rt, msg, inp, z, ext, channels, lattice)
     push_params(msg, z, rt.q1(inp), LB, LATENT_PRECISION)
 
 
@@ -189,33 +203,36 @@ def _q1_all(rt: ImageRuntime, g: Geometry, canvas: np.ndarray, batch: int = 256)
 
 
 def encode_image(rt: ImageRuntime, msg, planes: np.ndarray, scheme: int = BITSWAP,
-                 done: Done = None) -> None:
-    """Push the image planes (C, H, W) uint8, C in {1, 3}, onto msg."""
+                 done: Done = None, lattice: bool = False) -> None:
+    """Push the image planes (C, H, W) uint8, C in {1, 3}, onto msg. lattice: B is coded among
+    the values its pixel's R and G allow (lattice.py; every pixel must be on the lattice)."""
     if scheme not in SCHEMES:
         raise ValueError(f"unknown coding scheme {scheme!r}")
     channels = planes.shape[0]
+    _check_lattice(lattice, channels)
     g = Geometry(planes.shape[1], planes.shape[2])
     canvas = _filled_canvas(g, _rgb(planes))
     q1 = _q1_all(rt, g, canvas)
     for idx in reversed(g.wavefronts()):
         _encode_wavefront(rt, msg, g.inputs(canvas, idx), g.extent(idx), channels, scheme,
-                          Params(q1.loc[idx], q1.scale_idx[idx]))
+                          Params(q1.loc[idx], q1.scale_idx[idx]), lattice)
         if done is not None:
             done(len(idx))
 
 
 def decode_image(rt: ImageRuntime, msg, channels: int, h: int, w: int, scheme: int = BITSWAP,
-                 done: Done = None) -> np.ndarray:
+                 done: Done = None, lattice: bool = False) -> np.ndarray:
     """Pop an image of `channels` planes, h x w, from msg: (channels, h, w) uint8."""
     if scheme not in SCHEMES:
         raise ValueError(f"unknown coding scheme {scheme!r}")
     if channels not in (1, 3):
         raise ValueError(f"an image has 1 or 3 planes, got {channels}")
+    _check_lattice(lattice, channels)
     g = Geometry(h, w)
     canvas = g.canvas()
     for idx in g.wavefronts():
         inp = g.inputs(canvas, idx)
-        _decode_wavefront(rt, msg, inp, g.extent(idx), channels, scheme)
+        _decode_wavefront(rt, msg, inp, g.extent(idx), channels, scheme, lattice)
         if msg.initial_bits_drawn:
             # a valid decoder only refills from words the encoder pushed: garbage stops here
             raise CorruptChunk("image payload exhausted before its last block (the rANS state "
@@ -228,6 +245,11 @@ def decode_image(rt: ImageRuntime, msg, channels: int, h: int, w: int, scheme: i
     return np.ascontiguousarray(out[:channels])
 
 
+def _check_lattice(lattice: bool, channels: int) -> None:
+    if lattice and channels != 3:
+        raise ValueError(f"the colour lattice needs 3 coded planes, got {channels}")
+
+
 def _filled_canvas(g: Geometry, rgb: np.ndarray) -> np.ndarray:
     canvas = g.canvas()
     c = arch.CONTEXT
@@ -237,11 +259,11 @@ def _filled_canvas(g: Geometry, rgb: np.ndarray) -> np.ndarray:
 
 
 def code_length(rt: ImageRuntime, planes: np.ndarray, rng: np.random.Generator,
-                batch: int = 256) -> float:
+                batch: int = 256, lattice: bool = False) -> float:
     """Bits of the image under the model: the discretised -ELBO of its blocks with z drawn from
     the posterior chain, counting only the coded pixels. A chained message grows by this (in
-    expectation) plus the initial bits paid once."""
-    from archiver.entropy import logistic_codelength
+    expectation) plus the initial bits paid once. lattice: as encode_image."""
+    from archiver.entropy import logistic_codelength, masked_logistic_codelength
     from archiver.models.image.codelength import sample_bins
     channels = planes.shape[0]
     g = Geometry(planes.shape[1], planes.shape[2])
@@ -267,5 +289,10 @@ def code_length(rt: ImageRuntime, planes: np.ndarray, rng: np.random.Generator,
         x = inp.pixels()
         m = _coded_mask(ext, channels)
         p = rt.ar_params(y, base2, x, m)
-        total += logistic_codelength(x[m], p.loc[m], p.scale_idx[m], 256, PIXEL_PRECISION)
+        if lattice:
+            total += masked_logistic_codelength(x[m], p.loc[m], p.scale_idx[m],
+                                                _lattice_masks(x)[m], lattice_masks(), 256,
+                                                PIXEL_PRECISION)
+        else:
+            total += logistic_codelength(x[m], p.loc[m], p.scale_idx[m], 256, PIXEL_PRECISION)
     return total
