@@ -13,8 +13,8 @@ where every pixel is on it, as the codec does (lattice.py; such images are marke
 -e 9`, `cwebp -lossless -z 9`, `optipng -o2` (Debian libjxl-tools, webp, optipng). Their sizes
 depend only on the pixels and the tool, so they are kept in a cache file beside the PNGs
 (keyed by the pixels' SHA-256 and the tool's version; --fresh recomputes them).
-With --speed: wall-clock MP/s of the model's real encode and decode (bitswap on a Message) of
-the first image's blocks, beside cjxl -e 7 on the same pixels.
+With --speed: wall-clock MP/s of the model's real whole-image encode and decode of the first
+image's top block rows, beside cjxl -e 7 on the same pixels.
 """
 from __future__ import annotations
 
@@ -34,8 +34,6 @@ from archiver.models.image import image_coder, lattice, weights_io
 from archiver.models.image.model import ImageRuntime
 from archiver.models.weights import sha256_file
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_image import image_blocks  # noqa: E402
 
 CODERS = {   # name: (command before input/output, output extension, version command)
     "jxl -e7": (["cjxl", "-d", "0", "-e", "7", "--quiet"], "jxl", ["cjxl", "--version"]),
@@ -90,36 +88,35 @@ def baselines(img: np.ndarray, tmp: Path, cache: dict, versions: dict) -> dict[s
 
 
 def speed(rt: ImageRuntime, img: np.ndarray, tmp: Path, max_blocks: int) -> None:
-    """Real Bit-Swap encode and decode of the image's first blocks (batches of one block row,
-    as the whole-image codec's raster rows: each block's context from earlier rows), timed."""
+    """Real whole-image encode and decode (image_coder, as the codec runs it: wavefronts of
+    blocks, the colour lattice when every pixel is on it) of the image's first block rows,
+    about max_blocks blocks, timed beside cjxl -e 7 on the same pixels."""
     from PIL import Image
-    from archiver.models.image import bitswap
-    from archiver.models.image.model import BlockInputs
     from cython_ans import Message
-    crops, top, left, topright = image_blocks(img)
-    n = min(len(crops), max_blocks)
-    inp = BlockInputs.from_crops(crops[:n], top[:n], left[:n], topright[:n])
+    rows = max(1, -(-max_blocks // (img.shape[1] // 32)))
+    sub = np.ascontiguousarray(img[:rows * 32])
+    planes = np.ascontiguousarray(sub.transpose(2, 0, 1))
+    on = lattice.on_lattice(sub)
     msg = Message(seed=1)
     t0 = time.perf_counter()
-    bitswap.encode(rt, msg, inp)
+    image_coder.encode_image(rt, msg, planes, lattice=on)
     t_enc = time.perf_counter() - t0
     back = Message.from_bytes(msg.to_bytes(), seed=1)
     t0 = time.perf_counter()
-    out = bitswap.decode(rt, back, inp.context_only())
+    out = image_coder.decode_image(rt, back, 3, sub.shape[0], sub.shape[1], lattice=on)
     t_dec = time.perf_counter() - t0
-    if not np.array_equal(out.pixels(), inp.pixels()):
+    if not np.array_equal(out, planes):
         raise SystemExit("speed check: decoded pixels differ from the input")
-    mp = n * 1024 / 1e6
-    sub = img[:-(-n // (img.shape[1] // 32)) * 32]
+    mp = sub.shape[0] * sub.shape[1] / 1e6
     png = tmp / "speed.png"
-    Image.fromarray(np.ascontiguousarray(sub)).save(png)
+    Image.fromarray(sub).save(png)
     t0 = time.perf_counter()
     coder_bits("jxl -e7", png, tmp)
     t_jxl = time.perf_counter() - t0
-    print(f"speed on {n} blocks ({mp:.2f} MP, load {os.getloadavg()[0]:.1f}): model encode "
-          f"{mp / t_enc:.3f} MP/s, decode {mp / t_dec:.3f} MP/s (one thread, batch of {n} "
-          f"blocks, round trip exact); cjxl -e 7 {sub.size / 3 / 1e6 / t_jxl:.3f} MP/s "
-          f"({sub.shape[1]}x{sub.shape[0]})")
+    print(f"speed on {sub.shape[1]}x{sub.shape[0]} ({mp:.2f} MP{', lattice' if on else ''}, "
+          f"load {os.getloadavg()[0]:.1f}): model encode {mp / t_enc:.3f} MP/s, decode "
+          f"{mp / t_dec:.3f} MP/s (one thread, whole-image codec, round trip exact); "
+          f"cjxl -e 7 {mp / t_jxl:.3f} MP/s")
 
 
 def main() -> None:

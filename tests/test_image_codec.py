@@ -394,6 +394,26 @@ def test_decoded_jpeg_codes_b_on_the_colour_lattice(monkeypatch):
     assert not image_codec.IMAGE.encode(ppm(off), 19)[1] & image_codec.F_LATTICE
 
 
+def test_lattice_push_is_the_same_from_the_numpy_path(monkeypatch):
+    """The encoder's numpy parameter path (model.USE_AR_KERNEL off) pushes the same words as
+    the C kernel with the lattice masks, and code_length predicts the message's growth."""
+    from archiver.models.image import model
+    rt = image_codec.runtime()
+    planes = np.ascontiguousarray(_jpeg_decoded(photo(40, 70, seed=8)).transpose(2, 0, 1))
+    words = []
+    for kernel in (True, False):
+        monkeypatch.setattr(model, "USE_AR_KERNEL", kernel)
+        msg = Message(seed=0)
+        image_coder.encode_image(rt, msg, planes, lattice=True)
+        words.append(msg.to_bytes())
+    assert words[0] == words[1]
+    back = image_coder.decode_image(rt, Message.from_bytes(words[0], 0), 3, 40, 70, lattice=True)
+    assert np.array_equal(back, planes)
+    bits = image_coder.code_length(rt, planes, np.random.default_rng(0), lattice=True)
+    plain = image_coder.code_length(rt, planes, np.random.default_rng(0))
+    assert bits < 0.97 * plain
+
+
 def test_lattice_flag_is_refused_where_it_cannot_apply():
     """The lattice flag in a version 5 payload, or beside the grey flag, is damage."""
     img = _jpeg_decoded(photo(40, 36, seed=6))
