@@ -202,6 +202,22 @@ void rans_uniform_pop(rans_msg *m, int64_t *out, size_t count, uint64_t nbins)
     }
 }
 
+/* A logistic symbol's checks (0, RANS_EBADSYM or RANS_EBADTABLE), and its push. */
+static inline int logistic_bad(int64_t s, uint32_t j, uint64_t nbins)
+{
+    if ((uint64_t)s >= nbins)
+        return RANS_EBADSYM;
+    return j >= RANS_SCALE_IDX_LIMIT ? RANS_EBADTABLE : 0;
+}
+
+static inline void logistic_push_one(rans_msg *m, int64_t s, int64_t l, uint32_t j,
+                                     uint64_t nbins, unsigned precision)
+{
+    uint64_t lo = rans_logistic_cum(s, l, j, nbins, precision);
+    uint64_t hi = rans_logistic_cum(s + 1, l, j, nbins, precision);
+    rans_push_unchecked(m, lo, hi - lo, precision);
+}
+
 ALWAYS_INLINE int log_push(rans_msg *m, const void *symbols, const int sym32, size_t count,
                            const int32_t *loc, const int32_t *scale_idx, uint64_t nbins,
                            unsigned precision, size_t *bad)
@@ -211,14 +227,10 @@ ALWAYS_INLINE int log_push(rans_msg *m, const void *symbols, const int sym32, si
     for (size_t i = count; i-- > 0;) {
         int64_t s = sym_at(symbols, sym32, i);
         uint32_t j = (uint32_t)scale_idx[i];
-        if ((uint64_t)s >= nbins)
-            return rollback(m, head, len, i, bad, RANS_EBADSYM);
-        if (j >= RANS_SCALE_IDX_LIMIT)
-            return rollback(m, head, len, i, bad, RANS_EBADTABLE);
-        int64_t l = rans_clamp_loc(loc[i]);
-        uint64_t lo = rans_logistic_cum(s, l, j, nbins, precision);
-        uint64_t hi = rans_logistic_cum(s + 1, l, j, nbins, precision);
-        rans_push_unchecked(m, lo, hi - lo, precision);
+        int err = logistic_bad(s, j, nbins);
+        if (err)
+            return rollback(m, head, len, i, bad, err);
+        logistic_push_one(m, s, rans_clamp_loc(loc[i]), j, nbins, precision);
     }
     return RANS_OK;
 }
@@ -343,15 +355,12 @@ int rans_masked_push(rans_msg *m, const int64_t *symbols, size_t count, const in
     for (size_t i = count; i-- > 0;) {
         int64_t s = symbols[i];
         uint32_t j = (uint32_t)scale_idx[i];
-        if ((uint64_t)s >= nbins)
-            return rollback(m, head, len, i, bad, RANS_EBADSYM);
-        if (j >= RANS_SCALE_IDX_LIMIT)
-            return rollback(m, head, len, i, bad, RANS_EBADTABLE);
+        int err = logistic_bad(s, j, nbins);
+        if (err)
+            return rollback(m, head, len, i, bad, err);
         int64_t l = rans_clamp_loc(loc[i]);
         if (mask_idx[i] < 0) {
-            uint64_t lo = rans_logistic_cum(s, l, j, nbins, precision);
-            uint64_t hi = rans_logistic_cum(s + 1, l, j, nbins, precision);
-            rans_push_unchecked(m, lo, hi - lo, precision);
+            logistic_push_one(m, s, l, j, nbins, precision);
             continue;
         }
         if ((size_t)mask_idx[i] >= nmasks)
