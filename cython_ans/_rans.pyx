@@ -102,10 +102,8 @@ def masked_freqs(symbols, loc, scale_idx, mask_idx, masks, nbins, precision):
     cdef const int32_t[::1] jv = j
     cdef const int32_t[::1] iv = mi
     cdef const uint8_t[:, ::1] mv = mk
-    cdef uint32_t cdf[RANS_MASKED_MAX_BINS + 1]
-    cdf[0] = 0
-    cdef uint16_t bins[RANS_MASKED_MAX_BINS]
-    cdef Py_ssize_t i, r, n, cnt = s.shape[0]
+    cdef rans_masked_dist d
+    cdef Py_ssize_t i, r, cnt = s.shape[0]
     cdef uint64_t nbc = nb
     cdef unsigned pp = p
     cdef int64_t loc_c
@@ -116,11 +114,10 @@ def masked_freqs(symbols, loc, scale_idx, mask_idx, masks, nbins, precision):
                 ov[i] = <uint32_t>(rans_logistic_cum(sv[i] + 1, loc_c, jv[i], nbc, pp)
                                    - rans_logistic_cum(sv[i], loc_c, jv[i], nbc, pp))
                 continue
-            n = rans_masked_cdf(&mv[iv[i], 0], loc_c, jv[i], nbc, pp, cdf, bins)
-            for r in range(n):
-                if bins[r] == sv[i]:
-                    ov[i] = cdf[r + 1] - cdf[r]
-                    break
+            rans_masked_prepare(&d, &mv[iv[i], 0], loc_c, jv[i], nbc, pp)
+            r = rans_masked_rank(&d, sv[i])
+            if r < <Py_ssize_t>d.n:
+                ov[i] = <uint32_t>(rans_masked_cum(&d, r + 1) - rans_masked_cum(&d, r))
     return out
 
 

@@ -83,6 +83,11 @@ cdef extern from "rans_core.h" nogil:
     uint64_t rans_logistic_f(int64_t d, unsigned scale_idx)
     uint64_t rans_logistic_cum(int64_t k, int64_t loc, unsigned scale_idx, uint64_t nbins,
                                unsigned precision)
-    # masked logistic: the cdf over the allowed bins and those bins; returns their number
-    size_t rans_masked_cdf(const uint8_t *mask, int64_t loc, unsigned scale_idx, uint64_t nbins,
-                           unsigned precision, uint32_t *cdf, uint16_t *bins)
+    # masked logistic: a symbol's distribution over the allowed bins (rans_core.h)
+    ctypedef struct rans_masked_dist:
+        size_t n
+        uint16_t *bins
+    size_t rans_masked_prepare(rans_masked_dist *d, const uint8_t *mask, int64_t loc,
+                               unsigned scale_idx, uint64_t nbins, unsigned precision)
+    uint64_t rans_masked_cum(const rans_masked_dist *d, size_t r)
+    size_t rans_masked_rank(const rans_masked_dist *d, int64_t s)

@@ -350,8 +350,7 @@ int rans_masked_push(rans_msg *m, const int64_t *symbols, size_t count, const in
     const uint64_t head = m->head;
     const size_t len = m->len;
     const size_t mb = (size_t)((nbins + 7) / 8);
-    uint32_t cdf[RANS_MASKED_MAX_BINS + 1];
-    uint16_t bins[RANS_MASKED_MAX_BINS];
+    rans_masked_dist d;
     for (size_t i = count; i-- > 0;) {
         int64_t s = symbols[i];
         uint32_t j = (uint32_t)scale_idx[i];
@@ -363,23 +362,14 @@ int rans_masked_push(rans_msg *m, const int64_t *symbols, size_t count, const in
             logistic_push_one(m, s, l, j, nbins, precision);
             continue;
         }
-        if ((size_t)mask_idx[i] >= nmasks)
+        if ((size_t)mask_idx[i] >= nmasks
+            || !rans_masked_prepare(&d, masks + (size_t)mask_idx[i] * mb, l, j, nbins, precision))
             return rollback(m, head, len, i, bad, RANS_EBADTABLE);
-        size_t n = rans_masked_cdf(masks + (size_t)mask_idx[i] * mb, l, j, nbins, precision, cdf,
-                                   bins);
-        if (n == 0)
-            return rollback(m, head, len, i, bad, RANS_EBADTABLE);
-        size_t lo = 0, hi = n;          /* the rank of s among the allowed bins */
-        while (hi - lo > 1) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (bins[mid] <= s)
-                lo = mid;
-            else
-                hi = mid;
-        }
-        if (bins[lo] != s)
+        size_t r = rans_masked_rank(&d, s);
+        if (r == d.n)
             return rollback(m, head, len, i, bad, RANS_EBADSYM);
-        rans_push_unchecked(m, cdf[lo], (uint64_t)cdf[lo + 1] - cdf[lo], precision);
+        uint64_t c0 = rans_masked_cum(&d, r);
+        rans_push_unchecked(m, c0, rans_masked_cum(&d, r + 1) - c0, precision);
     }
     return RANS_OK;
 }
@@ -389,17 +379,17 @@ void rans_masked_pop(rans_msg *m, int64_t *out, size_t count, const int32_t *loc
                      uint64_t nbins, unsigned precision)
 {
     const size_t mb = (size_t)((nbins + 7) / 8);
-    uint32_t cdf[RANS_MASKED_MAX_BINS + 1];
-    uint16_t bins[RANS_MASKED_MAX_BINS];
+    rans_masked_dist d;
     for (size_t i = 0; i < count; i++) {
         if (mask_idx[i] < 0) {
             rans_logistic_pop(m, out + i, 1, loc + i, scale_idx + i, nbins, precision);
             continue;
         }
-        size_t n = rans_masked_cdf(masks + (size_t)mask_idx[i] * mb, rans_clamp_loc(loc[i]),
-                                   (unsigned)scale_idx[i], nbins, precision, cdf, bins);
-        size_t r = rans_cdf_find(cdf, n, rans_peek(m, precision));
-        rans_pop_advance(m, cdf[r], (uint64_t)cdf[r + 1] - cdf[r], precision);
-        out[i] = bins[r];
+        rans_masked_prepare(&d, masks + (size_t)mask_idx[i] * mb, rans_clamp_loc(loc[i]),
+                            (unsigned)scale_idx[i], nbins, precision);
+        size_t r = rans_masked_find(&d, rans_peek(m, precision));
+        uint64_t c0 = rans_masked_cum(&d, r);
+        rans_pop_advance(m, c0, rans_masked_cum(&d, r + 1) - c0, precision);
+        out[i] = d.bins[r];
     }
 }

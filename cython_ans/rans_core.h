@@ -350,28 +350,117 @@ static inline uint64_t rans_logistic_cum(int64_t k, int64_t loc, unsigned scale_
  * The discretised logistic (either family) restricted to the allowed bins of a mask (bit k of
  * byte k >> 3, least significant first): weights w_k = G(k + 1) - G(k) + 1 for each allowed k,
  * with G(k) = 0 for k <= 0, 2^32 for k >= nbins, else F(256 k - 128 - L); then the leaky
- * quantiser over the allowed bins in increasing order. Fills cdf (n + 1 entries) and bins (the
- * n allowed bins) and returns n (0 for an empty mask). nbins <= RANS_MASKED_MAX_BINS. */
+ * quantiser over the allowed bins in increasing order. nbins <= RANS_MASKED_MAX_BINS.
+ *
+ * Speed: F is nondecreasing and reaches its extremes (2^32 - SIG[last], SIG[last]) a few scales
+ * from the location, so G is found constant outside a window by two bisections and evaluated
+ * only inside it; cumulative frequencies are computed only where a push or pop needs them. The
+ * integers are those of the definition above (tests compare with the reference). */
 #define RANS_MASKED_MAX_BINS 256
 
-static inline size_t rans_masked_cdf(const uint8_t *mask, int64_t loc, unsigned scale_idx,
-                                     uint64_t nbins, unsigned precision, uint32_t *cdf,
-                                     uint16_t *bins)
+typedef struct {
+    size_t n;                                   /* allowed bins */
+    uint16_t bins[RANS_MASKED_MAX_BINS];        /* in increasing order */
+    uint64_t pre[RANS_MASKED_MAX_BINS + 1];     /* pre[i] = v_0 + ... + v_{i-1}; pre[n] = V */
+    uint64_t M;                                 /* 2^p - n */
+} rans_masked_dist;
+
+/* G at edge e (0..nbins) given the window: constant at or below e_lo, at or above e_hi. */
+static inline uint64_t masked_g(int64_t e, int64_t e_lo, int64_t e_hi, int64_t loc,
+                                unsigned scale_idx, uint64_t nbins)
 {
-    uint64_t w[RANS_MASKED_MAX_BINS];
+    if (e <= 0)
+        return 0;
+    if ((uint64_t)e >= nbins)
+        return RANS_L;
+    if (e <= e_lo)
+        return RANS_L - RANS_SIGMOID[RANS_SIGMOID_ENTRIES - 1];
+    if (e >= e_hi)
+        return RANS_SIGMOID[RANS_SIGMOID_ENTRIES - 1];
+    return rans_family_f(256 * e - 128 - loc, scale_idx);
+}
+
+/* Fills d for the mask; returns n (0 for an empty mask, d then unusable). */
+static inline size_t rans_masked_prepare(rans_masked_dist *d, const uint8_t *mask, int64_t loc,
+                                         unsigned scale_idx, uint64_t nbins, unsigned precision)
+{
+    const uint64_t top = RANS_SIGMOID[RANS_SIGMOID_ENTRIES - 1], bottom = RANS_L - top;
     size_t n = 0;
-    for (uint64_t k = 0; k < nbins; k++) {
-        if (!((mask[k >> 3] >> (k & 7)) & 1u))
-            continue;
-        uint64_t lo = k == 0 ? 0 : rans_family_f(256 * (int64_t)k - 128 - loc, scale_idx);
-        uint64_t hi = k + 1 >= nbins ? RANS_L
-                                     : rans_family_f(256 * (int64_t)k + 128 - loc, scale_idx);
-        w[n] = hi - lo + 1u;
-        bins[n++] = (uint16_t)k;
+    for (uint64_t at = 0; at < nbins; at += 8) {          /* the set bits, byte by byte */
+        unsigned byte = mask[at >> 3];
+        if (nbins - at < 8)
+            byte &= (1u << (nbins - at)) - 1u;
+        while (byte) {
+            d->bins[n++] = (uint16_t)(at + (unsigned)__builtin_ctz(byte));
+            byte &= byte - 1u;
+        }
     }
-    if (n)
-        rans_quantize_cdf(w, n, precision, cdf);
+    d->n = n;
+    if (!n)
+        return 0;
+    /* e_hi: the first inner edge where G reaches its top (nbins if none); e_lo: the last inner
+     * edge still at its bottom (0 if none). Inner edges are 1..nbins-1. */
+    int64_t lo = 0, hi = (int64_t)nbins;        /* G(lo) < top (or lo = 0), G(hi) = top */
+    while (hi - lo > 1) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (rans_family_f(256 * mid - 128 - loc, scale_idx) >= top) hi = mid; else lo = mid;
+    }
+    const int64_t e_hi = hi;
+    lo = 0;
+    hi = (int64_t)nbins;                        /* G(lo) = bottom (or lo = 0), G(hi) > bottom */
+    while (hi - lo > 1) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (rans_family_f(256 * mid - 128 - loc, scale_idx) <= bottom) lo = mid; else hi = mid;
+    }
+    const int64_t e_lo = lo;
+    uint64_t w[RANS_MASKED_MAX_BINS], total = 0;
+    uint64_t g_prev = 0;
+    int64_t e_prev = -1;
+    for (size_t i = 0; i < n; i++) {
+        const int64_t k = d->bins[i];
+        uint64_t g0 = e_prev == k ? g_prev : masked_g(k, e_lo, e_hi, loc, scale_idx, nbins);
+        uint64_t g1 = masked_g(k + 1, e_lo, e_hi, loc, scale_idx, nbins);
+        w[i] = g1 - g0 + 1u;
+        total += w[i];
+        g_prev = g1;
+        e_prev = k + 1;
+    }
+    unsigned shift = 0;
+    while ((total >> shift) > (1ull << 32))
+        shift++;
+    d->pre[0] = 0;
+    for (size_t i = 0; i < n; i++)
+        d->pre[i + 1] = d->pre[i] + (w[i] >> shift);
+    d->M = (1ull << precision) - n;
     return n;
+}
+
+/* C(r) of the leaky quantiser: r + floor(pre[r] * M / V), C(n) = 2^p. */
+static inline uint64_t rans_masked_cum(const rans_masked_dist *d, size_t r)
+{
+    return (uint64_t)r + (d->pre[r] * d->M) / d->pre[d->n];
+}
+
+/* The rank r with C(r) <= cf < C(r + 1). */
+static inline size_t rans_masked_find(const rans_masked_dist *d, uint64_t cf)
+{
+    size_t lo = 0, hi = d->n;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (rans_masked_cum(d, mid) <= cf) lo = mid; else hi = mid;
+    }
+    return lo;
+}
+
+/* The rank of bin s among the allowed bins, or n if s is not allowed. */
+static inline size_t rans_masked_rank(const rans_masked_dist *d, int64_t s)
+{
+    size_t lo = 0, hi = d->n;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (d->bins[mid] <= s) lo = mid; else hi = mid;
+    }
+    return d->n && d->bins[lo] == s ? lo : d->n;
 }
 
 /* ---- bulk loops over arrays (rans_core.c) ----------------------------------------------------
