@@ -93,6 +93,21 @@ def test_tailed_logistic_is_the_mixture_it_claims():
     assert tailed[130] > 100 * plain[130] and tailed[100] < plain[100] * 1.2
 
 
+def test_masked_codelength_broadcasts_like_the_plain_one():
+    """Arrays of any matching shape (an image's blocks) and scalars mix; with no mask in use
+    it equals logistic_codelength."""
+    from archiver.entropy import masked_logistic_codelength
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, (2, 3, 4, 4))
+    loc = (x * 256 + rng.integers(-300, 300, x.shape)).astype(np.int32)
+    masks = np.full((1, 32), 0xFF, np.uint8)
+    plain = logistic_codelength(x, loc, 40, 256, 20)
+    assert masked_logistic_codelength(x, loc, 40, -1, masks, 256, 20) == pytest.approx(plain)
+    everything = masked_logistic_codelength(x, loc, np.full(x.shape, 40), np.zeros(x.shape, int),
+                                            masks, 256, 20)
+    assert everything == pytest.approx(plain, rel=1e-4)
+
+
 def test_logistic_codelength_is_sum_of_minus_log_freqs():
     rng = np.random.default_rng(1)
     n = 500

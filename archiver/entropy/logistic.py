@@ -128,10 +128,9 @@ def masked_logistic_codelength(symbols, loc, scale_idx, mask_idx, masks, nbins: 
     frequencies come from the coder itself (cython_ans._rans.masked_freqs)."""
     from cython_ans._rans import masked_freqs
     where = "masked_logistic_codelength"
-    s = np.asarray(symbols, np.int64).ravel()
-    f = masked_freqs(s, np.broadcast_to(loc, s.shape).ravel(),
-                     np.broadcast_to(scale_idx, s.shape).ravel(),
-                     np.broadcast_to(mask_idx, s.shape).ravel(), masks, nbins, precision)
+    s, loc, j, mi = (np.ravel(a) for a in np.broadcast_arrays(
+        np.asarray(symbols, np.int64), loc, scale_idx, mask_idx))
+    f = masked_freqs(s, loc, j, mi, masks, nbins, precision)
     if f.size and not f.all():
         raise ValueError(f"{where}: symbol at index {int(np.argmin(f))} is not allowed by "
                          "its mask")
