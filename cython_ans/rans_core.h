@@ -352,9 +352,9 @@ static inline uint64_t rans_logistic_cum(int64_t k, int64_t loc, unsigned scale_
  * with G(k) = 0 for k <= 0, 2^32 for k >= nbins, else F(256 k - 128 - L); then the leaky
  * quantiser over the allowed bins in increasing order. nbins <= RANS_MASKED_MAX_BINS.
  *
- * Speed: F is nondecreasing and reaches its extremes (2^32 - SIG[last], SIG[last]) a few scales
- * from the location, so G is found constant outside a window by two bisections and evaluated
- * only inside it; cumulative frequencies are computed only where a push or pop needs them. The
+ * Speed: F is nondecreasing and reaches its extremes (2^32 - SIG[last], SIG[last]) 24 scales
+ * from the location, so G is constant outside that window and evaluated only inside it;
+ * cumulative frequencies are computed only where a push or pop needs them. The
  * integers are those of the definition above (tests compare with the reference). */
 #define RANS_MASKED_MAX_BINS 256
 
@@ -364,6 +364,21 @@ typedef struct {
     uint64_t pre[RANS_MASKED_MAX_BINS + 1];     /* pre[i] = v_0 + ... + v_{i-1}; pre[n] = V */
     uint64_t M;                                 /* 2^p - n */
 } rans_masked_dist;
+
+/* The smallest |d| at which F of scale index j reads the sigmoid table's last entry (F is at
+ * its extreme from there on): t = (|d| MANT[j & 7]) >> (4 + (j >> 3)) >= last << STEP. The wide
+ * component of the tailed family has the larger one. */
+static inline int64_t rans_logistic_sat(unsigned j)
+{
+    const uint64_t t = (uint64_t)(RANS_SIGMOID_ENTRIES - 1) << (16 - RANS_SIGMOID_STEP_BITS);
+    const uint64_t mant = RANS_SCALE_MANTISSA[j & 7u];
+    return (int64_t)(((t << (4u + (j >> 3))) + mant - 1u) / mant);
+}
+
+static inline int64_t floor_div256(int64_t x)
+{
+    return x >= 0 ? x / 256 : -((-x + 255) / 256);
+}
 
 /* G at edge e (0..nbins) given the window: constant at or below e_lo, at or above e_hi. */
 static inline uint64_t masked_g(int64_t e, int64_t e_lo, int64_t e_hi, int64_t loc,
@@ -384,7 +399,6 @@ static inline uint64_t masked_g(int64_t e, int64_t e_lo, int64_t e_hi, int64_t l
 static inline size_t rans_masked_prepare(rans_masked_dist *d, const uint8_t *mask, int64_t loc,
                                          unsigned scale_idx, uint64_t nbins, unsigned precision)
 {
-    const uint64_t top = RANS_SIGMOID[RANS_SIGMOID_ENTRIES - 1], bottom = RANS_L - top;
     size_t n = 0;
     for (uint64_t at = 0; at < nbins; at += 8) {          /* the set bits, byte by byte */
         unsigned byte = mask[at >> 3];
@@ -398,21 +412,15 @@ static inline size_t rans_masked_prepare(rans_masked_dist *d, const uint8_t *mas
     d->n = n;
     if (!n)
         return 0;
-    /* e_hi: the first inner edge where G reaches its top (nbins if none); e_lo: the last inner
-     * edge still at its bottom (0 if none). Inner edges are 1..nbins-1. */
-    int64_t lo = 0, hi = (int64_t)nbins;        /* G(lo) < top (or lo = 0), G(hi) = top */
-    while (hi - lo > 1) {
-        int64_t mid = lo + (hi - lo) / 2;
-        if (rans_family_f(256 * mid - 128 - loc, scale_idx) >= top) hi = mid; else lo = mid;
-    }
-    const int64_t e_hi = hi;
-    lo = 0;
-    hi = (int64_t)nbins;                        /* G(lo) = bottom (or lo = 0), G(hi) > bottom */
-    while (hi - lo > 1) {
-        int64_t mid = lo + (hi - lo) / 2;
-        if (rans_family_f(256 * mid - 128 - loc, scale_idx) <= bottom) lo = mid; else hi = mid;
-    }
-    const int64_t e_lo = lo;
+    /* G is at its top from edge e_hi on and at its bottom up to edge e_lo: where the edge's
+     * distance from the location reaches the table's end for every component (a window at
+     * least as wide as where F really is constant, so G is exact everywhere) */
+    const unsigned jw = scale_idx < RANS_TAIL_FLAG ? scale_idx
+        : (scale_idx - RANS_TAIL_FLAG + RANS_TAIL_WIDE > RANS_SCALE_COUNT - 1
+           ? RANS_SCALE_COUNT - 1 : scale_idx - RANS_TAIL_FLAG + RANS_TAIL_WIDE);
+    const int64_t sat = rans_logistic_sat(jw);
+    const int64_t e_hi = floor_div256(sat + 128 + loc + 255);
+    const int64_t e_lo = floor_div256(loc + 128 - sat);
     uint64_t w[RANS_MASKED_MAX_BINS], total = 0;
     uint64_t g_prev = 0;
     int64_t e_prev = -1;
