@@ -53,6 +53,10 @@ def make_folder(root: Path) -> dict[str, str]:
     want["photos/picture.png"] = "image"
     Image.fromarray(picture()).save(root / "photos/picture.jpg", quality=90)
     want["photos/picture.jpg"] = "jpeg"
+    # a JPEG decoded and saved as PNG: every pixel on the decoder's colour lattice, coded so
+    with Image.open(root / "photos/picture.jpg") as im:
+        im.convert("RGB").save(root / "photos/from_jpeg.png")
+    want["photos/from_jpeg.png"] = "image"
     (root / "noise.bin").write_bytes(os.urandom(50_000))
     want["noise.bin"] = "store"
     return want
