@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from archiver.models.image import arch, reference, weights_io
-from archiver.models.image.model import BlockInputs, ImageRuntime, ar_inputs, chain_locs
+from archiver.models.image.model import GRID, BlockInputs, ImageRuntime, ar_inputs, chain_locs
 from archiver.models.image.runtime import GraphRunner
 from archiver.models.image.weights_io import ConvParams, ImageWeights, ImageWeightsError
 
@@ -269,6 +269,8 @@ def test_shipped_weights_are_verified_exact_and_match_the_reference(name):
         "trunk": {"ctx": inp.ctx, "ctxmask": inp.ctxmask, "z": 2 * z - 1023},
         "q2": {"z": 2 * z - 1023}, "p1": {"z": 2 * z - 1023},
     }
+    if w.cfg.grid_pos:          # the constant grid-position input (image-l4f)
+        inputs["trunk"]["pos"] = np.broadcast_to(GRID, (2, *GRID.shape))
     trunk = rt.trunk(inp, z)
     if w.cfg.decoder == "ar":
         feeds, _ = ar_inputs(inp.crop, inp.known, w.cfg.ar_radius, (0, 32), (0, 32))
