@@ -101,7 +101,7 @@ def _decode_order(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a.transpose(2, 3, 1, 0)).ravel()
 
 
-def _lattice_masks(x: np.ndarray) -> np.ndarray:
+def _lattice_mask_index(x: np.ndarray) -> np.ndarray:
     """(n, 3, 32, 32) int: for B, the lattice mask index R * 256 + G of its pixel; -1 for R, G
     (coded with the plain logistic)."""
     idx = np.full(x.shape, -1, np.int64)
@@ -128,7 +128,7 @@ def _push_pixels(rt: ImageRuntime, msg, inp: BlockInputs, z1: np.ndarray, ext: n
     # one push in decode order: the stack hands the symbols back pop by pop in that order
     if lattice:
         keep = _decode_order(_coded_mask(ext, channels))
-        midx = _decode_order(_lattice_masks(inp.pixels()))[keep].astype(np.int32)
+        midx = _decode_order(_lattice_mask_index(inp.pixels()))[keep].astype(np.int32)
         msg.push_logistic_masked(sym, loc, scale, midx, lattice_masks(), 256, PIXEL_PRECISION)
     else:
         msg.push_logistic(sym, loc, scale, 256, PIXEL_PRECISION)
@@ -291,7 +291,7 @@ def code_length(rt: ImageRuntime, planes: np.ndarray, rng: np.random.Generator,
         p = rt.ar_params(y, base2, x, m)
         if lattice:
             total += masked_logistic_codelength(x[m], p.loc[m], p.scale_idx[m],
-                                                _lattice_masks(x)[m], lattice_masks(), 256,
+                                                _lattice_mask_index(x)[m], lattice_masks(), 256,
                                                 PIXEL_PRECISION)
         else:
             total += logistic_codelength(x[m], p.loc[m], p.scale_idx[m], 256, PIXEL_PRECISION)
