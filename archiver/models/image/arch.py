@@ -137,7 +137,8 @@ class Config:
     grid_pos: int = 0        # ar decoder: 1 = the per-pixel trunk features also read the pixel's
                              # place in the 8x8 grid (GRID_*): decoded JPEGs, most photos saved
                              # as PNG, cost ~15% more bits on their 8x8 block edges
-    tail: int = 0            # ar decoder: 1 = code pixels with the tailed logistic (see TAIL)
+    tail: int = 0            # ar decoder: 1 = code pixels in some scale buckets with the tailed
+                             # logistic (TAIL_*)
 
     def to_dict(self) -> dict:
         # colour_adapt, spatial_adapt, grid_pos and tail came after weights were shipped: left
