@@ -594,10 +594,7 @@ cdef class Message:
 def _masked_args(where, n, loc, scale_idx, mask_idx, masks, nbins, precision):
     """Validated arguments of the masked logistic: (p, nbins, loc, j, mask_idx, masks)."""
     p = _check_precision(where, precision)
-    nb = _check_nbins(where, nbins, RANS_MASKED_MAX_BINS)
-    if nb > (1 << p):
-        raise ValueError(f"{where}: {nb} bins cannot each get a frequency >= 1 at precision "
-                         f"{p}; raise the precision")
+    nb = _check_logistic_bins(where, nbins, p, RANS_MASKED_MAX_BINS)
     l, j = _logistic_params(where, loc, scale_idx, n)
     mi = _params(where, "mask_idx", mask_idx, n, np.int32)
     mk = np.asarray(masks)
@@ -625,8 +622,8 @@ def _check_nbins(where, nbins, limit):
     return int(nbins)
 
 
-def _check_logistic_bins(where, nbins, precision):
-    nb = _check_nbins(where, nbins, RANS_LOGISTIC_MAX_BINS)
+def _check_logistic_bins(where, nbins, precision, limit=RANS_LOGISTIC_MAX_BINS):
+    nb = _check_nbins(where, nbins, limit)
     if nb > (1 << precision):
         raise ValueError(f"{where}: {nb} bins cannot each get a frequency >= 1 at precision "
                          f"{precision}; raise the precision")

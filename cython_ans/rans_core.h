@@ -314,6 +314,15 @@ static inline uint64_t rans_logistic_f(int64_t d, unsigned scale_idx)
     return d < 0 ? RANS_L - g : g;
 }
 
+/* The scale index of the tailed family's wide component (the plain logistic's own index). */
+static inline unsigned rans_family_wide(unsigned scale_idx)
+{
+    if (scale_idx < RANS_TAIL_FLAG)
+        return scale_idx;
+    const unsigned jw = scale_idx - RANS_TAIL_FLAG + RANS_TAIL_WIDE;
+    return jw > RANS_SCALE_COUNT - 1 ? RANS_SCALE_COUNT - 1 : jw;
+}
+
 /* F of either family: scale_idx j < 128 the logistic, j >= 128 the tailed logistic. The
  * mixture of two nondecreasing F stays nondecreasing, so C below stays strictly increasing. */
 static inline uint64_t rans_family_f(int64_t d, unsigned scale_idx)
@@ -322,9 +331,8 @@ static inline uint64_t rans_family_f(int64_t d, unsigned scale_idx)
         return rans_logistic_f(d, scale_idx);
     const unsigned j = scale_idx - RANS_TAIL_FLAG;
     const unsigned jn = j < RANS_TAIL_NARROW ? 0u : j - RANS_TAIL_NARROW;
-    const unsigned jw = j + RANS_TAIL_WIDE > RANS_SCALE_COUNT - 1 ? RANS_SCALE_COUNT - 1
-                                                                   : j + RANS_TAIL_WIDE;
-    const uint64_t fn = rans_logistic_f(d, jn), fw = rans_logistic_f(d, jw);
+    const uint64_t fn = rans_logistic_f(d, jn);
+    const uint64_t fw = rans_logistic_f(d, rans_family_wide(scale_idx));
     return (((1ull << RANS_TAIL_SHIFT) - 1u) * fn + fw) >> RANS_TAIL_SHIFT;
 }
 
@@ -415,10 +423,7 @@ static inline size_t rans_masked_prepare(rans_masked_dist *d, const uint8_t *mas
     /* G is at its top from edge e_hi on and at its bottom up to edge e_lo: where the edge's
      * distance from the location reaches the table's end for every component (a window at
      * least as wide as where F really is constant, so G is exact everywhere) */
-    const unsigned jw = scale_idx < RANS_TAIL_FLAG ? scale_idx
-        : (scale_idx - RANS_TAIL_FLAG + RANS_TAIL_WIDE > RANS_SCALE_COUNT - 1
-           ? RANS_SCALE_COUNT - 1 : scale_idx - RANS_TAIL_FLAG + RANS_TAIL_WIDE);
-    const int64_t sat = rans_logistic_sat(jw);
+    const int64_t sat = rans_logistic_sat(rans_family_wide(scale_idx));
     const int64_t e_hi = floor_div256(sat + 128 + loc + 255);
     const int64_t e_lo = floor_div256(loc + 128 - sat);
     uint64_t w[RANS_MASKED_MAX_BINS], total = 0;

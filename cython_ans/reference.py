@@ -45,6 +45,16 @@ def _sigmoid(d: int, j: int) -> int:
     return g if d >= 0 else (1 << 32) - g
 
 
+def _family(d: int, j: int) -> int:
+    """F(d) of the logistic (j < TAIL_FLAG) or the tailed logistic of scale j - TAIL_FLAG."""
+    if j < TAIL_FLAG:
+        return _sigmoid(d, j)
+    j -= TAIL_FLAG
+    narrow = _sigmoid(d, max(j - TAIL_NARROW, 0))
+    wide = _sigmoid(d, min(j + TAIL_WIDE, SCALE_COUNT - 1))
+    return (((1 << TAIL_SHIFT) - 1) * narrow + wide) >> TAIL_SHIFT
+
+
 def logistic_cum(k: int, loc: int, j: int, nbins: int, precision: int) -> int:
     """Cumulative frequency of edge k (0..nbins) of the discretised logistic (j < TAIL_FLAG)
     or tailed logistic (j >= TAIL_FLAG)."""
@@ -53,14 +63,7 @@ def logistic_cum(k: int, loc: int, j: int, nbins: int, precision: int) -> int:
     if k >= nbins:
         return 1 << precision
     loc = max(-LOC_LIMIT, min(LOC_LIMIT, loc))
-    d = 256 * k - 128 - loc
-    if j < TAIL_FLAG:
-        f = _sigmoid(d, j)
-    else:
-        j -= TAIL_FLAG
-        narrow = _sigmoid(d, max(j - TAIL_NARROW, 0))
-        wide = _sigmoid(d, min(j + TAIL_WIDE, SCALE_COUNT - 1))
-        f = (((1 << TAIL_SHIFT) - 1) * narrow + wide) >> TAIL_SHIFT
+    f = _family(256 * k - 128 - loc, j)
     return k + ((f * ((1 << precision) - nbins)) >> 32)
 
 
@@ -74,13 +77,7 @@ def masked_cdf(mask_bits, loc: int, j: int, nbins: int, precision: int):
             return 0
         if k >= nbins:
             return 1 << 32
-        d = 256 * k - 128 - loc
-        if j < TAIL_FLAG:
-            return _sigmoid(d, j)
-        b = j - TAIL_FLAG
-        narrow = _sigmoid(d, max(b - TAIL_NARROW, 0))
-        wide = _sigmoid(d, min(b + TAIL_WIDE, SCALE_COUNT - 1))
-        return (((1 << TAIL_SHIFT) - 1) * narrow + wide) >> TAIL_SHIFT
+        return _family(256 * k - 128 - loc, j)
     bins = [k for k in range(nbins) if mask_bits[k >> 3] >> (k & 7) & 1]
     w = [g(k + 1) - g(k) + 1 for k in bins]
     shift = 0
